@@ -1,0 +1,323 @@
+/**
+ * The downloader: `client.ts [options] <server-info> <numchunks> [filename]`.
+ * Fetches one file from several servers at once, in ranges.
+ *
+ * @module
+ */
+
+import { formatByteSize } from "./lib/byte_size.ts";
+import {
+  parseCommandLine,
+  parseSeconds,
+  PROGRAM_VERSION,
+  UsageError,
+} from "./lib/cli_args.ts";
+import {
+  CannotTransferError,
+  download,
+  type DownloadEvent,
+  IncompleteDownloadError,
+} from "./lib/download.ts";
+import { localName, OutputError } from "./lib/output_file.ts";
+import { encodeName, ProtocolError } from "./lib/protocol.ts";
+import { DEFAULT_TIMEOUTS, type Timeouts } from "./lib/server_connection.ts";
+import {
+  formatAddress,
+  MAX_SERVERS,
+  parseServerList,
+  type ServerAddress,
+  ServerListError,
+} from "./lib/server_list.ts";
+
+/** Exit codes, as documented in the README. */
+export const ExitCode = {
+  OK: 0,
+  INTERNAL: 1,
+  USAGE: 2,
+  CANNOT_TRANSFER: 3,
+  INCOMPLETE: 4,
+  OUTPUT: 5,
+} as const;
+
+const USAGE = `Usage: client.ts [options] <server-info> <numchunks> [filename]
+
+Downloads a file from the servers listed in <server-info> (one "host port"
+per line, at most ${MAX_SERVERS} used), split into <numchunks> ranges fetched
+at once. Without [filename] it asks for one on standard input. The file is
+written to the current folder under its base name.
+
+Options:
+  --force                    replace the output file if it exists
+  --connect-timeout SECONDS  time to establish a connection (default: ${
+  DEFAULT_TIMEOUTS.connectMs / 1000
+})
+  --reply-timeout SECONDS    time to wait for a server's reply (default: ${
+  DEFAULT_TIMEOUTS.replyMs / 1000
+})
+  --stall-timeout SECONDS    time a transfer may receive nothing (default: ${
+  DEFAULT_TIMEOUTS.stallMs / 1000
+})
+  --quiet                    print errors only
+  -h, --help                 show this help
+  --version                  show the version
+
+Exit codes:
+  0  the file was downloaded
+  1  unexpected internal error
+  2  bad command line, server list, file name, or the output exists
+  3  Cannot transfer this file: no server reported the file's size
+  4  not all chunks are downloaded: the partial file is kept
+  5  the output file could not be written`;
+
+const OPTIONS = {
+  force: { type: "boolean", default: false },
+  "connect-timeout": { type: "string" },
+  "reply-timeout": { type: "string" },
+  "stall-timeout": { type: "string" },
+  quiet: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h", default: false },
+  version: { type: "boolean", default: false },
+} as const;
+
+/** Settings taken from the command line. */
+interface ClientConfig {
+  serverInfo: string;
+  numChunks: number;
+  filename: string | undefined;
+  force: boolean;
+  quiet: boolean;
+  timeouts: Timeouts;
+}
+
+function parseConfig(args: string[]): ClientConfig | "help" | "version" {
+  const { values, positionals } = parseCommandLine(args, OPTIONS);
+  if (values.help) return "help";
+  if (values.version) return "version";
+  if (positionals.length < 2 || positionals.length > 3) {
+    throw new UsageError(
+      `Expected <server-info> <numchunks> [filename]: received ${positionals.length} arguments`,
+    );
+  }
+  const [serverInfo, chunksText, filename] = positionals as [
+    string,
+    string,
+    string | undefined,
+  ];
+  const numChunks = /^\d+$/.test(chunksText) ? Number(chunksText) : NaN;
+  if (!Number.isSafeInteger(numChunks) || numChunks < 1) {
+    throw new UsageError(
+      `numchunks must be a positive integer: received "${chunksText}"`,
+    );
+  }
+  const seconds = (flag: keyof typeof OPTIONS, fallback: number) => {
+    const text = values[flag];
+    return typeof text === "string"
+      ? parseSeconds(text, `--${flag}`)
+      : fallback;
+  };
+  return {
+    serverInfo,
+    numChunks,
+    filename,
+    force: values.force,
+    quiet: values.quiet,
+    timeouts: {
+      connectMs: seconds("connect-timeout", DEFAULT_TIMEOUTS.connectMs),
+      replyMs: seconds("reply-timeout", DEFAULT_TIMEOUTS.replyMs),
+      stallMs: seconds("stall-timeout", DEFAULT_TIMEOUTS.stallMs),
+    },
+  };
+}
+
+async function readServers(path: string): Promise<ServerAddress[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new UsageError(`Cannot read server list "${path}": no such file`);
+    }
+    if (error instanceof Deno.errors.IsADirectory) {
+      throw new UsageError(`Cannot read server list "${path}": it is a folder`);
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      throw new UsageError(
+        `Cannot read server list "${path}": permission denied`,
+      );
+    }
+    throw error;
+  }
+  try {
+    const list = parseServerList(text);
+    if (list.ignored > 0) {
+      console.error(
+        `warning: "${path}" lists ${
+          list.servers.length + list.ignored
+        } servers; only the first ${MAX_SERVERS} are used`,
+      );
+    }
+    return list.servers;
+  } catch (error) {
+    if (error instanceof ServerListError) {
+      throw new UsageError(`${error.message} (in "${path}")`);
+    }
+    throw error;
+  }
+}
+
+/** Reads one line from standard input, without its line ending. */
+async function readLine(): Promise<string | undefined> {
+  const decoder = new TextDecoder();
+  const buffer = new Uint8Array(1024);
+  let text = "";
+  while (true) {
+    const n = await Deno.stdin.read(buffer);
+    if (n === null) return text === "" ? undefined : text;
+    text += decoder.decode(buffer.subarray(0, n), { stream: true });
+    const end = text.indexOf("\n");
+    if (end >= 0) return text.slice(0, end).replace(/\r$/, "");
+  }
+}
+
+async function askFilename(): Promise<string> {
+  await Deno.stderr.write(new TextEncoder().encode("enter filename: "));
+  const line = await readLine();
+  if (line === undefined || line.trim() === "") {
+    throw new UsageError("No file name given");
+  }
+  return line.trim();
+}
+
+function checkFilename(name: string): string {
+  try {
+    encodeName(name);
+    return localName(name);
+  } catch (error) {
+    if (error instanceof ProtocolError || error instanceof TypeError) {
+      throw new UsageError(error.message);
+    }
+    throw error;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+function reporter(quiet: boolean): (event: DownloadEvent) => void {
+  return (event) => {
+    if (quiet) return;
+    switch (event.type) {
+      case "size-failed":
+        console.error(`warning: no size from ${event.detail}`);
+        break;
+      case "size":
+        console.error(
+          `${formatAddress(event.server)} reports ${event.size} bytes`,
+        );
+        break;
+      case "range-failed":
+        console.error(
+          `warning: chunk ${event.range.index} (bytes ${event.range.start}-${
+            event.range.end - 1
+          }) stopped at byte ${event.position}: ${event.detail}`,
+        );
+        break;
+      case "range-done":
+        break;
+    }
+  };
+}
+
+/**
+ * Runs the client.
+ *
+ * @param args The command-line arguments.
+ * @returns The exit code.
+ */
+export async function main(args: string[]): Promise<number> {
+  let config: ClientConfig | "help" | "version";
+  let servers: ServerAddress[];
+  let name: string;
+  let outputPath: string;
+  try {
+    config = parseConfig(args);
+    if (config === "help") {
+      console.log(USAGE);
+      return ExitCode.OK;
+    }
+    if (config === "version") {
+      console.log(`client.ts ${PROGRAM_VERSION}`);
+      return ExitCode.OK;
+    }
+    servers = await readServers(config.serverInfo);
+    name = config.filename ?? await askFilename();
+    outputPath = checkFilename(name);
+    if (!config.force && await exists(outputPath)) {
+      throw new UsageError(
+        `"${outputPath}" exists already: remove it, or pass --force to replace it`,
+      );
+    }
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`error: ${error.message}\nRun with --help for usage.`);
+    return ExitCode.USAGE;
+  }
+
+  const started = performance.now();
+  try {
+    const result = await download({
+      servers,
+      name,
+      numChunks: config.numChunks,
+      outputPath,
+      timeouts: config.timeouts,
+      onEvent: reporter(config.quiet),
+    });
+    const seconds = (performance.now() - started) / 1000;
+    if (!config.quiet) {
+      const used = result.bytesPerServer.filter((b) => b > 0).length;
+      console.error(
+        `Downloaded "${outputPath}": ${result.size} bytes (${
+          formatByteSize(result.size)
+        }) in ${
+          seconds.toFixed(2)
+        } s, ${result.ranges.length} chunks from ${used} of ${servers.length} servers, ${result.failovers} failovers`,
+      );
+    }
+    return ExitCode.OK;
+  } catch (error) {
+    if (error instanceof CannotTransferError) {
+      console.error(error.message);
+      for (const reason of error.reasons) console.error(`  ${reason}`);
+      return ExitCode.CANNOT_TRANSFER;
+    }
+    if (error instanceof IncompleteDownloadError) {
+      console.error(error.message);
+      for (const range of error.missing) {
+        console.error(
+          `  chunk ${range.index} (bytes ${range.start}-${
+            range.end - 1
+          }) failed on every server`,
+        );
+      }
+      console.error(`  the partial file is kept as "${error.partialPath}"`);
+      return ExitCode.INCOMPLETE;
+    }
+    if (error instanceof OutputError) {
+      console.error(`error: ${error.message}`);
+      return ExitCode.OUTPUT;
+    }
+    throw error;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,148 @@
+/**
+ * The file a download writes: one handle shared by all ranges, written with
+ * seek + write behind a mutex, under a temporary name until it is complete.
+ *
+ * @module
+ */
+
+import { Mutex } from "async-mutex";
+import { writeAll } from "./conn_io.ts";
+
+/** Suffix of the temporary name a download is written under. */
+export const PARTIAL_SUFFIX = ".part";
+
+/** Writing the output failed; the download cannot go on. */
+export class OutputError extends Error {
+  /**
+   * @param message What failed, and where.
+   * @param options The file system error, as `cause`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "OutputError";
+  }
+}
+
+/**
+ * The local name for a requested file: its base name, in the current folder.
+ *
+ * @param requested The name asked of the servers, possibly with folders.
+ * @returns The base name.
+ * @throws {TypeError} If the name has no usable base name.
+ */
+export function localName(requested: string): string {
+  const base = requested.split("/").at(-1) ?? "";
+  if (base === "" || base === "." || base === "..") {
+    throw new TypeError(
+      `Cannot name the output after "${requested}": it has no file name part`,
+    );
+  }
+  return base;
+}
+
+function describe(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return /os error 28|ENOSPC|No space left/i.test(message)
+    ? `no space left on the device (${message})`
+    : message;
+}
+
+/** A file being downloaded, written out of order from several tasks. */
+export class OutputFile {
+  /** Where the file goes when complete. */
+  readonly path: string;
+  /** Where it is written until then. */
+  readonly partialPath: string;
+  #file: Deno.FsFile;
+  #mutex = new Mutex();
+  #closed = false;
+
+  private constructor(path: string, partialPath: string, file: Deno.FsFile) {
+    this.path = path;
+    this.partialPath = partialPath;
+    this.#file = file;
+  }
+
+  /**
+   * Creates (or truncates) the temporary file and sizes it.
+   *
+   * @param path The final name.
+   * @param size The file size in bytes.
+   * @returns The open output.
+   * @throws {OutputError} If the file cannot be created or sized.
+   */
+  static async create(path: string, size: number): Promise<OutputFile> {
+    const partialPath = path + PARTIAL_SUFFIX;
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(partialPath, {
+        write: true,
+        create: true,
+        truncate: true,
+      });
+    } catch (error) {
+      throw new OutputError(
+        `Cannot create "${partialPath}": ${describe(error)}`,
+        { cause: error },
+      );
+    }
+    try {
+      await file.truncate(size);
+    } catch (error) {
+      file.close();
+      throw new OutputError(
+        `Cannot size "${partialPath}" to ${size} bytes: ${describe(error)}`,
+        { cause: error },
+      );
+    }
+    return new OutputFile(path, partialPath, file);
+  }
+
+  /**
+   * Writes bytes at an offset. Holds the mutex only for the seek and write.
+   *
+   * @param offset Where the bytes go.
+   * @param bytes The bytes.
+   * @throws {OutputError} If the write fails.
+   */
+  async writeAt(offset: number, bytes: Uint8Array): Promise<void> {
+    await this.#mutex.runExclusive(async () => {
+      try {
+        await this.#file.seek(offset, Deno.SeekMode.Start);
+        await writeAll(this.#file, bytes);
+      } catch (error) {
+        throw new OutputError(
+          `Cannot write to "${this.partialPath}" at byte ${offset}: ${
+            describe(error)
+          }`,
+          { cause: error },
+        );
+      }
+    });
+  }
+
+  /**
+   * Flushes and closes the file and gives it its final name.
+   *
+   * @throws {OutputError} If the flush or rename fails.
+   */
+  async commit(): Promise<void> {
+    try {
+      await this.#file.syncData();
+      this.close();
+      await Deno.rename(this.partialPath, this.path);
+    } catch (error) {
+      throw new OutputError(
+        `Cannot finish "${this.path}": ${describe(error)}`,
+        { cause: error },
+      );
+    }
+  }
+
+  /** Closes the file if it is still open; the temporary file stays. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#file.close();
+  }
+}

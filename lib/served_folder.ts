@@ -1,0 +1,167 @@
+/**
+ * The folder a server shares, and the rules for which names in it may be
+ * opened: regular files inside it, and nothing else.
+ *
+ * @module
+ */
+
+import { Status } from "./protocol.ts";
+
+/** A request for a file that cannot be served; carries the reply status. */
+export class FileAccessError extends Error {
+  /** The status to reply with. */
+  readonly status: Status;
+
+  /**
+   * @param status The status to reply with.
+   * @param message What is wrong, for the reply and the log.
+   * @param options The underlying error, if any.
+   */
+  constructor(status: Status, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "FileAccessError";
+    this.status = status;
+  }
+}
+
+/** An open file ready to be served. */
+export interface ServedFile extends Disposable {
+  file: Deno.FsFile;
+  /** Size of the file when it was opened. */
+  size: number;
+}
+
+/** A folder whose regular files are served. */
+export class ServedFolder {
+  /** The folder's canonical absolute path. */
+  readonly root: string;
+  #prefix: string;
+
+  private constructor(root: string) {
+    this.root = root;
+    this.#prefix = root.endsWith("/") ? root : `${root}/`;
+  }
+
+  /**
+   * Resolves and checks the folder to serve.
+   *
+   * @param path The folder, absolute or relative to the current one.
+   * @returns The served folder.
+   * @throws {Deno.errors.NotFound} If the folder does not exist.
+   * @throws {TypeError} If the path is not a folder.
+   */
+  static async open(path: string): Promise<ServedFolder> {
+    const root = await Deno.realPath(path);
+    if (!(await Deno.stat(root)).isDirectory) {
+      throw new TypeError(`Cannot serve "${path}": it is not a folder`);
+    }
+    return new ServedFolder(root);
+  }
+
+  /**
+   * Opens a file of the folder for reading. The name is `/`-separated and
+   * relative to the folder; absolute names, `..` segments, symbolic links
+   * that lead out of the folder, and anything but a regular file are refused.
+   *
+   * @param name The requested name.
+   * @returns The open file and its size; dispose of it to close the file.
+   * @throws {FileAccessError} With the status to reply with.
+   */
+  async openFile(name: string): Promise<ServedFile> {
+    const path = this.#resolveName(name);
+    let real: string;
+    try {
+      real = await Deno.realPath(path);
+    } catch (error) {
+      throw mapFsError(error, name);
+    }
+    if (!real.startsWith(this.#prefix)) {
+      throw new FileAccessError(
+        Status.FORBIDDEN,
+        `Not inside the served folder: "${name}"`,
+      );
+    }
+    // Checked before opening: opening a FIFO for reading would block.
+    let stat: Deno.FileInfo;
+    try {
+      stat = await Deno.stat(real);
+    } catch (error) {
+      throw mapFsError(error, name);
+    }
+    if (!stat.isFile) {
+      throw new FileAccessError(
+        Status.FORBIDDEN,
+        `Not a regular file: "${name}"`,
+      );
+    }
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(real, { read: true });
+    } catch (error) {
+      throw mapFsError(error, name);
+    }
+    try {
+      const opened = await file.stat();
+      if (!opened.isFile) {
+        throw new FileAccessError(
+          Status.FORBIDDEN,
+          `Not a regular file: "${name}"`,
+        );
+      }
+      return { file, size: opened.size, [Symbol.dispose]: () => file.close() };
+    } catch (error) {
+      file.close();
+      throw error instanceof FileAccessError ? error : mapFsError(error, name);
+    }
+  }
+
+  #resolveName(name: string): string {
+    if (name.startsWith("/")) {
+      throw new FileAccessError(
+        Status.FORBIDDEN,
+        `Absolute names are not served: "${name}"`,
+      );
+    }
+    if (name.includes("\0")) {
+      throw new FileAccessError(
+        Status.BAD_REQUEST,
+        "The file name contains a NUL byte",
+      );
+    }
+    const segments = name.split("/");
+    if (segments.includes("..")) {
+      throw new FileAccessError(
+        Status.FORBIDDEN,
+        `Names with ".." segments are not served: "${name}"`,
+      );
+    }
+    return this.#prefix + name;
+  }
+}
+
+function mapFsError(error: unknown, name: string): FileAccessError {
+  if (
+    error instanceof Deno.errors.NotFound ||
+    error instanceof Deno.errors.NotADirectory ||
+    error instanceof Deno.errors.FilesystemLoop
+  ) {
+    return new FileAccessError(Status.NOT_FOUND, `No such file: "${name}"`, {
+      cause: error,
+    });
+  }
+  if (
+    error instanceof Deno.errors.PermissionDenied ||
+    error instanceof Deno.errors.NotCapable
+  ) {
+    return new FileAccessError(
+      Status.FORBIDDEN,
+      `Permission denied: "${name}"`,
+      { cause: error },
+    );
+  }
+  return new FileAccessError(
+    Status.SERVER_ERROR,
+    `Cannot open "${name}": ${(error as Error).message}`,
+    { cause: error },
+  );
+}

@@ -1,0 +1,256 @@
+/**
+ * The client's side of one request: connect, ask, check the reply, and
+ * stream the payload, each step under its own deadline.
+ *
+ * @module
+ */
+
+import { writeAll } from "./conn_io.ts";
+import {
+  encodeRequest,
+  Op,
+  ProtocolError,
+  readResponse,
+  type Response,
+  Status,
+  statusName,
+} from "./protocol.ts";
+import { formatAddress, type ServerAddress } from "./server_list.ts";
+import { TimeoutError, Watchdog } from "./watchdog.ts";
+
+/** Deadlines for talking to a server, in milliseconds; 0 means none. */
+export interface Timeouts {
+  /** Establishing the TCP connection. */
+  connectMs: number;
+  /** From sending the request to the first byte of the reply. */
+  replyMs: number;
+  /** Between two pieces of a transfer. */
+  stallMs: number;
+}
+
+/** Default deadlines. */
+export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = {
+  connectMs: 5_000,
+  replyMs: 30_000,
+  stallMs: 15_000,
+};
+
+/** Size of each read from the socket during a transfer. */
+export const RECEIVE_BUFFER_BYTES = 256 * 1024;
+
+/** The server answered, but not with what was asked for. */
+export class ServerReplyError extends Error {
+  /** The status the server sent, if it sent one. */
+  readonly status: Status | undefined;
+
+  /**
+   * @param message What the server said or did.
+   * @param status The status it sent, if any.
+   */
+  constructor(message: string, status?: Status) {
+    super(message);
+    this.name = "ServerReplyError";
+    this.status = status;
+  }
+}
+
+/** What every request to a server needs. */
+export interface RequestOptions {
+  server: ServerAddress;
+  timeouts: Timeouts;
+  /** Aborts the request; its connection is closed at once. */
+  signal?: AbortSignal | undefined;
+}
+
+async function connect(
+  server: ServerAddress,
+  timeouts: Timeouts,
+  signal: AbortSignal | undefined,
+): Promise<Deno.TcpConn> {
+  const deadline = timeouts.connectMs > 0
+    ? AbortSignal.timeout(timeouts.connectMs)
+    : undefined;
+  const signals = [signal, deadline].filter((s) => s !== undefined);
+  try {
+    return await Deno.connect({
+      hostname: server.hostname,
+      port: server.port,
+      signal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
+    });
+  } catch (error) {
+    if (deadline?.aborted && !signal?.aborted) {
+      throw new TimeoutError(
+        `Timed out after ${timeouts.connectMs / 1000} s while connecting`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+/**
+ * Sends one request and hands the open connection, positioned after the
+ * reply header, to `body`. The connection is closed when `body` returns or
+ * throws, when a deadline passes, or when the signal aborts.
+ */
+async function exchange<T>(
+  options: RequestOptions,
+  request: Parameters<typeof encodeRequest>[0],
+  body: (
+    conn: Deno.TcpConn,
+    response: Response,
+    watchdog: Watchdog,
+  ) => Promise<T>,
+): Promise<T> {
+  const { server, timeouts, signal } = options;
+  signal?.throwIfAborted();
+  const conn = await connect(server, timeouts, signal);
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    conn.close();
+  };
+  signal?.addEventListener("abort", close, { once: true });
+  using watchdog = new Watchdog(close);
+  try {
+    conn.setNoDelay(true);
+    watchdog.arm(timeouts.replyMs, "waiting for the reply");
+    await writeAll(conn, encodeRequest(request));
+    const response = await readResponse(conn);
+    if (response.status !== Status.OK) {
+      throw new ServerReplyError(
+        `${statusName(response.status)}: ${response.message}`,
+        response.status,
+      );
+    }
+    return await body(conn, response, watchdog);
+  } catch (error) {
+    throw watchdog.explain(error);
+  } finally {
+    signal?.removeEventListener("abort", close);
+    close();
+  }
+}
+
+/**
+ * Asks a server for the size of a file.
+ *
+ * @param options The server, deadlines and signal.
+ * @param name The file name.
+ * @returns The size in bytes.
+ * @throws {ServerReplyError} If the server answered with an error status.
+ * @throws {TimeoutError} If a deadline passed.
+ * @throws {ProtocolError} If the reply is not of this protocol.
+ */
+export function requestSize(
+  options: RequestOptions,
+  name: string,
+): Promise<number> {
+  return exchange(
+    options,
+    { op: Op.SIZE, name, offset: 0, length: 0 },
+    (_conn, response) => {
+      if (response.payloadLength !== 0) {
+        throw new ProtocolError(
+          "bad-length",
+          `A size reply carries no payload: received length ${response.payloadLength}`,
+        );
+      }
+      return Promise.resolve(response.fileSize);
+    },
+  );
+}
+
+/** A range to fetch and where its bytes go. */
+export interface RangeRequest {
+  name: string;
+  offset: number;
+  length: number;
+  /** The size the file must have; a server with another size is refused. */
+  fileSize: number;
+  /**
+   * Receives the payload in order, piece by piece. The piece is only valid
+   * until the returned promise settles.
+   */
+  onData: (piece: Uint8Array) => Promise<void>;
+}
+
+/**
+ * Fetches a byte range from a server, handing each piece to `onData` as
+ * it arrives. When it throws, the pieces already handed over are valid:
+ * the caller resumes after them.
+ *
+ * @param options The server, deadlines and signal.
+ * @param range What to fetch and where it goes.
+ * @throws {ServerReplyError} If the server refused, or has another size.
+ * @throws {TimeoutError} If a deadline passed.
+ * @throws {Deno.errors.UnexpectedEof} If the server stopped short.
+ */
+export function fetchRange(
+  options: RequestOptions,
+  range: RangeRequest,
+): Promise<void> {
+  return exchange(
+    options,
+    {
+      op: Op.RANGE,
+      name: range.name,
+      offset: range.offset,
+      length: range.length,
+    },
+    async (conn, response, watchdog) => {
+      if (response.fileSize !== range.fileSize) {
+        throw new ServerReplyError(
+          `the server's file is ${response.fileSize} bytes, expected ${range.fileSize}: another version`,
+        );
+      }
+      if (response.payloadLength !== range.length) {
+        throw new ProtocolError(
+          "bad-length",
+          `Asked for ${range.length} bytes, the reply announces ${response.payloadLength}`,
+        );
+      }
+      watchdog.arm(options.timeouts.stallMs, "receiving data");
+      const buffer = new Uint8Array(
+        Math.min(RECEIVE_BUFFER_BYTES, range.length),
+      );
+      let remaining = range.length;
+      while (remaining > 0) {
+        const n = await conn.read(
+          buffer.subarray(0, Math.min(buffer.length, remaining)),
+        );
+        if (n === null) {
+          throw new Deno.errors.UnexpectedEof(
+            `The server stopped after ${
+              range.length - remaining
+            } of ${range.length} bytes`,
+          );
+        }
+        watchdog.kick();
+        await range.onData(buffer.subarray(0, n));
+        watchdog.kick();
+        remaining -= n;
+      }
+    },
+  );
+}
+
+/**
+ * Describes a failed request in one line for warnings.
+ *
+ * @param server The server asked.
+ * @param error What it threw.
+ * @returns `host:port: reason`.
+ */
+export function describeFailure(server: ServerAddress, error: unknown): string {
+  let reason: string;
+  if (error instanceof Deno.errors.ConnectionRefused) {
+    reason = "connection refused";
+  } else if (error instanceof Error) {
+    reason = error.message;
+  } else {
+    reason = String(error);
+  }
+  return `${formatAddress(server)}: ${reason}`;
+}

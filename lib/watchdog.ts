@@ -1,0 +1,103 @@
+/**
+ * A resettable deadline for socket I/O. Deno's `read` and `write` take no
+ * signal, so a deadline is enforced by closing the resource, which makes the
+ * pending call reject; {@linkcode Watchdog.explain} then turns that rejection
+ * into a {@linkcode TimeoutError}.
+ *
+ * @module
+ */
+
+/** An operation made no progress within its deadline. */
+export class TimeoutError extends Error {
+  /**
+   * @param message What timed out.
+   * @param options The error that the close caused, as `cause`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TimeoutError";
+  }
+}
+
+/**
+ * Calls `onExpire` once when no {@linkcode Watchdog.kick} happened for the
+ * armed number of milliseconds. Kicking is cheap (one clock read), so it can
+ * be called for every chunk of a transfer.
+ */
+export class Watchdog implements Disposable {
+  #onExpire: () => void;
+  #ms = 0;
+  #what = "";
+  #last = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #expired = false;
+
+  /** @param onExpire Called once, on expiry; typically closes a connection. */
+  constructor(onExpire: () => void) {
+    this.#onExpire = onExpire;
+  }
+
+  /** Whether the deadline has passed and `onExpire` was called. */
+  get expired(): boolean {
+    return this.#expired;
+  }
+
+  /**
+   * Starts (or restarts) the deadline.
+   *
+   * @param ms Milliseconds without progress allowed; 0 disables the deadline.
+   * @param what What is being waited for, for the error message.
+   */
+  arm(ms: number, what: string): void {
+    this.#clear();
+    if (this.#expired) return;
+    this.#ms = ms;
+    this.#what = what;
+    this.#last = performance.now();
+    if (ms > 0) this.#timer = setTimeout(() => this.#check(), ms);
+  }
+
+  /** Records progress: the deadline counts again from now. */
+  kick(): void {
+    this.#last = performance.now();
+  }
+
+  /**
+   * Maps an error raised while the watchdog was armed: if the deadline
+   * passed, the error was caused by the close, so a {@linkcode TimeoutError}
+   * is returned in its place.
+   *
+   * @param error The error caught.
+   * @returns The error to throw.
+   */
+  explain(error: unknown): unknown {
+    if (!this.#expired) return error;
+    return new TimeoutError(
+      `Timed out after ${
+        this.#ms / 1000
+      } s without progress while ${this.#what}`,
+      { cause: error },
+    );
+  }
+
+  /** Stops the deadline. */
+  [Symbol.dispose](): void {
+    this.#clear();
+  }
+
+  #clear(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #check(): void {
+    const idle = performance.now() - this.#last;
+    if (idle < this.#ms) {
+      this.#timer = setTimeout(() => this.#check(), this.#ms - idle);
+      return;
+    }
+    this.#timer = undefined;
+    this.#expired = true;
+    this.#onExpire();
+  }
+}
