@@ -1,0 +1,291 @@
+import assert from "node:assert/strict";
+import {
+  closedPort,
+  randomBytes,
+  runClient,
+  sameBytes,
+  serverInfo,
+  ServerProcess,
+  spawnClient,
+  tempDir,
+} from "./harness.ts";
+
+/** Starts `count` servers, each serving `root`. */
+async function startServers(
+  root: string,
+  count: number,
+  extraArgs: string[] = [],
+): Promise<ServerProcess[] & AsyncDisposable> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => ServerProcess.start(root, extraArgs)),
+  );
+  return Object.assign(servers, {
+    [Symbol.asyncDispose]: async () => {
+      await Promise.all(servers.map((s) => s[Symbol.asyncDispose]()));
+    },
+  });
+}
+
+Deno.test("client downloads byte-identical files for odd sizes and chunk counts", async (t) => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  const sizes = [0, 1, 7, 4099, 1_048_576 + 13];
+  const files = new Map<string, Uint8Array>();
+  for (const size of sizes) {
+    const bytes = randomBytes(size);
+    files.set(`file_${size}.bin`, bytes);
+    await Deno.writeFile(`${served.path}/file_${size}.bin`, bytes);
+  }
+  await using servers = await startServers(served.path, 4);
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo(servers.map((s) => s.port)),
+  );
+  for (const [name, bytes] of files) {
+    for (const chunks of [1, 3, 4, 9]) {
+      await t.step(`${bytes.length} bytes in ${chunks} chunks`, async () => {
+        const run = await runClient({
+          cwd: work.path,
+          args: ["--force", "servers.txt", String(chunks), name],
+        });
+        assert.equal(run.code, 0, run.stderr);
+        const got = await Deno.readFile(`${work.path}/${name}`);
+        assert.ok(sameBytes(got, bytes), `${name} differs`);
+        await assert.rejects(Deno.stat(`${work.path}/${name}.part`));
+      });
+    }
+  }
+});
+
+Deno.test("client fails over from servers that are down or lack the file", async () => {
+  await using served = await tempDir();
+  await using other = await tempDir();
+  await using work = await tempDir();
+  const bytes = randomBytes(300_001);
+  await Deno.writeFile(`${served.path}/data.bin`, bytes);
+  await using withFile = await startServers(served.path, 1);
+  await using withoutFile = await startServers(other.path, 1);
+  // Down first, then one without the file, then one that has it.
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo([closedPort(), withoutFile[0]!.port, withFile[0]!.port]),
+  );
+  const run = await runClient({
+    cwd: work.path,
+    args: ["servers.txt", "6", "data.bin"],
+  });
+  assert.equal(run.code, 0, run.stderr);
+  assert.ok(sameBytes(await Deno.readFile(`${work.path}/data.bin`), bytes));
+  assert.match(run.stderr, /connection refused/);
+  assert.match(run.stderr, /not found: No such file: "data.bin"/);
+});
+
+Deno.test("client says Cannot transfer this file when no server has it", async () => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  await using servers = await startServers(served.path, 2);
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo([...servers.map((s) => s.port), closedPort()]),
+  );
+  const run = await runClient({
+    cwd: work.path,
+    args: ["servers.txt", "4", "missing.txt"],
+  });
+  assert.equal(run.code, 3);
+  assert.match(run.stderr, /^Cannot transfer this file$/m);
+  const entries = await Array.fromAsync(Deno.readDir(work.path));
+  assert.deepEqual(entries.map((e) => e.name), ["servers.txt"]);
+});
+
+Deno.test("client says not all chunks are downloaded and keeps the partial file", async () => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  const bytes = randomBytes(2 * 1024 * 1024);
+  await Deno.writeFile(`${served.path}/slow.bin`, bytes);
+  // One server, slow enough to be killed halfway through.
+  const server = await ServerProcess.start(served.path, ["--rate-limit", "1M"]);
+  await using _server = server;
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo([server.port]),
+  );
+  const client = spawnClient({
+    cwd: work.path,
+    args: ["servers.txt", "2", "slow.bin"],
+  });
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  await server.stop("SIGKILL");
+  const output = await client.output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 4, stderr);
+  assert.match(stderr, /^not all chunks are downloaded$/m);
+  await assert.rejects(Deno.stat(`${work.path}/slow.bin`));
+  assert.equal(
+    (await Deno.stat(`${work.path}/slow.bin.part`)).size,
+    bytes.length,
+  );
+});
+
+Deno.test("client resumes a range at the byte reached when its server dies", async () => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  const bytes = randomBytes(3 * 1024 * 1024);
+  await Deno.writeFile(`${served.path}/big.bin`, bytes);
+  const doomed = await ServerProcess.start(served.path, ["--rate-limit", "1M"]);
+  await using _doomed = doomed;
+  await using healthy = await startServers(served.path, 1, [
+    "--rate-limit",
+    "4M",
+  ]);
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo([doomed.port, healthy[0]!.port]),
+  );
+  const client = spawnClient({
+    cwd: work.path,
+    args: ["servers.txt", "2", "big.bin"],
+  });
+  await new Promise((resolve) => setTimeout(resolve, 700));
+  await doomed.stop("SIGKILL");
+  const output = await client.output();
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 0, stderr);
+  assert.ok(sameBytes(await Deno.readFile(`${work.path}/big.bin`), bytes));
+  // Chunk 0 (bytes 0 to half) went to the killed server first; the healthy
+  // one must have been asked only for what was still missing.
+  const log = await healthy[0]!.log();
+  const resumed = [...log.matchAll(/RANGE "big.bin" (\d+)\+(\d+)/g)]
+    .map((m) => [Number(m[1]), Number(m[2])] as const)
+    .filter(([offset]) => offset < bytes.length / 2);
+  assert.equal(resumed.length, 1, log);
+  const [offset, length] = resumed[0]!;
+  assert.ok(offset > 0, `chunk 0 was fetched again from byte 0:\n${log}`);
+  assert.equal(offset + length, bytes.length / 2);
+});
+
+Deno.test("client prompts for the file name on standard input", async () => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  const bytes = randomBytes(5000);
+  await Deno.mkdir(`${served.path}/docs`);
+  await Deno.writeFile(`${served.path}/docs/readme.txt`, bytes);
+  await using servers = await startServers(served.path, 1);
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo([servers[0]!.port]),
+  );
+  const run = await runClient({
+    cwd: work.path,
+    args: ["servers.txt", "3"],
+    stdin: "docs/readme.txt\n",
+  });
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /enter filename/);
+  // Written under its base name, in the current folder.
+  assert.ok(sameBytes(await Deno.readFile(`${work.path}/readme.txt`), bytes));
+});
+
+Deno.test("client rejects bad arguments with exit code 2", async (t) => {
+  await using work = await tempDir();
+  await Deno.writeTextFile(`${work.path}/good.txt`, "127.0.0.1 30001\n");
+  await Deno.writeTextFile(
+    `${work.path}/bad.txt`,
+    "# servers\n127.0.0.1 30001\n\n127.0.0.1:30002\n",
+  );
+  await Deno.writeTextFile(`${work.path}/exists.bin`, "keep me");
+  const cases: [string, string[], RegExp, string?][] = [
+    ["no arguments", [], /Expected <server-info> <numchunks>/],
+    [
+      "zero chunks",
+      ["good.txt", "0", "x"],
+      /numchunks must be a positive integer: received "0"/,
+    ],
+    [
+      "non-numeric chunks",
+      ["good.txt", "four", "x"],
+      /numchunks must be a positive integer/,
+    ],
+    ["negative chunks", ["good.txt", "-3", "x"], /Unknown option|numchunks/],
+    [
+      "missing server list",
+      ["nope.txt", "4", "x"],
+      /Cannot read server list "nope.txt": no such file/,
+    ],
+    [
+      "malformed server list",
+      ["bad.txt", "4", "x"],
+      /line 4 is not "host port": received "127.0.0.1:30002"/,
+    ],
+    [
+      "unknown option",
+      ["--bogus", "good.txt", "4", "x"],
+      /Unknown option '--bogus'/,
+    ],
+    [
+      "name without a base name",
+      ["good.txt", "4", "dir/"],
+      /no file name part/,
+    ],
+    ["output that exists", ["good.txt", "4", "exists.bin"], /exists already/],
+    ["empty name on stdin", ["good.txt", "4"], /No file name given/, "\n"],
+  ];
+  for (const [what, args, message, stdin] of cases) {
+    await t.step(what, async () => {
+      const run = await runClient({
+        cwd: work.path,
+        args,
+        ...(stdin === undefined ? {} : { stdin }),
+      });
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, message);
+    });
+  }
+  assert.equal(await Deno.readTextFile(`${work.path}/exists.bin`), "keep me");
+});
+
+Deno.test("client uses at most 20 servers and warns about the rest", async () => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  const bytes = randomBytes(10_000);
+  await Deno.writeFile(`${served.path}/f.bin`, bytes);
+  await using servers = await startServers(served.path, 1);
+  const lines = [serverInfo([servers[0]!.port])];
+  for (let i = 0; i < 24; i++) lines.push(serverInfo([servers[0]!.port]));
+  await Deno.writeTextFile(`${work.path}/servers.txt`, lines.join(""));
+  const run = await runClient({
+    cwd: work.path,
+    args: ["servers.txt", "30", "f.bin"],
+  });
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /lists 25 servers; only the first 20 are used/);
+  assert.ok(sameBytes(await Deno.readFile(`${work.path}/f.bin`), bytes));
+});
+
+Deno.test("several clients at once are all served by one serial server", async () => {
+  await using served = await tempDir();
+  const bytes = randomBytes(512 * 1024 + 3);
+  await Deno.writeFile(`${served.path}/shared.bin`, bytes);
+  await using servers = await startServers(served.path, 1);
+  const dirs = await Promise.all(Array.from({ length: 6 }, () => tempDir()));
+  try {
+    for (const dir of dirs) {
+      await Deno.writeTextFile(
+        `${dir.path}/servers.txt`,
+        serverInfo([servers[0]!.port]),
+      );
+    }
+    const runs = await Promise.all(
+      dirs.map((dir) =>
+        runClient({ cwd: dir.path, args: ["servers.txt", "4", "shared.bin"] })
+      ),
+    );
+    for (const [i, run] of runs.entries()) {
+      assert.equal(run.code, 0, run.stderr);
+      const got = await Deno.readFile(`${dirs[i]!.path}/shared.bin`);
+      assert.ok(sameBytes(got, bytes));
+    }
+  } finally {
+    await Promise.all(dirs.map((dir) => dir[Symbol.asyncDispose]()));
+  }
+});
