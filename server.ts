@@ -142,8 +142,10 @@ export async function main(args: string[]): Promise<number> {
     return 1;
   }
 
+  const shutdown = new AbortController();
   const options: ServeOptions = {
     folder,
+    signal: shutdown.signal,
     requestTimeoutMs: config.requestTimeoutMs,
     sendTimeoutMs: config.sendTimeoutMs,
     rateLimiter: config.rateLimit === undefined
@@ -152,17 +154,11 @@ export async function main(args: string[]): Promise<number> {
     log: config.quiet ? () => {} : (line) => console.error(line),
   };
 
-  let stopping = false;
-  let current: Deno.TcpConn | undefined;
   const stop = () => {
-    stopping = true;
+    if (shutdown.signal.aborted) return;
     listener.close();
     // Ends the transfer in progress; serveConnection logs it and returns.
-    try {
-      current?.close();
-    } catch (error) {
-      if (!(error instanceof Deno.errors.BadResource)) throw error;
-    }
+    shutdown.abort();
   };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
@@ -170,19 +166,19 @@ export async function main(args: string[]): Promise<number> {
     `Serving "${folder.root}" on ${formatAddress(listener.addr)}`,
   );
   try {
-    while (!stopping) {
+    while (!shutdown.signal.aborted) {
+      let conn: Deno.TcpConn;
       try {
-        current = await listener.accept();
+        conn = await listener.accept();
       } catch (error) {
-        if (stopping) break;
+        if (shutdown.signal.aborted) break;
         // A connection that was reset while queued, or a passing shortage
         // of file descriptors: not a reason to stop serving.
         console.error(`warning: accept failed: ${(error as Error).message}`);
         await new Promise((resolve) => setTimeout(resolve, 100));
         continue;
       }
-      await serveConnection(current, options);
-      current = undefined;
+      await serveConnection(conn, options);
     }
   } finally {
     Deno.removeSignalListener("SIGINT", stop);

@@ -38,6 +38,8 @@ export interface ServeOptions {
   rateLimiter?: RateLimiter | undefined;
   /** Receives one line per connection. */
   log: (line: string) => void;
+  /** Closes the connection in progress when aborted (server shutdown). */
+  signal?: AbortSignal | undefined;
 }
 
 /** What happened on one connection, for the log line. */
@@ -66,6 +68,7 @@ export async function serveConnection(
     conn.close();
   };
   using watchdog = new Watchdog(close);
+  options.signal?.addEventListener("abort", close, { once: true });
   try {
     conn.setNoDelay(true);
     watchdog.arm(options.requestTimeoutMs, "reading the request");
@@ -100,6 +103,7 @@ export async function serveConnection(
       );
     }
   } finally {
+    options.signal?.removeEventListener("abort", close);
     close();
     options.log(formatLogLine(conn, outcome, performance.now() - started));
   }

@@ -1,0 +1,351 @@
+import assert from "node:assert/strict";
+import { readExact, writeAll } from "../lib/conn_io.ts";
+import {
+  encodeRequest,
+  HEADER_LENGTH,
+  Op,
+  readResponse,
+  type Request,
+  Status,
+} from "../lib/protocol.ts";
+import {
+  closedPort,
+  randomBytes,
+  SERVER_SCRIPT,
+  ServerProcess,
+  tempDir,
+} from "./harness.ts";
+
+/** Sends raw bytes and returns everything the server sends back. */
+async function exchangeRaw(
+  port: number,
+  bytes: Uint8Array,
+): Promise<Uint8Array> {
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await writeAll(conn, bytes);
+  const chunks: Uint8Array[] = [];
+  const buffer = new Uint8Array(65536);
+  while (true) {
+    let n: number | null;
+    try {
+      n = await conn.read(buffer);
+    } catch (error) {
+      if (error instanceof Deno.errors.ConnectionReset) break;
+      throw error;
+    }
+    if (n === null) break;
+    chunks.push(buffer.slice(0, n));
+  }
+  const all = new Uint8Array(chunks.reduce((sum, c) => sum + c.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, at);
+    at += chunk.length;
+  }
+  return all;
+}
+
+/** Sends a request and decodes the reply and its payload. */
+async function ask(port: number, request: Request) {
+  const reply = await exchangeRaw(port, encodeRequest(request));
+  let at = 0;
+  const reader = {
+    read(p: Uint8Array) {
+      if (at >= reply.length) return Promise.resolve(null);
+      const n = Math.min(p.length, reply.length - at);
+      p.set(reply.subarray(at, at + n));
+      at += n;
+      return Promise.resolve(n);
+    },
+  };
+  const response = await readResponse(reader);
+  const payload = reply.subarray(at);
+  return { ...response, payload };
+}
+
+Deno.test("server answers size and range requests with the file's bytes", async () => {
+  await using root = await tempDir();
+  const bytes = randomBytes(100_000);
+  await Deno.mkdir(`${root.path}/sub`);
+  await Deno.writeFile(`${root.path}/sub/data.bin`, bytes);
+  await using server = await ServerProcess.start(root.path);
+
+  const size = await ask(server.port, {
+    op: Op.SIZE,
+    name: "sub/data.bin",
+    offset: 0,
+    length: 0,
+  });
+  assert.equal(size.status, Status.OK);
+  assert.equal(size.fileSize, 100_000);
+  assert.equal(size.payload.length, 0);
+
+  const range = await ask(server.port, {
+    op: Op.RANGE,
+    name: "sub/data.bin",
+    offset: 12_345,
+    length: 54_321,
+  });
+  assert.equal(range.status, Status.OK);
+  assert.equal(range.payloadLength, 54_321);
+  assert.deepEqual(range.payload, bytes.subarray(12_345, 12_345 + 54_321));
+
+  const past = await ask(server.port, {
+    op: Op.RANGE,
+    name: "sub/data.bin",
+    offset: 99_999,
+    length: 2,
+  });
+  assert.equal(past.status, Status.RANGE);
+  assert.match(past.message, /past the end/);
+
+  const log = await server.log();
+  assert.match(log, /127\.0\.0\.1:\d+ SIZE "sub\/data.bin" sent=0 ok \d+ms/);
+  assert.match(log, /RANGE "sub\/data.bin" 12345\+54321 sent=54321 ok \d+ms/);
+});
+
+Deno.test("server refuses names outside the folder and anything but regular files", async (t) => {
+  await using outside = await tempDir();
+  await using root = await tempDir();
+  await Deno.writeTextFile(`${outside.path}/secret.txt`, "secret");
+  await Deno.writeTextFile(`${root.path}/ok.txt`, "fine");
+  await Deno.mkdir(`${root.path}/folder`);
+  await Deno.symlink(`${outside.path}/secret.txt`, `${root.path}/escape`);
+  await Deno.symlink(`${root.path}/ok.txt`, `${root.path}/inside`);
+  const mkfifo = await new Deno.Command("mkfifo", {
+    args: [`${root.path}/pipe`],
+  }).output();
+  assert.ok(mkfifo.success);
+  await using server = await ServerProcess.start(root.path);
+
+  const cases: [string, Status][] = [
+    [`../${outside.path.split("/").at(-1)}/secret.txt`, Status.FORBIDDEN],
+    [`${outside.path}/secret.txt`, Status.FORBIDDEN],
+    ["folder/../../etc/passwd", Status.FORBIDDEN],
+    ["escape", Status.FORBIDDEN],
+    ["folder", Status.FORBIDDEN],
+    ["pipe", Status.FORBIDDEN],
+    ["missing.txt", Status.NOT_FOUND],
+    ["ok.txt/child", Status.NOT_FOUND],
+  ];
+  for (const [name, status] of cases) {
+    await t.step(`"${name}" gets status ${status}`, async () => {
+      const reply = await ask(server.port, {
+        op: Op.SIZE,
+        name,
+        offset: 0,
+        length: 0,
+      });
+      assert.equal(reply.status, status, reply.message);
+      assert.ok(reply.message.length > 0);
+    });
+  }
+  await t.step("a symlink that stays inside is served", async () => {
+    const reply = await ask(server.port, {
+      op: Op.RANGE,
+      name: "inside",
+      offset: 0,
+      length: 4,
+    });
+    assert.equal(reply.status, Status.OK);
+    assert.equal(new TextDecoder().decode(reply.payload), "fine");
+  });
+  await t.step("a NUL byte in the name is a bad request", async () => {
+    const frame = encodeRequest({
+      op: Op.SIZE,
+      name: "okXtxt",
+      offset: 0,
+      length: 0,
+    });
+    frame[HEADER_LENGTH + 2] = 0;
+    const reply = await exchangeRaw(server.port, frame);
+    assert.equal(reply[5], Status.BAD_REQUEST);
+  });
+});
+
+Deno.test("server survives garbage, wrong versions and vanishing clients", async (t) => {
+  await using root = await tempDir();
+  const bytes = randomBytes(4 * 1024 * 1024);
+  await Deno.writeFile(`${root.path}/f.bin`, bytes);
+  await using server = await ServerProcess.start(root.path);
+
+  await t.step("a stranger's bytes are dropped without a reply", async () => {
+    const reply = await exchangeRaw(
+      server.port,
+      new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n"),
+    );
+    assert.equal(reply.length, 0);
+  });
+  await t.step(
+    "another protocol version gets a bad request reply",
+    async () => {
+      const frame = encodeRequest({
+        op: Op.SIZE,
+        name: "f.bin",
+        offset: 0,
+        length: 0,
+      });
+      frame[4] = 9;
+      const reply = await exchangeRaw(server.port, frame);
+      assert.equal(reply[5], Status.BAD_REQUEST);
+    },
+  );
+  await t.step("an unknown operation gets a bad request reply", async () => {
+    const frame = encodeRequest({
+      op: Op.SIZE,
+      name: "f.bin",
+      offset: 0,
+      length: 0,
+    });
+    frame[5] = 77;
+    const reply = await exchangeRaw(server.port, frame);
+    assert.equal(reply[5], Status.BAD_REQUEST);
+  });
+  await t.step(
+    "a truncated request and a client that leaves mid-transfer",
+    async () => {
+      const frame = encodeRequest({
+        op: Op.RANGE,
+        name: "f.bin",
+        offset: 0,
+        length: bytes.length,
+      });
+      {
+        using conn = await Deno.connect({
+          hostname: "127.0.0.1",
+          port: server.port,
+        });
+        await writeAll(conn, frame.subarray(0, 10));
+      }
+      {
+        using conn = await Deno.connect({
+          hostname: "127.0.0.1",
+          port: server.port,
+        });
+        await writeAll(conn, frame);
+        await readExact(conn, new Uint8Array(1000));
+      }
+    },
+  );
+  await t.step("the server still serves a correct range", async () => {
+    const reply = await ask(server.port, {
+      op: Op.RANGE,
+      name: "f.bin",
+      offset: 1,
+      length: 1_000_000,
+    });
+    assert.equal(reply.status, Status.OK);
+    assert.deepEqual(reply.payload, bytes.subarray(1, 1_000_001));
+  });
+  const log = await server.log();
+  assert.match(log, /bad request: Not a request of this protocol/);
+  assert.match(log, /disconnected:/);
+});
+
+Deno.test("server releases an idle connection after the request timeout", async () => {
+  await using root = await tempDir();
+  await Deno.writeTextFile(`${root.path}/a.txt`, "hello");
+  await using server = await ServerProcess.start(root.path, [
+    "--request-timeout",
+    "0.5",
+  ]);
+  using idle = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  const started = performance.now();
+  // Queued behind the idle connection on the serial server.
+  const reply = await ask(server.port, {
+    op: Op.SIZE,
+    name: "a.txt",
+    offset: 0,
+    length: 0,
+  });
+  const waited = performance.now() - started;
+  assert.equal(reply.fileSize, 5);
+  assert.ok(waited >= 400, `answered after ${waited} ms, before the timeout`);
+  assert.equal(await idle.read(new Uint8Array(1)), null);
+  assert.match(await server.log(), /disconnected: Timed out after 0.5 s/);
+});
+
+Deno.test("server stops promptly with exit code 0 on SIGINT and SIGTERM", async (t) => {
+  await using root = await tempDir();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    await t.step(signal, async () => {
+      await using server = await ServerProcess.start(root.path);
+      const started = performance.now();
+      const status = await server.stop(signal);
+      assert.equal(status.code, 0);
+      assert.ok(performance.now() - started < 5000);
+    });
+  }
+  await t.step("mid-transfer", async () => {
+    await Deno.writeFile(`${root.path}/slow.bin`, randomBytes(1024 * 1024));
+    await using server = await ServerProcess.start(root.path, [
+      "--rate-limit",
+      "64K",
+    ]);
+    using conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: server.port,
+    });
+    await writeAll(
+      conn,
+      encodeRequest({
+        op: Op.RANGE,
+        name: "slow.bin",
+        offset: 0,
+        length: 1024 * 1024,
+      }),
+    );
+    await readExact(conn, new Uint8Array(HEADER_LENGTH + 1000));
+    const status = await server.stop("SIGTERM");
+    assert.equal(status.code, 0);
+  });
+});
+
+Deno.test("server reports startup errors with a message and a non-zero exit", async (t) => {
+  await using root = await tempDir();
+  const run = async (args: string[]) => {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", "--allow-read", SERVER_SCRIPT, ...args],
+      cwd: root.path,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return {
+      code: output.code,
+      stderr: new TextDecoder().decode(output.stderr),
+    };
+  };
+  await t.step("bad port", async () => {
+    const result = await run(["70000"]);
+    assert.equal(result.code, 2);
+    assert.match(
+      result.stderr,
+      /Port must be an integer from 0 to 65535: received "70000"/,
+    );
+  });
+  await t.step("missing port", async () => {
+    const result = await run([]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /Expected exactly one argument, the port/);
+  });
+  await t.step("port in use", async () => {
+    await using server = await ServerProcess.start(root.path);
+    const result = await run(["--host", "127.0.0.1", String(server.port)]);
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stderr,
+      new RegExp(`port ${server.port} on 127.0.0.1 is already in use`),
+    );
+  });
+  await t.step("missing folder", async () => {
+    const result = await run([
+      "--root",
+      "no-such-folder",
+      "--host",
+      "127.0.0.1",
+      String(closedPort()),
+    ]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /folder "no-such-folder" does not exist/);
+  });
+});
