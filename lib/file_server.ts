@@ -47,6 +47,8 @@ interface Outcome {
   request?: Request;
   bytesSent: number;
   result: string;
+  /** Whether a reply header went out; after it, only a disconnect is left. */
+  replied: boolean;
 }
 
 /**
@@ -60,7 +62,7 @@ export async function serveConnection(
   options: ServeOptions,
 ): Promise<void> {
   const started = performance.now();
-  const outcome: Outcome = { bytesSent: 0, result: "" };
+  const outcome: Outcome = { bytesSent: 0, result: "", replied: false };
   let closed = false;
   const close = () => {
     if (closed) return;
@@ -78,7 +80,14 @@ export async function serveConnection(
     const error = watchdog.explain(caught);
     if (error instanceof FileAccessError) {
       outcome.result = `${statusName(error.status)}: ${error.message}`;
-      await replyError(conn, error.status, error.message, watchdog, options);
+      await replyError(
+        conn,
+        error.status,
+        error.message,
+        outcome,
+        watchdog,
+        options,
+      );
     } else if (error instanceof ProtocolError) {
       outcome.result = `bad request: ${error.message}`;
       if (error.code !== "bad-magic") {
@@ -86,6 +95,7 @@ export async function serveConnection(
           conn,
           Status.BAD_REQUEST,
           error.message,
+          outcome,
           watchdog,
           options,
         );
@@ -98,6 +108,7 @@ export async function serveConnection(
         conn,
         Status.SERVER_ERROR,
         "Internal server error",
+        outcome,
         watchdog,
         options,
       );
@@ -119,6 +130,7 @@ async function answer(
   using served = await options.folder.openFile(request.name);
   if (request.op === Op.SIZE) {
     watchdog.arm(options.sendTimeoutMs, "sending the reply");
+    outcome.replied = true;
     await writeAll(
       conn,
       encodeResponse({
@@ -148,6 +160,7 @@ async function answer(
     );
   }
   watchdog.arm(options.sendTimeoutMs, "sending data");
+  outcome.replied = true;
   await writeAll(
     conn,
     encodeResponse({
@@ -185,10 +198,13 @@ async function replyError(
   conn: Deno.TcpConn,
   status: Status,
   message: string,
+  outcome: Outcome,
   watchdog: Watchdog,
   options: ServeOptions,
 ): Promise<void> {
-  if (watchdog.expired) return;
+  // Once a reply is under way, another frame would be taken as payload.
+  if (outcome.replied || watchdog.expired) return;
+  outcome.replied = true;
   try {
     watchdog.arm(options.sendTimeoutMs, "sending an error reply");
     await writeAll(
