@@ -319,5 +319,5 @@ export async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  Deno.exit(await main(Deno.args));
+  Deno.exitCode = await main(Deno.args);
 }

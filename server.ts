@@ -207,5 +207,5 @@ function describeStartError(error: unknown, config: ServerConfig): string {
 }
 
 if (import.meta.main) {
-  Deno.exit(await main(Deno.args));
+  Deno.exitCode = await main(Deno.args);
 }

@@ -289,3 +289,40 @@ Deno.test("several clients at once are all served by one serial server", async (
     await Promise.all(dirs.map((dir) => dir[Symbol.asyncDispose]()));
   }
 });
+
+Deno.test("a client killed mid-transfer leaves its partial file and the server serves the next one", async () => {
+  await using served = await tempDir();
+  await using first = await tempDir();
+  await using second = await tempDir();
+  const bytes = randomBytes(2 * 1024 * 1024);
+  await Deno.writeFile(`${served.path}/f.bin`, bytes);
+  const server = await ServerProcess.start(served.path, ["--rate-limit", "1M"]);
+  await using _server = server;
+  for (const dir of [first.path, second.path]) {
+    await Deno.writeTextFile(`${dir}/servers.txt`, serverInfo([server.port]));
+  }
+  const doomed = spawnClient({
+    cwd: first.path,
+    args: ["servers.txt", "2", "f.bin"],
+  });
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  doomed.kill("SIGKILL");
+  const killed = await doomed.output();
+  assert.equal(killed.signal, "SIGKILL");
+  await assert.rejects(Deno.stat(`${first.path}/f.bin`));
+  assert.equal(
+    (await Deno.stat(`${first.path}/f.bin.part`)).size,
+    bytes.length,
+  );
+
+  const run = await runClient({
+    cwd: second.path,
+    args: ["servers.txt", "2", "f.bin"],
+  });
+  assert.equal(run.code, 0, run.stderr);
+  assert.ok(sameBytes(await Deno.readFile(`${second.path}/f.bin`), bytes));
+  assert.match(
+    await server.log(),
+    /RANGE "f.bin" 0\+1048576 sent=\d+ disconnected/,
+  );
+});
