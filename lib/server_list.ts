@@ -75,7 +75,10 @@ function parseHost(text: string): string | undefined {
   const host = text.startsWith("[") && text.endsWith("]")
     ? text.slice(1, -1)
     : text;
-  if (IPV6.test(host) || HOSTNAME.test(host)) return host;
+  const colons = host.split(":").length - 1;
+  if (colons >= 2 ? IPV6.test(host) : colons === 0 && HOSTNAME.test(host)) {
+    return host;
+  }
   return undefined;
 }
 
