@@ -5,6 +5,7 @@
  * @module
  */
 
+import { DigestCache } from "./lib/block_digests.ts";
 import { parseByteSize } from "./lib/byte_size.ts";
 import {
   parseCommandLine,
@@ -146,6 +147,7 @@ export async function main(args: string[]): Promise<number> {
   const options: ServeOptions = {
     folder,
     signal: shutdown.signal,
+    digestCache: new DigestCache(),
     requestTimeoutMs: config.requestTimeoutMs,
     sendTimeoutMs: config.sendTimeoutMs,
     rateLimiter: config.rateLimit === undefined

@@ -5,9 +5,11 @@
  * @module
  */
 
+import { digestBlocks, DigestCache, digestRange } from "./block_digests.ts";
 import { isDisconnect, writeAll } from "./conn_io.ts";
 import {
   encodeResponse,
+  hashListLength,
   Op,
   ProtocolError,
   readRequest,
@@ -16,7 +18,11 @@ import {
   statusName,
 } from "./protocol.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
-import { FileAccessError, type ServedFolder } from "./served_folder.ts";
+import {
+  FileAccessError,
+  type ServedFile,
+  type ServedFolder,
+} from "./served_folder.ts";
 import { formatAddress } from "./server_list.ts";
 import { TimeoutError, Watchdog } from "./watchdog.ts";
 
@@ -38,9 +44,18 @@ export interface ServeOptions {
   rateLimiter?: RateLimiter | undefined;
   /** Receives one line per connection. */
   log: (line: string) => void;
+  /** Digest lists already computed, shared by all connections. */
+  digestCache: DigestCache;
   /** Closes the connection in progress when aborted (server shutdown). */
   signal?: AbortSignal | undefined;
 }
+
+const OP_NAMES: Record<Op, string> = {
+  [Op.SIZE]: "SIZE",
+  [Op.RANGE]: "RANGE",
+  [Op.BLOCK_HASHES]: "BLOCK_HASHES",
+  [Op.RANGE_HASH]: "RANGE_HASH",
+};
 
 /** What happened on one connection, for the log line. */
 interface Outcome {
@@ -75,6 +90,8 @@ export async function serveConnection(
     conn.setNoDelay(true);
     watchdog.arm(options.requestTimeoutMs, "reading the request");
     outcome.request = await readRequest(conn);
+    // The request is in; from here on the send timeout applies.
+    watchdog.arm(options.sendTimeoutMs, "preparing the reply");
     await answer(conn, outcome.request, outcome, watchdog, options);
   } catch (caught) {
     const error = watchdog.explain(caught);
@@ -129,18 +146,12 @@ async function answer(
 ): Promise<void> {
   using served = await options.folder.openFile(request.name);
   if (request.op === Op.SIZE) {
-    watchdog.arm(options.sendTimeoutMs, "sending the reply");
-    outcome.replied = true;
-    await writeAll(
-      conn,
-      encodeResponse({
-        status: Status.OK,
-        message: "",
-        fileSize: served.size,
-        payloadLength: 0,
-      }),
-    );
+    await sendHeader(conn, served.size, 0, outcome, watchdog, options);
     outcome.result = "ok";
+    return;
+  }
+  if (request.op === Op.BLOCK_HASHES) {
+    await sendBlockHashes(conn, request, served, outcome, watchdog, options);
     return;
   }
   const { offset, length } = request;
@@ -149,6 +160,12 @@ async function answer(
       Status.RANGE,
       `Range ${offset}+${length} is past the end of "${request.name}" (${served.size} bytes)`,
     );
+  }
+  if (request.op === Op.RANGE_HASH) {
+    const digest = await digestRange(served.file, offset, length);
+    await sendReply(conn, served.size, digest, outcome, watchdog, options);
+    outcome.result = "ok";
+    return;
   }
   try {
     await served.file.seek(offset, Deno.SeekMode.Start);
@@ -159,17 +176,7 @@ async function answer(
       { cause: error },
     );
   }
-  watchdog.arm(options.sendTimeoutMs, "sending data");
-  outcome.replied = true;
-  await writeAll(
-    conn,
-    encodeResponse({
-      status: Status.OK,
-      message: "",
-      fileSize: served.size,
-      payloadLength: length,
-    }),
-  );
+  await sendHeader(conn, served.size, length, outcome, watchdog, options);
   const limiter = options.rateLimiter;
   const buffer = new Uint8Array(
     Math.min(SEND_BUFFER_BYTES, limiter?.pieceSize ?? Infinity, length),
@@ -185,13 +192,94 @@ async function answer(
       outcome.result = `file shrank: ended after ${outcome.bytesSent} bytes`;
       return;
     }
-    if (limiter) await limiter.take(n);
-    await writeAll(conn, buffer.subarray(0, n));
-    watchdog.kick();
-    outcome.bytesSent += n;
+    await sendPayload(conn, buffer.subarray(0, n), outcome, watchdog, options);
     remaining -= n;
   }
   outcome.result = "ok";
+}
+
+async function sendBlockHashes(
+  conn: Deno.TcpConn,
+  request: Request,
+  served: ServedFile,
+  outcome: Outcome,
+  watchdog: Watchdog,
+  options: ServeOptions,
+): Promise<void> {
+  const blockSize = request.length;
+  const listLength = request.offset === 0
+    ? hashListLength(served.size, blockSize)
+    : undefined;
+  if (listLength === undefined) {
+    throw new FileAccessError(
+      Status.BAD_REQUEST,
+      `Cannot list digests of "${request.name}" (${served.size} bytes) in blocks of ${blockSize}: the block size must be a power of two up to 2^30 giving at most 2^21 blocks, and the offset 0`,
+    );
+  }
+  const key = DigestCache.key(served.info, blockSize);
+  const cached = options.digestCache.get(key);
+  if (cached) {
+    await sendReply(conn, served.size, cached, outcome, watchdog, options);
+    outcome.result = "ok (cached)";
+    return;
+  }
+  // Sent as computed, so a large file keeps the connection busy, not idle.
+  await sendHeader(conn, served.size, listLength, outcome, watchdog, options);
+  const digests = new Uint8Array(listLength);
+  for await (const batch of digestBlocks(served.file, served.size, blockSize)) {
+    digests.set(batch, outcome.bytesSent);
+    await sendPayload(conn, batch, outcome, watchdog, options);
+  }
+  options.digestCache.set(key, digests);
+  outcome.result = "ok";
+}
+
+async function sendHeader(
+  conn: Deno.TcpConn,
+  fileSize: number,
+  payloadLength: number,
+  outcome: Outcome,
+  watchdog: Watchdog,
+  options: ServeOptions,
+): Promise<void> {
+  watchdog.arm(options.sendTimeoutMs, "sending the reply");
+  outcome.replied = true;
+  await writeAll(
+    conn,
+    encodeResponse({ status: Status.OK, message: "", fileSize, payloadLength }),
+  );
+}
+
+async function sendPayload(
+  conn: Deno.TcpConn,
+  bytes: Uint8Array,
+  outcome: Outcome,
+  watchdog: Watchdog,
+  options: ServeOptions,
+): Promise<void> {
+  for (let at = 0; at < bytes.length;) {
+    const piece = bytes.subarray(
+      at,
+      at + (options.rateLimiter?.pieceSize ?? bytes.length),
+    );
+    if (options.rateLimiter) await options.rateLimiter.take(piece.length);
+    await writeAll(conn, piece);
+    watchdog.kick();
+    outcome.bytesSent += piece.length;
+    at += piece.length;
+  }
+}
+
+async function sendReply(
+  conn: Deno.TcpConn,
+  fileSize: number,
+  payload: Uint8Array,
+  outcome: Outcome,
+  watchdog: Watchdog,
+  options: ServeOptions,
+): Promise<void> {
+  await sendHeader(conn, fileSize, payload.length, outcome, watchdog, options);
+  await sendPayload(conn, payload, outcome, watchdog, options);
 }
 
 async function replyError(
@@ -228,7 +316,7 @@ function formatLogLine(
     ? "-"
     : request.op === Op.SIZE
     ? `SIZE ${JSON.stringify(request.name)}`
-    : `RANGE ${
+    : `${OP_NAMES[request.op]} ${
       JSON.stringify(request.name)
     } ${request.offset}+${request.length}`;
   return `${

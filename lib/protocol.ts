@@ -21,6 +21,35 @@ export const HEADER_LENGTH = 24;
 export const MAX_NAME_BYTES = 4096;
 /** Longest error message a response may carry, in UTF-8 bytes. */
 export const MAX_MESSAGE_BYTES = 1024;
+/** Length of one SHA-256 digest. */
+export const DIGEST_BYTES = 32;
+/** Largest block size a {@linkcode Op.BLOCK_HASHES} request may name. */
+export const MAX_BLOCK_BYTES = 2 ** 30;
+/** Longest digest list a {@linkcode Op.BLOCK_HASHES} reply may carry. */
+export const MAX_HASH_LIST_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The length of the digest list for a file, or `undefined` when the block
+ * size is not a power of two from 1 to {@linkcode MAX_BLOCK_BYTES} or the
+ * list would be longer than {@linkcode MAX_HASH_LIST_BYTES}.
+ *
+ * @param fileSize The file size.
+ * @param blockSize The block size.
+ * @returns The number of payload bytes of the reply.
+ */
+export function hashListLength(
+  fileSize: number,
+  blockSize: number,
+): number | undefined {
+  if (
+    !Number.isSafeInteger(blockSize) || blockSize < 1 ||
+    blockSize > MAX_BLOCK_BYTES || (blockSize & (blockSize - 1)) !== 0
+  ) {
+    return undefined;
+  }
+  const length = Math.ceil(fileSize / blockSize) * DIGEST_BYTES;
+  return length > MAX_HASH_LIST_BYTES ? undefined : length;
+}
 
 /** Operations a client may ask for. */
 export const Op = {
@@ -28,6 +57,13 @@ export const Op = {
   SIZE: 1,
   /** Fetch `length` bytes of a file starting at `offset`. */
   RANGE: 2,
+  /**
+   * The SHA-256 digest of every block of a file, in order; `length` is the
+   * block size (a power of two), `offset` must be 0.
+   */
+  BLOCK_HASHES: 3,
+  /** The SHA-256 digest of `length` bytes of a file starting at `offset`. */
+  RANGE_HASH: 4,
 } as const;
 /** One of the {@linkcode Op} values. */
 export type Op = typeof Op[keyof typeof Op];
@@ -253,7 +289,7 @@ export function decodeRequestHeader(header: Uint8Array): RequestHeader {
   checkMagicAndVersion(header);
   const view = new DataView(header.buffer, header.byteOffset, HEADER_LENGTH);
   const op = view.getUint8(5);
-  if (op !== Op.SIZE && op !== Op.RANGE) {
+  if (op < Op.SIZE || op > Op.RANGE_HASH) {
     throw new ProtocolError("bad-op", `Unknown operation: received ${op}`);
   }
   const nameLength = view.getUint16(6);
@@ -271,7 +307,7 @@ export function decodeRequestHeader(header: Uint8Array): RequestHeader {
       `The range end is larger than 2^53-1: offset ${offset}, length ${length}`,
     );
   }
-  return { op, nameLength, offset, length };
+  return { op: op as Op, nameLength, offset, length };
 }
 
 /**

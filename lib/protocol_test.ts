@@ -5,9 +5,11 @@ import {
   decodeName,
   decodeRequestHeader,
   decodeResponseHeader,
+  DIGEST_BYTES,
   encodeName,
   encodeRequest,
   encodeResponse,
+  hashListLength,
   HEADER_LENGTH,
   MAGIC,
   MAX_MESSAGE_BYTES,
@@ -437,7 +439,7 @@ Deno.test("a frame with another protocol version is refused", () => {
 });
 
 Deno.test("a request with an unknown operation is refused", () => {
-  for (const code of [0, 3, 255]) {
+  for (const code of [0, 5, 255]) {
     assertProtocolError(
       () => decodeRequestHeader(requestHeader({ code })),
       "bad-op",
@@ -691,4 +693,14 @@ Deno.test("readResponse reports a stream that ends mid-response as UnexpectedEof
       `cut at ${cut}`,
     );
   }
+});
+
+Deno.test("hashListLength accepts power-of-two block sizes within the limits", () => {
+  assert.equal(hashListLength(0, 1024), 0);
+  assert.equal(hashListLength(7, 1), 7 * DIGEST_BYTES);
+  assert.equal(hashListLength(1024 * 1024 + 1, 1024 * 1024), 2 * DIGEST_BYTES);
+  assert.equal(hashListLength(100, 3), undefined);
+  assert.equal(hashListLength(100, 0), undefined);
+  assert.equal(hashListLength(100, 2 ** 31), undefined);
+  assert.equal(hashListLength(2 ** 40, 1), undefined);
 });

@@ -29,6 +29,8 @@ export interface ServedFile extends Disposable {
   file: Deno.FsFile;
   /** Size of the file when it was opened. */
   size: number;
+  /** What `stat` said of the open file: identifies this version of it. */
+  info: Deno.FileInfo;
 }
 
 /** A folder whose regular files are served. */
@@ -108,7 +110,12 @@ export class ServedFolder {
           `Not a regular file: "${name}"`,
         );
       }
-      return { file, size: opened.size, [Symbol.dispose]: () => file.close() };
+      return {
+        file,
+        size: opened.size,
+        info: opened,
+        [Symbol.dispose]: () => file.close(),
+      };
     } catch (error) {
       file.close();
       throw error instanceof FileAccessError ? error : mapFsError(error, name);

@@ -1,0 +1,277 @@
+/**
+ * SHA-256 digests of a file's fixed-size blocks: computed by the server from
+ * its copy, checked by the client against the bytes it receives.
+ *
+ * @module
+ */
+
+import { createHash, type Hash } from "node:crypto";
+import { DIGEST_BYTES } from "./protocol.ts";
+
+/** Largest block size the client picks. */
+export const MAX_CHOSEN_BLOCK_BYTES = 1024 * 1024;
+
+/** Received bytes do not match the digest the client settled on. */
+export class IntegrityError extends Error {
+  /** The block that failed: its first byte. */
+  readonly start: number;
+  /** One past its last byte. */
+  readonly end: number;
+
+  /**
+   * @param start First byte of the block.
+   * @param end One past its last byte.
+   */
+  constructor(start: number, end: number) {
+    super(`Bytes ${start}-${end - 1} do not match their SHA-256 digest`);
+    this.name = "IntegrityError";
+    this.start = start;
+    this.end = end;
+  }
+}
+
+/**
+ * Picks the block size for a download: the largest power of two that still
+ * gives every range at least one block, at most
+ * {@linkcode MAX_CHOSEN_BLOCK_BYTES}. Ranges are then aligned to blocks, so
+ * every block is checked by the one task that fetches it.
+ *
+ * @param size The file size.
+ * @param numChunks How many ranges the file is split into.
+ * @returns A power of two from 1 to {@linkcode MAX_CHOSEN_BLOCK_BYTES}.
+ */
+export function chooseBlockSize(size: number, numChunks: number): number {
+  const perChunk = Math.max(1, Math.floor(size / numChunks));
+  let blockSize = 1;
+  while (blockSize * 2 <= perChunk && blockSize < MAX_CHOSEN_BLOCK_BYTES) {
+    blockSize *= 2;
+  }
+  return blockSize;
+}
+
+/**
+ * Digest lists computed by a server, kept per file version and block size
+ * so a file is read for hashing once, not once per client.
+ */
+export class DigestCache {
+  #entries = new Map<string, Uint8Array>();
+  #maxEntries: number;
+
+  /** @param maxEntries How many lists to keep; the oldest go first. */
+  constructor(maxEntries = 64) {
+    this.#maxEntries = maxEntries;
+  }
+
+  /**
+   * The cache key of a file version: device, inode, size and modification
+   * time, so a replaced or rewritten file gets a new key.
+   *
+   * @param info What `stat` said of the open file.
+   * @param blockSize The block size of the list.
+   * @returns The key.
+   */
+  static key(info: Deno.FileInfo, blockSize: number): string {
+    return `${info.dev}:${info.ino}:${info.size}:${info.mtime?.getTime()}:${blockSize}`;
+  }
+
+  /** The list stored under `key`, if any. */
+  get(key: string): Uint8Array | undefined {
+    return this.#entries.get(key);
+  }
+
+  /** Stores a list, dropping the oldest one when full. */
+  set(key: string, digests: Uint8Array): void {
+    this.#entries.delete(key);
+    this.#entries.set(key, digests);
+    if (this.#entries.size > this.#maxEntries) {
+      this.#entries.delete(this.#entries.keys().next().value!);
+    }
+  }
+}
+
+/** SHA-256 of some bytes. */
+export function sha256(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash("sha256").update(bytes).digest());
+}
+
+/**
+ * Reads a file's blocks in order and yields their digests in batches.
+ *
+ * @param file An open file, read from its start.
+ * @param size The file size.
+ * @param blockSize The block size.
+ * @yields Concatenated digests of the next blocks.
+ * @throws {Deno.errors.UnexpectedEof} If the file is shorter than `size`.
+ */
+export async function* digestBlocks(
+  file: Deno.FsFile,
+  size: number,
+  blockSize: number,
+): AsyncGenerator<Uint8Array> {
+  await file.seek(0, Deno.SeekMode.Start);
+  const buffer = new Uint8Array(Math.max(blockSize, 256 * 1024));
+  const blocks = Math.ceil(size / blockSize);
+  const batchBlocks = Math.max(1, Math.floor(buffer.length / blockSize));
+  let hash = createHash("sha256");
+  let inBlock = 0;
+  let done = 0;
+  let position = 0;
+  let batch: Uint8Array[] = [];
+  while (done < blocks) {
+    const n = await file.read(
+      buffer.subarray(0, Math.min(buffer.length, size - position)),
+    );
+    if (n === null) {
+      throw new Deno.errors.UnexpectedEof(
+        `The file ended at byte ${position}, expected ${size}`,
+      );
+    }
+    let at = 0;
+    while (at < n) {
+      const blockEnd = Math.min(blockSize, size - done * blockSize);
+      const take = Math.min(n - at, blockEnd - inBlock);
+      hash.update(buffer.subarray(at, at + take));
+      at += take;
+      inBlock += take;
+      if (inBlock === blockEnd) {
+        batch.push(new Uint8Array(hash.digest()));
+        hash = createHash("sha256");
+        inBlock = 0;
+        done++;
+        if (batch.length >= batchBlocks) {
+          yield concat(batch);
+          batch = [];
+        }
+      }
+    }
+    position += n;
+  }
+  if (batch.length > 0) yield concat(batch);
+}
+
+/**
+ * The SHA-256 digest of a byte range of a file.
+ *
+ * @param file An open file.
+ * @param offset First byte.
+ * @param length Number of bytes.
+ * @returns The digest.
+ * @throws {Deno.errors.UnexpectedEof} If the file ends first.
+ */
+export async function digestRange(
+  file: Deno.FsFile,
+  offset: number,
+  length: number,
+): Promise<Uint8Array> {
+  await file.seek(offset, Deno.SeekMode.Start);
+  const hash = createHash("sha256");
+  const buffer = new Uint8Array(Math.min(length, 256 * 1024));
+  let remaining = length;
+  while (remaining > 0) {
+    const n = await file.read(
+      buffer.subarray(0, Math.min(buffer.length, remaining)),
+    );
+    if (n === null) {
+      throw new Deno.errors.UnexpectedEof(
+        `The file ended at byte ${offset + length - remaining}`,
+      );
+    }
+    hash.update(buffer.subarray(0, n));
+    remaining -= n;
+  }
+  return new Uint8Array(hash.digest());
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const all = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    all.set(part, at);
+    at += part.length;
+  }
+  return all;
+}
+
+/**
+ * Checks the bytes of one range, in order, block by block, against the
+ * digest list. Bytes may arrive over several connections: the state of
+ * the block in progress carries over.
+ */
+export class RangeVerifier {
+  #digests: Uint8Array;
+  #blockSize: number;
+  #fileSize: number;
+  #verifiedTo: number;
+  #position: number;
+  #hash: Hash = createHash("sha256");
+
+  /**
+   * @param options The digest list, block size, file size, and the
+   * block-aligned byte the range starts at.
+   */
+  constructor(options: {
+    digests: Uint8Array;
+    blockSize: number;
+    fileSize: number;
+    start: number;
+  }) {
+    this.#digests = options.digests;
+    this.#blockSize = options.blockSize;
+    this.#fileSize = options.fileSize;
+    this.#verifiedTo = options.start;
+    this.#position = options.start;
+  }
+
+  /** End of the verified prefix: every byte before it matched. */
+  get verifiedTo(): number {
+    return this.#verifiedTo;
+  }
+
+  /**
+   * Checks the next bytes of the range.
+   *
+   * @param piece The bytes that follow those already given.
+   * @throws {IntegrityError} When a block is complete and does not match;
+   * the verifier is then back at the start of that block.
+   */
+  update(piece: Uint8Array): void {
+    let at = 0;
+    while (at < piece.length) {
+      const blockEnd = Math.min(
+        this.#verifiedTo + this.#blockSize,
+        this.#fileSize,
+      );
+      const take = Math.min(piece.length - at, blockEnd - this.#position);
+      this.#hash.update(piece.subarray(at, at + take));
+      at += take;
+      this.#position += take;
+      if (this.#position === blockEnd) {
+        const digest = this.#hash.digest();
+        this.#hash = createHash("sha256");
+        const block = this.#verifiedTo / this.#blockSize;
+        const expected = this.#digests.subarray(
+          block * DIGEST_BYTES,
+          (block + 1) * DIGEST_BYTES,
+        );
+        if (!equalBytes(digest, expected)) {
+          const start = this.#verifiedTo;
+          this.#position = start;
+          throw new IntegrityError(start, blockEnd);
+        }
+        this.#verifiedTo = blockEnd;
+      }
+    }
+  }
+
+  /** Drops the block in progress: the next byte given is its first. */
+  rewind(): void {
+    this.#hash = createHash("sha256");
+    this.#position = this.#verifiedTo;
+  }
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
