@@ -14,6 +14,7 @@ import {
 } from "./lib/cli_args.ts";
 import {
   CannotTransferError,
+  ChecksumMismatchError,
   download,
   type DownloadEvent,
   IncompleteDownloadError,
@@ -37,6 +38,8 @@ export const ExitCode = {
   CANNOT_TRANSFER: 3,
   INCOMPLETE: 4,
   OUTPUT: 5,
+  CHECKSUM: 6,
+  INTERRUPTED: 130,
 } as const;
 
 const USAGE = `Usage: client.ts [options] <server-info> <numchunks> [filename]
@@ -48,6 +51,10 @@ written to the current folder under its base name.
 
 Options:
   --force                    replace the output file if it exists
+  --retries N                rounds over all servers after the first, per
+                             chunk, with backoff (default: 3)
+  --no-verify                do not check blocks against SHA-256 digests
+  --sha256 HEX               check the finished file's SHA-256
   --connect-timeout SECONDS  time to establish a connection (default: ${
   DEFAULT_TIMEOUTS.connectMs / 1000
 })
@@ -67,10 +74,18 @@ Exit codes:
   2  bad command line, server list, file name, or the output exists
   3  Cannot transfer this file: no server reported the file's size
   4  not all chunks are downloaded: the partial file is kept
-  5  the output file could not be written`;
+  5  the output file could not be written (for example, no space left)
+  6  the finished file does not match --sha256
+130  interrupted (SIGINT/SIGTERM); run the same command again to resume
+
+An interrupted or failed download keeps <name>.part and <name>.part.state;
+the same command continues it, fetching only the missing bytes.`;
 
 const OPTIONS = {
   force: { type: "boolean", default: false },
+  retries: { type: "string" },
+  "no-verify": { type: "boolean", default: false },
+  sha256: { type: "string" },
   "connect-timeout": { type: "string" },
   "reply-timeout": { type: "string" },
   "stall-timeout": { type: "string" },
@@ -87,6 +102,9 @@ interface ClientConfig {
   force: boolean;
   quiet: boolean;
   timeouts: Timeouts;
+  retries: number;
+  verify: boolean;
+  sha256: string | undefined;
 }
 
 function parseConfig(args: string[]): ClientConfig | "help" | "version" {
@@ -115,10 +133,28 @@ function parseConfig(args: string[]): ClientConfig | "help" | "version" {
       ? parseSeconds(text, `--${flag}`)
       : fallback;
   };
+  const retries = values.retries === undefined
+    ? 3
+    : /^\d{1,3}$/.test(values.retries)
+    ? Number(values.retries)
+    : NaN;
+  if (Number.isNaN(retries)) {
+    throw new UsageError(
+      `--retries takes a whole number from 0 to 999: received "${values.retries}"`,
+    );
+  }
+  if (values.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(values.sha256)) {
+    throw new UsageError(
+      `--sha256 takes 64 hexadecimal digits: received "${values.sha256}"`,
+    );
+  }
   return {
     serverInfo,
     numChunks,
     filename,
+    retries,
+    verify: !values["no-verify"],
+    sha256: values.sha256?.toLowerCase(),
     force: values.force,
     quiet: values.quiet,
     timeouts: {
@@ -229,6 +265,35 @@ function reporter(quiet: boolean): (event: DownloadEvent) => void {
           }) stopped at byte ${event.position}: ${event.detail}`,
         );
         break;
+      case "unverified":
+        console.error(
+          `warning: downloading without verification: ${event.detail}`,
+        );
+        break;
+      case "resumed":
+        console.error(
+          `Resuming: ${event.bytes} bytes (${
+            formatByteSize(event.bytes)
+          }) are already here`,
+        );
+        break;
+      case "restarted":
+        console.error(`warning: starting over: ${event.reason}`);
+        break;
+      case "server-excluded":
+        console.error(
+          `warning: not using ${
+            formatAddress(event.server)
+          } for this file: ${event.reason}`,
+        );
+        break;
+      case "retry-round":
+        console.error(
+          `chunk ${event.range.index}: retry round ${event.round} in ${
+            event.delayMs / 1000
+          } s`,
+        );
+        break;
       case "range-done":
         break;
     }
@@ -271,6 +336,10 @@ export async function main(args: string[]): Promise<number> {
   }
 
   const started = performance.now();
+  const interrupt = new AbortController();
+  const onSignal = () => interrupt.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
   try {
     const result = await download({
       servers,
@@ -278,17 +347,27 @@ export async function main(args: string[]): Promise<number> {
       numChunks: config.numChunks,
       outputPath,
       timeouts: config.timeouts,
+      retries: config.retries,
+      verify: config.verify,
+      sha256: config.sha256,
+      signal: interrupt.signal,
       onEvent: reporter(config.quiet),
     });
     const seconds = (performance.now() - started) / 1000;
     if (!config.quiet) {
       const used = result.bytesPerServer.filter((b) => b > 0).length;
+      const parts = [
+        `${result.ranges.length} chunks from ${used} of ${servers.length} servers`,
+        `${result.failovers} failovers`,
+        `${result.retryRounds} retry rounds`,
+      ];
+      if (result.resumedBytes > 0) {
+        parts.push(`${result.resumedBytes} bytes resumed`);
+      }
       console.error(
         `Downloaded "${outputPath}": ${result.size} bytes (${
           formatByteSize(result.size)
-        }) in ${
-          seconds.toFixed(2)
-        } s, ${result.ranges.length} chunks from ${used} of ${servers.length} servers, ${result.failovers} failovers`,
+        }) in ${seconds.toFixed(2)} s: ${parts.join(", ")}`,
       );
     }
     return ExitCode.OK;
@@ -297,6 +376,12 @@ export async function main(args: string[]): Promise<number> {
       console.error(error.message);
       for (const reason of error.reasons) console.error(`  ${reason}`);
       return ExitCode.CANNOT_TRANSFER;
+    }
+    if (error instanceof IncompleteDownloadError && error.interrupted) {
+      console.error(
+        `Interrupted: the partial file is kept as "${error.partialPath}"; run the same command again to resume`,
+      );
+      return ExitCode.INTERRUPTED;
     }
     if (error instanceof IncompleteDownloadError) {
       console.error(error.message);
@@ -307,14 +392,25 @@ export async function main(args: string[]): Promise<number> {
           }) failed on every server`,
         );
       }
-      console.error(`  the partial file is kept as "${error.partialPath}"`);
+      console.error(
+        `  the partial file is kept as "${error.partialPath}"; run the same command again to resume`,
+      );
       return ExitCode.INCOMPLETE;
+    }
+    if (error instanceof ChecksumMismatchError) {
+      console.error(
+        `error: ${error.message}; the file is kept as "${error.partialPath}"`,
+      );
+      return ExitCode.CHECKSUM;
     }
     if (error instanceof OutputError) {
       console.error(`error: ${error.message}`);
       return ExitCode.OUTPUT;
     }
     throw error;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
   }
 }
 

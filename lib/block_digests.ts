@@ -31,17 +31,18 @@ export class IntegrityError extends Error {
 }
 
 /**
- * Picks the block size for a download: the largest power of two that still
- * gives every range at least one block, at most
- * {@linkcode MAX_CHOSEN_BLOCK_BYTES}. Ranges are then aligned to blocks, so
- * every block is checked by the one task that fetches it.
+ * Picks the block size for a download: the largest power of two that gives
+ * every range at least 16 blocks (so aligning ranges to blocks keeps them
+ * within about 1/16 of equal), at most {@linkcode MAX_CHOSEN_BLOCK_BYTES}.
+ * Ranges are then aligned to blocks, so every block is checked by the one
+ * task that fetches it.
  *
  * @param size The file size.
  * @param numChunks How many ranges the file is split into.
  * @returns A power of two from 1 to {@linkcode MAX_CHOSEN_BLOCK_BYTES}.
  */
 export function chooseBlockSize(size: number, numChunks: number): number {
-  const perChunk = Math.max(1, Math.floor(size / numChunks));
+  const perChunk = Math.max(1, Math.floor(size / numChunks / 16));
   let blockSize = 1;
   while (blockSize * 2 <= perChunk && blockSize < MAX_CHOSEN_BLOCK_BYTES) {
     blockSize *= 2;

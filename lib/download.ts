@@ -1,17 +1,36 @@
 /**
- * A whole download: learn the size, split the file into ranges, fetch the
- * ranges concurrently with failover between servers, and commit the file
- * only when every range is complete.
+ * A whole download: learn the size (and block digests), split the missing
+ * bytes into ranges, fetch the ranges concurrently with failover and
+ * retries, check every block, save progress for a later run, and commit
+ * the file only when every range is complete.
  *
  * @module
  */
 
 import { Mutex } from "async-mutex";
-import { OutputError, OutputFile } from "./output_file.ts";
+import {
+  chooseBlockSize,
+  IntegrityError,
+  RangeVerifier,
+  sha256,
+} from "./block_digests.ts";
+import {
+  type DownloadState,
+  loadState,
+  removeState,
+  saveState,
+  STATE_SUFFIX,
+} from "./download_state.ts";
+import { type Interval, IntervalSet } from "./interval_set.ts";
+import { OutputError, OutputFile, PARTIAL_SUFFIX } from "./output_file.ts";
+import { DIGEST_BYTES } from "./protocol.ts";
 import { type ByteRange, planRanges } from "./range_planner.ts";
 import {
   describeFailure,
   fetchRange,
+  OtherVersionError,
+  requestBlockDigests,
+  requestRangeDigest,
   requestSize,
   type Timeouts,
 } from "./server_connection.ts";
@@ -30,21 +49,47 @@ export class CannotTransferError extends Error {
   }
 }
 
-/** Some ranges could not be fetched from any server. */
+/** Some ranges could not be fetched from any server, or it was interrupted. */
 export class IncompleteDownloadError extends Error {
   /** The ranges that are not complete. */
   readonly missing: ByteRange[];
   /** The temporary file holding what was fetched. */
   readonly partialPath: string;
+  /** Whether the download was stopped by its signal rather than failures. */
+  readonly interrupted: boolean;
 
   /**
    * @param missing The ranges that are not complete.
    * @param partialPath The temporary file holding what was fetched.
+   * @param interrupted Whether the download was stopped by its signal.
    */
-  constructor(missing: ByteRange[], partialPath: string) {
+  constructor(missing: ByteRange[], partialPath: string, interrupted: boolean) {
     super("not all chunks are downloaded");
     this.name = "IncompleteDownloadError";
     this.missing = missing;
+    this.partialPath = partialPath;
+    this.interrupted = interrupted;
+  }
+}
+
+/** The finished file does not have the SHA-256 digest it was expected to. */
+export class ChecksumMismatchError extends Error {
+  /** The digest the file has. */
+  readonly actual: string;
+  /** The temporary file holding it. */
+  readonly partialPath: string;
+
+  /**
+   * @param expected The digest asked for.
+   * @param actual The digest the file has.
+   * @param partialPath The temporary file holding it.
+   */
+  constructor(expected: string, actual: string, partialPath: string) {
+    super(
+      `The downloaded file's SHA-256 is ${actual}, expected ${expected}`,
+    );
+    this.name = "ChecksumMismatchError";
+    this.actual = actual;
     this.partialPath = partialPath;
   }
 }
@@ -53,6 +98,9 @@ export class IncompleteDownloadError extends Error {
 export type DownloadEvent =
   | { type: "size-failed"; detail: string }
   | { type: "size"; server: ServerAddress; size: number }
+  | { type: "unverified"; detail: string }
+  | { type: "resumed"; bytes: number }
+  | { type: "restarted"; reason: string }
   | {
     type: "range-failed";
     range: ByteRange;
@@ -60,6 +108,8 @@ export type DownloadEvent =
     position: number;
     detail: string;
   }
+  | { type: "server-excluded"; server: ServerAddress; reason: string }
+  | { type: "retry-round"; range: ByteRange; round: number; delayMs: number }
   | { type: "range-done"; range: ByteRange; server: ServerAddress };
 
 /** What a download needs. */
@@ -73,6 +123,18 @@ export interface DownloadOptions {
   /** Where the complete file goes. */
   outputPath: string;
   timeouts: Timeouts;
+  /** Rounds over all servers after the first one, per range. Default 3. */
+  retries?: number;
+  /** Delay before the first retry round; it doubles each round. Default 500. */
+  retryDelayMs?: number;
+  /** Check every block against the first server's digests. Default true. */
+  verify?: boolean;
+  /** Expected SHA-256 of the whole file, lower-case hex. */
+  sha256?: string | undefined;
+  /** How often progress is saved for a later run, in ms. Default 1000. */
+  checkpointMs?: number;
+  /** Stops the download; progress is saved. */
+  signal?: AbortSignal | undefined;
   /** Receives progress and failures; optional. */
   onEvent?: (event: DownloadEvent) => void;
 }
@@ -80,12 +142,18 @@ export interface DownloadOptions {
 /** What a finished download did. */
 export interface DownloadResult {
   size: number;
-  /** The ranges the file was split into. */
+  /** The ranges fetched in this run. */
   ranges: ByteRange[];
   /** Bytes received from each server, in list order. */
   bytesPerServer: number[];
   /** How many times a range moved on to another server. */
   failovers: number;
+  /** How many retry rounds ranges needed. */
+  retryRounds: number;
+  /** Bytes kept from an earlier run. */
+  resumedBytes: number;
+  /** Servers left out because their copy differs. */
+  excluded: ServerAddress[];
 }
 
 /**
@@ -117,82 +185,353 @@ export async function findFileSize(
   throw new CannotTransferError(reasons);
 }
 
+/** Fetches the digest list, from the size server first, then the others. */
+async function findDigests(
+  options: DownloadOptions,
+  first: number,
+  size: number,
+  blockSize: number,
+): Promise<Uint8Array | undefined> {
+  const { servers } = options;
+  const reasons: string[] = [];
+  for (let k = 0; k < servers.length; k++) {
+    const server = servers[(first + k) % servers.length]!;
+    try {
+      return await requestBlockDigests(
+        { server, timeouts: options.timeouts },
+        { name: options.name, fileSize: size },
+        blockSize,
+      );
+    } catch (error) {
+      reasons.push(describeFailure(server, error));
+    }
+  }
+  options.onEvent?.({
+    type: "unverified",
+    detail: `no server sent block digests: ${reasons.join("; ")}`,
+  });
+  return undefined;
+}
+
+function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Shrinks intervals to whole blocks, so every kept block was verified. */
+function alignDone(
+  done: readonly Interval[],
+  blockSize: number,
+  size: number,
+): Interval[] {
+  return done.flatMap(([start, end]) => {
+    const s = Math.ceil(start / blockSize) * blockSize;
+    const e = end === size ? end : Math.floor(end / blockSize) * blockSize;
+    return e > s ? [[s, e] as const] : [];
+  });
+}
+
+/** One range being fetched: where it is, and what of it is checked. */
+interface Task {
+  range: ByteRange;
+  /** Next byte to receive. */
+  position: number;
+  verifier: RangeVerifier | undefined;
+}
+
+/** End of the bytes of a task that are safe to keep. */
+function keptTo(task: Task): number {
+  return task.verifier?.verifiedTo ?? task.position;
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
 /**
  * Downloads a file from several servers at once.
  *
  * @param options What to download, from where, to where.
  * @returns What was done.
  * @throws {CannotTransferError} If no server reported the file's size.
- * @throws {IncompleteDownloadError} If some range could not be fetched; the
- * temporary file stays.
+ * @throws {IncompleteDownloadError} If some range could not be fetched or
+ * the signal stopped the download; the temporary file and its state stay.
+ * @throws {ChecksumMismatchError} If `sha256` was given and does not match.
  * @throws {OutputError} If the output cannot be written.
  */
 export async function download(
   options: DownloadOptions,
 ): Promise<DownloadResult> {
   const { servers, timeouts, onEvent } = options;
-  const { size } = await findFileSize(options);
-  const ranges = planRanges(size, options.numChunks);
-  const output = await OutputFile.create(options.outputPath, size);
+  const retries = options.retries ?? 3;
+  const retryDelayMs = options.retryDelayMs ?? 500;
+  const { size, serverIndex: first } = await findFileSize(options);
+  const partialPath = options.outputPath + PARTIAL_SUFFIX;
+  const statePath = partialPath + STATE_SUFFIX;
+
+  const saved = await loadState(statePath);
+  const sameFile = saved !== undefined && saved.name === options.name &&
+    saved.size === size;
+  const verify = (options.verify ?? true) && size > 0;
+  const blockSize = !verify
+    ? 1
+    : sameFile && saved.blockSize > 1
+    ? saved.blockSize
+    : chooseBlockSize(size, options.numChunks);
+  const digests = verify
+    ? await findDigests(options, first, size, blockSize)
+    : undefined;
+  const identity = digests === undefined ? null : toHex(sha256(digests));
+
+  let done: Interval[] = [];
+  if (saved !== undefined) {
+    const sameVersion = sameFile &&
+      (saved.identity === null || identity === null ||
+        saved.identity === identity);
+    if (sameVersion) {
+      done = alignDone(saved.done, blockSize, size);
+    } else {
+      onEvent?.({
+        type: "restarted",
+        reason: sameFile
+          ? "the file changed on the servers since the partial download"
+          : "the partial download is of another file",
+      });
+    }
+  }
+  const { output, resumed } = await OutputFile.open(
+    options.outputPath,
+    size,
+    done.length > 0,
+  );
+  if (!resumed) done = [];
+  const resumedBytes = new IntervalSet(done).size;
+  if (resumedBytes > 0) onEvent?.({ type: "resumed", bytes: resumedBytes });
+
+  const ranges = planRanges(size, options.numChunks, { blockSize, done });
+  const tasks: Task[] = ranges.map((range) => ({
+    range,
+    position: range.start,
+    verifier: digests === undefined ? undefined : new RangeVerifier({
+      digests,
+      blockSize,
+      fileSize: size,
+      start: range.start,
+    }),
+  }));
+  const snapshot = (): DownloadState => {
+    const complete = new IntervalSet(done);
+    for (const task of tasks) complete.add(task.range.start, keptTo(task));
+    return {
+      name: options.name,
+      size,
+      blockSize,
+      identity,
+      done: complete.intervals,
+    };
+  };
+  let checkpointing: Promise<void> | undefined;
+  const checkpoint = () => {
+    checkpointing ??= (async () => {
+      const state = snapshot();
+      await output.sync();
+      await saveState(statePath, state);
+    })().finally(() => checkpointing = undefined);
+    return checkpointing;
+  };
+
+  const abort = new AbortController();
+  const stop = () => abort.abort(options.signal?.reason);
+  options.signal?.addEventListener("abort", stop, { once: true });
+  const timer = setInterval(() => {
+    checkpoint().catch(() => {
+      // A failed checkpoint is retried at the next tick; the write path
+      // reports a full disk on its own.
+    });
+  }, options.checkpointMs ?? 1000);
   try {
-    const abort = new AbortController();
     // A server serves one client at a time, so a second connection to it
     // would only wait in its queue: each server gets one range at a time.
     const serverLocks = servers.map(() => new Mutex());
     const bytesPerServer = servers.map(() => 0);
+    const failed = servers.map(() => false);
+    const excluded = servers.map(() => false);
     let failovers = 0;
+    let retryRounds = 0;
 
-    const fetchWithFailover = async (range: ByteRange): Promise<boolean> => {
-      let position = range.start;
-      for (let tried = 0; tried < servers.length; tried++) {
-        if (position === range.end) break;
-        if (tried > 0) failovers++;
-        const serverIndex = (range.index + tried) % servers.length;
-        const server = servers[serverIndex]!;
-        try {
-          await serverLocks[serverIndex]!.runExclusive(() =>
-            fetchRange({ server, timeouts, signal: abort.signal }, {
-              name: options.name,
-              offset: position,
-              length: range.end - position,
-              fileSize: size,
-              onData: async (piece) => {
-                await output.writeAt(position, piece);
-                position += piece.length;
-                bytesPerServer[serverIndex]! += piece.length;
-              },
-            })
-          );
-          onEvent?.({ type: "range-done", range, server });
-        } catch (error) {
-          if (error instanceof OutputError) {
-            abort.abort(error);
-            throw error;
-          }
-          if (abort.signal.aborted) throw abort.signal.reason;
-          onEvent?.({
-            type: "range-failed",
-            range,
-            position,
-            detail: describeFailure(server, error),
-          });
-        }
-      }
-      return position === range.end;
+    const exclude = (serverIndex: number, reason: string) => {
+      if (excluded[serverIndex]) return;
+      excluded[serverIndex] = true;
+      onEvent?.({
+        type: "server-excluded",
+        server: servers[serverIndex]!,
+        reason,
+      });
     };
 
-    const settled = await Promise.allSettled(ranges.map(fetchWithFailover));
+    /** Servers for a range: its own first, then the others in list order;
+     * those that failed in this run after those that did not. */
+    const serverOrder = (range: ByteRange): number[] => {
+      const rotated = servers.map((_, k) => (range.index + k) % servers.length)
+        .filter((s) => !excluded[s]);
+      return [
+        ...rotated.filter((s) => !failed[s]),
+        ...rotated.filter((s) => failed[s]),
+      ];
+    };
+
+    const attempt = async (task: Task, serverIndex: number) => {
+      const server = servers[serverIndex]!;
+      const request = { server, timeouts, signal: abort.signal };
+      const { range } = task;
+      try {
+        await serverLocks[serverIndex]!.runExclusive(() =>
+          fetchRange(request, {
+            name: options.name,
+            offset: task.position,
+            length: range.end - task.position,
+            fileSize: size,
+            onData: async (piece) => {
+              await output.writeAt(task.position, piece);
+              task.position += piece.length;
+              bytesPerServer[serverIndex]! += piece.length;
+              task.verifier?.update(piece);
+            },
+          })
+        );
+        return true;
+      } catch (error) {
+        if (error instanceof OutputError) {
+          abort.abort(error);
+          throw error;
+        }
+        if (abort.signal.aborted) return false;
+        failed[serverIndex] = true;
+        if (error instanceof OtherVersionError) {
+          exclude(serverIndex, error.message);
+        }
+        if (error instanceof IntegrityError) {
+          task.position = keptTo(task);
+          await judgeCorruption(error, serverIndex, request);
+        }
+        onEvent?.({
+          type: "range-failed",
+          range,
+          position: task.position,
+          detail: describeFailure(server, error),
+        });
+        return false;
+      }
+    };
+
+    /** A block failed its check: a server whose own copy differs is left
+     * out for good; otherwise the bytes were damaged on the way. */
+    const judgeCorruption = async (
+      error: IntegrityError,
+      serverIndex: number,
+      request: Parameters<typeof requestRangeDigest>[0],
+    ) => {
+      const block = error.start / blockSize;
+      const expected = digests!.subarray(
+        block * DIGEST_BYTES,
+        (block + 1) * DIGEST_BYTES,
+      );
+      try {
+        const theirs = await serverLocks[serverIndex]!.runExclusive(() =>
+          requestRangeDigest(
+            request,
+            { name: options.name, fileSize: size },
+            error.start,
+            error.end - error.start,
+          )
+        );
+        if (toHex(theirs) !== toHex(expected)) {
+          exclude(
+            serverIndex,
+            `its copy differs from the first server's in bytes ${error.start}-${
+              error.end - 1
+            }`,
+          );
+        }
+      } catch {
+        // No verdict; the server already counts as failed for this range.
+      }
+    };
+
+    const fetchTask = async (task: Task): Promise<boolean> => {
+      const { range } = task;
+      let attempts = 0;
+      for (let round = 0; round <= retries; round++) {
+        if (round > 0) {
+          const wait = Math.min(retryDelayMs * 2 ** (round - 1), 8000);
+          retryRounds++;
+          onEvent?.({ type: "retry-round", range, round, delayMs: wait });
+          await delay(wait, abort.signal);
+        }
+        for (const serverIndex of serverOrder(range)) {
+          if (abort.signal.aborted) return false;
+          if (attempts++ > 0) failovers++;
+          if (await attempt(task, serverIndex)) {
+            onEvent?.({
+              type: "range-done",
+              range,
+              server: servers[serverIndex]!,
+            });
+            return true;
+          }
+        }
+        if (serverOrder(range).length === 0) return false;
+      }
+      return false;
+    };
+
+    const settled = await Promise.allSettled(tasks.map(fetchTask));
+    clearInterval(timer);
+    await checkpointing;
     const failure = settled.find((s) => s.status === "rejected");
-    if (failure) throw failure.reason;
-    const missing = ranges.filter((_, i) =>
-      (settled[i] as PromiseFulfilledResult<boolean>).value === false
-    );
+    if (failure) {
+      await checkpoint().catch(() => {});
+      throw failure.reason;
+    }
+    const missing = tasks.filter((task) => keptTo(task) < task.range.end)
+      .map((task) => task.range);
     if (missing.length > 0) {
-      throw new IncompleteDownloadError(missing, output.partialPath);
+      await checkpoint();
+      throw new IncompleteDownloadError(
+        missing,
+        partialPath,
+        options.signal?.aborted ?? false,
+      );
+    }
+    if (options.sha256 !== undefined) {
+      const actual = await output.sha256();
+      if (actual !== options.sha256.toLowerCase()) {
+        await removeState(statePath);
+        throw new ChecksumMismatchError(options.sha256, actual, partialPath);
+      }
     }
     await output.commit();
-    return { size, ranges, bytesPerServer, failovers };
+    await removeState(statePath);
+    return {
+      size,
+      ranges,
+      bytesPerServer,
+      failovers,
+      retryRounds,
+      resumedBytes,
+      excluded: servers.filter((_, i) => excluded[i]),
+    };
   } finally {
+    clearInterval(timer);
+    options.signal?.removeEventListener("abort", stop);
+    await checkpointing?.catch(() => {});
     output.close();
   }
 }

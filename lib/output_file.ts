@@ -6,6 +6,7 @@
  */
 
 import { Mutex } from "async-mutex";
+import { createHash } from "node:crypto";
 import { writeAll } from "./conn_io.ts";
 
 /** Suffix of the temporary name a download is written under. */
@@ -64,18 +65,44 @@ export class OutputFile {
   }
 
   /**
-   * Creates (or truncates) the temporary file and sizes it.
+   * Opens the temporary file: an existing one of the right size when
+   * resuming, otherwise a new (or truncated) one, sized.
    *
    * @param path The final name.
    * @param size The file size in bytes.
-   * @returns The open output.
+   * @param resume Whether to keep the temporary file's contents.
+   * @returns The open output, and whether its contents were kept.
    * @throws {OutputError} If the file cannot be created or sized.
    */
-  static async create(path: string, size: number): Promise<OutputFile> {
+  static async open(
+    path: string,
+    size: number,
+    resume = false,
+  ): Promise<{ output: OutputFile; resumed: boolean }> {
     const partialPath = path + PARTIAL_SUFFIX;
+    if (resume) {
+      try {
+        const file = await Deno.open(partialPath, { read: true, write: true });
+        if ((await file.stat()).size === size) {
+          return {
+            output: new OutputFile(path, partialPath, file),
+            resumed: true,
+          };
+        }
+        file.close();
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) {
+          throw new OutputError(
+            `Cannot open "${partialPath}": ${describe(error)}`,
+            { cause: error },
+          );
+        }
+      }
+    }
     let file: Deno.FsFile;
     try {
       file = await Deno.open(partialPath, {
+        read: true,
         write: true,
         create: true,
         truncate: true,
@@ -95,7 +122,19 @@ export class OutputFile {
         { cause: error },
       );
     }
-    return new OutputFile(path, partialPath, file);
+    return { output: new OutputFile(path, partialPath, file), resumed: false };
+  }
+
+  /**
+   * Creates (or truncates) the temporary file and sizes it.
+   *
+   * @param path The final name.
+   * @param size The file size in bytes.
+   * @returns The open output.
+   * @throws {OutputError} If the file cannot be created or sized.
+   */
+  static async create(path: string, size: number): Promise<OutputFile> {
+    return (await OutputFile.open(path, size)).output;
   }
 
   /**
@@ -115,6 +154,50 @@ export class OutputFile {
           `Cannot write to "${this.partialPath}" at byte ${offset}: ${
             describe(error)
           }`,
+          { cause: error },
+        );
+      }
+    });
+  }
+
+  /**
+   * Flushes what was written to the device, so a saved state never claims
+   * bytes a power loss would lose.
+   *
+   * @throws {OutputError} If the flush fails.
+   */
+  async sync(): Promise<void> {
+    try {
+      await this.#file.syncData();
+    } catch (error) {
+      throw new OutputError(
+        `Cannot flush "${this.partialPath}": ${describe(error)}`,
+        { cause: error },
+      );
+    }
+  }
+
+  /**
+   * The SHA-256 digest of the whole file as written.
+   *
+   * @returns The digest in lower-case hex.
+   * @throws {OutputError} If the file cannot be read.
+   */
+  async sha256(): Promise<string> {
+    return await this.#mutex.runExclusive(async () => {
+      try {
+        await this.#file.seek(0, Deno.SeekMode.Start);
+        const hash = createHash("sha256");
+        const buffer = new Uint8Array(1024 * 1024);
+        while (true) {
+          const n = await this.#file.read(buffer);
+          if (n === null) break;
+          hash.update(buffer.subarray(0, n));
+        }
+        return hash.digest("hex");
+      } catch (error) {
+        throw new OutputError(
+          `Cannot read back "${this.partialPath}": ${describe(error)}`,
           { cause: error },
         );
       }

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { IntervalSet } from "./interval_set.ts";
+
 /** A half-open byte range `[start, end)` of a file. */
 export interface ByteRange {
   /** Position in the plan, from 0. */
@@ -14,18 +16,37 @@ export interface ByteRange {
   end: number;
 }
 
+/** How to plan a download that may be partly done already. */
+export interface PlanOptions {
+  /**
+   * Ranges start on multiples of this (the last one ends at the file's
+   * end), so each verified block belongs to one range. Default 1.
+   */
+  blockSize?: number;
+  /** Byte intervals already complete; they are left out of the plan. */
+  done?: readonly (readonly [number, number])[];
+}
+
 /**
- * Splits `size` bytes into `numChunks` contiguous ranges of equal length,
- * the last one taking the remainder. A file smaller than `numChunks` bytes
- * gets one range per byte; an empty file gets no range.
+ * Splits the missing bytes of a file into about `numChunks` ranges. For a
+ * fresh download that is `numChunks` contiguous ranges of equal length
+ * (in whole blocks), the last one taking the remainder; a file with fewer
+ * blocks than `numChunks` gets one range per block; an empty file gets no
+ * range. When some bytes are done, each gap gets a share of the ranges in
+ * proportion to its length, and at least one.
  *
  * @param size The file size in bytes.
  * @param numChunks How many ranges are wanted.
- * @returns The ranges, in file order, covering `[0, size)` exactly.
- * @throws {RangeError} If `size` is not a safe non-negative integer or
- * `numChunks` is not a positive safe integer.
+ * @param options Block alignment and what is done already.
+ * @returns The ranges, in file order, covering the missing bytes exactly.
+ * @throws {RangeError} If `size` is not a safe non-negative integer,
+ * `numChunks` not a positive safe integer, or the block size not positive.
  */
-export function planRanges(size: number, numChunks: number): ByteRange[] {
+export function planRanges(
+  size: number,
+  numChunks: number,
+  options: PlanOptions = {},
+): ByteRange[] {
   if (!Number.isSafeInteger(size) || size < 0) {
     throw new RangeError(
       `File size must be a non-negative integer: received ${size}`,
@@ -36,13 +57,29 @@ export function planRanges(size: number, numChunks: number): ByteRange[] {
       `Number of chunks must be a positive integer: received ${numChunks}`,
     );
   }
-  const count = Math.min(numChunks, size);
-  const length = count === 0 ? 0 : Math.floor(size / count);
+  const blockSize = options.blockSize ?? 1;
+  if (!Number.isSafeInteger(blockSize) || blockSize < 1) {
+    throw new RangeError(
+      `Block size must be a positive integer: received ${blockSize}`,
+    );
+  }
+  const gaps = new IntervalSet(options.done ?? []).gaps(size);
+  const missing = gaps.reduce((sum, [s, e]) => sum + (e - s), 0);
+  const shares = gaps.map(([start, end]) =>
+    Math.max(1, Math.round((numChunks * (end - start)) / missing))
+  );
   const ranges: ByteRange[] = [];
-  for (let index = 0; index < count; index++) {
-    const start = index * length;
-    const end = index === count - 1 ? size : start + length;
-    ranges.push({ index, start, end });
+  for (const [g, [start, end]] of gaps.entries()) {
+    const blocks = Math.ceil((end - start) / blockSize);
+    const count = Math.min(shares[g]!, blocks);
+    const perRange = Math.floor(blocks / count) * blockSize;
+    for (let i = 0; i < count; i++) {
+      ranges.push({
+        index: ranges.length,
+        start: start + i * perRange,
+        end: i === count - 1 ? end : start + (i + 1) * perRange,
+      });
+    }
   }
   return ranges;
 }

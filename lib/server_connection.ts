@@ -5,9 +5,11 @@
  * @module
  */
 
-import { writeAll } from "./conn_io.ts";
+import { readExact, writeAll } from "./conn_io.ts";
 import {
+  DIGEST_BYTES,
   encodeRequest,
+  hashListLength,
   Op,
   ProtocolError,
   readResponse,
@@ -51,6 +53,15 @@ export class ServerReplyError extends Error {
     super(message);
     this.name = "ServerReplyError";
     this.status = status;
+  }
+}
+
+/** The server's copy of the file is not the one the client settled on. */
+export class OtherVersionError extends Error {
+  /** @param message How it differs. */
+  constructor(message: string) {
+    super(message);
+    this.name = "OtherVersionError";
   }
 }
 
@@ -162,6 +173,102 @@ export function requestSize(
   );
 }
 
+/** A digest request: which file version it is about, and what to digest. */
+export interface DigestRequest {
+  name: string;
+  /** The size the file must have; a server with another size is refused. */
+  fileSize: number;
+}
+
+/**
+ * Asks a server for the SHA-256 digests of every block of a file.
+ *
+ * @param options The server, deadlines and signal.
+ * @param request The file and the size it must have.
+ * @param blockSize The block size, a power of two.
+ * @returns The digests, concatenated in block order.
+ * @throws {ServerReplyError} If the server refused, or has another size.
+ * @throws {TimeoutError} If a deadline passed.
+ */
+export function requestBlockDigests(
+  options: RequestOptions,
+  request: DigestRequest,
+  blockSize: number,
+): Promise<Uint8Array> {
+  return exchange(
+    options,
+    { op: Op.BLOCK_HASHES, name: request.name, offset: 0, length: blockSize },
+    (conn, response, watchdog) => {
+      checkFileSize(response, request.fileSize);
+      const expected = hashListLength(request.fileSize, blockSize);
+      if (expected === undefined || response.payloadLength !== expected) {
+        throw new ProtocolError(
+          "bad-length",
+          `Expected ${expected} bytes of digests, the reply announces ${response.payloadLength}`,
+        );
+      }
+      watchdog.arm(options.timeouts.stallMs, "receiving digests");
+      return readPayload(conn, expected, watchdog);
+    },
+  );
+}
+
+/**
+ * Asks a server for the SHA-256 digest of a byte range of a file.
+ *
+ * @param options The server, deadlines and signal.
+ * @param request The file and the size it must have.
+ * @param offset First byte.
+ * @param length Number of bytes.
+ * @returns The digest.
+ * @throws {ServerReplyError} If the server refused, or has another size.
+ * @throws {TimeoutError} If a deadline passed.
+ */
+export function requestRangeDigest(
+  options: RequestOptions,
+  request: DigestRequest,
+  offset: number,
+  length: number,
+): Promise<Uint8Array> {
+  return exchange(
+    options,
+    { op: Op.RANGE_HASH, name: request.name, offset, length },
+    (conn, response, watchdog) => {
+      checkFileSize(response, request.fileSize);
+      if (response.payloadLength !== DIGEST_BYTES) {
+        throw new ProtocolError(
+          "bad-length",
+          `Expected a ${DIGEST_BYTES}-byte digest, the reply announces ${response.payloadLength}`,
+        );
+      }
+      return readPayload(conn, DIGEST_BYTES, watchdog);
+    },
+  );
+}
+
+function checkFileSize(response: Response, fileSize: number): void {
+  if (response.fileSize !== fileSize) {
+    throw new OtherVersionError(
+      `the server's file is ${response.fileSize} bytes, expected ${fileSize}: another version`,
+    );
+  }
+}
+
+function readPayload(
+  conn: Deno.TcpConn,
+  length: number,
+  watchdog: Watchdog,
+): Promise<Uint8Array> {
+  const kicking = {
+    read: async (p: Uint8Array) => {
+      const n = await conn.read(p);
+      watchdog.kick();
+      return n;
+    },
+  };
+  return readExact(kicking, new Uint8Array(length));
+}
+
 /** A range to fetch and where its bytes go. */
 export interface RangeRequest {
   name: string;
@@ -200,11 +307,7 @@ export function fetchRange(
       length: range.length,
     },
     async (conn, response, watchdog) => {
-      if (response.fileSize !== range.fileSize) {
-        throw new ServerReplyError(
-          `the server's file is ${response.fileSize} bytes, expected ${range.fileSize}: another version`,
-        );
-      }
+      checkFileSize(response, range.fileSize);
       if (response.payloadLength !== range.length) {
         throw new ProtocolError(
           "bad-length",
