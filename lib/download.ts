@@ -469,6 +469,7 @@ export async function download(
       const { range } = task;
       let attempts = 0;
       for (let round = 0; round <= retries; round++) {
+        if (abort.signal.aborted) return false;
         if (round > 0) {
           const wait = Math.min(retryDelayMs * 2 ** (round - 1), 8000);
           retryRounds++;
