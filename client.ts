@@ -404,7 +404,9 @@ export async function main(args: string[]): Promise<number> {
       return ExitCode.CHECKSUM;
     }
     if (error instanceof OutputError) {
-      console.error(`error: ${error.message}`);
+      console.error(
+        `error: ${error.message}\nThe partial download is kept; fix the cause and run the same command again to resume.`,
+      );
       return ExitCode.OUTPUT;
     }
     throw error;

@@ -347,6 +347,20 @@ export async function download(
     return checkpointing;
   };
 
+  // Saved before any byte arrives, so even a disk that fills up at once
+  // leaves a state beside the partial file.
+  try {
+    await checkpoint();
+  } catch (error) {
+    output.close();
+    throw new OutputError(
+      `Cannot save the download state "${statePath}": ${
+        (error as Error).message
+      }`,
+      { cause: error },
+    );
+  }
+
   const abort = new AbortController();
   const stop = () => abort.abort(options.signal?.reason);
   options.signal?.addEventListener("abort", stop, { once: true });

@@ -118,7 +118,7 @@ export async function saveState(
   state: DownloadState,
 ): Promise<void> {
   const temporary = `${path}.tmp`;
-  {
+  try {
     using file = await Deno.open(temporary, {
       write: true,
       create: true,
@@ -126,6 +126,10 @@ export async function saveState(
     });
     await writeAll(file, new TextEncoder().encode(encodeState(state)));
     await file.syncData();
+  } catch (error) {
+    // Typically a full disk: the previous state stays valid.
+    await Deno.remove(temporary).catch(() => {});
+    throw error;
   }
   await Deno.rename(temporary, path);
 }

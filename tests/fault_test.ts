@@ -1,0 +1,290 @@
+/**
+ * Downloads through injected faults: each ends byte-identical, within a
+ * bounded time, or with the documented error and a resumable partial file.
+ */
+
+import assert from "node:assert/strict";
+import { type Fault, FaultProxy } from "./fault_proxy.ts";
+import {
+  randomBytes,
+  runClient,
+  sameBytes,
+  serverInfo,
+  ServerProcess,
+  spawnClient,
+  tempDir,
+} from "./harness.ts";
+
+/** A file served by `count` servers, each behind its own proxy. */
+async function setup(options: {
+  bytes: Uint8Array;
+  faults: ((connection: number) => Fault | undefined)[];
+  serverArgs?: string[];
+}) {
+  const served = await tempDir();
+  const work = await tempDir();
+  await Deno.writeFile(`${served.path}/f.bin`, options.bytes);
+  const servers = await Promise.all(
+    options.faults.map(() =>
+      ServerProcess.start(served.path, options.serverArgs)
+    ),
+  );
+  const proxies = servers.map((server, i) =>
+    FaultProxy.start({ upstreamPort: server.port, fault: options.faults[i]! })
+  );
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo(proxies.map((p) => p.port)),
+  );
+  return {
+    served: served.path,
+    work: work.path,
+    servers,
+    proxies,
+    async [Symbol.asyncDispose]() {
+      await Promise.all(proxies.map((p) => p[Symbol.asyncDispose]()));
+      await Promise.all(servers.map((s) => s[Symbol.asyncDispose]()));
+      await work[Symbol.asyncDispose]();
+      await served[Symbol.asyncDispose]();
+    },
+  };
+}
+
+const always = (fault: Fault) => () => fault;
+const clean = () => undefined;
+
+async function download(work: string, args: string[], timeoutMs = 30_000) {
+  const started = performance.now();
+  const run = await runClient({ cwd: work, args, timeoutMs });
+  return { ...run, seconds: (performance.now() - started) / 1000 };
+}
+
+async function assertIdentical(path: string, bytes: Uint8Array) {
+  assert.ok(sameBytes(await Deno.readFile(path), bytes), `${path} differs`);
+}
+
+Deno.test("every server cutting every connection short still completes by resuming at the byte reached", async () => {
+  const bytes = randomBytes(1024 * 1024 + 5);
+  await using env = await setup({
+    bytes,
+    faults: [
+      always({ kind: "cut", after: 150_000 }),
+      always({ kind: "cut", after: 150_000 }),
+    ],
+  });
+  const run = await download(env.work, ["servers.txt", "2", "f.bin"]);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  // Each chunk is over three times the cut: only resuming can finish, and
+  // nothing is fetched twice beyond the partial blocks at each cut.
+  const total = env.proxies.reduce((sum, p) => sum + p.bytesToClient, 0);
+  assert.ok(total < bytes.length * 1.3, `${total} bytes went to the client`);
+  console.log(`finished in ${run.seconds.toFixed(1)} s`);
+});
+
+Deno.test("a stalled server is dropped after the stall timeout and its chunk finishes elsewhere", async () => {
+  const bytes = randomBytes(600_000);
+  await using env = await setup({
+    bytes,
+    faults: [always({ kind: "stall", after: 100_000 }), clean],
+  });
+  const run = await download(env.work, [
+    "--stall-timeout",
+    "1",
+    "servers.txt",
+    "2",
+    "f.bin",
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  assert.match(
+    run.stderr,
+    /Timed out after 1 s without progress while receiving data/,
+  );
+  assert.ok(run.seconds < 15, `took ${run.seconds} s`);
+});
+
+Deno.test("a silent first server is skipped after the reply timeout", async () => {
+  const bytes = randomBytes(300_000);
+  await using env = await setup({
+    bytes,
+    faults: [always({ kind: "silent" }), clean],
+  });
+  const run = await download(env.work, [
+    "--reply-timeout",
+    "1",
+    "servers.txt",
+    "3",
+    "f.bin",
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  assert.match(
+    run.stderr,
+    /no size from .*Timed out after 1 s .*waiting for the reply/,
+  );
+  assert.ok(run.seconds < 15, `took ${run.seconds} s`);
+});
+
+Deno.test("bytes damaged on the way are detected and fetched again from another server", async () => {
+  const bytes = randomBytes(800_000);
+  await using env = await setup({
+    bytes,
+    // The first server answers the size and digests; the second flips a
+    // byte in every reply long enough to reach it.
+    faults: [clean, always({ kind: "flip", at: 24 + 5_000 })],
+  });
+  const run = await download(env.work, ["servers.txt", "4", "f.bin"]);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  assert.match(run.stderr, /do not match their SHA-256 digest/);
+  assert.doesNotMatch(run.stderr, /not using/);
+});
+
+Deno.test("a mirror with the same name and size but other content is never mixed in", async () => {
+  const bytes = randomBytes(700_000);
+  await using env = await setup({ bytes, faults: [clean] });
+  await using otherRoot = await tempDir();
+  await Deno.writeFile(`${otherRoot.path}/f.bin`, randomBytes(bytes.length));
+  await using mirror = await ServerProcess.start(otherRoot.path);
+  await Deno.writeTextFile(
+    `${env.work}/servers.txt`,
+    serverInfo([env.proxies[0]!.port, mirror.port]),
+  );
+  const run = await download(env.work, ["servers.txt", "4", "f.bin"]);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  assert.match(
+    run.stderr,
+    new RegExp(
+      `not using 127\\.0\\.0\\.1:${mirror.port} for this file: its copy differs`,
+    ),
+  );
+});
+
+Deno.test("a client killed mid-download continues on rerun without fetching completed bytes", async () => {
+  const bytes = randomBytes(3 * 1024 * 1024);
+  await using env = await setup({
+    bytes,
+    faults: [clean],
+    serverArgs: ["--rate-limit", "1M"],
+  });
+  const client = spawnClient({
+    cwd: env.work,
+    args: ["servers.txt", "3", "f.bin"],
+  });
+  await new Promise((resolve) => setTimeout(resolve, 1800));
+  client.kill("SIGKILL");
+  await client.output();
+  const state = JSON.parse(
+    await Deno.readTextFile(`${env.work}/f.bin.part.state`),
+  );
+  const kept = (state.done as [number, number][])
+    .reduce((sum, [s, e]) => sum + (e - s), 0);
+  assert.ok(kept > 0, "the killed run saved no progress");
+
+  const before = env.proxies[0]!.bytesToClient;
+  const run = await download(env.work, ["servers.txt", "3", "f.bin"]);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const fetched = env.proxies[0]!.bytesToClient - before;
+  assert.match(run.stderr, new RegExp(`Resuming: ${kept} bytes`));
+  // The missing bytes, plus headers and the digest list, and no more.
+  assert.ok(
+    fetched <= bytes.length - kept + 64 * 1024,
+    `the rerun fetched ${fetched} bytes with ${kept} of ${bytes.length} kept`,
+  );
+  await assert.rejects(Deno.stat(`${env.work}/f.bin.part.state`));
+});
+
+Deno.test("a partial download of a file that changed on the server starts over cleanly", async () => {
+  const bytes = randomBytes(2 * 1024 * 1024);
+  await using env = await setup({
+    bytes,
+    faults: [clean],
+    serverArgs: ["--rate-limit", "1M"],
+  });
+  const client = spawnClient({
+    cwd: env.work,
+    args: ["servers.txt", "2", "f.bin"],
+  });
+  await new Promise((resolve) => setTimeout(resolve, 1300));
+  client.kill("SIGINT");
+  const interrupted = await client.output();
+  assert.equal(interrupted.code, 130);
+  const changed = randomBytes(bytes.length);
+  await Deno.writeFile(`${env.served}/f.bin`, changed);
+  const run = await download(env.work, ["servers.txt", "2", "f.bin"]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /starting over: the file changed on the servers/);
+  await assertIdentical(`${env.work}/f.bin`, changed);
+});
+
+Deno.test("--sha256 keeps a file whose digest does not match from its final name", async () => {
+  const bytes = new TextEncoder().encode("abc");
+  await using env = await setup({ bytes, faults: [clean] });
+  const wrong = await download(env.work, [
+    "--sha256",
+    "0".repeat(64),
+    "servers.txt",
+    "2",
+    "f.bin",
+  ]);
+  assert.equal(wrong.code, 6, wrong.stderr);
+  assert.match(
+    wrong.stderr,
+    /SHA-256 is ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad/,
+  );
+  await assert.rejects(Deno.stat(`${env.work}/f.bin`));
+  const right = await download(env.work, [
+    "--sha256",
+    "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD",
+    "servers.txt",
+    "2",
+    "f.bin",
+  ]);
+  assert.equal(right.code, 0, right.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+});
+
+async function mountTmpfs(path: string, size: string): Promise<boolean> {
+  try {
+    const result = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", path],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return result.success;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+Deno.test("a full disk ends with a clear message, exit 5, and the partial file kept", async (t) => {
+  const bytes = randomBytes(3 * 1024 * 1024);
+  await using env = await setup({ bytes, faults: [clean] });
+  const disk = `${env.work}/small`;
+  await Deno.mkdir(disk);
+  if (!(await mountTmpfs(disk, "1M"))) {
+    console.log("skipped: mounting a small tmpfs needs root");
+    return;
+  }
+  try {
+    await Deno.copyFile(`${env.work}/servers.txt`, `${disk}/servers.txt`);
+    const run = await download(disk, ["servers.txt", "3", "f.bin"]);
+    await t.step("exit code and message", () => {
+      assert.equal(run.code, 5, run.stderr);
+      assert.match(run.stderr, /no space left/);
+    });
+    await t.step(
+      "no file under the final name, the partial file kept",
+      async () => {
+        await assert.rejects(Deno.stat(`${disk}/f.bin`));
+        await Deno.stat(`${disk}/f.bin.part`);
+      },
+    );
+  } finally {
+    await new Deno.Command("umount", { args: [disk] }).output();
+  }
+});
