@@ -6,7 +6,7 @@
  */
 
 import { createHash, type Hash } from "node:crypto";
-import { DIGEST_BYTES } from "./protocol.ts";
+import { DIGEST_BYTES, hashListLength } from "./protocol.ts";
 
 /** Largest block size the client picks. */
 export const MAX_CHOSEN_BLOCK_BYTES = 1024 * 1024;
@@ -35,7 +35,8 @@ export class IntegrityError extends Error {
  * every range at least 16 blocks (so aligning ranges to blocks keeps them
  * within about 1/16 of equal), at most {@linkcode MAX_CHOSEN_BLOCK_BYTES}.
  * Ranges are then aligned to blocks, so every block is checked by the one
- * task that fetches it.
+ * task that fetches it. Files past 2 TiB get larger blocks, so the digest
+ * list stays within its limit.
  *
  * @param size The file size.
  * @param numChunks How many ranges the file is split into.
@@ -47,6 +48,8 @@ export function chooseBlockSize(size: number, numChunks: number): number {
   while (blockSize * 2 <= perChunk && blockSize < MAX_CHOSEN_BLOCK_BYTES) {
     blockSize *= 2;
   }
+  // Past 2 TiB, 1 MiB blocks would make the list longer than allowed.
+  while (hashListLength(size, blockSize) === undefined) blockSize *= 2;
   return blockSize;
 }
 

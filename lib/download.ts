@@ -236,6 +236,8 @@ interface Task {
   /** Next byte to receive. */
   position: number;
   verifier: RangeVerifier | undefined;
+  /** Servers that sent bytes of the block being checked. */
+  blockSources: Set<number>;
 }
 
 /** End of the bytes of a task that are safe to keep. */
@@ -325,6 +327,7 @@ export async function download(
       fileSize: size,
       start: range.start,
     }),
+    blockSources: new Set(),
   }));
   const snapshot = (): DownloadState => {
     const complete = new IntervalSet(done);
@@ -416,7 +419,14 @@ export async function download(
               await output.writeAt(task.position, piece);
               task.position += piece.length;
               bytesPerServer[serverIndex]! += piece.length;
-              task.verifier?.update(piece);
+              if (task.verifier) {
+                const before = task.verifier.verifiedTo;
+                task.blockSources.add(serverIndex);
+                task.verifier.update(piece);
+                if (task.verifier.verifiedTo > before) {
+                  task.blockSources = new Set([serverIndex]);
+                }
+              }
             },
           })
         );
@@ -433,7 +443,11 @@ export async function download(
         }
         if (error instanceof IntegrityError) {
           task.position = keptTo(task);
-          await judgeCorruption(error, serverIndex, request);
+          const sources = task.blockSources;
+          task.blockSources = new Set();
+          for (const source of sources) {
+            await judgeCorruption(error, source);
+          }
         }
         onEvent?.({
           type: "range-failed",
@@ -450,13 +464,17 @@ export async function download(
     const judgeCorruption = async (
       error: IntegrityError,
       serverIndex: number,
-      request: Parameters<typeof requestRangeDigest>[0],
     ) => {
       const block = error.start / blockSize;
       const expected = digests!.subarray(
         block * DIGEST_BYTES,
         (block + 1) * DIGEST_BYTES,
       );
+      const request = {
+        server: servers[serverIndex]!,
+        timeouts,
+        signal: abort.signal,
+      };
       try {
         const theirs = await serverLocks[serverIndex]!.runExclusive(() =>
           requestRangeDigest(
@@ -474,8 +492,11 @@ export async function download(
             }`,
           );
         }
-      } catch {
-        // No verdict; the server already counts as failed for this range.
+      } catch (caught) {
+        if (caught instanceof OtherVersionError) {
+          exclude(serverIndex, caught.message);
+        }
+        // Otherwise no verdict; the server already counts as failed.
       }
     };
 
@@ -492,6 +513,8 @@ export async function download(
         }
         for (const serverIndex of serverOrder(range)) {
           if (abort.signal.aborted) return false;
+          // Left out meanwhile, by another range's findings.
+          if (excluded[serverIndex]) continue;
           if (attempts++ > 0) failovers++;
           if (await attempt(task, serverIndex)) {
             onEvent?.({
