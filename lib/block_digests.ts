@@ -6,10 +6,10 @@
  */
 
 import { createHash, type Hash } from "node:crypto";
-import { DIGEST_BYTES, hashListLength } from "./protocol.ts";
+import { DIGEST_BYTES, hashListLength, MAX_BLOCK_BYTES } from "./protocol.ts";
 
 /** Largest block size the client picks. */
-export const MAX_CHOSEN_BLOCK_BYTES = 1024 * 1024;
+export const MAX_CHOSEN_BLOCK_BYTES = 256 * 1024;
 
 /** Received bytes do not match the digest the client settled on. */
 export class IntegrityError extends Error {
@@ -35,12 +35,13 @@ export class IntegrityError extends Error {
  * every range at least 16 blocks (so aligning ranges to blocks keeps them
  * within about 1/16 of equal), at most {@linkcode MAX_CHOSEN_BLOCK_BYTES}.
  * Ranges are then aligned to blocks, so every block is checked by the one
- * task that fetches it. Files past 2 TiB get larger blocks, so the digest
+ * task that fetches it. Files past 512 GiB get larger blocks, so the digest
  * list stays within its limit.
  *
  * @param size The file size.
  * @param numChunks How many ranges the file is split into.
- * @returns A power of two from 1 to {@linkcode MAX_CHOSEN_BLOCK_BYTES}.
+ * @returns A power of two from 1 to {@linkcode MAX_CHOSEN_BLOCK_BYTES}, or
+ * larger (up to {@linkcode MAX_BLOCK_BYTES}) for files past 512 GiB.
  */
 export function chooseBlockSize(size: number, numChunks: number): number {
   const perChunk = Math.max(1, Math.floor(size / numChunks / 16));
@@ -48,8 +49,13 @@ export function chooseBlockSize(size: number, numChunks: number): number {
   while (blockSize * 2 <= perChunk && blockSize < MAX_CHOSEN_BLOCK_BYTES) {
     blockSize *= 2;
   }
-  // Past 2 TiB, 1 MiB blocks would make the list longer than allowed.
-  while (hashListLength(size, blockSize) === undefined) blockSize *= 2;
+  // Past 512 GiB, 256 KiB blocks would make the list longer than allowed.
+  while (
+    hashListLength(size, blockSize) === undefined &&
+    blockSize < MAX_BLOCK_BYTES
+  ) {
+    blockSize *= 2;
+  }
   return blockSize;
 }
 

@@ -25,6 +25,7 @@ import { type Interval, IntervalSet } from "./interval_set.ts";
 import { OutputError, OutputFile, PARTIAL_SUFFIX } from "./output_file.ts";
 import { DIGEST_BYTES } from "./protocol.ts";
 import { type ByteRange, planRanges } from "./range_planner.ts";
+import { minPieceFor, planSteal } from "./work_stealing.ts";
 import {
   describeFailure,
   fetchRange,
@@ -110,6 +111,13 @@ export type DownloadEvent =
   }
   | { type: "server-excluded"; server: ServerAddress; reason: string }
   | { type: "retry-round"; range: ByteRange; round: number; delayMs: number }
+  | {
+    type: "stolen";
+    /** The range that gave up its tail (its `end` is already moved). */
+    from: ByteRange;
+    /** The new range: the tail. */
+    range: ByteRange;
+  }
   | { type: "range-done"; range: ByteRange; server: ServerAddress };
 
 /** What a download needs. */
@@ -232,12 +240,35 @@ function alignDone(
 
 /** One range being fetched: where it is, and what of it is checked. */
 interface Task {
+  /** Its range; `end` moves down when another task steals the tail. */
   range: ByteRange;
   /** Next byte to receive. */
   position: number;
+  /** Bytes received and being written, not yet counted in `position`. */
+  inFlight: number;
   verifier: RangeVerifier | undefined;
   /** Servers that sent bytes of the block being checked. */
   blockSources: Set<number>;
+  /** Whether a connection is fetching for it now. */
+  active: boolean;
+  /** The server whose turn it waits for, if it waits for one. */
+  waitingFor: number | undefined;
+  /** When the current or last connection started and ended, and what it
+   * brought. */
+  attemptStart: number;
+  attemptEnd: number;
+  attemptBytes: number;
+}
+
+/** A task's receive rate over its current or last connection, bytes/s. */
+function rateOf(task: Task, now: number): number {
+  if (!task.active) {
+    const seconds = (task.attemptEnd - task.attemptStart) / 1000;
+    return seconds > 0 ? task.attemptBytes / seconds : 0;
+  }
+  // Too early to tell while the first bytes are on their way.
+  const seconds = (now - task.attemptStart) / 1000;
+  return seconds > 0.05 ? task.attemptBytes / seconds : 0;
 }
 
 /** End of the bytes of a task that are safe to keep. */
@@ -245,7 +276,12 @@ function keptTo(task: Task): number {
   return task.verifier?.verifiedTo ?? task.position;
 }
 
-function delay(ms: number, signal: AbortSignal): Promise<void> {
+/** Waits `ms`, or less when the signal aborts or `wake` settles. */
+function delay(
+  ms: number,
+  signal: AbortSignal,
+  wake?: Promise<void>,
+): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
@@ -254,6 +290,7 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
     };
     const timer = setTimeout(done, ms);
     signal.addEventListener("abort", done, { once: true });
+    wake?.then(done);
   });
 }
 
@@ -317,10 +354,10 @@ export async function download(
   const resumedBytes = new IntervalSet(done).size;
   if (resumedBytes > 0) onEvent?.({ type: "resumed", bytes: resumedBytes });
 
-  const ranges = planRanges(size, options.numChunks, { blockSize, done });
-  const tasks: Task[] = ranges.map((range) => ({
+  const newTask = (range: ByteRange): Task => ({
     range,
     position: range.start,
+    inFlight: 0,
     verifier: digests === undefined ? undefined : new RangeVerifier({
       digests,
       blockSize,
@@ -328,7 +365,14 @@ export async function download(
       start: range.start,
     }),
     blockSources: new Set(),
-  }));
+    active: false,
+    waitingFor: undefined,
+    attemptStart: 0,
+    attemptEnd: 0,
+    attemptBytes: 0,
+  });
+  const ranges = planRanges(size, options.numChunks, { blockSize, done });
+  const tasks: Task[] = ranges.map(newTask);
   const snapshot = (): DownloadState => {
     const complete = new IntervalSet(done);
     for (const task of tasks) complete.add(task.range.start, keptTo(task));
@@ -395,8 +439,8 @@ export async function download(
 
     /** Servers for a range: its own first, then the others in list order;
      * those that failed in this run after those that did not. */
-    const serverOrder = (range: ByteRange): number[] => {
-      const rotated = servers.map((_, k) => (range.index + k) % servers.length)
+    const serverOrder = (first: number): number[] => {
+      const rotated = servers.map((_, k) => (first + k) % servers.length)
         .filter((s) => !excluded[s]);
       return [
         ...rotated.filter((s) => !failed[s]),
@@ -408,30 +452,31 @@ export async function download(
       const server = servers[serverIndex]!;
       const request = { server, timeouts, signal: abort.signal };
       const { range } = task;
+      task.waitingFor = serverIndex;
       try {
-        await serverLocks[serverIndex]!.runExclusive(() =>
-          fetchRange(request, {
-            name: options.name,
-            offset: task.position,
-            length: range.end - task.position,
-            fileSize: size,
-            onData: async (piece) => {
-              await output.writeAt(task.position, piece);
-              task.position += piece.length;
-              bytesPerServer[serverIndex]! += piece.length;
-              if (task.verifier) {
-                const before = task.verifier.verifiedTo;
-                task.blockSources.add(serverIndex);
-                task.verifier.update(piece);
-                if (task.verifier.verifiedTo > before) {
-                  task.blockSources = new Set([serverIndex]);
-                }
-              }
-            },
-          })
-        );
-        return true;
+        await serverLocks[serverIndex]!.runExclusive(async () => {
+          task.waitingFor = undefined;
+          // The tail may have been stolen while this task waited.
+          if (task.position >= range.end) return;
+          task.active = true;
+          task.attemptStart = performance.now();
+          task.attemptBytes = 0;
+          try {
+            await fetchRange(request, {
+              name: options.name,
+              offset: task.position,
+              length: range.end - task.position,
+              fileSize: size,
+              onData: (piece) => receive(task, serverIndex, piece),
+            });
+          } finally {
+            task.active = false;
+            task.attemptEnd = performance.now();
+          }
+        });
+        return task.position >= range.end;
       } catch (error) {
+        task.waitingFor = undefined;
         if (error instanceof OutputError) {
           abort.abort(error);
           throw error;
@@ -457,6 +502,34 @@ export async function download(
         });
         return false;
       }
+    };
+
+    /** Writes and checks received bytes; `false` once the range is full. */
+    const receive = async (
+      task: Task,
+      serverIndex: number,
+      received: Uint8Array,
+    ): Promise<boolean> => {
+      // Only up to the range's end: a thief may have moved it down.
+      const piece = received.subarray(0, task.range.end - task.position);
+      task.inFlight = piece.length;
+      try {
+        await output.writeAt(task.position, piece);
+      } finally {
+        task.inFlight = 0;
+      }
+      task.position += piece.length;
+      task.attemptBytes += piece.length;
+      bytesPerServer[serverIndex]! += piece.length;
+      if (task.verifier) {
+        const before = task.verifier.verifiedTo;
+        task.blockSources.add(serverIndex);
+        task.verifier.update(piece);
+        if (task.verifier.verifiedTo > before) {
+          task.blockSources = new Set([serverIndex]);
+        }
+      }
+      return task.position < task.range.end;
     };
 
     /** A block failed its check: a server whose own copy differs is left
@@ -500,19 +573,25 @@ export async function download(
       }
     };
 
-    const fetchTask = async (task: Task): Promise<boolean> => {
+    /** Fetches a task's range; returns the server that finished it. */
+    const fetchTask = async (
+      task: Task,
+      firstServer: number,
+    ): Promise<number | undefined> => {
       const { range } = task;
       let attempts = 0;
       for (let round = 0; round <= retries; round++) {
-        if (abort.signal.aborted) return false;
+        if (abort.signal.aborted) return undefined;
         if (round > 0) {
           const wait = Math.min(retryDelayMs * 2 ** (round - 1), 8000);
           retryRounds++;
           onEvent?.({ type: "retry-round", range, round, delayMs: wait });
           await delay(wait, abort.signal);
         }
-        for (const serverIndex of serverOrder(range)) {
-          if (abort.signal.aborted) return false;
+        const order = serverOrder(firstServer);
+        if (order.length === 0) return undefined;
+        for (const serverIndex of order) {
+          if (abort.signal.aborted) return undefined;
           // Left out meanwhile, by another range's findings.
           if (excluded[serverIndex]) continue;
           if (attempts++ > 0) failovers++;
@@ -522,15 +601,85 @@ export async function download(
               range,
               server: servers[serverIndex]!,
             });
-            return true;
+            return serverIndex;
           }
         }
-        if (serverOrder(range).length === 0) return false;
       }
-      return false;
+      return undefined;
     };
 
-    const settled = await Promise.allSettled(tasks.map(fetchTask));
+    /** Runs a task, then keeps stealing the tail of the task expected to
+     * finish last, on the server that just proved free. */
+    const minPiece = minPieceFor(blockSize);
+    // Settles whenever a task ends, so waiting thieves look again at once.
+    let taskEnded = Promise.withResolvers<void>();
+    const endTask = () => {
+      taskEnded.resolve();
+      taskEnded = Promise.withResolvers<void>();
+    };
+    const runTask = async (task: Task): Promise<void> => {
+      try {
+        await stealWhileUseful(task);
+      } finally {
+        endTask();
+      }
+    };
+
+    const stealWhileUseful = async (task: Task): Promise<void> => {
+      let current = task;
+      let server = await fetchTask(
+        current,
+        current.range.index % servers.length,
+      );
+      endTask();
+      while (server !== undefined && !abort.signal.aborted) {
+        const now = performance.now();
+        const thief = server;
+        // Only when the thief can start at once, and never taking a task that
+        // waits for the thief's own server: it would only queue behind it.
+        const open = serverLocks[thief]!.isLocked()
+          ? []
+          : tasks.filter((t) =>
+            t.position + t.inFlight < t.range.end && t.waitingFor !== thief
+          );
+        const steal = planSteal(
+          open.map((t) => ({
+            position: t.position + t.inFlight,
+            end: t.range.end,
+            rate: rateOf(t, now),
+            active: t.active,
+          })),
+          {
+            blockSize,
+            minPieceBytes: minPiece,
+            thiefRate: rateOf(current, now),
+          },
+        );
+        if (steal === undefined) {
+          // Nothing worth taking now; a victim whose rate is not known yet
+          // may be worth it in a moment.
+          const worthWaiting = open.some((t) =>
+            t.range.end - t.position - t.inFlight > minPiece
+          );
+          if (!worthWaiting) return;
+          await delay(100, abort.signal, taskEnded.promise);
+          continue;
+        }
+        const victim = open[steal.victim]!;
+        current = newTask({
+          index: tasks.length,
+          start: steal.splitAt,
+          end: victim.range.end,
+        });
+        victim.range.end = steal.splitAt;
+        tasks.push(current);
+        onEvent?.({ type: "stolen", from: victim.range, range: current.range });
+        server = await fetchTask(current, server);
+        endTask();
+      }
+    };
+
+    const settled = await Promise.allSettled(tasks.map(runTask));
     clearInterval(timer);
     await checkpointing;
     const failure = settled.find((s) => s.status === "rejected");

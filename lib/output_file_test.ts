@@ -162,3 +162,187 @@ Deno.test("an output file in a missing folder cannot be created", async () => {
     });
   });
 });
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
+  );
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+Deno.test("resuming keeps a partial file of the right size", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/resume.bin`;
+    const before = pattern(3000);
+    await Deno.writeFile(path + PARTIAL_SUFFIX, before);
+    const { output, resumed } = await OutputFile.open(path, 3000, true);
+    try {
+      assert.equal(resumed, true);
+      assert.equal(output.partialPath, path + PARTIAL_SUFFIX);
+      assert.deepEqual(await Deno.readFile(output.partialPath), before);
+      // Writing goes on over the kept bytes.
+      await output.writeAt(1000, new Uint8Array(10).fill(0xee));
+      await output.sync();
+    } finally {
+      output.close();
+    }
+    const after = before.slice();
+    after.fill(0xee, 1000, 1010);
+    assert.deepEqual(await Deno.readFile(path + PARTIAL_SUFFIX), after);
+  });
+});
+
+Deno.test("resuming recreates a partial file of another size", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/resize.bin`;
+    for (const size of [10, 5000, 0]) {
+      await Deno.writeFile(path + PARTIAL_SUFFIX, pattern(3000));
+      const { output, resumed } = await OutputFile.open(path, size, true);
+      output.close();
+      assert.equal(resumed, false, `size ${size}`);
+      assert.deepEqual(
+        await Deno.readFile(path + PARTIAL_SUFFIX),
+        new Uint8Array(size),
+        `size ${size}`,
+      );
+    }
+  });
+});
+
+Deno.test("resuming without a partial file creates one", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/fresh.bin`;
+    const { output, resumed } = await OutputFile.open(path, 100, true);
+    output.close();
+    assert.equal(resumed, false);
+    assert.deepEqual(
+      await Deno.readFile(path + PARTIAL_SUFFIX),
+      new Uint8Array(100),
+    );
+  });
+});
+
+Deno.test("opening without resume truncates a partial file of the right size", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/restart.bin`;
+    await Deno.writeFile(path + PARTIAL_SUFFIX, pattern(100));
+    for (const resume of [false, undefined]) {
+      const { output, resumed } = await OutputFile.open(path, 100, resume);
+      output.close();
+      assert.equal(resumed, false);
+      assert.deepEqual(
+        await Deno.readFile(path + PARTIAL_SUFFIX),
+        new Uint8Array(100),
+      );
+    }
+  });
+});
+
+Deno.test("resuming over a folder named like the partial file is an OutputError", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/folder.bin`;
+    await Deno.mkdir(path + PARTIAL_SUFFIX);
+    await assert.rejects(OutputFile.open(path, 10, true), (error: unknown) => {
+      assert.ok(error instanceof OutputError);
+      assert.match(error.message, /^Cannot open ".*folder\.bin\.part": /);
+      return true;
+    });
+  });
+});
+
+Deno.test("sync flushes what was written", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/synced.bin`;
+    const output = await OutputFile.create(path, 8);
+    try {
+      await output.writeAt(2, new Uint8Array([1, 2, 3]));
+      await output.sync();
+      assert.deepEqual(
+        await Deno.readFile(output.partialPath),
+        new Uint8Array([0, 0, 1, 2, 3, 0, 0, 0]),
+      );
+      await output.sync();
+    } finally {
+      output.close();
+    }
+  });
+});
+
+Deno.test("syncing a closed output file is an OutputError", async () => {
+  await withTempDir(async (dir) => {
+    const output = await OutputFile.create(`${dir}/closed.bin`, 4);
+    output.close();
+    await assert.rejects(output.sync(), (error: unknown) => {
+      assert.ok(error instanceof OutputError);
+      assert.match(error.message, /^Cannot flush ".*closed\.bin\.part": /);
+      assert.ok(error.cause instanceof Error);
+      return true;
+    });
+  });
+});
+
+Deno.test("sha256 gives the hex digest of the file as written", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/hashed.bin`;
+    // Larger than the read buffer, so it is read in several pieces.
+    const expected = pattern(2 * 1024 * 1024 + 17);
+    const output = await OutputFile.create(path, expected.length);
+    try {
+      assert.equal(
+        await output.sha256(),
+        await sha256Hex(new Uint8Array(expected.length)),
+      );
+      await output.writeAt(1_000_000, expected.subarray(1_000_000));
+      await output.writeAt(0, expected.subarray(0, 1_000_000));
+      assert.equal(await output.sha256(), await sha256Hex(expected));
+      // Writing after hashing still goes where it is told.
+      await output.writeAt(0, new Uint8Array([expected[0]! ^ 1]));
+      const changed = expected.slice();
+      changed[0] = expected[0]! ^ 1;
+      assert.equal(await output.sha256(), await sha256Hex(changed));
+    } finally {
+      output.close();
+    }
+  });
+});
+
+Deno.test("sha256 of an empty output file is the digest of nothing", async () => {
+  await withTempDir(async (dir) => {
+    const output = await OutputFile.create(`${dir}/empty.bin`, 0);
+    try {
+      assert.equal(
+        await output.sha256(),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+      );
+    } finally {
+      output.close();
+    }
+  });
+});
+
+Deno.test("sha256 of a resumed file covers the kept bytes", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/kept.bin`;
+    const bytes = pattern(4096);
+    await Deno.writeFile(path + PARTIAL_SUFFIX, bytes);
+    const { output, resumed } = await OutputFile.open(path, bytes.length, true);
+    try {
+      assert.equal(resumed, true);
+      assert.equal(await output.sha256(), await sha256Hex(bytes));
+    } finally {
+      output.close();
+    }
+  });
+});
+
+Deno.test("hashing a closed output file is an OutputError", async () => {
+  await withTempDir(async (dir) => {
+    const output = await OutputFile.create(`${dir}/closed.bin`, 4);
+    output.close();
+    await assert.rejects(output.sha256(), (error: unknown) => {
+      assert.ok(error instanceof OutputError);
+      assert.match(error.message, /^Cannot read back ".*closed\.bin\.part": /);
+      return true;
+    });
+  });
+});

@@ -278,14 +278,15 @@ export interface RangeRequest {
   fileSize: number;
   /**
    * Receives the payload in order, piece by piece. The piece is only valid
-   * until the returned promise settles.
+   * until the returned promise settles. Resolving to `false` ends the
+   * transfer early (the range was cut short by work stealing).
    */
-  onData: (piece: Uint8Array) => Promise<void>;
+  onData: (piece: Uint8Array) => Promise<boolean | void>;
 }
 
 /**
  * Fetches a byte range from a server, handing each piece to `onData` as
- * it arrives. When it throws, the pieces already handed over are valid:
+ * it arrives, until the range is complete or `onData` says to stop. When it throws, the pieces already handed over are valid:
  * the caller resumes after them.
  *
  * @param options The server, deadlines and signal.
@@ -331,9 +332,10 @@ export function fetchRange(
           );
         }
         watchdog.kick();
-        await range.onData(buffer.subarray(0, n));
+        const more = await range.onData(buffer.subarray(0, n));
         watchdog.kick();
         remaining -= n;
+        if (more === false) return;
       }
     },
   );

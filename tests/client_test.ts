@@ -326,3 +326,34 @@ Deno.test("a client killed mid-transfer leaves its partial file and the server s
     /RANGE "f.bin" 0\+1048576 sent=\d+ disconnected/,
   );
 });
+
+Deno.test("fast servers take over the tail of a slow server's chunk", async () => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  const bytes = randomBytes(8 * 1024 * 1024);
+  await Deno.writeFile(`${served.path}/f.bin`, bytes);
+  const slow = await ServerProcess.start(served.path, ["--rate-limit", "256K"]);
+  await using _slow = slow;
+  await using fast = await startServers(served.path, 1);
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo([slow.port, fast[0]!.port]),
+  );
+  const run = await runClient({
+    cwd: work.path,
+    args: ["servers.txt", "2", "f.bin"],
+  });
+  assert.equal(run.code, 0, run.stderr);
+  assert.ok(sameBytes(await Deno.readFile(`${work.path}/f.bin`), bytes));
+  // Alone, the slow server would have sent its whole 4 MiB chunk.
+  const sent = [
+    ...(await slow.log()).matchAll(/RANGE "f.bin" \d+\+\d+ sent=(\d+)/g),
+  ]
+    .reduce((sum, m) => sum + Number(m[1]), 0);
+  assert.ok(sent < 2 * 1024 * 1024, `the slow server sent ${sent} bytes`);
+  const fastLog = await fast[0]!.log();
+  assert.ok(
+    [...fastLog.matchAll(/RANGE "f.bin" /g)].length >= 2,
+    `the fast server fetched no stolen piece:\n${fastLog}`,
+  );
+});

@@ -3,7 +3,8 @@
  * port of 127.0.0.1, forwards each accepted connection to a server on
  * 127.0.0.1 and, per connection, damages the server->client stream: cuts it,
  * stalls it, never answers, flips a byte or slows it down. Client->server
- * bytes are always forwarded unchanged.
+ * bytes are always forwarded unchanged. When either side closes, the proxy
+ * closes the other.
  *
  * ```ts
  * await using proxy = FaultProxy.start({
@@ -149,6 +150,11 @@ export class FaultProxy implements AsyncDisposable {
         this.#errors.push(error);
         return;
       }
+      if (this.#disposed) {
+        // Accepted just as the proxy was disposed: no task may start now.
+        client.close();
+        return;
+      }
       const index = this.#connections++;
       let fault: Fault | undefined;
       try {
@@ -196,24 +202,40 @@ export class FaultProxy implements AsyncDisposable {
     }
     link.upstream = upstream;
     await Promise.all([
-      this.#pump(link, link.client, upstream),
+      this.#pumpToServer(link, upstream, fault),
       this.#pumpToClient(link, upstream, fault),
     ]);
   }
 
-  /** Forwards client->server unchanged until either side ends. */
-  async #pump(link: Link, from: Deno.TcpConn, to: Deno.TcpConn): Promise<void> {
+  /**
+   * Forwards client->server unchanged. The client's end of stream is passed
+   * on as a half-close, so a client that shuts down its sending side still
+   * gets the reply; a client that closed for good makes the next write to it
+   * fail, which ends the link. A stalled link sends nothing more to write,
+   * so there the end of stream closes it at once.
+   */
+  async #pumpToServer(
+    link: Link,
+    upstream: Deno.TcpConn,
+    fault: Fault | undefined,
+  ): Promise<void> {
     const buffer = new Uint8Array(BUFFER_BYTES);
+    let halfClosed = false;
     try {
       while (!link.closed) {
-        const n = await from.read(buffer);
-        if (n === null) return;
-        await writeAll(to, buffer.subarray(0, n));
+        const n = await link.client.read(buffer);
+        if (n === null) {
+          if (fault?.kind === "stall") return;
+          await upstream.closeWrite();
+          halfClosed = true;
+          return;
+        }
+        await writeAll(upstream, buffer.subarray(0, n));
       }
     } catch (error) {
       if (!link.closed && !isDisconnect(error)) throw error;
     } finally {
-      link.close();
+      if (!halfClosed) link.close();
     }
   }
 

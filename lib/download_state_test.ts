@@ -1,0 +1,212 @@
+import assert from "node:assert/strict";
+import {
+  decodeState,
+  type DownloadState,
+  encodeState,
+  loadState,
+  removeState,
+  saveState,
+  STATE_SUFFIX,
+} from "./download_state.ts";
+
+async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "download_state_test_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  const names = [];
+  for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+  return names.sort();
+}
+
+const VERIFIED: DownloadState = {
+  name: "folder/file.bin",
+  size: 1_000_003,
+  blockSize: 65_536,
+  identity: "ab".repeat(32),
+  done: [[0, 131_072], [262_144, 1_000_003]],
+};
+
+const UNVERIFIED: DownloadState = {
+  name: "plain.txt",
+  size: 10,
+  blockSize: 1,
+  identity: null,
+  done: [],
+};
+
+/** The stored form of a state, as an object to spoil field by field. */
+function stored(state: DownloadState = VERIFIED): Record<string, unknown> {
+  return JSON.parse(encodeState(state));
+}
+
+Deno.test("a state survives encoding and decoding", () => {
+  const states: DownloadState[] = [
+    VERIFIED,
+    UNVERIFIED,
+    { ...UNVERIFIED, size: 0 },
+    { ...VERIFIED, name: '日本語 "quoted"\n', done: [[5, 5]] },
+    { ...VERIFIED, size: 2 ** 40 + 3, done: [[0, 2 ** 40 + 3]] },
+  ];
+  for (const state of states) {
+    assert.deepEqual(decodeState(encodeState(state)), state);
+  }
+});
+
+Deno.test("an encoded state is one line of JSON with a format tag", () => {
+  const text = encodeState(UNVERIFIED);
+  assert.ok(text.endsWith("\n"));
+  assert.equal(text.indexOf("\n"), text.length - 1);
+  assert.equal(stored(UNVERIFIED).format, "msfd-state-1");
+});
+
+Deno.test("decodeState ignores fields it does not know", () => {
+  assert.deepEqual(
+    decodeState(JSON.stringify({ ...stored(), extra: 1 })),
+    VERIFIED,
+  );
+});
+
+Deno.test("decodeState refuses text that is not JSON", () => {
+  for (const text of ["", "{", "not json", '{"format": }', "\u0000"]) {
+    assert.equal(decodeState(text), undefined, JSON.stringify(text));
+  }
+});
+
+Deno.test("decodeState refuses JSON that is not an object", () => {
+  for (const text of ["null", "1", '"msfd-state-1"', "[]", "true"]) {
+    assert.equal(decodeState(text), undefined, text);
+  }
+});
+
+Deno.test("decodeState refuses a wrong or missing format tag", () => {
+  for (const format of ["msfd-state-2", "", 1, null, undefined]) {
+    const text = JSON.stringify({ ...stored(), format });
+    assert.equal(decodeState(text), undefined, String(format));
+  }
+});
+
+Deno.test("decodeState refuses a state with a field missing", () => {
+  for (const field of ["name", "size", "blockSize", "identity", "done"]) {
+    const value = stored();
+    delete value[field];
+    assert.equal(decodeState(JSON.stringify(value)), undefined, field);
+  }
+});
+
+Deno.test("decodeState refuses fields of the wrong type", () => {
+  const spoiled: [string, unknown][] = [
+    ["name", 5],
+    ["name", null],
+    ["size", "100"],
+    ["blockSize", "1"],
+    ["identity", 5],
+    ["identity", false],
+    ["identity", ["ab"]],
+    ["identity", {}],
+    ["done", {}],
+    ["done", "[]"],
+    ["done", null],
+  ];
+  for (const [field, bad] of spoiled) {
+    const text = JSON.stringify({ ...stored(), [field]: bad });
+    assert.equal(decodeState(text), undefined, `${field}: ${bad}`);
+  }
+});
+
+Deno.test("decodeState refuses negative and fractional numbers", () => {
+  const spoiled: [string, unknown][] = [
+    ["size", -1],
+    ["size", 1.5],
+    ["size", 2 ** 53],
+    ["blockSize", -1],
+    ["blockSize", 0.5],
+    ["blockSize", 0],
+  ];
+  for (const [field, bad] of spoiled) {
+    const text = JSON.stringify({ ...stored(), [field]: bad });
+    assert.equal(decodeState(text), undefined, `${field}: ${bad}`);
+  }
+});
+
+Deno.test("decodeState refuses malformed done intervals", () => {
+  const size = VERIFIED.size;
+  const spoiled: unknown[] = [
+    [[0, size + 1]],
+    [[size + 1, size + 2]],
+    [[10, 5]],
+    [[-1, 5]],
+    [[0, 5.5]],
+    [[0.5, 5]],
+    [[0, "5"]],
+    [[0, null]],
+    [[0]],
+    [[0, 1, 2]],
+    [[]],
+    [5],
+    [null],
+    ["0-5"],
+    [{ start: 0, end: 5 }],
+    [[0, 5], [7, 3]],
+  ];
+  for (const done of spoiled) {
+    const text = JSON.stringify({ ...stored(), done });
+    assert.equal(decodeState(text), undefined, JSON.stringify(done));
+  }
+});
+
+Deno.test("a saved state is loaded back and no temporary file stays", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/file.bin.part${STATE_SUFFIX}`;
+    await saveState(path, VERIFIED);
+    assert.deepEqual(await loadState(path), VERIFIED);
+    assert.deepEqual(await listDir(dir), [`file.bin.part${STATE_SUFFIX}`]);
+    assert.equal(await Deno.readTextFile(path), encodeState(VERIFIED));
+
+    // Saving again replaces the state, also with a shorter text.
+    await saveState(path, UNVERIFIED);
+    assert.deepEqual(await loadState(path), UNVERIFIED);
+    assert.deepEqual(await listDir(dir), [`file.bin.part${STATE_SUFFIX}`]);
+  });
+});
+
+Deno.test("loading a missing state file gives undefined", async () => {
+  await withTempDir(async (dir) => {
+    assert.equal(await loadState(`${dir}/missing${STATE_SUFFIX}`), undefined);
+  });
+});
+
+Deno.test("loading a corrupt state file gives undefined", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/corrupt${STATE_SUFFIX}`;
+    await Deno.writeTextFile(path, encodeState(VERIFIED).slice(0, 30));
+    assert.equal(await loadState(path), undefined);
+  });
+});
+
+Deno.test("saving a state into a missing folder fails and leaves nothing", async () => {
+  await withTempDir(async (dir) => {
+    await assert.rejects(
+      saveState(`${dir}/no/such/state`, UNVERIFIED),
+      Deno.errors.NotFound,
+    );
+    assert.deepEqual(await listDir(dir), []);
+  });
+});
+
+Deno.test("removeState deletes a state file and ignores a missing one", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/file${STATE_SUFFIX}`;
+    await saveState(path, UNVERIFIED);
+    await removeState(path);
+    assert.deepEqual(await listDir(dir), []);
+    await removeState(path);
+    await removeState(`${dir}/never/there`);
+    assert.equal(await loadState(path), undefined);
+  });
+});

@@ -1,0 +1,98 @@
+/**
+ * Work stealing: when a task finishes its range, it takes over the tail of
+ * the range that would finish last, so fast servers finish a slow one's
+ * work instead of waiting for it.
+ *
+ * @module
+ */
+
+/** Where an unfinished task stands. */
+export interface TaskProgress {
+  /** First byte the task has not received (or is not receiving) yet. */
+  position: number;
+  /** One past the task's last byte. */
+  end: number;
+  /** Its recent receive rate in bytes per second; 0 when not yet known. */
+  rate: number;
+  /** Whether it is connected to a server now (rather than waiting). */
+  active: boolean;
+}
+
+/** How to split. */
+export interface StealOptions {
+  /** Split points fall on multiples of this (blocks are checked whole). */
+  blockSize: number;
+  /** The smallest piece worth a new connection. */
+  minPieceBytes: number;
+  /** The thief's own recent rate in bytes per second; 0 when unknown. */
+  thiefRate: number;
+}
+
+/** A steal: the victim keeps `[position, splitAt)`, the thief takes the rest. */
+export interface Steal {
+  /** Index of the victim in the array given. */
+  victim: number;
+  /** The victim's new end and the thief's start. */
+  splitAt: number;
+}
+
+/**
+ * The minimum piece for a block size: one block, and at least 128 KiB,
+ * small enough that a slow server is left with little, large enough that
+ * a new connection costs far less than the piece takes.
+ *
+ * @param blockSize The block size of the download.
+ * @returns The minimum piece in bytes.
+ */
+export function minPieceFor(blockSize: number): number {
+  return Math.max(blockSize, 128 * 1024);
+}
+
+/**
+ * Picks the task expected to finish last and where to split it, so both
+ * halves are expected to finish at the same time: the victim keeps a
+ * share of its remaining bytes in proportion to its rate. A task waiting
+ * for a server gives up all its bytes; one whose rate is not known yet,
+ * half.
+ *
+ * @param tasks The unfinished tasks.
+ * @param options Alignment, minimum piece and the thief's rate.
+ * @returns The steal, or `undefined` when no piece of at least
+ * `minPieceBytes` is worth taking.
+ */
+export function planSteal(
+  tasks: readonly TaskProgress[],
+  options: StealOptions,
+): Steal | undefined {
+  const { blockSize, minPieceBytes, thiefRate } = options;
+  let best: Steal | undefined;
+  let bestFinish = -1;
+  let bestRemaining = -1;
+  for (const [victim, task] of tasks.entries()) {
+    const remaining = task.end - task.position;
+    if (remaining < minPieceBytes) continue;
+    const keepShare = !task.active
+      ? 0
+      : task.rate > 0 && thiefRate > 0
+      ? task.rate / (task.rate + thiefRate)
+      : 0.5;
+    const splitAt = Math.min(
+      task.end,
+      Math.ceil((task.position + remaining * keepShare) / blockSize) *
+        blockSize,
+    );
+    if (task.end - splitAt < minPieceBytes) continue;
+    const finish = task.active && task.rate > 0
+      ? remaining / task.rate
+      : Infinity;
+    if (
+      finish > bestFinish ||
+      (finish === bestFinish && remaining > bestRemaining)
+    ) {
+      best = { victim, splitAt };
+      bestFinish = finish;
+      bestRemaining = remaining;
+    }
+  }
+  return best;
+}

@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import { minPieceFor, planSteal, type TaskProgress } from "./work_stealing.ts";
+
+const MiB = 1024 * 1024;
+const options = {
+  blockSize: 64 * 1024,
+  minPieceBytes: MiB,
+  thiefRate: 40 * MiB,
+};
+
+Deno.test("planSteal takes the tail of the task expected to finish last", () => {
+  const tasks: TaskProgress[] = [
+    { position: 0, end: 64 * MiB, rate: 40 * MiB, active: true }, // 1.6 s
+    { position: 10 * MiB, end: 64 * MiB, rate: 4 * MiB, active: true }, // 13.5 s
+    { position: 0, end: 8 * MiB, rate: 40 * MiB, active: true }, // 0.2 s
+  ];
+  const steal = planSteal(tasks, options);
+  assert.equal(steal?.victim, 1);
+});
+
+Deno.test("planSteal splits so both parts are expected to finish together", () => {
+  const task = { position: 0, end: 44 * MiB, rate: 4 * MiB, active: true };
+  const steal = planSteal([task], options)!;
+  // The victim keeps 4/44 of the bytes, rounded up to a block.
+  assert.equal(steal.splitAt, 4 * MiB);
+  const victimSeconds = (steal.splitAt - task.position) / task.rate;
+  const thiefSeconds = (task.end - steal.splitAt) / options.thiefRate;
+  assert.ok(Math.abs(victimSeconds - thiefSeconds) < 0.01);
+});
+
+Deno.test("planSteal splits on block boundaries", () => {
+  for (const position of [0, 1, 65_535, 65_537, 3 * MiB + 17]) {
+    const steal = planSteal(
+      [{ position, end: 50 * MiB + 5, rate: 7_777_777, active: true }],
+      options,
+    )!;
+    assert.equal(steal.splitAt % options.blockSize, 0);
+    assert.ok(steal.splitAt >= position);
+  }
+});
+
+Deno.test("planSteal takes all of a task that waits for a server and half of one with no rate yet", () => {
+  const waiting = planSteal(
+    [{ position: 2 * MiB, end: 10 * MiB, rate: 0, active: false }],
+    options,
+  )!;
+  assert.equal(waiting.splitAt, 2 * MiB);
+  const starting = planSteal(
+    [{ position: 2 * MiB, end: 10 * MiB, rate: 0, active: true }],
+    options,
+  )!;
+  assert.equal(starting.splitAt, 6 * MiB);
+});
+
+Deno.test("planSteal leaves pieces smaller than the minimum alone", () => {
+  assert.equal(
+    planSteal(
+      [{ position: 0, end: MiB - 1, rate: 0, active: false }],
+      options,
+    ),
+    undefined,
+  );
+  // A fast victim would keep nearly everything: the thief's share is too small.
+  assert.equal(
+    planSteal(
+      [{ position: 0, end: 3 * MiB, rate: 400 * MiB, active: true }],
+      options,
+    ),
+    undefined,
+  );
+  assert.equal(planSteal([], options), undefined);
+});
+
+Deno.test("minPieceFor is a block and at least 128 KiB", () => {
+  assert.equal(minPieceFor(1), 128 * 1024);
+  assert.equal(minPieceFor(1024 * 1024), MiB);
+});
+
+Deno.test("stealing repeatedly never overlaps and covers the range exactly", () => {
+  // Simulate thieves cutting one range down: the pieces tile the range.
+  let victim = { position: 0, end: 100 * MiB + 3, rate: 3 * MiB, active: true };
+  const pieces: [number, number][] = [];
+  for (let i = 0; i < 50; i++) {
+    const steal = planSteal([victim], options);
+    if (!steal) break;
+    pieces.push([steal.splitAt, victim.end]);
+    victim = {
+      ...victim,
+      end: steal.splitAt,
+      position: victim.position + MiB / 4,
+    };
+    victim.position = Math.min(victim.position, victim.end);
+  }
+  pieces.push([0, victim.end]);
+  pieces.sort((a, b) => a[0] - b[0]);
+  let at = 0;
+  for (const [start, end] of pieces) {
+    assert.equal(start, at);
+    assert.ok(end > start);
+    at = end;
+  }
+  assert.equal(at, 100 * MiB + 3);
+});
