@@ -93,10 +93,14 @@ export async function serveConnection(
     // The request is in; from here on the send timeout applies.
     watchdog.arm(options.sendTimeoutMs, "preparing the reply");
     await answer(conn, outcome.request, outcome, watchdog, options);
+    await lingerForClose(conn, watchdog);
   } catch (caught) {
     const error = watchdog.explain(caught);
     if (error instanceof FileAccessError) {
-      outcome.result = `${statusName(error.status)}: ${error.message}`;
+      const detail = error.cause instanceof Error
+        ? ` (${error.cause.message})`
+        : "";
+      outcome.result = `${statusName(error.status)}: ${error.message}${detail}`;
       await replyError(
         conn,
         error.status,
@@ -280,6 +284,28 @@ async function sendReply(
 ): Promise<void> {
   await sendHeader(conn, fileSize, payload.length, outcome, watchdog, options);
   await sendPayload(conn, payload, outcome, watchdog, options);
+}
+
+/** How long a client has to close after a complete reply. */
+const LINGER_MS = 1000;
+
+/**
+ * Half-closes and reads until the client closes (briefly): closing a socket
+ * with unread input makes the kernel reset it, which would throw away the
+ * end of a reply the client has not read yet.
+ */
+async function lingerForClose(
+  conn: Deno.TcpConn,
+  watchdog: Watchdog,
+): Promise<void> {
+  try {
+    await conn.closeWrite();
+    watchdog.arm(LINGER_MS, "waiting for the client to close");
+    const sink = new Uint8Array(4096);
+    while (await conn.read(sink) !== null) watchdog.kick();
+  } catch {
+    // The reply is complete; however the client leaves is fine.
+  }
 }
 
 async function replyError(

@@ -166,9 +166,13 @@ function mapFsError(error: unknown, name: string): FileAccessError {
       { cause: error },
     );
   }
-  return new FileAccessError(
-    Status.SERVER_ERROR,
-    `Cannot open "${name}": ${(error as Error).message}`,
-    { cause: error },
-  );
+  if ((error as { code?: unknown }).code === "ENAMETOOLONG") {
+    return new FileAccessError(Status.NOT_FOUND, `No such file: "${name}"`, {
+      cause: error,
+    });
+  }
+  // The OS message names paths on the server: it goes to the log only.
+  return new FileAccessError(Status.SERVER_ERROR, `Cannot open "${name}"`, {
+    cause: error,
+  });
 }

@@ -937,13 +937,13 @@ const TOLERATED = {
    * reply was still in the send buffer: the reply arrives cut short and the
    * server logs "ok".
    */
-  replyCutAfterUnreadInput: true,
+  replyCutAfterUnreadInput: false,
   /**
    * A file error the server did not foresee (a name too long for the file
    * system, say) gets SERVER_ERROR with the OS error text, which names the
    * served folder's absolute path.
    */
-  serverPathInMessage: true,
+  serverPathInMessage: false,
 } as const;
 
 /** Counts for the summary, and the first example of each tolerated bug. */
