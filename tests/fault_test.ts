@@ -288,3 +288,19 @@ Deno.test("a full disk ends with a clear message, exit 5, and the partial file k
     await new Deno.Command("umount", { args: [disk] }).output();
   }
 });
+
+Deno.test("a trickling server's chunk is finished by the others", async () => {
+  const bytes = randomBytes(4 * 1024 * 1024);
+  await using env = await setup({
+    bytes,
+    faults: [clean, always({ kind: "trickle", bytesPerSecond: 64 * 1024 })],
+  });
+  const run = await download(env.work, ["servers.txt", "2", "f.bin"]);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  // Alone, the trickle would need 32 s for its 2 MiB chunk.
+  assert.ok(
+    env.proxies[1]!.bytesToClient < 1024 * 1024,
+    `the trickling server sent ${env.proxies[1]!.bytesToClient} bytes`,
+  );
+});
