@@ -5,6 +5,7 @@
  * @module
  */
 
+import { concatBytes, equalBytes } from "./byte_arrays.ts";
 import { createHash, type Hash } from "node:crypto";
 import { DIGEST_BYTES, hashListLength, MAX_BLOCK_BYTES } from "./protocol.ts";
 
@@ -149,14 +150,14 @@ export async function* digestBlocks(
         inBlock = 0;
         done++;
         if (batch.length >= batchBlocks) {
-          yield concat(batch);
+          yield concatBytes(batch);
           batch = [];
         }
       }
     }
     position += n;
   }
-  if (batch.length > 0) yield concat(batch);
+  if (batch.length > 0) yield concatBytes(batch);
 }
 
 /**
@@ -190,16 +191,6 @@ export async function digestRange(
     remaining -= n;
   }
   return new Uint8Array(hash.digest());
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const all = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    all.set(part, at);
-    at += part.length;
-  }
-  return all;
 }
 
 /**
@@ -278,10 +269,4 @@ export class RangeVerifier {
     this.#hash = createHash("sha256");
     this.#position = this.#verifiedTo;
   }
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

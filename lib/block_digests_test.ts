@@ -1,3 +1,4 @@
+import { concatBytes } from "./byte_arrays.ts";
 import assert from "node:assert/strict";
 import {
   chooseBlockSize,
@@ -30,23 +31,13 @@ function toHex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const all = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    all.set(part, at);
-    at += part.length;
-  }
-  return all;
-}
-
 /** The digest list computed the obvious way, one block at a time. */
 function expectedDigests(bytes: Uint8Array, blockSize: number): Uint8Array {
   const parts = [];
   for (let start = 0; start < bytes.length; start += blockSize) {
     parts.push(sha256(bytes.subarray(start, start + blockSize)));
   }
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 async function collect(
@@ -154,7 +145,7 @@ Deno.test("digestBlocks gives the SHA-256 of every block of a file", async () =>
         assert.equal(batch.length % DIGEST_BYTES, 0, where);
       }
       assert.deepEqual(
-        concat(batches),
+        concatBytes(batches),
         expectedDigests(bytes, blockSize),
         where,
       );
@@ -175,7 +166,7 @@ Deno.test("digestBlocks yields large lists in several batches", async () => {
       batches.reduce((sum, b) => sum + b.length, 0),
       Math.ceil(size / blockSize) * DIGEST_BYTES,
     );
-    assert.deepEqual(concat(batches), expectedDigests(bytes, blockSize));
+    assert.deepEqual(concatBytes(batches), expectedDigests(bytes, blockSize));
   });
 });
 
@@ -193,7 +184,10 @@ Deno.test("digestBlocks reads only the size given of a longer file", async () =>
     await Deno.writeFile(`${dir}/longer`, bytes);
     using file = await Deno.open(`${dir}/longer`);
     const batches = await collect(digestBlocks(file, 50, 16));
-    assert.deepEqual(concat(batches), expectedDigests(bytes.slice(0, 50), 16));
+    assert.deepEqual(
+      concatBytes(batches),
+      expectedDigests(bytes.slice(0, 50), 16),
+    );
   });
 });
 

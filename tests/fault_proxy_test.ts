@@ -1,3 +1,4 @@
+import { concatBytes } from "../lib/byte_arrays.ts";
 import assert from "node:assert/strict";
 import { writeAll } from "../lib/conn_io.ts";
 import {
@@ -87,21 +88,11 @@ async function exchange(
   }
   const now = performance.now();
   return {
-    bytes: concat(chunks),
+    bytes: concatBytes(chunks),
     end,
     elapsedMs: now - started,
     quietMs: now - lastByteAt,
   };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const all = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    all.set(part, at);
-    at += part.length;
-  }
-  return all;
 }
 
 /** A reader over bytes already received, for `readResponse`. */
@@ -142,7 +133,7 @@ async function withServer(
     offset: 0,
     length: FILE_BYTES,
   });
-  const reply = concat([
+  const reply = concatBytes([
     encodeResponse({
       status: Status.OK,
       message: "",
@@ -195,7 +186,7 @@ Deno.test("proxy passes a client's half-close on and still delivers the reply", 
       for (let n; (n = await conn.read(buffer)) !== null;) {
         chunks.push(buffer.slice(0, n));
       }
-      assert.ok(sameBytes(concat(chunks), reply));
+      assert.ok(sameBytes(concatBytes(chunks), reply));
     } finally {
       conn.close();
     }

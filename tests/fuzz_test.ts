@@ -13,6 +13,7 @@
  * @module
  */
 
+import { concatBytes } from "../lib/byte_arrays.ts";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { writeAll } from "../lib/conn_io.ts";
@@ -441,16 +442,6 @@ function frame(request: Request): Uint8Array {
   return bytes;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const all = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    all.set(part, at);
-    at += part.length;
-  }
-  return all;
-}
-
 const INVALID_UTF8: readonly number[][] = [
   [0xff],
   [0xfe, 0xff],
@@ -610,7 +601,7 @@ class CaseMaker {
     if (roll < 0.93) {
       // Invalid UTF-8 spliced in.
       const at = random.int(name.length + 1);
-      return concat([
+      return concatBytes([
         name.subarray(0, at),
         new Uint8Array(random.pick(INVALID_UTF8)),
         name.subarray(at),
@@ -802,7 +793,7 @@ class CaseMaker {
     return this.#finish(
       index,
       "request and extra bytes",
-      concat([frame(request), extra]),
+      concatBytes([frame(request), extra]),
     );
   }
 
@@ -900,7 +891,7 @@ async function runCase(port: number, fuzzCase: Case): Promise<Outcome> {
     close();
   }
   return {
-    bytes: concat(chunks),
+    bytes: concatBytes(chunks),
     end,
     elapsedMs: performance.now() - started,
   };
@@ -1175,7 +1166,7 @@ Deno.test("server answers thousands of hostile connections correctly and still s
       const needles = secretNeedles(tree.secret);
       // The check itself must see the secret inside other bytes.
       const planted = latin1(
-        concat([new Uint8Array(100), tree.secret, sha256(tree.secret)]),
+        concatBytes([new Uint8Array(100), tree.secret, sha256(tree.secret)]),
       );
       assert.ok(needles.every((needle) => planted.includes(needle)));
       const failures: string[] = [];

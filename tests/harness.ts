@@ -202,11 +202,5 @@ export function spawnClient(options: ClientOptions): Deno.ChildProcess {
   }).spawn();
 }
 
-/** Asserts two byte arrays are equal without printing megabytes on failure. */
-export function sameBytes(actual: Uint8Array, expected: Uint8Array): boolean {
-  if (actual.length !== expected.length) return false;
-  for (let i = 0; i < actual.length; i++) {
-    if (actual[i] !== expected[i]) return false;
-  }
-  return true;
-}
+/** Compares two byte arrays without printing megabytes on failure. */
+export { equalBytes as sameBytes } from "../lib/byte_arrays.ts";
