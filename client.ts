@@ -50,7 +50,12 @@ at once. Without [filename] it asks for one on standard input. The file is
 written to the current folder under its base name.
 
 Options:
+  -o, --output PATH          where to write: a file name, or an existing folder
+                             (default: the current folder, under the file's
+                             base name)
   --force                    replace the output file if it exists
+  --json                     print a summary of the download as one JSON
+                             object on standard output
   --retries N                rounds over all servers after the first, per
                              chunk, with backoff (default: 3)
   --no-verify                do not check blocks against SHA-256 digests
@@ -85,6 +90,8 @@ const OPTIONS = {
   force: { type: "boolean", default: false },
   retries: { type: "string" },
   "no-verify": { type: "boolean", default: false },
+  output: { type: "string", short: "o" },
+  json: { type: "boolean", default: false },
   sha256: { type: "string" },
   "connect-timeout": { type: "string" },
   "reply-timeout": { type: "string" },
@@ -101,6 +108,8 @@ interface ClientConfig {
   filename: string | undefined;
   force: boolean;
   quiet: boolean;
+  output: string | undefined;
+  json: boolean;
   timeouts: Timeouts;
   retries: number;
   verify: boolean;
@@ -156,6 +165,8 @@ function parseConfig(args: string[]): ClientConfig | "help" | "version" {
     verify: !values["no-verify"],
     sha256: values.sha256?.toLowerCase(),
     force: values.force,
+    output: values.output,
+    json: values.json,
     quiet: values.quiet,
     timeouts: {
       connectMs: seconds("connect-timeout", DEFAULT_TIMEOUTS.connectMs),
@@ -234,6 +245,22 @@ function checkFilename(name: string): string {
     }
     throw error;
   }
+}
+
+/** The output path: `-o` as given, or inside it when it is a folder. */
+async function chooseOutputPath(
+  base: string,
+  output: string | undefined,
+): Promise<string> {
+  if (output === undefined || output === "") return base;
+  try {
+    if ((await Deno.stat(output)).isDirectory) {
+      return `${output.replace(/\/+$/, "")}/${base}`;
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return output;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -323,7 +350,7 @@ export async function main(args: string[]): Promise<number> {
     }
     servers = await readServers(config.serverInfo);
     name = config.filename ?? await askFilename();
-    outputPath = checkFilename(name);
+    outputPath = await chooseOutputPath(checkFilename(name), config.output);
     if (!config.force && await exists(outputPath)) {
       throw new UsageError(
         `"${outputPath}" exists already: remove it, or pass --force to replace it`,
@@ -354,6 +381,25 @@ export async function main(args: string[]): Promise<number> {
       onEvent: reporter(config.quiet),
     });
     const seconds = (performance.now() - started) / 1000;
+    if (config.json) {
+      console.log(JSON.stringify({
+        file: name,
+        path: outputPath,
+        size: result.size,
+        seconds: Number(seconds.toFixed(3)),
+        bytesPerSecond: Math.round(result.size / Math.max(seconds, 1e-3)),
+        chunks: result.ranges.length,
+        servers: servers.map((server, i) => ({
+          server: formatAddress(server),
+          bytes: result.bytesPerServer[i],
+        })),
+        failovers: result.failovers,
+        retryRounds: result.retryRounds,
+        resumedBytes: result.resumedBytes,
+        excluded: result.excluded.map(formatAddress),
+        verified: config.verify,
+      }));
+    }
     if (!config.quiet) {
       const used = result.bytesPerServer.filter((b) => b > 0).length;
       const parts = [

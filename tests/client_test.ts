@@ -366,3 +366,49 @@ Deno.test("fast servers take over the tail of a slow server's chunk", async () =
     `the fast server fetched no stolen piece:\n${fastLog}`,
   );
 });
+
+Deno.test("--json prints a summary whose numbers match the download, and -o picks the place", async (t) => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  const bytes = randomBytes(1_234_567);
+  await Deno.writeFile(`${served.path}/f.bin`, bytes);
+  await using servers = await startServers(served.path, 3);
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo(servers.map((s) => s.port)),
+  );
+  await Deno.mkdir(`${work.path}/into`);
+  await t.step("into a folder", async () => {
+    const run = await runClient({
+      cwd: work.path,
+      args: ["--json", "-o", "into", "servers.txt", "3", "f.bin"],
+    });
+    assert.equal(run.code, 0, run.stderr);
+    const summary = JSON.parse(run.stdout);
+    assert.equal(summary.size, bytes.length);
+    assert.equal(summary.path, "into/f.bin");
+    assert.equal(summary.chunks, 3);
+    assert.equal(summary.servers.length, 3);
+    assert.equal(
+      summary.servers.reduce(
+        (sum: number, s: { bytes: number }) => sum + s.bytes,
+        0,
+      ),
+      bytes.length,
+    );
+    assert.equal(summary.failovers, 0);
+    assert.equal(summary.resumedBytes, 0);
+    assert.ok(sameBytes(await Deno.readFile(`${work.path}/into/f.bin`), bytes));
+  });
+  await t.step("under another name", async () => {
+    const run = await runClient({
+      cwd: work.path,
+      args: ["--output", "renamed.bin", "servers.txt", "2", "f.bin"],
+    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, "");
+    assert.ok(
+      sameBytes(await Deno.readFile(`${work.path}/renamed.bin`), bytes),
+    );
+  });
+});
