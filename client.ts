@@ -364,7 +364,14 @@ export async function main(args: string[]): Promise<number> {
 
   const started = performance.now();
   const interrupt = new AbortController();
-  const onSignal = () => interrupt.abort();
+  const onSignal = () => {
+    if (interrupt.signal.aborted) Deno.exit(ExitCode.INTERRUPTED);
+    interrupt.abort();
+    // Saving the state takes moments; a stuck stop must not keep the
+    // process alive. A second signal ends it at once.
+    const timer = setTimeout(() => Deno.exit(ExitCode.INTERRUPTED), 3000);
+    Deno.unrefTimer(timer);
+  };
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   try {
