@@ -1,0 +1,167 @@
+/**
+ * The rows of the benchmark: the command each tool runs for one download.
+ *
+ * @module
+ */
+
+import type { Installed } from "./peers.ts";
+import { CLIENT_SCRIPT } from "./project_servers.ts";
+import type { CommandSpec } from "./timed_run.ts";
+
+/** What a tool's command is built from. */
+export interface DownloadJob {
+  /** The original file, for the local copy. */
+  sourcePath: string;
+  /** The file's name on the servers. */
+  fileName: string;
+  /** The folder the download goes to; emptied between runs. */
+  downloadDir: string;
+  /** The server-info file listing the project's servers. */
+  serverInfoPath: string;
+  /** The client's `numchunks`. */
+  chunks: number;
+  /** The file's URL on each nginx mirror, in list order. */
+  mirrorUrls: readonly string[];
+}
+
+/** One row of the table. */
+export interface Tool {
+  name: string;
+  /** Whether it downloads over HTTP from nginx. */
+  needsNginx: boolean;
+  /** Whether it downloads from the project's servers. */
+  usesProjectServers: boolean;
+  command(job: DownloadJob): CommandSpec;
+}
+
+/** The name of the row every other row is compared with. */
+export const CLIENT = "client";
+/** Our client without block verification. */
+export const CLIENT_NO_VERIFY = "client --no-verify";
+
+function client(name: string, extra: string[]): Tool {
+  return {
+    name,
+    needsNginx: false,
+    usesProjectServers: true,
+    command: (job) => ({
+      command: Deno.execPath(),
+      args: [
+        "run",
+        "--allow-net",
+        "--allow-read",
+        "--allow-write",
+        CLIENT_SCRIPT,
+        "--force",
+        ...extra,
+        job.serverInfoPath,
+        String(job.chunks),
+        job.fileName,
+      ],
+      cwd: job.downloadDir,
+    }),
+  };
+}
+
+/** The most connections aria2c opens to one host (its `-x` limit). */
+const ARIA2C_MAX_PER_HOST = 16;
+
+/**
+ * aria2c: one connection per mirror, split into as many parts. Its `-x`
+ * counts connections per host name, and every mirror is 127.0.0.1, so
+ * `-x1` would leave it one connection in all: `-x` is the mirror count
+ * (at most 16, its limit) instead.
+ */
+const ARIA2C: Tool = {
+  name: "aria2c",
+  needsNginx: true,
+  usesProjectServers: false,
+  command: (job) => ({
+    command: "aria2c",
+    args: [
+      "--no-conf=true",
+      `-x${Math.min(job.mirrorUrls.length, ARIA2C_MAX_PER_HOST)}`,
+      `-s${job.mirrorUrls.length}`,
+      "-k1M",
+      "--allow-overwrite=true",
+      "--auto-file-renaming=false",
+      "--file-allocation=none",
+      "--console-log-level=error",
+      "--summary-interval=0",
+      "--download-result=hide",
+      "-d",
+      job.downloadDir,
+      "-o",
+      job.fileName,
+      ...job.mirrorUrls,
+    ],
+    cwd: job.downloadDir,
+  }),
+};
+
+/** axel: as many connections as mirrors, spread over the mirror URLs. */
+const AXEL: Tool = {
+  name: "axel",
+  needsNginx: true,
+  usesProjectServers: false,
+  command: (job) => ({
+    command: "axel",
+    args: [
+      "-q",
+      "-n",
+      String(job.mirrorUrls.length),
+      "-o",
+      `${job.downloadDir}/${job.fileName}`,
+      ...job.mirrorUrls,
+    ],
+    cwd: job.downloadDir,
+  }),
+};
+
+/** The floor: a local copy of the file on the same file system. */
+const DD: Tool = {
+  name: "dd (local copy)",
+  needsNginx: false,
+  usesProjectServers: false,
+  command: (job) => ({
+    command: "dd",
+    args: [
+      `if=${job.sourcePath}`,
+      `of=${job.downloadDir}/${job.fileName}`,
+      "bs=1M",
+      "status=none",
+    ],
+    cwd: job.downloadDir,
+  }),
+};
+
+/**
+ * The tools to run, in the order they alternate: our client in both modes,
+ * then the installed peers.
+ *
+ * @param installed Which peers are installed.
+ * @returns The tools.
+ */
+export function benchTools(installed: Installed): Tool[] {
+  const tools = [client(CLIENT, []), client(CLIENT_NO_VERIFY, ["--no-verify"])];
+  if (installed.nginx && installed.aria2c) tools.push(ARIA2C);
+  if (installed.nginx && installed.axel) tools.push(AXEL);
+  if (installed.dd) tools.push(DD);
+  return tools;
+}
+
+/**
+ * The file's URL on nginx mirrors of 127.0.0.1.
+ *
+ * @param ports The mirrors' ports, in list order.
+ * @param fileName The file's name in the served folder.
+ * @returns One URL per mirror.
+ */
+export function mirrorUrls(
+  ports: readonly number[],
+  fileName: string,
+): string[] {
+  return ports.map((port) =>
+    `http://127.0.0.1:${port}/${encodeURIComponent(fileName)}`
+  );
+}
