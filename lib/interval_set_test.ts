@@ -1,18 +1,6 @@
+import { prng } from "./_seeded_random.ts";
 import assert from "node:assert/strict";
 import { type Interval, IntervalSet } from "./interval_set.ts";
-
-/** A small seeded PRNG (mulberry32), so a failing case can be replayed. */
-function prng(seed: number): (limit: number) => number {
-  let state = seed >>> 0;
-  return (limit) => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    const unit = ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-    return Math.floor(unit * limit);
-  };
-}
 
 /** The runs of `value` in a boolean array, as half-open intervals. */
 function runsOf(bits: boolean[], value: boolean): Interval[] {
