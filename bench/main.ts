@@ -9,7 +9,7 @@
 import { currentLoad, describeMachine } from "./machine.ts";
 import { BenchUsageError, parseOptions, USAGE } from "./options.ts";
 import { detectInstalled, INSTALL_HINT } from "./peers.ts";
-import { CLIENT_SCRIPT } from "./project_servers.ts";
+import { clientRunArgs } from "./project_servers.ts";
 import {
   formatScenarioResults,
   mediansByTool,
@@ -39,14 +39,7 @@ function log(line: string): void {
 /** Runs `client.ts --help` once so its modules are compiled before timing. */
 async function warmModuleCache(): Promise<void> {
   await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-write",
-      CLIENT_SCRIPT,
-      "--help",
-    ],
+    args: clientRunArgs("--help"),
     stdin: "null",
     stdout: "null",
     stderr: "null",

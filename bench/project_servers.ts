@@ -16,6 +16,23 @@ export const SERVER_SCRIPT = `${PROJECT_DIR}server.ts`;
 /** The client script. */
 export const CLIENT_SCRIPT = `${PROJECT_DIR}client.ts`;
 
+/**
+ * The arguments that run `client.ts` with its permission flags.
+ *
+ * @param clientArgs The client's own arguments.
+ * @returns Arguments for `Deno.execPath()`.
+ */
+export function clientRunArgs(...clientArgs: string[]): string[] {
+  return [
+    "run",
+    "--allow-net",
+    "--allow-read",
+    "--allow-write",
+    CLIENT_SCRIPT,
+    ...clientArgs,
+  ];
+}
+
 /** How long a server may take to print its address. */
 const START_TIMEOUT_MS = 30_000;
 /** How long a server may take to exit after SIGTERM before it is killed. */

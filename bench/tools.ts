@@ -5,7 +5,7 @@
  */
 
 import type { Installed } from "./peers.ts";
-import { CLIENT_SCRIPT } from "./project_servers.ts";
+import { clientRunArgs } from "./project_servers.ts";
 import type { CommandSpec } from "./timed_run.ts";
 
 /** What a tool's command is built from. */
@@ -46,18 +46,13 @@ function client(name: string, extra: string[]): Tool {
     usesProjectServers: true,
     command: (job) => ({
       command: Deno.execPath(),
-      args: [
-        "run",
-        "--allow-net",
-        "--allow-read",
-        "--allow-write",
-        CLIENT_SCRIPT,
+      args: clientRunArgs(
         "--force",
         ...extra,
         job.serverInfoPath,
         String(job.chunks),
         job.fileName,
-      ],
+      ),
       cwd: job.downloadDir,
     }),
   };

@@ -126,18 +126,6 @@ export class OutputFile {
   }
 
   /**
-   * Creates (or truncates) the temporary file and sizes it.
-   *
-   * @param path The final name.
-   * @param size The file size in bytes.
-   * @returns The open output.
-   * @throws {OutputError} If the file cannot be created or sized.
-   */
-  static async create(path: string, size: number): Promise<OutputFile> {
-    return (await OutputFile.open(path, size)).output;
-  }
-
-  /**
    * Writes bytes at an offset. Holds the mutex only for the seek and write.
    *
    * @param offset Where the bytes go.

@@ -55,7 +55,7 @@ Deno.test("an output file is written out of order and renamed when committed", a
   await withTempDir(async (dir) => {
     const path = `${dir}/download.bin`;
     const expected = pattern(10_000);
-    const output = await OutputFile.create(path, expected.length);
+    const output = (await OutputFile.open(path, expected.length)).output;
     try {
       assert.equal(output.path, path);
       assert.equal(output.partialPath, path + PARTIAL_SUFFIX);
@@ -84,7 +84,7 @@ Deno.test("an output file is written out of order and renamed when committed", a
 Deno.test("an output file is sized on creation and unwritten bytes stay zero", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/sparse.bin`;
-    const output = await OutputFile.create(path, 100);
+    const output = (await OutputFile.open(path, 100)).output;
     await output.writeAt(90, new Uint8Array(10).fill(0xaa));
     await output.commit();
     const bytes = await Deno.readFile(path);
@@ -98,7 +98,7 @@ Deno.test("creating an output file truncates a stale partial file", async () => 
   await withTempDir(async (dir) => {
     const path = `${dir}/again.bin`;
     await Deno.writeFile(path + PARTIAL_SUFFIX, pattern(5000));
-    const output = await OutputFile.create(path, 10);
+    const output = (await OutputFile.open(path, 10)).output;
     output.close();
     assert.deepEqual(
       await Deno.readFile(path + PARTIAL_SUFFIX),
@@ -110,7 +110,7 @@ Deno.test("creating an output file truncates a stale partial file", async () => 
 Deno.test("an empty output file is committed", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/empty.bin`;
-    const output = await OutputFile.create(path, 0);
+    const output = (await OutputFile.open(path, 0)).output;
     await output.commit();
     assert.equal((await Deno.stat(path)).size, 0);
   });
@@ -119,7 +119,7 @@ Deno.test("an empty output file is committed", async () => {
 Deno.test("closing an output file without committing leaves the partial file", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/abandoned.bin`;
-    const output = await OutputFile.create(path, 4);
+    const output = (await OutputFile.open(path, 4)).output;
     await output.writeAt(0, new Uint8Array([1, 2, 3, 4]));
     output.close();
     output.close();
@@ -133,7 +133,7 @@ Deno.test("closing an output file without committing leaves the partial file", a
 
 Deno.test("writing to a closed output file is an OutputError", async () => {
   await withTempDir(async (dir) => {
-    const output = await OutputFile.create(`${dir}/closed.bin`, 4);
+    const output = (await OutputFile.open(`${dir}/closed.bin`, 4)).output;
     output.close();
     await assert.rejects(
       output.writeAt(2, new Uint8Array([1])),
@@ -154,12 +154,15 @@ Deno.test("writing to a closed output file is an OutputError", async () => {
 Deno.test("an output file in a missing folder cannot be created", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/no/such/folder/file.bin`;
-    await assert.rejects(OutputFile.create(path, 10), (error: unknown) => {
-      assert.ok(error instanceof OutputError);
-      assert.match(error.message, /^Cannot create ".*file\.bin\.part": /);
-      assert.ok(error.cause instanceof Deno.errors.NotFound);
-      return true;
-    });
+    await assert.rejects(
+      OutputFile.open(path, 10),
+      (error: unknown) => {
+        assert.ok(error instanceof OutputError);
+        assert.match(error.message, /^Cannot create ".*file\.bin\.part": /);
+        assert.ok(error.cause instanceof Deno.errors.NotFound);
+        return true;
+      },
+    );
   });
 });
 
@@ -253,7 +256,7 @@ Deno.test("resuming over a folder named like the partial file is an OutputError"
 Deno.test("sync flushes what was written", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/synced.bin`;
-    const output = await OutputFile.create(path, 8);
+    const output = (await OutputFile.open(path, 8)).output;
     try {
       await output.writeAt(2, new Uint8Array([1, 2, 3]));
       await output.sync();
@@ -270,7 +273,7 @@ Deno.test("sync flushes what was written", async () => {
 
 Deno.test("syncing a closed output file is an OutputError", async () => {
   await withTempDir(async (dir) => {
-    const output = await OutputFile.create(`${dir}/closed.bin`, 4);
+    const output = (await OutputFile.open(`${dir}/closed.bin`, 4)).output;
     output.close();
     await assert.rejects(output.sync(), (error: unknown) => {
       assert.ok(error instanceof OutputError);
@@ -286,7 +289,7 @@ Deno.test("sha256 gives the hex digest of the file as written", async () => {
     const path = `${dir}/hashed.bin`;
     // Larger than the read buffer, so it is read in several pieces.
     const expected = pattern(2 * 1024 * 1024 + 17);
-    const output = await OutputFile.create(path, expected.length);
+    const output = (await OutputFile.open(path, expected.length)).output;
     try {
       assert.equal(
         await output.sha256(),
@@ -308,7 +311,7 @@ Deno.test("sha256 gives the hex digest of the file as written", async () => {
 
 Deno.test("sha256 of an empty output file is the digest of nothing", async () => {
   await withTempDir(async (dir) => {
-    const output = await OutputFile.create(`${dir}/empty.bin`, 0);
+    const output = (await OutputFile.open(`${dir}/empty.bin`, 0)).output;
     try {
       assert.equal(
         await output.sha256(),
@@ -337,7 +340,7 @@ Deno.test("sha256 of a resumed file covers the kept bytes", async () => {
 
 Deno.test("hashing a closed output file is an OutputError", async () => {
   await withTempDir(async (dir) => {
-    const output = await OutputFile.create(`${dir}/closed.bin`, 4);
+    const output = (await OutputFile.open(`${dir}/closed.bin`, 4)).output;
     output.close();
     await assert.rejects(output.sha256(), (error: unknown) => {
       assert.ok(error instanceof OutputError);

@@ -59,6 +59,19 @@ async function download(work: string, args: string[], timeoutMs = 30_000) {
   return { ...run, seconds: (performance.now() - started) / 1000 };
 }
 
+/** Starts a client, and after `ms` sends it `signal`; returns its output. */
+async function stopClientAfter(
+  work: string,
+  args: string[],
+  ms: number,
+  signal: Deno.Signal,
+): Promise<Deno.CommandOutput> {
+  const client = spawnClient({ cwd: work, args });
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  client.kill(signal);
+  return await client.output();
+}
+
 async function assertIdentical(path: string, bytes: Uint8Array) {
   assert.ok(sameBytes(await Deno.readFile(path), bytes), `${path} differs`);
 }
@@ -169,13 +182,12 @@ Deno.test("a client killed mid-download continues on rerun without fetching comp
     faults: [clean],
     serverArgs: ["--rate-limit", "1M"],
   });
-  const client = spawnClient({
-    cwd: env.work,
-    args: ["servers.txt", "3", "f.bin"],
-  });
-  await new Promise((resolve) => setTimeout(resolve, 1800));
-  client.kill("SIGKILL");
-  await client.output();
+  await stopClientAfter(
+    env.work,
+    ["servers.txt", "3", "f.bin"],
+    1800,
+    "SIGKILL",
+  );
   const state = JSON.parse(
     await Deno.readTextFile(`${env.work}/f.bin.part.state`),
   );
@@ -204,13 +216,12 @@ Deno.test("a partial download of a file that changed on the server starts over c
     faults: [clean],
     serverArgs: ["--rate-limit", "1M"],
   });
-  const client = spawnClient({
-    cwd: env.work,
-    args: ["servers.txt", "2", "f.bin"],
-  });
-  await new Promise((resolve) => setTimeout(resolve, 1300));
-  client.kill("SIGINT");
-  const interrupted = await client.output();
+  const interrupted = await stopClientAfter(
+    env.work,
+    ["servers.txt", "2", "f.bin"],
+    1300,
+    "SIGINT",
+  );
   assert.equal(interrupted.code, 130);
   const changed = randomBytes(bytes.length);
   await Deno.writeFile(`${env.served}/f.bin`, changed);
