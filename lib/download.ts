@@ -145,6 +145,44 @@ export interface DownloadOptions {
   signal?: AbortSignal | undefined;
   /** Receives progress and failures; optional. */
   onEvent?: (event: DownloadEvent) => void;
+  /**
+   * Called once, when the ranges are planned, with a function that tells
+   * where the download is; a progress display calls it as often as it
+   * redraws.
+   */
+  onStart?: (progress: () => DownloadProgress) => void;
+}
+
+/** Where one range's fetch is. */
+export interface TaskProgress {
+  /** The range's number; stolen tails get numbers after the planned ones. */
+  index: number;
+  /** First byte of the range. */
+  start: number;
+  /** End of the range (exclusive); it moves down when a tail is stolen. */
+  end: number;
+  /** Next byte to receive. */
+  position: number;
+  /** Index of the server it fetches from or waits for, if any. */
+  server: number | undefined;
+  /** Whether bytes are on their way now (not waiting for a server). */
+  active: boolean;
+  /** How many times it moved on to another server. */
+  failovers: number;
+}
+
+/** Where a running download is. */
+export interface DownloadProgress {
+  /** The file's size. */
+  size: number;
+  /** Bytes kept from an earlier run. */
+  resumedBytes: number;
+  /** Bytes present: those kept from an earlier run and those received. */
+  doneBytes: number;
+  /** Bytes received from each server, in list order. */
+  bytesPerServer: readonly number[];
+  /** One entry per range, stolen tails included. */
+  tasks: TaskProgress[];
 }
 
 /** What a finished download did. */
@@ -251,6 +289,10 @@ interface Task {
   blockSources: Set<number>;
   /** Whether a connection is fetching for it now. */
   active: boolean;
+  /** The server it fetches from or last fetched from. */
+  server: number | undefined;
+  /** How many times it moved on to another server. */
+  failovers: number;
   /** The server whose turn it waits for, if it waits for one. */
   waitingFor: number | undefined;
   /** When the current or last connection started and ended, and what it
@@ -366,6 +408,8 @@ export async function download(
     }),
     blockSources: new Set(),
     active: false,
+    server: undefined,
+    failovers: 0,
     waitingFor: undefined,
     attemptStart: 0,
     attemptEnd: 0,
@@ -453,6 +497,7 @@ export async function download(
       const request = { server, timeouts, signal: abort.signal };
       const { range } = task;
       task.waitingFor = serverIndex;
+      task.server = serverIndex;
       try {
         await serverLocks[serverIndex]!.runExclusive(async () => {
           task.waitingFor = undefined;
@@ -594,7 +639,10 @@ export async function download(
           if (abort.signal.aborted) return undefined;
           // Left out meanwhile, by another range's findings.
           if (excluded[serverIndex]) continue;
-          if (attempts++ > 0) failovers++;
+          if (attempts++ > 0) {
+            failovers++;
+            task.failovers++;
+          }
           if (await attempt(task, serverIndex)) {
             onEvent?.({
               type: "range-done",
@@ -679,6 +727,22 @@ export async function download(
       }
     };
 
+    options.onStart?.(() => ({
+      size,
+      resumedBytes,
+      doneBytes: resumedBytes +
+        tasks.reduce((sum, t) => sum + t.position - t.range.start, 0),
+      bytesPerServer,
+      tasks: tasks.map((t) => ({
+        index: t.range.index,
+        start: t.range.start,
+        end: t.range.end,
+        position: t.position,
+        server: t.waitingFor ?? t.server,
+        active: t.active,
+        failovers: t.failovers,
+      })),
+    }));
     const settled = await Promise.allSettled(tasks.map(runTask));
     clearInterval(timer);
     await checkpointing;
