@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { BlockHasher } from "./block_hasher.ts";
 import { concatBytes, equalBytes } from "./byte_arrays.ts";
 import { createHash, type Hash } from "node:crypto";
 import { DIGEST_BYTES, hashListLength, MAX_BLOCK_BYTES } from "./protocol.ts";
@@ -103,6 +104,26 @@ export class DigestCache {
 /** SHA-256 of some bytes. */
 export function sha256(bytes: Uint8Array): Uint8Array {
   return new Uint8Array(createHash("sha256").update(bytes).digest());
+}
+
+/**
+ * Digests consecutive blocks.
+ *
+ * @param bytes The blocks; the last may be shorter.
+ * @param blockSize The block size.
+ * @returns Their SHA-256 digests, concatenated.
+ */
+export function digestEachBlock(
+  bytes: Uint8Array,
+  blockSize: number,
+): Uint8Array {
+  const count = Math.ceil(bytes.length / blockSize);
+  const digests = new Uint8Array(count * DIGEST_BYTES);
+  for (let i = 0; i < count; i++) {
+    const block = bytes.subarray(i * blockSize, (i + 1) * blockSize);
+    digests.set(createHash("sha256").update(block).digest(), i * DIGEST_BYTES);
+  }
+  return digests;
 }
 
 /**
@@ -205,6 +226,7 @@ export class RangeVerifier {
   #verifiedTo: number;
   #position: number;
   #hash: Hash = createHash("sha256");
+  #hasher: BlockHasher | undefined;
 
   /**
    * @param options The digest list, block size, file size, and the
@@ -215,7 +237,9 @@ export class RangeVerifier {
     blockSize: number;
     fileSize: number;
     start: number;
+    hasher?: BlockHasher | undefined;
   }) {
+    this.#hasher = options.hasher;
     this.#digests = options.digests;
     this.#blockSize = options.blockSize;
     this.#fileSize = options.fileSize;
@@ -229,39 +253,67 @@ export class RangeVerifier {
   }
 
   /**
-   * Checks the next bytes of the range.
+   * Checks the next bytes of the range. Whole blocks go to the hasher, if
+   * there is one; a block that arrives in parts is hashed as they come.
+   * The piece must stay unchanged until this settles, and the next call
+   * must wait for it.
    *
    * @param piece The bytes that follow those already given.
    * @throws {IntegrityError} When a block is complete and does not match;
    * the verifier is then back at the start of that block.
    */
-  update(piece: Uint8Array): void {
+  async update(piece: Uint8Array): Promise<void> {
+    const blockSize = this.#blockSize;
+    // The block in progress starts at the end of the verified prefix.
+    let blockStart = this.#verifiedTo;
     let at = 0;
-    while (at < piece.length) {
-      const blockEnd = Math.min(
-        this.#verifiedTo + this.#blockSize,
-        this.#fileSize,
-      );
-      const take = Math.min(piece.length - at, blockEnd - this.#position);
-      this.#hash.update(piece.subarray(at, at + take));
-      at += take;
-      this.#position += take;
-      if (this.#position === blockEnd) {
-        const digest = this.#hash.digest();
-        this.#hash = createHash("sha256");
-        const block = this.#verifiedTo / this.#blockSize;
-        const expected = this.#digests.subarray(
-          block * DIGEST_BYTES,
-          (block + 1) * DIGEST_BYTES,
-        );
-        if (!equalBytes(digest, expected)) {
-          const start = this.#verifiedTo;
-          this.#position = start;
-          throw new IntegrityError(start, blockEnd);
-        }
-        this.#verifiedTo = blockEnd;
-      }
+    if (this.#position > blockStart) {
+      // A block begun earlier: finish it first.
+      const blockEnd = Math.min(blockStart + blockSize, this.#fileSize);
+      at = Math.min(piece.length, blockEnd - this.#position);
+      this.#hash.update(piece.subarray(0, at));
+      this.#position += at;
+      if (this.#position < blockEnd) return;
+      const digest = this.#hash.digest();
+      this.#hash = createHash("sha256");
+      this.#settle(blockStart, blockEnd, digest);
+      blockStart = blockEnd;
     }
+    const end = blockStart + piece.length - at;
+    const wholeEnd = end === this.#fileSize
+      ? end
+      : blockStart + Math.floor((end - blockStart) / blockSize) * blockSize;
+    const whole = piece.subarray(at, at + wholeEnd - blockStart);
+    // The start of a block that the next pieces finish.
+    this.#hash.update(piece.subarray(at + whole.length));
+    this.#position = end;
+    if (whole.length === 0) return;
+    const digests = this.#hasher
+      ? await this.#hasher.digest(whole, blockSize)
+      : digestEachBlock(whole, blockSize);
+    for (let start = blockStart; start < wholeEnd; start += blockSize) {
+      const i = (start - blockStart) / blockSize;
+      this.#settle(
+        start,
+        Math.min(start + blockSize, wholeEnd),
+        digests.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES),
+      );
+    }
+  }
+
+  /** Moves the verified prefix past a block, or back to its start. */
+  #settle(start: number, end: number, digest: Uint8Array): void {
+    const block = start / this.#blockSize;
+    const expected = this.#digests.subarray(
+      block * DIGEST_BYTES,
+      (block + 1) * DIGEST_BYTES,
+    );
+    if (!equalBytes(digest, expected)) {
+      this.#position = start;
+      this.#hash = createHash("sha256");
+      throw new IntegrityError(start, end);
+    }
+    this.#verifiedTo = end;
   }
 
   /** Drops the block in progress: the next byte given is its first. */

@@ -23,7 +23,7 @@ async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
 }
 
 /** Bytes that differ from block to block, so a swapped block is caught. */
-function pattern(length: number): Uint8Array {
+function pattern(length: number): Uint8Array<ArrayBuffer> {
   return Uint8Array.from({ length }, (_, i) => (i * 31 + (i >>> 8)) % 251);
 }
 
@@ -324,25 +324,25 @@ function verifiedAt(position: number, blockSize: number, size: number) {
     : Math.floor(position / blockSize) * blockSize;
 }
 
-Deno.test("a range verifier accepts correct bytes one at a time", () => {
+Deno.test("a range verifier accepts correct bytes one at a time", async () => {
   const bytes = pattern(100);
   const verifier = verifierFor({ bytes, blockSize: 16 });
   assert.equal(verifier.verifiedTo, 0);
   for (let i = 0; i < bytes.length; i++) {
-    verifier.update(bytes.subarray(i, i + 1));
+    await verifier.update(bytes.subarray(i, i + 1));
     assert.equal(verifier.verifiedTo, verifiedAt(i + 1, 16, 100), `byte ${i}`);
   }
   assert.equal(verifier.verifiedTo, 100);
 });
 
-Deno.test("a range verifier accepts correct bytes in pieces across blocks", () => {
+Deno.test("a range verifier accepts correct bytes in pieces across blocks", async () => {
   const bytes = pattern(1000);
   for (const blockSize of [1, 7, 64, 999, 1000, 4096]) {
     for (const pieceSize of [1, 3, 63, 64, 65, 200, 1000]) {
       const verifier = verifierFor({ bytes, blockSize });
       for (let at = 0; at < bytes.length; at += pieceSize) {
         const end = Math.min(at + pieceSize, bytes.length);
-        verifier.update(bytes.subarray(at, end));
+        await verifier.update(bytes.subarray(at, end));
         assert.equal(
           verifier.verifiedTo,
           verifiedAt(end, blockSize, bytes.length),
@@ -355,14 +355,14 @@ Deno.test("a range verifier accepts correct bytes in pieces across blocks", () =
   const verifier = verifierFor({ bytes, blockSize: 64 });
   let at = 0;
   for (const length of [0, 5, 59, 0, 1, 127, 300, 8, 500]) {
-    verifier.update(bytes.subarray(at, at + length));
+    await verifier.update(bytes.subarray(at, at + length));
     at += length;
     assert.equal(verifier.verifiedTo, verifiedAt(at, 64, 1000), `at ${at}`);
   }
   assert.equal(verifier.verifiedTo, 1000);
 });
 
-Deno.test("a range verifier rejects a flipped byte with its block", () => {
+Deno.test("a range verifier rejects a flipped byte with its block", async () => {
   const bytes = pattern(1000);
   for (
     const { flip, start, end } of [
@@ -376,10 +376,10 @@ Deno.test("a range verifier rejects a flipped byte with its block", () => {
     const bad = bytes.slice();
     bad[flip]! ^= 0x01;
     const verifier = verifierFor({ bytes, blockSize: 64 });
-    verifier.update(bad.subarray(0, start));
+    await verifier.update(bad.subarray(0, start));
     assert.equal(verifier.verifiedTo, start);
     // The piece that completes the block reaches past it.
-    assert.throws(
+    await assert.rejects(
       () => verifier.update(bad.subarray(start, Math.min(end + 10, 1000))),
       (error: unknown) => {
         assert.ok(error instanceof IntegrityError);
@@ -398,64 +398,67 @@ Deno.test("a range verifier rejects a flipped byte with its block", () => {
 
     // After a rewind the correct bytes of the block are accepted.
     verifier.rewind();
-    verifier.update(bytes.subarray(start));
+    await verifier.update(bytes.subarray(start));
     assert.equal(verifier.verifiedTo, 1000, `flipped byte ${flip}`);
   }
 });
 
-Deno.test("after an IntegrityError a range verifier takes the block again from its start", () => {
+Deno.test("after an IntegrityError a range verifier takes the block again from its start", async () => {
   const bytes = pattern(300);
   const bad = bytes.slice();
   bad[130]! ^= 0x80;
   const verifier = verifierFor({ bytes, blockSize: 64 });
-  assert.throws(() => verifier.update(bad.subarray(0, 200)), {
+  await assert.rejects(() => verifier.update(bad.subarray(0, 200)), {
     name: "IntegrityError",
     start: 128,
     end: 192,
   });
   assert.equal(verifier.verifiedTo, 128);
   // No rewind: the error already put the verifier back.
-  verifier.update(bytes.subarray(128, 150));
-  verifier.update(bytes.subarray(150));
+  await verifier.update(bytes.subarray(128, 150));
+  await verifier.update(bytes.subarray(150));
   assert.equal(verifier.verifiedTo, 300);
 });
 
-Deno.test("a range verifier throws only when the bad block is complete", () => {
+Deno.test("a range verifier throws only when the bad block is complete", async () => {
   const bytes = pattern(300);
   const bad = bytes.slice();
   bad[70]! ^= 0xff;
   const verifier = verifierFor({ bytes, blockSize: 64 });
-  verifier.update(bad.subarray(0, 100));
+  await verifier.update(bad.subarray(0, 100));
   assert.equal(verifier.verifiedTo, 64);
-  assert.throws(() => verifier.update(bad.subarray(100, 128)), IntegrityError);
+  await assert.rejects(
+    () => verifier.update(bad.subarray(100, 128)),
+    IntegrityError,
+  );
   assert.equal(verifier.verifiedTo, 64);
 });
 
-Deno.test("a range verifier rewound mid-block takes the block from its start", () => {
+Deno.test("a range verifier rewound mid-block takes the block from its start", async () => {
   const bytes = pattern(300);
   const verifier = verifierFor({ bytes, blockSize: 64 });
-  verifier.update(bytes.subarray(0, 100));
+  await verifier.update(bytes.subarray(0, 100));
   assert.equal(verifier.verifiedTo, 64);
   // The connection broke at 100; the next one resends from 64.
   verifier.rewind();
-  verifier.update(bytes.subarray(64, 300));
+  await verifier.update(bytes.subarray(64, 300));
   assert.equal(verifier.verifiedTo, 300);
 });
 
-Deno.test("a range verifier can start mid-file at a block boundary", () => {
+Deno.test("a range verifier can start mid-file at a block boundary", async () => {
   const bytes = pattern(1000);
   for (const start of [64, 320, 960]) {
     const verifier = verifierFor({ bytes, blockSize: 64, start });
     assert.equal(verifier.verifiedTo, start);
     for (let at = start; at < bytes.length; at += 50) {
       const end = Math.min(at + 50, bytes.length);
-      verifier.update(bytes.subarray(at, end));
+      await verifier.update(bytes.subarray(at, end));
       assert.equal(verifier.verifiedTo, verifiedAt(end, 64, 1000), `at ${at}`);
     }
   }
   // Bytes of another block at that position are refused.
   const verifier = verifierFor({ bytes, blockSize: 64, start: 320 });
-  assert.throws(() => verifier.update(bytes.subarray(0, 64)), {
+  await assert.rejects(() => verifier.update(bytes.subarray(0, 64)), {
     name: "IntegrityError",
     start: 320,
     end: 384,

@@ -8,6 +8,7 @@
  */
 
 import { Mutex } from "async-mutex";
+import { BlockHasher } from "./block_hasher.ts";
 import {
   chooseBlockSize,
   IntegrityError,
@@ -282,13 +283,16 @@ interface Task {
   range: ByteRange;
   /** Next byte to receive. */
   position: number;
-  /** Bytes received and being written, not yet counted in `position`. */
-  inFlight: number;
+  /** Bytes received past `position`: in the piece being filled, or being
+   * written. */
+  received: number;
   verifier: RangeVerifier | undefined;
   /** Servers that sent bytes of the block being checked. */
   blockSources: Set<number>;
   /** Whether a connection is fetching for it now. */
   active: boolean;
+  /** The check of the last piece received, while it runs. */
+  checking: Promise<void> | undefined;
   /** The server it fetches from or last fetched from. */
   server: number | undefined;
   /** How many times it moved on to another server. */
@@ -311,6 +315,19 @@ function rateOf(task: Task, now: number): number {
   // Too early to tell while the first bytes are on their way.
   const seconds = (now - task.attemptStart) / 1000;
   return seconds > 0.05 ? task.attemptBytes / seconds : 0;
+}
+
+/** Memory for receive buffers: each server's connection has two. */
+const RECEIVE_MEMORY_BYTES = 32 * 1024 * 1024;
+
+/** The piece size: whole blocks, within the memory for buffers, from
+ * 256 KiB to 4 MiB (larger pieces mean fewer system calls). */
+function pieceSizeFor(blockSize: number, servers: number): number {
+  const target = Math.min(
+    Math.max(RECEIVE_MEMORY_BYTES / (2 * servers), 256 * 1024),
+    4 * 1024 * 1024,
+  );
+  return blockSize * Math.max(1, Math.floor(target / blockSize));
 }
 
 /** End of the bytes of a task that are safe to keep. */
@@ -392,6 +409,9 @@ export async function download(
     size,
     done.length > 0,
   );
+  // Blocks are hashed on a worker thread while this one receives.
+  const hasher = digests === undefined ? undefined : new BlockHasher();
+  const pieceBytes = pieceSizeFor(blockSize, servers.length);
   if (!resumed) done = [];
   const resumedBytes = new IntervalSet(done).size;
   if (resumedBytes > 0) onEvent?.({ type: "resumed", bytes: resumedBytes });
@@ -399,15 +419,17 @@ export async function download(
   const newTask = (range: ByteRange): Task => ({
     range,
     position: range.start,
-    inFlight: 0,
+    received: 0,
     verifier: digests === undefined ? undefined : new RangeVerifier({
       digests,
       blockSize,
       fileSize: size,
       start: range.start,
+      hasher,
     }),
     blockSources: new Set(),
     active: false,
+    checking: undefined,
     server: undefined,
     failovers: 0,
     waitingFor: undefined,
@@ -444,6 +466,7 @@ export async function download(
     await checkpoint();
   } catch (error) {
     output.close();
+    hasher?.[Symbol.dispose]();
     throw new OutputError(
       `Cannot save the download state "${statePath}": ${
         (error as Error).message
@@ -506,6 +529,7 @@ export async function download(
           task.active = true;
           task.attemptStart = performance.now();
           task.attemptBytes = 0;
+          let failure: unknown;
           try {
             await fetchRange(request, {
               name: options.name,
@@ -513,11 +537,27 @@ export async function download(
               length: range.end - task.position,
               fileSize: size,
               onData: (piece) => receive(task, serverIndex, piece),
+              onRead: (bytes) => task.received += bytes,
+              // A thief may move the end down while this runs.
+              end: () => task.range.end,
+              pieceBytes,
             });
+          } catch (error) {
+            failure = error;
+          }
+          // The last piece may still be under its check; a bad block
+          // outranks the error that ended the transfer.
+          try {
+            await task.checking;
+          } catch (error) {
+            if (!(failure instanceof OutputError)) failure = error;
           } finally {
+            task.checking = undefined;
+            task.received = 0;
             task.active = false;
             task.attemptEnd = performance.now();
           }
+          if (failure !== undefined) throw failure;
         });
         return task.position >= range.end;
       } catch (error) {
@@ -549,7 +589,8 @@ export async function download(
       }
     };
 
-    /** Writes and checks received bytes; `false` once the range is full. */
+    /** Writes received bytes and starts their check; `false` once the
+     * range is full. The check of a piece runs while the next one arrives. */
     const receive = async (
       task: Task,
       serverIndex: number,
@@ -557,24 +598,38 @@ export async function download(
     ): Promise<boolean> => {
       // Only up to the range's end: a thief may have moved it down.
       const piece = received.subarray(0, task.range.end - task.position);
-      task.inFlight = piece.length;
-      try {
+      if (piece.length > 0) {
         await output.writeAt(task.position, piece);
-      } finally {
-        task.inFlight = 0;
+        task.position += piece.length;
+        task.attemptBytes += piece.length;
+        bytesPerServer[serverIndex]! += piece.length;
       }
-      task.position += piece.length;
-      task.attemptBytes += piece.length;
-      bytesPerServer[serverIndex]! += piece.length;
-      if (task.verifier) {
-        const before = task.verifier.verifiedTo;
+      task.received -= received.length;
+      // The previous piece's buffer is reused once its check is done.
+      const previous = task.checking;
+      task.checking = undefined;
+      await previous;
+      if (task.verifier && piece.length > 0) {
         task.blockSources.add(serverIndex);
-        task.verifier.update(piece);
-        if (task.verifier.verifiedTo > before) {
-          task.blockSources = new Set([serverIndex]);
-        }
+        const checking = checkPiece(task, task.verifier, serverIndex, piece);
+        // Awaited with the next piece, or when the transfer ends.
+        checking.catch(() => {});
+        task.checking = checking;
       }
       return task.position < task.range.end;
+    };
+
+    const checkPiece = async (
+      task: Task,
+      verifier: RangeVerifier,
+      serverIndex: number,
+      piece: Uint8Array,
+    ): Promise<void> => {
+      const before = verifier.verifiedTo;
+      await verifier.update(piece);
+      if (verifier.verifiedTo > before) {
+        task.blockSources = new Set([serverIndex]);
+      }
     };
 
     /** A block failed its check: a server whose own copy differs is left
@@ -688,11 +743,11 @@ export async function download(
         const open = serverLocks[thief]!.isLocked()
           ? []
           : tasks.filter((t) =>
-            t.position + t.inFlight < t.range.end && t.waitingFor !== thief
+            t.position + t.received < t.range.end && t.waitingFor !== thief
           );
         const steal = planSteal(
           open.map((t) => ({
-            position: t.position + t.inFlight,
+            position: t.position + t.received,
             end: t.range.end,
             rate: rateOf(t, now),
             active: t.active,
@@ -707,7 +762,7 @@ export async function download(
           // Nothing worth taking now; a victim whose rate is not known yet
           // may be worth it in a moment.
           const worthWaiting = open.some((t) =>
-            t.range.end - t.position - t.inFlight > minPiece
+            t.range.end - t.position - t.received > minPiece
           );
           if (!worthWaiting) return;
           await delay(100, abort.signal, taskEnded.promise);
@@ -784,5 +839,6 @@ export async function download(
     options.signal?.removeEventListener("abort", stop);
     await checkpointing?.catch(() => {});
     output.close();
+    hasher?.[Symbol.dispose]();
   }
 }

@@ -31,7 +31,7 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
 /** Default time a send may make no progress (client not reading). */
 export const DEFAULT_SEND_TIMEOUT_MS = 15_000;
 /** Default size of the reads from the file and writes to the socket. */
-export const SEND_BUFFER_BYTES = 256 * 1024;
+export const SEND_BUFFER_BYTES = 1024 * 1024;
 
 /** How a connection is served. */
 export interface ServeOptions {

@@ -37,8 +37,11 @@ export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = {
   stallMs: 15_000,
 };
 
-/** Size of each read from the socket during a transfer. */
-export const RECEIVE_BUFFER_BYTES = 256 * 1024;
+/** A piece that takes longer than this to fill is handed over unfilled. */
+const HANDOVER_MS = 250;
+
+/** Default size of the pieces a transfer is handed over in. */
+export const DEFAULT_PIECE_BYTES = 1024 * 1024;
 
 /** The server answered, but not with what was asked for. */
 export class ServerReplyError extends Error {
@@ -277,11 +280,26 @@ export interface RangeRequest {
   /** The size the file must have; a server with another size is refused. */
   fileSize: number;
   /**
-   * Receives the payload in order, piece by piece. The piece is only valid
-   * until the returned promise settles. Resolving to `false` ends the
+   * Receives the payload in order, piece by piece. A piece stays unchanged
+   * until the call for the next piece has settled (two buffers take turns,
+   * so the caller may go on checking a piece while the next one arrives),
+   * or until `fetchRange` has settled. Resolving to `false` ends the
    * transfer early (the range was cut short by work stealing).
    */
   onData: (piece: Uint8Array) => Promise<boolean | void>;
+  /**
+   * Pieces end on multiples of this in the file (a multiple of the block
+   * size, so pieces after the first hold whole blocks). Default
+   * {@linkcode DEFAULT_PIECE_BYTES}.
+   */
+  pieceBytes?: number;
+  /** Told how many bytes each read brought, before they are handed over. */
+  onRead?: (bytes: number) => void;
+  /**
+   * The current end of the range (exclusive), when it may move down while
+   * the transfer runs; the transfer ends there. Default: `offset + length`.
+   */
+  end?: () => number;
 }
 
 /**
@@ -316,25 +334,50 @@ export function fetchRange(
         );
       }
       watchdog.arm(options.timeouts.stallMs, "receiving data");
-      const buffer = new Uint8Array(
-        Math.min(RECEIVE_BUFFER_BYTES, range.length),
-      );
-      let remaining = range.length;
-      while (remaining > 0) {
-        const n = await conn.read(
-          buffer.subarray(0, Math.min(buffer.length, remaining)),
+      const pieceBytes = range.pieceBytes ?? DEFAULT_PIECE_BYTES;
+      // Shared, so a hashing worker can read the pieces where they are.
+      const buffers: Uint8Array[] = [];
+      const requestedEnd = range.offset + range.length;
+      const end = () => Math.min(requestedEnd, range.end?.() ?? requestedEnd);
+      let position = range.offset;
+      for (let turn = 0; position < end(); turn++) {
+        const buffer = buffers[turn % 2] ??= new Uint8Array(
+          new SharedArrayBuffer(Math.min(pieceBytes, range.length)),
         );
-        if (n === null) {
-          throw new Deno.errors.UnexpectedEof(
-            `The server stopped after ${
-              range.length - remaining
-            } of ${range.length} bytes`,
-          );
+        // Pieces end on multiples of the piece size, or where the range
+        // ends now.
+        const pieceEnd = () =>
+          Math.min((Math.floor(position / pieceBytes) + 1) * pieceBytes, end());
+        let filled = 0;
+        const started = performance.now();
+        try {
+          while (position + filled < pieceEnd()) {
+            // A slow transfer hands over what it has now and then, so
+            // progress is written and saved.
+            if (filled > 0 && performance.now() - started > HANDOVER_MS) break;
+            const n = await conn.read(
+              buffer.subarray(filled, pieceEnd() - position),
+            );
+            if (n === null) {
+              throw new Deno.errors.UnexpectedEof(
+                `The server stopped after ${
+                  position + filled - range.offset
+                } of ${range.length} bytes`,
+              );
+            }
+            filled += n;
+            watchdog.kick();
+            range.onRead?.(n);
+          }
+        } catch (error) {
+          // What did arrive is valid; the next server resumes after it.
+          if (filled > 0) await range.onData(buffer.subarray(0, filled));
+          throw error;
         }
+        if (filled === 0) return;
+        const more = await range.onData(buffer.subarray(0, filled));
         watchdog.kick();
-        const more = await range.onData(buffer.subarray(0, n));
-        watchdog.kick();
-        remaining -= n;
+        position += filled;
         if (more === false) return;
       }
     },
