@@ -320,12 +320,21 @@ function rateOf(task: Task, now: number): number {
 /** Memory for receive buffers: each server's connection has two. */
 const RECEIVE_MEMORY_BYTES = 32 * 1024 * 1024;
 
-/** The piece size: whole blocks, within the memory for buffers, from
- * 256 KiB to 4 MiB (larger pieces mean fewer system calls). */
-function pieceSizeFor(blockSize: number, servers: number): number {
+/**
+ * The piece size for a transfer: whole blocks, within the memory for
+ * buffers, from 256 KiB to 4 MiB (larger pieces mean fewer system calls),
+ * and a quarter of the transfer at most, so checking a piece overlaps with
+ * receiving the next one.
+ */
+function pieceSizeFor(
+  blockSize: number,
+  servers: number,
+  length: number,
+): number {
   const target = Math.min(
     Math.max(RECEIVE_MEMORY_BYTES / (2 * servers), 256 * 1024),
     4 * 1024 * 1024,
+    Math.max(length / 4, 64 * 1024),
   );
   return blockSize * Math.max(1, Math.floor(target / blockSize));
 }
@@ -411,7 +420,6 @@ export async function download(
   );
   // Blocks are hashed on a worker thread while this one receives.
   const hasher = digests === undefined ? undefined : new BlockHasher();
-  const pieceBytes = pieceSizeFor(blockSize, servers.length);
   if (!resumed) done = [];
   const resumedBytes = new IntervalSet(done).size;
   if (resumedBytes > 0) onEvent?.({ type: "resumed", bytes: resumedBytes });
@@ -489,6 +497,7 @@ export async function download(
     // would only wait in its queue: each server gets one range at a time.
     const serverLocks = servers.map(() => new Mutex());
     const bytesPerServer = servers.map(() => 0);
+    const receiveBuffers = servers.map((): Uint8Array[] => []);
     const failed = servers.map(() => false);
     const excluded = servers.map(() => false);
     let failovers = 0;
@@ -540,7 +549,14 @@ export async function download(
               onRead: (bytes) => task.received += bytes,
               // A thief may move the end down while this runs.
               end: () => task.range.end,
-              pieceBytes,
+              pieceBytes: pieceSizeFor(
+                blockSize,
+                servers.length,
+                range.end - task.position,
+              ),
+              // One connection per server at a time: its buffers serve
+              // every range it sends.
+              buffers: receiveBuffers[serverIndex],
             });
           } catch (error) {
             failure = error;

@@ -293,6 +293,12 @@ export interface RangeRequest {
    * {@linkcode DEFAULT_PIECE_BYTES}.
    */
   pieceBytes?: number;
+  /**
+   * Buffers to take turns with, kept by the caller across transfers (two
+   * are used; missing or short ones are allocated into it). They must not
+   * be used elsewhere until the transfer and the checks of its pieces end.
+   */
+  buffers?: Uint8Array[];
   /** Told how many bytes each read brought, before they are handed over. */
   onRead?: (bytes: number) => void;
   /**
@@ -336,14 +342,17 @@ export function fetchRange(
       watchdog.arm(options.timeouts.stallMs, "receiving data");
       const pieceBytes = range.pieceBytes ?? DEFAULT_PIECE_BYTES;
       // Shared, so a hashing worker can read the pieces where they are.
-      const buffers: Uint8Array[] = [];
+      const buffers = range.buffers ?? [];
+      const bufferBytes = Math.min(pieceBytes, range.length);
       const requestedEnd = range.offset + range.length;
       const end = () => Math.min(requestedEnd, range.end?.() ?? requestedEnd);
       let position = range.offset;
       for (let turn = 0; position < end(); turn++) {
-        const buffer = buffers[turn % 2] ??= new Uint8Array(
-          new SharedArrayBuffer(Math.min(pieceBytes, range.length)),
-        );
+        let buffer = buffers[turn % 2];
+        if (buffer === undefined || buffer.length < bufferBytes) {
+          buffer = new Uint8Array(new SharedArrayBuffer(bufferBytes));
+          buffers[turn % 2] = buffer;
+        }
         // Pieces end on multiples of the piece size, or where the range
         // ends now.
         const pieceEnd = () =>
