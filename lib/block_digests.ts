@@ -21,6 +21,8 @@ export class IntegrityError extends Error {
   readonly end: number;
 
   /**
+   * Creates the error.
+   *
    * @param start First byte of the block.
    * @param end One past its last byte.
    */
@@ -69,7 +71,11 @@ export class DigestCache {
   #entries = new Map<string, Uint8Array>();
   #maxEntries: number;
 
-  /** @param maxEntries How many lists to keep; the oldest go first. */
+  /**
+   * Creates an empty cache.
+   *
+   * @param maxEntries How many lists to keep; the oldest go first.
+   */
   constructor(maxEntries = 64) {
     this.#maxEntries = maxEntries;
   }
@@ -229,8 +235,11 @@ export class RangeVerifier {
   #hasher: BlockHasher | undefined;
 
   /**
-   * @param options The digest list, block size, file size, and the
-   * block-aligned byte the range starts at.
+   * Creates a verifier for a range.
+   *
+   * @param options The digest list, block size, file size, the
+   * block-aligned byte the range starts at, and a hasher for whole blocks
+   * (without one they are hashed on this thread).
    */
   constructor(options: {
     digests: Uint8Array;
@@ -288,9 +297,13 @@ export class RangeVerifier {
     this.#hash.update(piece.subarray(at + whole.length));
     this.#position = end;
     if (whole.length === 0) return;
-    const digests = this.#hasher
-      ? await this.#hasher.digest(whole, blockSize)
-      : digestEachBlock(whole, blockSize);
+    let digests: Uint8Array | undefined;
+    try {
+      digests = await this.#hasher?.digest(whole, blockSize);
+    } catch {
+      // The worker is gone: hash here instead.
+    }
+    digests ??= digestEachBlock(whole, blockSize);
     for (let start = blockStart; start < wholeEnd; start += blockSize) {
       const i = (start - blockStart) / blockSize;
       this.#settle(

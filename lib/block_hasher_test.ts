@@ -95,3 +95,19 @@ Deno.test("a range verifier with a hasher accepts good blocks and names a bad on
   await checked.update(shared(bytes.subarray(49_152)));
   assert.equal(checked.verifiedTo, bytes.length);
 });
+
+Deno.test("a range verifier whose hasher is gone hashes on its own thread", async () => {
+  const hasher = new BlockHasher();
+  hasher[Symbol.dispose]();
+  const bytes = pattern(20_000);
+  const verifier = new RangeVerifier({
+    digests: digestsOf(bytes, 4096),
+    blockSize: 4096,
+    fileSize: bytes.length,
+    start: 0,
+    hasher,
+  });
+  await verifier.update(shared(bytes.subarray(0, 12_288)));
+  await verifier.update(shared(bytes.subarray(12_288)));
+  assert.equal(verifier.verifiedTo, bytes.length);
+});

@@ -12,7 +12,11 @@ export const PROGRAM_VERSION = "0.1.0";
 
 /** A command line that cannot be used; programs exit with code 2. */
 export class UsageError extends Error {
-  /** @param message What is wrong with the command line. */
+  /**
+   * Creates the error for an unusable command line.
+   *
+   * @param message What is wrong with the command line.
+   */
   constructor(message: string) {
     super(message);
     this.name = "UsageError";

@@ -43,7 +43,11 @@ export class CannotTransferError extends Error {
   /** One line per server: why it could not. */
   readonly reasons: string[];
 
-  /** @param reasons One line per server: why it could not. */
+  /**
+   * Creates the error.
+   *
+   * @param reasons One line per server: why it could not.
+   */
   constructor(reasons: string[]) {
     super("Cannot transfer this file");
     this.name = "CannotTransferError";
@@ -61,6 +65,8 @@ export class IncompleteDownloadError extends Error {
   readonly interrupted: boolean;
 
   /**
+   * Creates the error.
+   *
    * @param missing The ranges that are not complete.
    * @param partialPath The temporary file holding what was fetched.
    * @param interrupted Whether the download was stopped by its signal.
@@ -82,6 +88,8 @@ export class ChecksumMismatchError extends Error {
   readonly partialPath: string;
 
   /**
+   * Creates the error.
+   *
    * @param expected The digest asked for.
    * @param actual The digest the file has.
    * @param partialPath The temporary file holding it.
@@ -131,6 +139,7 @@ export interface DownloadOptions {
   numChunks: number;
   /** Where the complete file goes. */
   outputPath: string;
+  /** Deadlines for each request. */
   timeouts: Timeouts;
   /** Rounds over all servers after the first one, per range. Default 3. */
   retries?: number;
@@ -188,6 +197,7 @@ export interface DownloadProgress {
 
 /** What a finished download did. */
 export interface DownloadResult {
+  /** The file's size. */
   size: number;
   /** The ranges fetched in this run. */
   ranges: ByteRange[];

@@ -35,6 +35,7 @@ export const SEND_BUFFER_BYTES = 1024 * 1024;
 
 /** How a connection is served. */
 export interface ServeOptions {
+  /** The folder whose files are served. */
   folder: ServedFolder;
   /** Milliseconds allowed to receive the whole request; 0 for no limit. */
   requestTimeoutMs: number;
@@ -46,6 +47,13 @@ export interface ServeOptions {
   log: (line: string) => void;
   /** Digest lists already computed, shared by all connections. */
   digestCache: DigestCache;
+  /**
+   * A buffer of {@linkcode SEND_BUFFER_BYTES} for the file's bytes, reused
+   * by every connection, which must then be served one at a time (a fresh
+   * megabyte per connection costs page faults and zeroing). Without it,
+   * each transfer allocates its own.
+   */
+  sendBuffer?: Uint8Array | undefined;
   /** Closes the connection in progress when aborted (server shutdown). */
   signal?: AbortSignal | undefined;
 }
@@ -182,12 +190,19 @@ async function answer(
   }
   await sendHeader(conn, served.size, length, outcome, watchdog, options);
   const limiter = options.rateLimiter;
-  const buffer = new Uint8Array(
-    Math.min(SEND_BUFFER_BYTES, limiter?.pieceSize ?? Infinity, length),
+  const bufferBytes = Math.min(
+    SEND_BUFFER_BYTES,
+    limiter?.pieceSize ?? Infinity,
+    length,
   );
+  const buffer = options.sendBuffer?.length === SEND_BUFFER_BYTES
+    ? options.sendBuffer.subarray(0, bufferBytes)
+    : new Uint8Array(bufferBytes);
   let remaining = length;
   while (remaining > 0) {
-    const n = await served.file.read(
+    // Synchronous: the server is serial, and a read from the page cache is
+    // a copy that costs less than the hop to a thread pool and back.
+    const n = served.file.readSync(
       buffer.subarray(0, Math.min(buffer.length, remaining)),
     );
     if (n === null) {

@@ -13,6 +13,8 @@ export class IntervalSet {
   #intervals: [number, number][] = [];
 
   /**
+   * Creates a set holding the given intervals.
+   *
    * @param intervals Initial intervals, in any order, may overlap.
    * @throws {RangeError} If an interval is not `0 <= start <= end` with
    * safe integers.

@@ -14,6 +14,8 @@ export const PARTIAL_SUFFIX = ".part";
 /** Writing the output failed; the download cannot go on. */
 export class OutputError extends Error {
   /**
+   * Creates the error.
+   *
    * @param message What failed, and where.
    * @param options The file system error, as `cause`.
    */

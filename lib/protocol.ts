@@ -11,6 +11,8 @@
 
 import { type ByteReader, readExact } from "./conn_io.ts";
 
+export type { ByteReader };
+
 /** The four bytes every message starts with: "MSFD". */
 export const MAGIC: Uint8Array = new Uint8Array([0x4d, 0x53, 0x46, 0x44]);
 /** The protocol version this implementation speaks. */
@@ -101,6 +103,7 @@ export function statusName(status: Status): string {
 
 /** A decoded request. */
 export interface Request {
+  /** What the client asks for. */
   op: Op;
   /** Path of the file relative to the served folder, `/`-separated. */
   name: string;
@@ -112,6 +115,7 @@ export interface Request {
 
 /** A decoded response header and its message. */
 export interface Response {
+  /** Whether the request succeeded, and if not, why. */
   status: Status;
   /** Human-readable detail; empty when the status is OK. */
   message: string;
@@ -139,6 +143,8 @@ export class ProtocolError extends Error {
   readonly code: ProtocolErrorCode;
 
   /**
+   * Creates the error for a rejected frame.
+   *
    * @param code Machine-readable reason.
    * @param message Human-readable detail.
    */
@@ -272,9 +278,13 @@ export function encodeRequest(request: Request): Uint8Array {
 
 /** The fixed part of a request, before its name has been read. */
 export interface RequestHeader {
+  /** What the client asks for. */
   op: Op;
+  /** Length of the file name that follows the header, in UTF-8 bytes. */
   nameLength: number;
+  /** First byte wanted; 0 for {@linkcode Op.SIZE}. */
   offset: number;
+  /** Number of bytes wanted; 0 for {@linkcode Op.SIZE}. */
   length: number;
 }
 
@@ -363,9 +373,13 @@ export function encodeResponse(response: Response): Uint8Array {
 
 /** The fixed part of a response, before its message has been read. */
 export interface ResponseHeader {
+  /** Whether the request succeeded, and if not, why. */
   status: Status;
+  /** Length of the message that follows the header, in UTF-8 bytes. */
   messageLength: number;
+  /** Size of the whole file; 0 when the status is not OK. */
   fileSize: number;
+  /** Number of payload bytes that follow the header and message. */
   payloadLength: number;
 }
 

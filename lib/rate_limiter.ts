@@ -17,6 +17,8 @@ export class RateLimiter {
   #clock = -Infinity;
 
   /**
+   * Creates a limiter for the given rate.
+   *
    * @param bytesPerSecond The limit, a positive number.
    * @throws {RangeError} If the limit is not positive.
    */

@@ -13,6 +13,8 @@ export class FileAccessError extends Error {
   readonly status: Status;
 
   /**
+   * Creates the error for a request that cannot be served.
+   *
    * @param status The status to reply with.
    * @param message What is wrong, for the reply and the log.
    * @param options The underlying error, if any.
@@ -26,6 +28,7 @@ export class FileAccessError extends Error {
 
 /** An open file ready to be served. */
 export interface ServedFile extends Disposable {
+  /** The open file, for reading. */
   file: Deno.FsFile;
   /** Size of the file when it was opened. */
   size: number;

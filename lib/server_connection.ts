@@ -49,6 +49,8 @@ export class ServerReplyError extends Error {
   readonly status: Status | undefined;
 
   /**
+   * Creates the error.
+   *
    * @param message What the server said or did.
    * @param status The status it sent, if any.
    */
@@ -61,7 +63,11 @@ export class ServerReplyError extends Error {
 
 /** The server's copy of the file is not the one the client settled on. */
 export class OtherVersionError extends Error {
-  /** @param message How it differs. */
+  /**
+   * Creates the error.
+   *
+   * @param message How it differs.
+   */
   constructor(message: string) {
     super(message);
     this.name = "OtherVersionError";
@@ -70,7 +76,9 @@ export class OtherVersionError extends Error {
 
 /** What every request to a server needs. */
 export interface RequestOptions {
+  /** The server to ask. */
   server: ServerAddress;
+  /** Deadlines for the request's steps. */
   timeouts: Timeouts;
   /** Aborts the request; its connection is closed at once. */
   signal?: AbortSignal | undefined;
@@ -178,6 +186,7 @@ export function requestSize(
 
 /** A digest request: which file version it is about, and what to digest. */
 export interface DigestRequest {
+  /** The file's name. */
   name: string;
   /** The size the file must have; a server with another size is refused. */
   fileSize: number;
@@ -274,8 +283,11 @@ function readPayload(
 
 /** A range to fetch and where its bytes go. */
 export interface RangeRequest {
+  /** The file's name. */
   name: string;
+  /** First byte of the range. */
   offset: number;
+  /** Number of bytes. */
   length: number;
   /** The size the file must have; a server with another size is refused. */
   fileSize: number;

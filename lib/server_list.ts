@@ -11,6 +11,7 @@ export const MAX_SERVERS = 20;
 export interface ServerAddress {
   /** Host name, IPv4 or IPv6 literal (without brackets). */
   hostname: string;
+  /** TCP port, from 1 to 65535. */
   port: number;
 }
 
@@ -28,6 +29,8 @@ export class ServerListError extends Error {
   readonly line: number | undefined;
 
   /**
+   * Creates the error for an unusable server list.
+   *
    * @param message What is wrong.
    * @param line The 1-based line number, if any.
    */

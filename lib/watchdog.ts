@@ -10,6 +10,8 @@
 /** An operation made no progress within its deadline. */
 export class TimeoutError extends Error {
   /**
+   * Creates the error for an operation that timed out.
+   *
    * @param message What timed out.
    * @param options The error that the close caused, as `cause`.
    */
@@ -32,7 +34,11 @@ export class Watchdog implements Disposable {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #expired = false;
 
-  /** @param onExpire Called once, on expiry; typically closes a connection. */
+  /**
+   * Creates a watchdog; it is disarmed until {@linkcode Watchdog.arm}.
+   *
+   * @param onExpire Called once, on expiry; typically closes a connection.
+   */
   constructor(onExpire: () => void) {
     this.#onExpire = onExpire;
   }

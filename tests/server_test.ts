@@ -11,6 +11,8 @@ import {
 import {
   closedPort,
   randomBytes,
+  runClient,
+  sameBytes,
   SERVER_SCRIPT,
   ServerProcess,
   tempDir,
@@ -20,8 +22,9 @@ import {
 async function exchangeRaw(
   port: number,
   bytes: Uint8Array,
+  hostname = "127.0.0.1",
 ): Promise<Uint8Array> {
-  using conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  using conn = await Deno.connect({ hostname, port });
   await writeAll(conn, bytes);
   const chunks: Uint8Array[] = [];
   const buffer = new Uint8Array(65536);
@@ -46,8 +49,8 @@ async function exchangeRaw(
 }
 
 /** Sends a request and decodes the reply and its payload. */
-async function ask(port: number, request: Request) {
-  const reply = await exchangeRaw(port, encodeRequest(request));
+async function ask(port: number, request: Request, hostname = "127.0.0.1") {
+  const reply = await exchangeRaw(port, encodeRequest(request), hostname);
   let at = 0;
   const reader = {
     read(p: Uint8Array) {
@@ -337,6 +340,17 @@ Deno.test("server reports startup errors with a message and a non-zero exit", as
       new RegExp(`port ${server.port} on 127.0.0.1 is already in use`),
     );
   });
+  await t.step("port in use, default host", async () => {
+    await using server = await ServerProcess.start(root.path, [], {
+      host: null,
+    });
+    const result = await run([String(server.port)]);
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stderr,
+      new RegExp(`port ${server.port} on all interfaces is already in use`),
+    );
+  });
   await t.step("missing folder", async () => {
     const result = await run([
       "--root",
@@ -348,4 +362,139 @@ Deno.test("server reports startup errors with a message and a non-zero exit", as
     assert.equal(result.code, 1);
     assert.match(result.stderr, /folder "no-such-folder" does not exist/);
   });
+});
+
+Deno.test("server listens on IPv4 and IPv6 by default", async () => {
+  await using root = await tempDir();
+  await Deno.writeTextFile(`${root.path}/a.txt`, "hello");
+  await using server = await ServerProcess.start(root.path, [], {
+    host: null,
+  });
+  assert.match(
+    server.startLine,
+    /^Serving ".*" on \[::\]:\d+.* \(all interfaces, IPv4 and IPv6\)$/,
+  );
+  for (const hostname of ["127.0.0.1", "::1"]) {
+    const reply = await ask(server.port, {
+      op: Op.SIZE,
+      name: "a.txt",
+      offset: 0,
+      length: 0,
+    }, hostname);
+    assert.equal(reply.status, Status.OK, `over ${hostname}`);
+    assert.equal(reply.fileSize, 5, `over ${hostname}`);
+  }
+  const log = await server.log();
+  // An IPv4 peer of a dual-stack socket shows as an IPv4-mapped address.
+  assert.match(log, /(?:127\.0\.0\.1|\[::ffff:127\.0\.0\.1\]):\d+ SIZE/);
+  assert.match(log, /\[::1\]:\d+ SIZE/);
+});
+
+Deno.test("client downloads over ::1 and 127.0.0.1 from IPv6 servers", async (t) => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  const bytes = randomBytes(300_001);
+  await Deno.writeFile(`${served.path}/f.bin`, bytes);
+  await using dual = await ServerProcess.start(served.path, [], {
+    host: null,
+  });
+  await using only6 = await ServerProcess.start(served.path, [], {
+    host: "::1",
+  });
+  assert.match(only6.startLine, /on \[::1\]:\d+$/);
+  await t.step("server-info with ::1, [::1] and 127.0.0.1", async () => {
+    await Deno.writeTextFile(
+      `${work.path}/servers.txt`,
+      `::1 ${dual.port}\n127.0.0.1 ${dual.port}\n[::1] ${only6.port}\n`,
+    );
+    const run = await runClient({
+      cwd: work.path,
+      args: ["servers.txt", "6", "f.bin"],
+    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(sameBytes(await Deno.readFile(`${work.path}/f.bin`), bytes));
+  });
+  const dualLog = await dual.log();
+  assert.match(dualLog, /\[::1\]:\d+ RANGE "f\.bin"/);
+  assert.match(dualLog, /127\.0\.0\.1\]?:\d+ RANGE "f\.bin"/);
+  assert.match(await only6.log(), /\[::1\]:\d+ RANGE "f\.bin"/);
+});
+
+Deno.test("server runs with --allow-read narrowed to the served folder", async (t) => {
+  await using outside = await tempDir();
+  await using root = await tempDir();
+  await using work = await tempDir();
+  const bytes = randomBytes(200_000);
+  await Deno.writeFile(`${root.path}/f.bin`, bytes);
+  await Deno.writeTextFile(`${outside.path}/secret.txt`, "secret");
+  await Deno.symlink(`${outside.path}/secret.txt`, `${root.path}/escape`);
+  await Deno.symlink(outside.path, `${root.path}/out`);
+  const variants = [
+    {
+      name: "--allow-read=<folder> --root <folder>, run elsewhere",
+      args: ["--root", root.path],
+      options: { allowRead: root.path, cwd: work.path },
+    },
+    {
+      name: "--allow-read=. in the folder",
+      args: [],
+      options: { allowRead: "." },
+    },
+  ];
+  for (const variant of variants) {
+    await t.step(variant.name, async (t) => {
+      await using server = await ServerProcess.start(
+        root.path,
+        variant.args,
+        variant.options,
+      );
+      await t.step("a file in the folder downloads", async () => {
+        await Deno.writeTextFile(
+          `${work.path}/servers.txt`,
+          `127.0.0.1 ${server.port}\n`,
+        );
+        const run = await runClient({
+          cwd: work.path,
+          args: ["--force", "servers.txt", "3", "f.bin"],
+        });
+        assert.equal(run.code, 0, run.stderr);
+        assert.ok(
+          sameBytes(await Deno.readFile(`${work.path}/f.bin`), bytes),
+        );
+      });
+      await t.step("names that lead out get the error reply", async () => {
+        for (
+          const name of [
+            "escape",
+            "out/secret.txt",
+            `../${outside.path.split("/").at(-1)}/secret.txt`,
+          ]
+        ) {
+          const reply = await ask(server.port, {
+            op: Op.SIZE,
+            name,
+            offset: 0,
+            length: 0,
+          });
+          assert.equal(
+            reply.status,
+            Status.FORBIDDEN,
+            `${name}: ${reply.message}`,
+          );
+        }
+      });
+      await t.step("the server still serves", async () => {
+        const reply = await ask(server.port, {
+          op: Op.RANGE,
+          name: "f.bin",
+          offset: 10,
+          length: 100,
+        });
+        assert.equal(reply.status, Status.OK);
+        assert.deepEqual(reply.payload, bytes.subarray(10, 110));
+      });
+      const log = await server.log();
+      assert.doesNotMatch(log, /error: |Uncaught|NotCapable/);
+    });
+  }
 });
