@@ -328,7 +328,7 @@ function rateOf(task: Task, now: number): number {
 }
 
 /** Memory for receive buffers: each server's connection has two. */
-const RECEIVE_MEMORY_BYTES = 32 * 1024 * 1024;
+const RECEIVE_MEMORY_BYTES = 16 * 1024 * 1024;
 
 /**
  * The piece size for a transfer: whole blocks, within the memory for
