@@ -5,7 +5,9 @@
  * @module
  */
 
+import { resolve } from "node:path";
 import { formatByteSize } from "./lib/byte_size.ts";
+import { describeDenied, notCapableIn } from "./lib/permission_error.ts";
 import {
   parseCommandLine,
   parseSeconds,
@@ -17,9 +19,16 @@ import {
   ChecksumMismatchError,
   download,
   type DownloadEvent,
+  type DownloadProgress,
+  type DownloadResult,
   IncompleteDownloadError,
 } from "./lib/download.ts";
-import { localName, OutputError } from "./lib/output_file.ts";
+import { localName, OutputError, PARTIAL_SUFFIX } from "./lib/output_file.ts";
+import {
+  formatSummary,
+  ProgressDisplay,
+  summarizeDownload,
+} from "./lib/progress_display.ts";
 import { encodeName, ProtocolError } from "./lib/protocol.ts";
 import { DEFAULT_TIMEOUTS, type Timeouts } from "./lib/server_connection.ts";
 import {
@@ -69,14 +78,18 @@ Options:
   --stall-timeout SECONDS    time a transfer may receive nothing (default: ${
   DEFAULT_TIMEOUTS.stallMs / 1000
 })
-  --quiet                    print errors only
+  --quiet                    print errors only (no progress, no summary)
   -h, --help                 show this help
   --version                  show the version
+
+On a terminal, standard error shows the progress live: the whole file, and
+each chunk with its server, percent and failovers. A summary follows.
 
 Exit codes:
   0  the file was downloaded
   1  unexpected internal error
-  2  bad command line, server list, file name, or the output exists
+  2  bad command line, server list, file name, or the output exists; or
+     a permission Deno's sandbox denied (run with the flag it names)
   3  Cannot transfer this file: no server reported the file's size
   4  not all chunks are downloaded: the partial file is kept
   5  the output file could not be written (for example, no space left)
@@ -273,49 +286,56 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-function reporter(quiet: boolean): (event: DownloadEvent) => void {
+/** Writes all of a text to standard error, at once. */
+function writeStderr(text: string): void {
+  let bytes = new TextEncoder().encode(text);
+  while (bytes.length > 0) bytes = bytes.subarray(Deno.stderr.writeSync(bytes));
+}
+
+function reporter(
+  print: (line: string) => void,
+): (event: DownloadEvent) => void {
   return (event) => {
-    if (quiet) return;
     switch (event.type) {
       case "size-failed":
-        console.error(`warning: no size from ${event.detail}`);
+        print(`warning: no size from ${event.detail}`);
         break;
       case "size":
-        console.error(
+        print(
           `${formatAddress(event.server)} reports ${event.size} bytes`,
         );
         break;
       case "range-failed":
-        console.error(
+        print(
           `warning: chunk ${event.range.index} (bytes ${event.range.start}-${
             event.range.end - 1
           }) stopped at byte ${event.position}: ${event.detail}`,
         );
         break;
       case "unverified":
-        console.error(
+        print(
           `warning: downloading without verification: ${event.detail}`,
         );
         break;
       case "resumed":
-        console.error(
+        print(
           `Resuming: ${event.bytes} bytes (${
             formatByteSize(event.bytes)
           }) are already here`,
         );
         break;
       case "restarted":
-        console.error(`warning: starting over: ${event.reason}`);
+        print(`warning: starting over: ${event.reason}`);
         break;
       case "server-excluded":
-        console.error(
+        print(
           `warning: not using ${
             formatAddress(event.server)
           } for this file: ${event.reason}`,
         );
         break;
       case "retry-round":
-        console.error(
+        print(
           `chunk ${event.range.index}: retry round ${event.round} in ${
             event.delayMs / 1000
           } s`,
@@ -325,6 +345,64 @@ function reporter(quiet: boolean): (event: DownloadEvent) => void {
         break;
     }
   };
+}
+
+const RUN_AS_TASK = "(or deno task client)";
+
+/** What the sandbox denied, in one line with the flag that allows it. */
+function describeDeniedToClient(error: Deno.errors.NotCapable): string {
+  return describeDenied(error, {
+    flags: "--allow-net --allow-read --allow-write",
+    task: "deno task client",
+  });
+}
+
+/**
+ * What the sandbox will not allow of a download, checked before it starts
+ * so the user learns it before any server is asked. Where Deno would ask
+ * the user (on a terminal), it asks now, before the progress display is
+ * up; where it cannot ask, the permission counts as refused. After a
+ * failed use, any permission not granted counts.
+ *
+ * @returns One line naming the first refused permission and its flag.
+ */
+async function deniedPermission(
+  needs: { servers: readonly string[]; writes: readonly string[] },
+  { afterUse = false } = {},
+): Promise<string | undefined> {
+  const canPrompt = Deno.stdin.isTerminal() && Deno.stderr.isTerminal();
+  const descriptors: [Deno.PermissionDescriptor, string][] = [
+    ...needs.servers.map((host): [Deno.PermissionDescriptor, string] => [
+      { name: "net", host },
+      `no net access to "${host}": run with --allow-net`,
+    ]),
+    ...needs.writes.map((path): [Deno.PermissionDescriptor, string] => [
+      { name: "write", path },
+      `no write access to "${path}": run with --allow-write`,
+    ]),
+  ];
+  for (const [descriptor, message] of descriptors) {
+    let { state } = await Deno.permissions.query(descriptor);
+    if (state === "prompt" && canPrompt && !afterUse) {
+      ({ state } = await Deno.permissions.request(descriptor));
+    }
+    if (state !== "granted") {
+      return `${message} ${RUN_AS_TASK}`;
+    }
+  }
+  return undefined;
+}
+
+/** ` at 37% (17.8 MiB of 48.0 MiB)`, or nothing before the start. */
+function describeReached(
+  progress: (() => DownloadProgress) | undefined,
+): string {
+  if (progress === undefined) return "";
+  const { doneBytes, size } = progress();
+  const percent = size > 0 ? Math.floor(doneBytes * 100 / size) : 100;
+  return ` at ${percent}% (${formatByteSize(doneBytes)} of ${
+    formatByteSize(size)
+  })`;
 }
 
 /**
@@ -357,82 +435,116 @@ export async function main(args: string[]): Promise<number> {
       );
     }
   } catch (error) {
+    const denied = notCapableIn(error);
+    if (denied !== undefined) {
+      console.error(`error: ${describeDeniedToClient(denied)}`);
+      return ExitCode.USAGE;
+    }
     if (!(error instanceof UsageError)) throw error;
     console.error(`error: ${error.message}\nRun with --help for usage.`);
     return ExitCode.USAGE;
   }
+  const serverNames = servers.map(formatAddress);
+  const needs = {
+    servers: serverNames,
+    writes: [outputPath + PARTIAL_SUFFIX, outputPath],
+  };
+  const refused = await deniedPermission(needs);
+  if (refused !== undefined) {
+    console.error(`error: ${refused}`);
+    return ExitCode.USAGE;
+  }
 
   const started = performance.now();
+  const display = !config.quiet && Deno.stderr.isTerminal()
+    ? new ProgressDisplay({
+      servers: serverNames,
+      write: writeStderr,
+      consoleSize: () => Deno.consoleSize(),
+      startedAt: started,
+    })
+    : undefined;
+  let progress: (() => DownloadProgress) | undefined;
   const interrupt = new AbortController();
+  const exitNow = () => {
+    // The terminal must get its cursor back even on a forced exit.
+    display?.stop();
+    Deno.exit(ExitCode.INTERRUPTED);
+  };
   const onSignal = () => {
-    if (interrupt.signal.aborted) Deno.exit(ExitCode.INTERRUPTED);
+    if (interrupt.signal.aborted) exitNow();
     interrupt.abort();
     // Saving the state takes moments; a stuck stop must not keep the
     // process alive. A second signal ends it at once.
-    const timer = setTimeout(() => Deno.exit(ExitCode.INTERRUPTED), 3000);
+    const timer = setTimeout(exitNow, 3000);
     Deno.unrefTimer(timer);
   };
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   try {
-    const result = await download({
-      servers,
-      name,
-      numChunks: config.numChunks,
-      outputPath,
-      timeouts: config.timeouts,
-      retries: config.retries,
-      verify: config.verify,
-      sha256: config.sha256,
-      signal: interrupt.signal,
-      onEvent: reporter(config.quiet),
-    });
-    const seconds = (performance.now() - started) / 1000;
-    if (config.json) {
-      console.log(JSON.stringify({
-        file: name,
-        path: outputPath,
-        size: result.size,
-        seconds: Number(seconds.toFixed(3)),
-        bytesPerSecond: Math.round(result.size / Math.max(seconds, 1e-3)),
-        chunks: result.ranges.length,
-        servers: servers.map((server, i) => ({
-          server: formatAddress(server),
-          bytes: result.bytesPerServer[i],
-        })),
-        failovers: result.failovers,
-        retryRounds: result.retryRounds,
-        resumedBytes: result.resumedBytes,
-        excluded: result.excluded.map(formatAddress),
-        verified: config.verify,
-      }));
+    let result: DownloadResult;
+    try {
+      result = await download({
+        servers,
+        name,
+        numChunks: config.numChunks,
+        outputPath,
+        timeouts: config.timeouts,
+        retries: config.retries,
+        verify: config.verify,
+        sha256: config.sha256,
+        signal: interrupt.signal,
+        onEvent: config.quiet
+          ? undefined
+          : reporter((line) =>
+            display === undefined ? console.error(line) : display.println(line)
+          ),
+        onStart: (current) => {
+          progress = current;
+          display?.start(current);
+        },
+      });
+    } finally {
+      display?.stop();
     }
+    const summary = summarizeDownload({
+      file: name,
+      path: outputPath,
+      result,
+      servers: serverNames,
+      excluded: result.excluded.map(formatAddress),
+      seconds: (performance.now() - started) / 1000,
+      verified: config.verify,
+    });
+    if (config.json) console.log(JSON.stringify(summary));
     if (!config.quiet) {
-      const used = result.bytesPerServer.filter((b) => b > 0).length;
-      const parts = [
-        `${result.ranges.length} chunks from ${used} of ${servers.length} servers`,
-        `${result.failovers} failovers`,
-        `${result.retryRounds} retry rounds`,
-      ];
-      if (result.resumedBytes > 0) {
-        parts.push(`${result.resumedBytes} bytes resumed`);
-      }
-      console.error(
-        `Downloaded "${outputPath}": ${result.size} bytes (${
-          formatByteSize(result.size)
-        }) in ${seconds.toFixed(2)} s: ${parts.join(", ")}`,
-      );
+      console.error(formatSummary(summary, resolve(outputPath)).join("\n"));
     }
     return ExitCode.OK;
   } catch (error) {
     if (error instanceof CannotTransferError) {
+      const refused = await deniedPermission(
+        { servers: serverNames, writes: [] },
+        { afterUse: true },
+      );
+      if (refused !== undefined) {
+        console.error(`error: ${refused}`);
+        return ExitCode.USAGE;
+      }
       console.error(error.message);
       for (const reason of error.reasons) console.error(`  ${reason}`);
       return ExitCode.CANNOT_TRANSFER;
     }
+    const denied = notCapableIn(error);
+    if (denied !== undefined) {
+      console.error(`error: ${describeDeniedToClient(denied)}`);
+      return ExitCode.USAGE;
+    }
     if (error instanceof IncompleteDownloadError && error.interrupted) {
       console.error(
-        `Interrupted: the partial file is kept as "${error.partialPath}"; run the same command again to resume`,
+        `Interrupted${
+          describeReached(progress)
+        }: the partial file is kept as "${error.partialPath}"; run the same command again to resume`,
       );
       return ExitCode.INTERRUPTED;
     }

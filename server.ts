@@ -16,9 +16,11 @@ import {
 import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_SEND_TIMEOUT_MS,
+  SEND_BUFFER_BYTES,
   serveConnection,
   type ServeOptions,
 } from "./lib/file_server.ts";
+import { describeDenied } from "./lib/permission_error.ts";
 import { RateLimiter } from "./lib/rate_limiter.ts";
 import { ServedFolder } from "./lib/served_folder.ts";
 import { formatAddress } from "./lib/server_list.ts";
@@ -30,7 +32,9 @@ Port 0 picks a free port; the address in use is printed on start.
 
 Options:
   --root DIR                 folder to serve (default: the current folder)
-  --host ADDRESS             address to listen on (default: 0.0.0.0)
+  --host ADDRESS             address to listen on (default: all interfaces,
+                             IPv4 and IPv6; IPv4 only where the machine has
+                             no IPv6)
   --request-timeout SECONDS  time a client has to send its request (default: ${
   DEFAULT_REQUEST_TIMEOUT_MS / 1000
 })
@@ -48,7 +52,7 @@ Exit codes: 0 stopped by SIGINT/SIGTERM, 1 cannot start, 2 bad command line.`;
 
 const OPTIONS = {
   root: { type: "string", default: "." },
-  host: { type: "string", default: "0.0.0.0" },
+  host: { type: "string" },
   "request-timeout": { type: "string" },
   "send-timeout": { type: "string" },
   "rate-limit": { type: "string" },
@@ -60,7 +64,8 @@ const OPTIONS = {
 /** Settings taken from the command line. */
 interface ServerConfig {
   port: number;
-  host: string;
+  /** The address to listen on; undefined: all interfaces, both families. */
+  host: string | undefined;
   root: string;
   requestTimeoutMs: number;
   sendTimeoutMs: number;
@@ -107,6 +112,105 @@ function parseConfig(args: string[]): ServerConfig | "help" | "version" {
   };
 }
 
+/** The sockets a server accepts connections on. */
+interface Listening {
+  listeners: Deno.TcpListener[];
+  /** What they are, for the start line. */
+  description: string;
+}
+
+/**
+ * Listens on `host`, or without one on all interfaces for both IPv4 and
+ * IPv6: on "::", which takes IPv4 connections too where the system allows
+ * it, else on "::" and "0.0.0.0"; on "0.0.0.0" alone where there is no IPv6.
+ */
+function listen(host: string | undefined, port: number): Listening {
+  if (host !== undefined) {
+    const listener = Deno.listen({ hostname: host, port });
+    return { listeners: [listener], description: formatAddress(listener.addr) };
+  }
+  let any6: Deno.TcpListener;
+  try {
+    any6 = Deno.listen({ hostname: "::", port });
+  } catch (error) {
+    if (
+      error instanceof Deno.errors.AddrInUse ||
+      error instanceof Deno.errors.PermissionDenied ||
+      error instanceof Deno.errors.NotCapable
+    ) {
+      throw error;
+    }
+    // No IPv6 on this machine (not in the kernel, or turned off).
+    const any4 = Deno.listen({ hostname: "0.0.0.0", port });
+    return {
+      listeners: [any4],
+      description: `${
+        formatAddress(any4.addr)
+      } (all interfaces, IPv4 only: no IPv6 here)`,
+    };
+  }
+  // Deno leaves IPV6_V6ONLY at the system's default (on Linux
+  // net.ipv6.bindv6only, mostly 0), so "::" usually takes IPv4 connections
+  // too. Binding 0.0.0.0 to the same port tells: it fails when the IPv6
+  // socket covers IPv4 already, and else gives the IPv4 half.
+  try {
+    const any4 = Deno.listen({ hostname: "0.0.0.0", port: any6.addr.port });
+    return {
+      listeners: [any6, any4],
+      description: `${formatAddress(any6.addr)} and ${
+        formatAddress(any4.addr)
+      } (all interfaces, IPv4 and IPv6)`,
+    };
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) {
+      return {
+        listeners: [any6],
+        description: `${
+          formatAddress(any6.addr)
+        } (all interfaces, IPv4 and IPv6)`,
+      };
+    }
+    return {
+      listeners: [any6],
+      description: `${formatAddress(any6.addr)} (all interfaces, IPv6 only: ${
+        (error as Error).message
+      })`,
+    };
+  }
+}
+
+/** What one `accept` of a listener gave. */
+interface Accepted {
+  listener: Deno.TcpListener;
+  conn?: Deno.TcpConn;
+  error?: unknown;
+}
+
+/**
+ * The next connection from any of the listeners. Each listener has at most
+ * one accept pending (in `pending`, kept between calls), so at most one
+ * connection per listener waits here; the others stay in its backlog.
+ */
+async function acceptNext(
+  listeners: Deno.TcpListener[],
+  pending: Map<Deno.TcpListener, Promise<Accepted>>,
+): Promise<Accepted> {
+  for (const listener of listeners) {
+    if (!pending.has(listener)) {
+      pending.set(
+        listener,
+        listener.accept().then(
+          (conn) => ({ listener, conn }),
+          (error) => ({ listener, error }),
+        ),
+      );
+    }
+  }
+  const accepted = await Promise.race(pending.values());
+  pending.delete(accepted.listener);
+  return accepted;
+}
+
 /**
  * Runs the server until SIGINT or SIGTERM.
  *
@@ -132,10 +236,10 @@ export async function main(args: string[]): Promise<number> {
   }
 
   let folder: ServedFolder;
-  let listener: Deno.TcpListener;
+  let listening: Listening;
   try {
     folder = await ServedFolder.open(config.root);
-    listener = Deno.listen({ hostname: config.host, port: config.port });
+    listening = listen(config.host, config.port);
   } catch (error) {
     console.error(
       `error: Cannot start the server: ${describeStartError(error, config)}`,
@@ -148,6 +252,8 @@ export async function main(args: string[]): Promise<number> {
     folder,
     signal: shutdown.signal,
     digestCache: new DigestCache(),
+    // Connections are served one at a time, so they share one buffer.
+    sendBuffer: new Uint8Array(SEND_BUFFER_BYTES),
     requestTimeoutMs: config.requestTimeoutMs,
     sendTimeoutMs: config.sendTimeoutMs,
     rateLimiter: config.rateLimit === undefined
@@ -158,43 +264,50 @@ export async function main(args: string[]): Promise<number> {
 
   const stop = () => {
     if (shutdown.signal.aborted) return;
-    listener.close();
+    for (const listener of listening.listeners) listener.close();
     // Ends the transfer in progress; serveConnection logs it and returns.
     shutdown.abort();
   };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
-  console.log(
-    `Serving "${folder.root}" on ${formatAddress(listener.addr)}`,
-  );
+  console.log(`Serving "${folder.root}" on ${listening.description}`);
+  const pending = new Map<Deno.TcpListener, Promise<Accepted>>();
   try {
     while (!shutdown.signal.aborted) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
+      const accepted = await acceptNext(listening.listeners, pending);
+      if (accepted.conn === undefined) {
         if (shutdown.signal.aborted) break;
         // A connection that was reset while queued, or a passing shortage
         // of file descriptors: not a reason to stop serving.
-        console.error(`warning: accept failed: ${(error as Error).message}`);
+        console.error(
+          `warning: accept failed: ${(accepted.error as Error).message}`,
+        );
         await new Promise((resolve) => setTimeout(resolve, 100));
         continue;
       }
-      await serveConnection(conn, options);
+      await serveConnection(accepted.conn, options);
     }
   } finally {
     Deno.removeSignalListener("SIGINT", stop);
     Deno.removeSignalListener("SIGTERM", stop);
+    // A connection another listener took while this one was served.
+    for (const accepted of pending.values()) {
+      accepted.then(({ conn }) => conn?.close());
+    }
   }
   return 0;
 }
 
 function describeStartError(error: unknown, config: ServerConfig): string {
   if (error instanceof Deno.errors.AddrInUse) {
-    return `port ${config.port} on ${config.host} is already in use`;
+    return `port ${config.port} on ${
+      config.host ?? "all interfaces"
+    } is already in use`;
   }
   if (error instanceof Deno.errors.AddrNotAvailable) {
-    return `address "${config.host}" is not available on this machine`;
+    return `address "${
+      config.host ?? "0.0.0.0"
+    }" is not available on this machine`;
   }
   if (error instanceof Deno.errors.NotFound) {
     return `folder "${config.root}" does not exist`;
@@ -203,7 +316,10 @@ function describeStartError(error: unknown, config: ServerConfig): string {
     return `permission denied: ${error.message}`;
   }
   if (error instanceof Deno.errors.NotCapable) {
-    return `${error.message} (run with --allow-net --allow-read)`;
+    return describeDenied(error, {
+      flags: "--allow-net --allow-read",
+      task: "deno task server",
+    });
   }
   return error instanceof Error ? error.message : String(error);
 }

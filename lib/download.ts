@@ -171,7 +171,7 @@ export interface TaskProgress {
   start: number;
   /** End of the range (exclusive); it moves down when a tail is stolen. */
   end: number;
-  /** Next byte to receive. */
+  /** End of the bytes received so far (some may still be on their way to the file). */
   position: number;
   /** Index of the server it fetches from or waits for, if any. */
   server: number | undefined;
@@ -347,6 +347,11 @@ function pieceSizeFor(
     Math.max(length / 4, 64 * 1024),
   );
   return blockSize * Math.max(1, Math.floor(target / blockSize));
+}
+
+/** End of the bytes a task has received, written or not (for progress). */
+function reached(task: Task): number {
+  return Math.min(task.position + task.received, task.range.end);
 }
 
 /** End of the bytes of a task that are safe to keep. */
@@ -812,13 +817,13 @@ export async function download(
       size,
       resumedBytes,
       doneBytes: resumedBytes +
-        tasks.reduce((sum, t) => sum + t.position - t.range.start, 0),
+        tasks.reduce((sum, t) => sum + reached(t) - t.range.start, 0),
       bytesPerServer,
       tasks: tasks.map((t) => ({
         index: t.range.index,
         start: t.range.start,
         end: t.range.end,
-        position: t.position,
+        position: reached(t),
         server: t.waitingFor ?? t.server,
         active: t.active,
         failovers: t.failovers,

@@ -1,0 +1,587 @@
+/**
+ * What a download shows people: the live progress display on a terminal
+ * (overall percent, bytes, rate, ETA, and a line or cell per task), the
+ * rate estimate behind it, and the summary printed at the end.
+ *
+ * Rendering is pure: a snapshot of the progress goes in, lines of text come
+ * out. {@linkcode ProgressDisplay} is the small I/O part that redraws them
+ * in place with ANSI codes.
+ *
+ * @module
+ */
+
+import { formatByteSize } from "./byte_size.ts";
+import type {
+  DownloadProgress,
+  DownloadResult,
+  TaskProgress,
+} from "./download.ts";
+
+// The types this module's functions take, for readers of its docs.
+export type { DownloadProgress, DownloadResult, TaskProgress };
+
+/** Columns assumed when the terminal does not tell its width. */
+export const FALLBACK_COLUMNS = 80;
+/** At most this many lines of live display, whatever the terminal's height. */
+export const MAX_DISPLAY_LINES = 12;
+
+/**
+ * A transfer rate over a sliding window of recent samples, so the estimate
+ * follows changes (a server slowing down, a failover) within seconds.
+ */
+export class RateWindow {
+  /** How far back samples count, in ms. */
+  readonly windowMs: number;
+  /** The shortest span that gives an estimate, in ms. */
+  readonly minSpanMs: number;
+  #samples: { time: number; bytes: number }[] = [];
+
+  /**
+   * Makes an empty window.
+   *
+   * @param options `windowMs` (default 3000) and `minSpanMs` (default 500).
+   * @throws {RangeError} If a duration is not positive.
+   */
+  constructor(options: { windowMs?: number; minSpanMs?: number } = {}) {
+    this.windowMs = options.windowMs ?? 3000;
+    this.minSpanMs = options.minSpanMs ?? 500;
+    if (!(this.windowMs > 0) || !(this.minSpanMs > 0)) {
+      throw new RangeError(
+        `Rate window durations must be positive: received ${this.windowMs} and ${this.minSpanMs}`,
+      );
+    }
+  }
+
+  /**
+   * Records how many bytes were done at a moment.
+   *
+   * @param timeMs The moment, in ms; it must not go back.
+   * @param bytes The bytes done so far.
+   * @throws {RangeError} If the time goes back.
+   */
+  record(timeMs: number, bytes: number): void {
+    const last = this.#samples.at(-1);
+    if (last !== undefined && timeMs < last.time) {
+      throw new RangeError(
+        `Rate samples must not go back in time: received ${timeMs} after ${last.time}`,
+      );
+    }
+    this.#samples.push({ time: timeMs, bytes });
+    // The newest sample at or before the window's start stays, so the
+    // estimate spans the whole window.
+    while (
+      this.#samples.length > 2 &&
+      this.#samples[1]!.time <= timeMs - this.windowMs
+    ) {
+      this.#samples.shift();
+    }
+  }
+
+  /**
+   * The rate over the window.
+   *
+   * @returns Bytes per second, or `undefined` while the samples span less
+   * than `minSpanMs`.
+   */
+  bytesPerSecond(): number | undefined {
+    const first = this.#samples[0];
+    const last = this.#samples.at(-1);
+    if (first === undefined || last === undefined) return undefined;
+    const span = last.time - first.time;
+    if (span < this.minSpanMs) return undefined;
+    // Bytes done can step back when a damaged block is fetched again.
+    return Math.max(0, (last.bytes - first.bytes) * 1000 / span);
+  }
+}
+
+/**
+ * Formats a duration for people: `7s`, `1m05s`, `2h03m`.
+ *
+ * @param seconds The duration; rounded to whole seconds.
+ * @returns The text, or `--` when the duration is not finite.
+ */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return "--";
+  const total = Math.round(seconds);
+  if (total < 60) return `${total}s`;
+  const minutes = Math.floor(total / 60);
+  if (minutes < 60) {
+    return `${minutes}m${String(total % 60).padStart(2, "0")}s`;
+  }
+  return `${Math.floor(minutes / 60)}h${
+    String(minutes % 60).padStart(2, "0")
+  }m`;
+}
+
+/** What one frame of the live display shows. */
+export interface ProgressFrame {
+  /** Where the download is. */
+  progress: DownloadProgress;
+  /** The servers as `host:port`, in list order. */
+  servers: readonly string[];
+  /** Time since the download started, in ms. */
+  elapsedMs: number;
+  /** The recent rate, if known. */
+  bytesPerSecond: number | undefined;
+  /** Terminal columns; every line is kept at least one shorter. */
+  width: number;
+  /** At most this many lines; at least 2 are used. */
+  maxLines: number;
+}
+
+function percentOf(done: number, total: number): number {
+  if (total <= 0) return 100;
+  return Math.min(100, Math.max(0, Math.floor(done * 100 / total)));
+}
+
+function taskPercent(task: TaskProgress): number {
+  return percentOf(task.position - task.start, task.end - task.start);
+}
+
+function isDone(task: TaskProgress): boolean {
+  return task.position >= task.end;
+}
+
+function plural(count: number, word: string): string {
+  return `${count} ${word}${count === 1 ? "" : "s"}`;
+}
+
+/** `[=====>    ]`, `cells` wide inside the brackets. */
+function bar(percent: number, cells: number): string {
+  const filled = Math.floor(percent * cells / 100);
+  const head = filled < cells && percent > 0 ? ">" : "";
+  return `[${"=".repeat(filled)}${head}${
+    " ".repeat(cells - filled - head.length)
+  }]`;
+}
+
+function fit(line: string, width: number): string {
+  // The last column stays free: writing into it makes some terminals wrap,
+  // and the cursor-up count of the next redraw would be off by one.
+  const room = Math.max(1, width - 1);
+  return line.length <= room ? line : line.slice(0, room);
+}
+
+function serverOf(task: TaskProgress, servers: readonly string[]): string {
+  if (task.server === undefined) return "-";
+  return servers[task.server] ?? `server ${task.server}`;
+}
+
+/** The first variant that fits in `width` columns, or the last one cut. */
+function firstFitting(variants: string[], width: number): string {
+  return variants.find((line) => line.length <= width - 1) ?? variants.at(-1)!;
+}
+
+function headerLine(frame: ProgressFrame): string {
+  const { progress, bytesPerSecond, width } = frame;
+  const percent = percentOf(progress.doneBytes, progress.size);
+  const rate = bytesPerSecond === undefined
+    ? "--/s"
+    : `${formatByteSize(Math.round(bytesPerSecond))}/s`;
+  const remaining = progress.size - progress.doneBytes;
+  const eta = remaining <= 0
+    ? "0s"
+    : bytesPerSecond === undefined || bytesPerSecond <= 0
+    ? "--"
+    : formatDuration(Math.ceil(remaining / bytesPerSecond));
+  const head = `${String(percent).padStart(3)}%`;
+  const bytes = `${formatByteSize(progress.doneBytes)} / ${
+    formatByteSize(progress.size)
+  }`;
+  const elapsed = `${formatDuration(frame.elapsedMs / 1000)} elapsed`;
+  const withBar = (rest: string) => {
+    const cells = Math.min(30, width - 1 - head.length - rest.length - 5);
+    return cells >= 10 ? `${head} ${bar(percent, cells)}  ${rest}` : "";
+  };
+  return firstFitting(
+    [
+      withBar(`${bytes}  ${rate}  ETA ${eta}  ${elapsed}`),
+      withBar(`${bytes}  ${rate}  ETA ${eta}`),
+      `${head}  ${bytes}  ${rate}  ETA ${eta}`,
+      `${head}  ${rate}  ETA ${eta}`,
+      `${head}  ETA ${eta}`,
+    ].filter((line) => line !== ""),
+    width,
+  );
+}
+
+function taskLines(frame: ProgressFrame): string[] {
+  const { tasks } = frame.progress;
+  const indexWidth = Math.max(...tasks.map((t) => String(t.index).length));
+  const serverWidth = Math.max(
+    1,
+    ...tasks.map((t) => serverOf(t, frame.servers).length),
+  );
+  return tasks.map((task) => {
+    const percent = taskPercent(task);
+    const notes: string[] = [];
+    if (isDone(task)) notes.push("done");
+    else if (!task.active) notes.push("waiting");
+    if (task.failovers > 0) notes.push(plural(task.failovers, "failover"));
+    const head = `  #${String(task.index).padEnd(indexWidth)} ${
+      serverOf(task, frame.servers).padEnd(serverWidth)
+    }`;
+    const tail = ` ${String(percent).padStart(3)}%${
+      notes.length > 0 ? `  ${notes.join(", ")}` : ""
+    }`;
+    const longestTail = 4 + 2 + "waiting, 99 failovers".length;
+    const cells = Math.min(
+      30,
+      frame.width - 1 - head.length - longestTail - 3,
+    );
+    return `${head}${cells >= 5 ? ` ${bar(percent, cells)}` : ""}${tail}`;
+  });
+}
+
+/** One character per group of tasks, in file order: `#` done, `.` not
+ * started, a digit for the tens of percent of a started one. */
+function chunkMap(tasks: readonly TaskProgress[], cells: number): string {
+  const ordered = [...tasks].sort((a, b) => a.start - b.start);
+  const count = Math.min(cells, ordered.length);
+  let map = "";
+  for (let c = 0; c < count; c++) {
+    const group = ordered.slice(
+      Math.floor(c * ordered.length / count),
+      Math.floor((c + 1) * ordered.length / count),
+    );
+    const total = group.reduce((sum, t) => sum + t.end - t.start, 0);
+    const done = group.reduce((sum, t) => sum + t.position - t.start, 0);
+    if (group.every(isDone)) map += "#";
+    else if (done <= 0) map += ".";
+    else map += String(Math.min(9, Math.floor(percentOf(done, total) / 10)));
+  }
+  return map;
+}
+
+function compactLines(frame: ProgressFrame, room: number): string[] {
+  const { tasks } = frame.progress;
+  const done = tasks.filter(isDone).length;
+  const active = tasks.filter((t) => t.active && !isDone(t));
+  const failovers = tasks.reduce((sum, t) => sum + t.failovers, 0);
+  const counts = `  ${
+    plural(tasks.length, "chunk")
+  }: ${done} done, ${active.length} active, ${
+    tasks.length - done - active.length
+  } waiting`;
+  const lines = [
+    firstFitting(
+      [`${counts}; ${plural(failovers, "failover")}`, counts],
+      frame.width,
+    ),
+  ];
+  const inner = Math.max(1, frame.width - 1 - 4);
+  const mapLines = Math.min(2, room - 2, Math.ceil(tasks.length / inner));
+  if (mapLines > 0) {
+    const map = chunkMap(tasks, mapLines * inner);
+    for (let at = 0; at < map.length; at += inner) {
+      const piece = map.slice(at, at + inner);
+      lines.push(
+        `  ${at === 0 ? "[" : " "}${piece}${
+          at + inner >= map.length ? "]" : ""
+        }`,
+      );
+    }
+  }
+  const cellLines = room - lines.length;
+  if (cellLines <= 0 || active.length === 0) return lines;
+  const indexWidth = Math.max(...active.map((t) => String(t.index).length));
+  const serverWidth = Math.max(
+    ...active.map((t) => serverOf(t, frame.servers).length),
+  );
+  const cells = active.map((task) =>
+    `#${String(task.index).padEnd(indexWidth)} ${
+      serverOf(task, frame.servers).padEnd(serverWidth)
+    } ${String(taskPercent(task)).padStart(3)}%${
+      task.failovers > 0 ? ` (${plural(task.failovers, "failover")})` : ""
+    }`
+  );
+  const cellWidth = Math.max(...cells.map((c) => c.length));
+  const gap = 3;
+  const perLine = Math.max(
+    1,
+    Math.floor((frame.width - 1 - 2 + gap) / (cellWidth + gap)),
+  );
+  const needed = Math.ceil(cells.length / perLine);
+  const shown = needed <= cellLines ? cells.length : (cellLines - 1) * perLine;
+  for (let at = 0; at < shown; at += perLine) {
+    lines.push(
+      `  ${
+        cells.slice(at, Math.min(at + perLine, shown))
+          .map((c) => c.padEnd(cellWidth)).join(" ".repeat(gap)).trimEnd()
+      }`,
+    );
+  }
+  if (shown < cells.length) {
+    lines.push(`  ... and ${cells.length - shown} more active`);
+  }
+  return lines;
+}
+
+/**
+ * Renders one frame of the live display: a line for the whole download,
+ * then a line per task, or, when the tasks do not fit, their counts, a map
+ * of the chunks and the active ones packed several to a line.
+ *
+ * @param frame The progress, time, rate and room.
+ * @returns The lines, each shorter than `frame.width`, at most
+ * `frame.maxLines` of them (and never fewer than 2 when there are tasks).
+ */
+export function renderProgress(frame: ProgressFrame): string[] {
+  const maxLines = Math.max(2, frame.maxLines);
+  const { tasks } = frame.progress;
+  const lines = [headerLine(frame)];
+  if (tasks.length > 0 && tasks.length + 1 <= maxLines) {
+    lines.push(...taskLines(frame));
+  } else if (tasks.length > 0) {
+    lines.push(...compactLines(frame, maxLines - 1));
+  }
+  return lines.map((line) => fit(line, frame.width));
+}
+
+/** What a finished download did, as `--json` prints it. */
+export interface DownloadSummary {
+  /** The name asked of the servers. */
+  file: string;
+  /** Where the file went, as given. */
+  path: string;
+  /** The file's size in bytes. */
+  size: number;
+  /** From the start of the run to the end, rounded to the millisecond. */
+  seconds: number;
+  /** Bytes fetched in this run (resumed ones left out) per second. */
+  bytesPerSecond: number;
+  /** How many ranges were fetched in this run. */
+  chunks: number;
+  /** Every listed server, with the bytes it sent. */
+  servers: { server: string; bytes: number }[];
+  /** How many times a range moved on to another server. */
+  failovers: number;
+  /** How many retry rounds ranges needed. */
+  retryRounds: number;
+  /** Bytes kept from an earlier run. */
+  resumedBytes: number;
+  /** Servers left out because their copy differs. */
+  excluded: string[];
+  /** Whether blocks were checked against SHA-256 digests. */
+  verified: boolean;
+}
+
+/**
+ * Sums up a finished download.
+ *
+ * @param options The result, the servers as `host:port`, and the rest.
+ * @returns The summary, numbers rounded as printed.
+ */
+export function summarizeDownload(options: {
+  file: string;
+  path: string;
+  result: DownloadResult;
+  servers: readonly string[];
+  excluded: readonly string[];
+  seconds: number;
+  verified: boolean;
+}): DownloadSummary {
+  const { result } = options;
+  const seconds = Number(options.seconds.toFixed(3));
+  return {
+    file: options.file,
+    path: options.path,
+    size: result.size,
+    seconds,
+    bytesPerSecond: Math.round(
+      (result.size - result.resumedBytes) / Math.max(seconds, 1e-3),
+    ),
+    chunks: result.ranges.length,
+    servers: options.servers.map((server, i) => ({
+      server,
+      bytes: result.bytesPerServer[i] ?? 0,
+    })),
+    failovers: result.failovers,
+    retryRounds: result.retryRounds,
+    resumedBytes: result.resumedBytes,
+    excluded: [...options.excluded],
+    verified: options.verified,
+  };
+}
+
+function bytesText(bytes: number): string {
+  return bytes < 1024
+    ? plural(bytes, "byte")
+    : `${formatByteSize(bytes)} (${bytes} bytes)`;
+}
+
+/**
+ * The summary for people: size, time, rate, bytes per server that sent
+ * any, failovers and retries, resumed bytes and left-out servers if any,
+ * and where the file is.
+ *
+ * @param summary The summary.
+ * @param location Where the file is, as shown (an absolute path, say).
+ * @returns The lines.
+ */
+export function formatSummary(
+  summary: DownloadSummary,
+  location: string,
+): string[] {
+  const lines = [
+    `Downloaded "${summary.file}": ${bytesText(summary.size)} in ${
+      summary.seconds.toFixed(2)
+    } s, ${formatByteSize(summary.bytesPerSecond)}/s`,
+  ];
+  const senders = summary.servers.filter((s) => s.bytes > 0);
+  const width = Math.max(0, ...senders.map((s) => s.server.length));
+  for (const { server, bytes } of senders) {
+    lines.push(`  ${server.padEnd(width)}  sent ${bytesText(bytes)}`);
+  }
+  lines.push(
+    `  ${plural(summary.chunks, "chunk")} from ${senders.length} of ${
+      plural(summary.servers.length, "server")
+    }; ${plural(summary.failovers, "failover")}, ${
+      plural(summary.retryRounds, "retry round")
+    }${summary.verified ? "" : "; blocks not verified"}`,
+  );
+  if (summary.resumedBytes > 0) {
+    lines.push(`  ${bytesText(summary.resumedBytes)} resumed from before`);
+  }
+  if (summary.excluded.length > 0) {
+    lines.push(
+      `  left out (their copy differs): ${summary.excluded.join(", ")}`,
+    );
+  }
+  lines.push(`Saved as ${location}`);
+  return lines;
+}
+
+const ESC = "\x1b[";
+const HIDE_CURSOR = `${ESC}?25l`;
+const SHOW_CURSOR = `${ESC}?25h`;
+
+/** What a {@linkcode ProgressDisplay} writes to and reads from. */
+export interface ProgressDisplayOptions {
+  /** The servers as `host:port`, in list order. */
+  servers: readonly string[];
+  /** Writes text to the terminal, all of it, synchronously. */
+  write: (text: string) => void;
+  /** The terminal's size; zero or a throw means unknown. */
+  consoleSize: () => { columns: number; rows: number };
+  /** The clock, in ms. Default `performance.now`. */
+  now?: () => number;
+  /** When the download started, on that clock. Default: at construction. */
+  startedAt?: number;
+  /** How often to redraw, in ms. Default 200. */
+  intervalMs?: number;
+}
+
+/**
+ * The live display on a terminal: redrawn in place a few times a second,
+ * below whatever was printed before it. Lines printed through
+ * {@linkcode ProgressDisplay.println} appear above it, ungarbled.
+ */
+export class ProgressDisplay implements Disposable {
+  #options: ProgressDisplayOptions;
+  #now: () => number;
+  #startedAt: number;
+  #rate = new RateWindow();
+  #progress: (() => DownloadProgress) | undefined;
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #lines = 0;
+  #stopped = false;
+
+  /**
+   * Makes a display; nothing shows until {@linkcode ProgressDisplay.start}.
+   *
+   * @param options Where to write, the servers, and the clock.
+   */
+  constructor(options: ProgressDisplayOptions) {
+    this.#options = options;
+    this.#now = options.now ?? (() => performance.now());
+    this.#startedAt = options.startedAt ?? this.#now();
+  }
+
+  /**
+   * Shows the display and redraws it until {@linkcode ProgressDisplay.stop}.
+   *
+   * @param progress Tells where the download is.
+   */
+  start(progress: () => DownloadProgress): void {
+    if (this.#stopped || this.#progress !== undefined) return;
+    this.#progress = progress;
+    this.#options.write(`${HIDE_CURSOR}\r${this.#frame()}`);
+    this.#timer = setInterval(
+      () => this.redraw(),
+      this.#options.intervalMs ?? 200,
+    );
+  }
+
+  /** Draws the display again over itself. */
+  redraw(): void {
+    if (this.#stopped || this.#progress === undefined) return;
+    // Each line is overwritten rather than all cleared first, so the
+    // display does not flicker.
+    this.#options.write(`${this.#up()}${this.#frame()}`);
+  }
+
+  /**
+   * Prints a line above the display: clears it, prints, redraws.
+   *
+   * @param line The text; it may hold several lines.
+   */
+  println(line: string): void {
+    const showing = !this.#stopped && this.#progress !== undefined;
+    this.#options.write(
+      showing ? `${this.#up()}${ESC}J${line}\n${this.#frame()}` : `${line}\n`,
+    );
+  }
+
+  /** Clears the display for good and shows the cursor again. */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    if (this.#progress !== undefined) {
+      this.#options.write(`${this.#up()}${ESC}J${SHOW_CURSOR}`);
+    }
+  }
+
+  /** Same as {@linkcode ProgressDisplay.stop}. */
+  [Symbol.dispose](): void {
+    this.stop();
+  }
+
+  #size(): { columns: number; rows: number } {
+    try {
+      const { columns, rows } = this.#options.consoleSize();
+      return { columns: columns > 0 ? columns : FALLBACK_COLUMNS, rows };
+    } catch {
+      return { columns: FALLBACK_COLUMNS, rows: 0 };
+    }
+  }
+
+  /** Moves to the start of the display's first line. */
+  #up(): string {
+    const up = this.#lines > 0 ? `${ESC}${this.#lines}A` : "";
+    this.#lines = 0;
+    return `\r${up}`;
+  }
+
+  #frame(): string {
+    const progress = this.#progress!();
+    const now = this.#now();
+    this.#rate.record(now, progress.doneBytes);
+    const { columns, rows } = this.#size();
+    const lines = renderProgress({
+      progress,
+      servers: this.#options.servers,
+      elapsedMs: now - this.#startedAt,
+      bytesPerSecond: this.#rate.bytesPerSecond(),
+      width: columns,
+      maxLines: rows > 0
+        ? Math.min(MAX_DISPLAY_LINES, rows - 2)
+        : MAX_DISPLAY_LINES,
+    });
+    this.#lines = lines.length;
+    // Each line clears what is left of the previous frame's; the final
+    // code clears lines the previous frame had beyond this one's.
+    return lines.map((line) => `${ESC}2K${line}\n`).join("") + `${ESC}J`;
+  }
+}
