@@ -23,7 +23,12 @@ import {
   type DownloadResult,
   IncompleteDownloadError,
 } from "./lib/download.ts";
-import { localName, OutputError, PARTIAL_SUFFIX } from "./lib/output_file.ts";
+import {
+  localName,
+  OutputError,
+  PARTIAL_SUFFIX,
+  pathExists,
+} from "./lib/output_file.ts";
 import {
   formatSummary,
   ProgressDisplay,
@@ -276,16 +281,6 @@ async function chooseOutputPath(
   return output;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
 /** Writes all of a text to standard error, at once. */
 function writeStderr(text: string): void {
   let bytes = new TextEncoder().encode(text);
@@ -429,7 +424,7 @@ export async function main(args: string[]): Promise<number> {
     servers = await readServers(config.serverInfo);
     name = config.filename ?? await askFilename();
     outputPath = await chooseOutputPath(checkFilename(name), config.output);
-    if (!config.force && await exists(outputPath)) {
+    if (!config.force && await pathExists(outputPath)) {
       throw new UsageError(
         `"${outputPath}" exists already: remove it, or pass --force to replace it`,
       );

@@ -11,6 +11,24 @@ import { createHash } from "node:crypto";
 /** Suffix of the temporary name a download is written under. */
 export const PARTIAL_SUFFIX = ".part";
 
+/**
+ * Whether something is at a path (a symbolic link counts, even a broken
+ * one).
+ *
+ * @param path The path.
+ * @returns `true` if `lstat` finds it.
+ * @throws Errors other than `NotFound`, such as a permission refused.
+ */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
 /** Writing the output failed; the download cannot go on. */
 export class OutputError extends Error {
   /**

@@ -4,6 +4,7 @@ import {
   OutputError,
   OutputFile,
   PARTIAL_SUFFIX,
+  pathExists,
 } from "./output_file.ts";
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -12,16 +13,6 @@ async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
     await fn(dir);
   } finally {
     await Deno.remove(dir, { recursive: true });
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
   }
 }
 
@@ -60,7 +51,7 @@ Deno.test("an output file is written out of order and renamed when committed", a
       assert.equal(output.path, path);
       assert.equal(output.partialPath, path + PARTIAL_SUFFIX);
       assert.equal((await Deno.stat(output.partialPath)).size, expected.length);
-      assert.equal(await exists(path), false);
+      assert.equal(await pathExists(path), false);
 
       // Ranges of 1500 bytes, written last first and concurrently.
       const starts = [];
@@ -77,7 +68,7 @@ Deno.test("an output file is written out of order and renamed when committed", a
       output.close();
     }
     assert.deepEqual(await Deno.readFile(path), expected);
-    assert.equal(await exists(path + PARTIAL_SUFFIX), false);
+    assert.equal(await pathExists(path + PARTIAL_SUFFIX), false);
   });
 });
 
@@ -123,7 +114,7 @@ Deno.test("closing an output file without committing leaves the partial file", a
     await output.writeAt(0, new Uint8Array([1, 2, 3, 4]));
     output.close();
     output.close();
-    assert.equal(await exists(path), false);
+    assert.equal(await pathExists(path), false);
     assert.deepEqual(
       await Deno.readFile(path + PARTIAL_SUFFIX),
       new Uint8Array([1, 2, 3, 4]),
