@@ -256,6 +256,14 @@ export class RangeVerifier {
     this.#position = options.start;
   }
 
+  /**
+   * End of the bytes given so far (after an {@linkcode IntegrityError}, the
+   * start of the block that failed): the next byte the verifier expects.
+   */
+  get position(): number {
+    return this.#position;
+  }
+
   /** End of the verified prefix: every byte before it matched. */
   get verifiedTo(): number {
     return this.#verifiedTo;

@@ -22,6 +22,7 @@ import {
   saveState,
   STATE_SUFFIX,
 } from "./download_state.ts";
+import { findCause } from "./error_cause.ts";
 import { type Interval, IntervalSet } from "./interval_set.ts";
 import { OutputError, OutputFile, PARTIAL_SUFFIX } from "./output_file.ts";
 import { DIGEST_BYTES } from "./protocol.ts";
@@ -591,19 +592,26 @@ export async function download(
           if (failure !== undefined) throw failure;
         });
         return task.position >= range.end;
-      } catch (error) {
+      } catch (caught) {
         task.waitingFor = undefined;
+        // A deadline that passed while a piece was handed over reports a
+        // timeout; what the piece's write or check found comes first.
+        const error = findCause(caught, OutputError) ??
+          findCause(caught, IntegrityError) ?? caught;
         if (error instanceof OutputError) {
           abort.abort(error);
           throw error;
         }
+        // Bytes written but not given to the verifier (their piece came
+        // after a failed check) are fetched again: the next byte to fetch is
+        // the next one the verifier expects.
+        if (task.verifier) task.position = task.verifier.position;
         if (abort.signal.aborted) return false;
         failed[serverIndex] = true;
         if (error instanceof OtherVersionError) {
           exclude(serverIndex, error.message);
         }
         if (error instanceof IntegrityError) {
-          task.position = keptTo(task);
           const sources = task.blockSources;
           task.blockSources = new Set();
           for (const source of sources) {

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { findCause } from "./error_cause.ts";
+
 /**
  * The refusal of Deno's sandbox behind an error, if that is what it is:
  * the error itself or one of its causes.
@@ -14,12 +16,7 @@
 export function notCapableIn(
   error: unknown,
 ): Deno.errors.NotCapable | undefined {
-  let current: unknown = error;
-  for (let depth = 0; current instanceof Error && depth < 8; depth++) {
-    if (current instanceof Deno.errors.NotCapable) return current;
-    current = current.cause;
-  }
-  return undefined;
+  return findCause(error, Deno.errors.NotCapable);
 }
 
 /**

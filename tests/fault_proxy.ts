@@ -26,9 +26,10 @@ export type Fault =
   /**
    * Forward `after` bytes server->client, then forward nothing more and stop
    * reading from the server, keeping both sockets open until the client
-   * closes or the proxy is disposed.
+   * closes or the proxy is disposed. With `flip`, the byte at that offset is
+   * damaged on the way first, as with `flip`.
    */
-  | { kind: "stall"; after: number }
+  | { kind: "stall"; after: number; flip?: number }
   /** Accept the client, never connect upstream, never send anything. */
   | { kind: "silent" }
   /** XOR 0xff into the byte at offset `at` of the server->client stream. */
@@ -260,11 +261,16 @@ export class FaultProxy implements AsyncDisposable {
         const n = await upstream.read(buffer);
         if (n === null) return;
         let bytes = buffer.subarray(0, Math.min(n, limit - position));
+        const flip = fault?.kind === "flip"
+          ? fault.at
+          : fault?.kind === "stall"
+          ? fault.flip
+          : undefined;
         if (
-          fault?.kind === "flip" && fault.at >= position &&
-          fault.at < position + bytes.length
+          flip !== undefined && flip >= position &&
+          flip < position + bytes.length
         ) {
-          bytes[fault.at - position]! ^= 0xff;
+          bytes[flip - position]! ^= 0xff;
         }
         if (fault?.kind !== "trickle") {
           await writeAll(link.client, bytes);

@@ -117,6 +117,38 @@ Deno.test("a stalled server is dropped after the stall timeout and its chunk fin
   assert.ok(run.seconds < 15, `took ${run.seconds} s`);
 });
 
+Deno.test("a damaged block followed by a stall is fetched again, not kept", async () => {
+  // Zeros: after a wrong resume point the following blocks would still match
+  // their digests, so only a verifier in step with the download catches it.
+  const bytes = new Uint8Array(8 * 1024 * 1024);
+  const header = 24;
+  await using env = await setup({
+    bytes,
+    // Connections: SIZE, BLOCK_HASHES, then the range, which is damaged at
+    // its 100th byte and stalls after 3 MiB.
+    faults: [
+      (connection) =>
+        connection === 2
+          ? {
+            kind: "stall",
+            after: header + 3 * 1024 * 1024 + 5000,
+            flip: header + 100,
+          }
+          : undefined,
+    ],
+  });
+  const run = await download(env.work, [
+    "--stall-timeout",
+    "1",
+    "servers.txt",
+    "1",
+    "f.bin",
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  assert.match(run.stderr, /do not match their SHA-256 digest/);
+});
+
 Deno.test("a silent first server is skipped after the reply timeout", async () => {
   const bytes = randomBytes(300_000);
   await using env = await setup({
