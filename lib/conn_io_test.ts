@@ -6,30 +6,7 @@ import {
   readExact,
   writeAll,
 } from "./conn_io.ts";
-
-/** Hands out in-memory bytes in pieces of the given sizes, in turn. */
-class PieceReader implements ByteReader {
-  #bytes: Uint8Array;
-  #pieces: number[];
-  #reads = 0;
-  consumed = 0;
-  calls = 0;
-
-  constructor(bytes: Uint8Array, pieces: number[]) {
-    this.#bytes = bytes;
-    this.#pieces = pieces;
-  }
-
-  read(p: Uint8Array): Promise<number | null> {
-    this.calls++;
-    if (this.consumed >= this.#bytes.length) return Promise.resolve(null);
-    const piece = this.#pieces[this.#reads++ % this.#pieces.length]!;
-    const n = Math.min(p.length, piece, this.#bytes.length - this.consumed);
-    p.set(this.#bytes.subarray(this.consumed, this.consumed + n));
-    this.consumed += n;
-    return Promise.resolve(n);
-  }
-}
+import { PieceReader } from "./_piece_reader.ts";
 
 /** Accepts at most a few bytes per call and keeps what it got. */
 class PieceWriter implements ByteWriter {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import type { ByteReader } from "./conn_io.ts";
+import { PieceReader } from "./_piece_reader.ts";
+import { concatBytes } from "./byte_arrays.ts";
 import {
   checkMagic,
   decodeName,
@@ -28,41 +29,6 @@ import {
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const FOUR_GIB = 2 ** 32;
-
-/**
- * A reader over bytes in memory that hands them out a few at a time, as a
- * socket may, and records how many were consumed.
- */
-class TrickleReader implements ByteReader {
-  #bytes: Uint8Array;
-  #pieces: number[];
-  #reads = 0;
-  consumed = 0;
-
-  constructor(bytes: Uint8Array, pieces: number[] = [1, 3, 2]) {
-    this.#bytes = bytes;
-    this.#pieces = pieces;
-  }
-
-  read(p: Uint8Array): Promise<number | null> {
-    if (this.consumed >= this.#bytes.length) return Promise.resolve(null);
-    const piece = this.#pieces[this.#reads++ % this.#pieces.length]!;
-    const n = Math.min(p.length, piece, this.#bytes.length - this.consumed);
-    p.set(this.#bytes.subarray(this.consumed, this.consumed + n));
-    this.consumed += n;
-    return Promise.resolve(n);
-  }
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
 
 /** A raw header with every field chosen by the test, valid or not. */
 function rawHeader(
@@ -245,7 +211,7 @@ Deno.test("a header is decoded from a view that does not start its buffer", () =
     offset: FOUR_GIB,
     length: 9,
   });
-  const shifted = concat(new Uint8Array(7).fill(0xff), frame);
+  const shifted = concatBytes([new Uint8Array(7).fill(0xff), frame]);
   const header = decodeRequestHeader(
     shifted.subarray(7, 7 + HEADER_LENGTH),
   );
@@ -255,7 +221,7 @@ Deno.test("a header is decoded from a view that does not start its buffer", () =
     offset: FOUR_GIB,
     length: 9,
   });
-  const response = concat(
+  const response = concatBytes([
     new Uint8Array(3),
     encodeResponse({
       status: Status.OK,
@@ -263,7 +229,7 @@ Deno.test("a header is decoded from a view that does not start its buffer", () =
       fileSize: FOUR_GIB * 3,
       payloadLength: 4,
     }),
-  );
+  ]);
   assert.deepEqual(decodeResponseHeader(response.subarray(3)), {
     status: Status.OK,
     messageLength: 0,
@@ -560,14 +526,14 @@ Deno.test("readRequest reads a request that arrives a few bytes at a time", asyn
   for (const request of REQUESTS) {
     const frame = encodeRequest(request);
     const trailing = new Uint8Array([9, 9, 9]);
-    const reader = new TrickleReader(concat(frame, trailing));
+    const reader = new PieceReader(concatBytes([frame, trailing]));
     assert.deepEqual(await readRequest(reader), request);
     assert.equal(reader.consumed, frame.length, "read past the request");
   }
 });
 
 Deno.test("readRequest reads requests back to back on one stream", async () => {
-  const reader = new TrickleReader(concat(...REQUESTS.map(encodeRequest)));
+  const reader = new PieceReader(concatBytes(REQUESTS.map(encodeRequest)));
   for (const request of REQUESTS) {
     assert.deepEqual(await readRequest(reader), request);
   }
@@ -579,7 +545,7 @@ Deno.test("readRequest rejects bad magic after reading only the first four bytes
     "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
   );
   for (const pieces of [[1], [2, 3], [3], [100]]) {
-    const reader = new TrickleReader(http, pieces);
+    const reader = new PieceReader(http, pieces);
     await assert.rejects(readRequest(reader), isProtocolError("bad-magic"));
     assert.equal(reader.consumed, 4);
   }
@@ -587,8 +553,8 @@ Deno.test("readRequest rejects bad magic after reading only the first four bytes
 
 Deno.test("readRequest rejects a declared name length before reading the name", async () => {
   const header = requestHeader({ textLength: MAX_NAME_BYTES + 1 });
-  const reader = new TrickleReader(
-    concat(header, new Uint8Array(MAX_NAME_BYTES + 1).fill(0x61)),
+  const reader = new PieceReader(
+    concatBytes([header, new Uint8Array(MAX_NAME_BYTES + 1).fill(0x61)]),
   );
   await assert.rejects(readRequest(reader), isProtocolError("bad-length"));
   assert.equal(reader.consumed, HEADER_LENGTH);
@@ -596,30 +562,33 @@ Deno.test("readRequest rejects a declared name length before reading the name", 
 
 Deno.test("readRequest rejects other malformed requests", async () => {
   const cases: [bytes: Uint8Array, code: ProtocolErrorCode][] = [
-    [concat(requestHeader({ version: 2 }), new Uint8Array(5)), "bad-version"],
-    [concat(requestHeader({ code: 9 }), new Uint8Array(5)), "bad-op"],
     [
-      concat(
+      concatBytes([requestHeader({ version: 2 }), new Uint8Array(5)]),
+      "bad-version",
+    ],
+    [concatBytes([requestHeader({ code: 9 }), new Uint8Array(5)]), "bad-op"],
+    [
+      concatBytes([
         requestHeader({ a: BigInt(MAX_SAFE), b: 1n }),
         new Uint8Array(5),
-      ),
+      ]),
       "bad-number",
     ],
     [
-      concat(
+      concatBytes([
         requestHeader({ textLength: 2 }),
         new Uint8Array([0xe2, 0x82]),
-      ),
+      ]),
       "bad-name",
     ],
     [
-      concat(requestHeader({ textLength: 1 }), new Uint8Array([0])),
+      concatBytes([requestHeader({ textLength: 1 }), new Uint8Array([0])]),
       "bad-name",
     ],
   ];
   for (const [bytes, code] of cases) {
     await assert.rejects(
-      readRequest(new TrickleReader(bytes)),
+      readRequest(new PieceReader(bytes)),
       isProtocolError(code),
     );
   }
@@ -635,7 +604,7 @@ Deno.test("readRequest reports a stream that ends mid-request as UnexpectedEof",
   // Every cut: inside the magic, inside the header, inside the name.
   for (let cut = 0; cut < frame.length; cut++) {
     await assert.rejects(
-      readRequest(new TrickleReader(frame.subarray(0, cut))),
+      readRequest(new PieceReader(frame.subarray(0, cut))),
       isUnexpectedEof,
       `cut at ${cut}`,
     );
@@ -646,7 +615,7 @@ Deno.test("readResponse reads a response a few bytes at a time and leaves the pa
   for (const response of RESPONSES) {
     const frame = encodeResponse(response);
     const payload = new Uint8Array([1, 2, 3, 4, 5]);
-    const reader = new TrickleReader(concat(frame, payload));
+    const reader = new PieceReader(concatBytes([frame, payload]));
     assert.deepEqual(await readResponse(reader), response);
     assert.equal(reader.consumed, frame.length, "read into the payload");
   }
@@ -664,16 +633,16 @@ Deno.test("readResponse rejects malformed responses", async () => {
     [responseHeader({ code: Status.NOT_FOUND, b: 7n }), "bad-length"],
     [responseHeader({ a: 2n ** 53n }), "bad-number"],
     [
-      concat(
+      concatBytes([
         responseHeader({ code: Status.NOT_FOUND, textLength: 3, b: 0n }),
         new Uint8Array([0x61, 0xff, 0x62]),
-      ),
+      ]),
       "bad-message",
     ],
   ];
   for (const [bytes, code] of cases) {
     await assert.rejects(
-      readResponse(new TrickleReader(bytes)),
+      readResponse(new PieceReader(bytes)),
       isProtocolError(code),
     );
   }
@@ -688,7 +657,7 @@ Deno.test("readResponse reports a stream that ends mid-response as UnexpectedEof
   });
   for (let cut = 0; cut < frame.length; cut++) {
     await assert.rejects(
-      readResponse(new TrickleReader(frame.subarray(0, cut))),
+      readResponse(new PieceReader(frame.subarray(0, cut))),
       isUnexpectedEof,
       `cut at ${cut}`,
     );
