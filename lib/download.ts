@@ -350,7 +350,8 @@ function pieceSizeFor(
   return blockSize * Math.max(1, Math.floor(target / blockSize));
 }
 
-/** End of the bytes a task has received, written or not (for progress). */
+/** End of the bytes a task has received, written or not: where progress
+ * stands and where a thief may split. */
 function reached(task: Task): number {
   return Math.min(task.position + task.received, task.range.end);
 }
@@ -782,11 +783,11 @@ export async function download(
         const open = serverLocks[thief]!.isLocked()
           ? []
           : tasks.filter((t) =>
-            t.position + t.received < t.range.end && t.waitingFor !== thief
+            reached(t) < t.range.end && t.waitingFor !== thief
           );
         const steal = planSteal(
           open.map((t) => ({
-            position: t.position + t.received,
+            position: reached(t),
             end: t.range.end,
             rate: rateOf(t, now),
             active: t.active,
@@ -801,7 +802,7 @@ export async function download(
           // Nothing worth taking now; a victim whose rate is not known yet
           // may be worth it in a moment.
           const worthWaiting = open.some((t) =>
-            t.range.end - t.position - t.received > minPiece
+            t.range.end - reached(t) > minPiece
           );
           if (!worthWaiting) return;
           await delay(100, abort.signal, taskEnded.promise);
