@@ -351,7 +351,12 @@ function formatLogLine(
   outcome: Outcome,
   elapsedMs: number,
 ): string {
-  const peer = formatAddress(conn.remoteAddr);
+  // A dual-stack socket sees IPv4 peers as "::ffff:a.b.c.d": log them as IPv4.
+  const { hostname, port } = conn.remoteAddr;
+  const peer = formatAddress({
+    hostname: hostname.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, ""),
+    port,
+  });
   const request = outcome.request;
   const what = request === undefined
     ? "-"
