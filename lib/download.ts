@@ -31,6 +31,7 @@ import { minPieceFor, planSteal } from "./work_stealing.ts";
 import {
   describeFailure,
   fetchRange,
+  KeptConnection,
   OtherVersionError,
   requestBlockDigests,
   requestRangeDigest,
@@ -503,6 +504,9 @@ export async function download(
   const abort = new AbortController();
   const stop = () => abort.abort(options.signal?.reason);
   options.signal?.addEventListener("abort", stop, { once: true });
+  // A connection per server, kept open from one range to the next; each is
+  // used under its server's lock.
+  const keptConnections = servers.map(() => new KeptConnection());
   const timer = setInterval(() => {
     checkpoint().catch(() => {
       // A failed checkpoint is retried at the next tick; the write path
@@ -543,7 +547,12 @@ export async function download(
 
     const attempt = async (task: Task, serverIndex: number) => {
       const server = servers[serverIndex]!;
-      const request = { server, timeouts, signal: abort.signal };
+      const request = {
+        server,
+        timeouts,
+        signal: abort.signal,
+        kept: keptConnections[serverIndex],
+      };
       const { range } = task;
       task.waitingFor = serverIndex;
       task.server = serverIndex;
@@ -687,6 +696,7 @@ export async function download(
         server: servers[serverIndex]!,
         timeouts,
         signal: abort.signal,
+        kept: keptConnections[serverIndex],
       };
       try {
         const theirs = await serverLocks[serverIndex]!.runExclusive(() =>
@@ -879,6 +889,7 @@ export async function download(
     options.signal?.removeEventListener("abort", stop);
     await checkpointing?.catch(() => {});
     output.close();
+    for (const kept of keptConnections) kept[Symbol.dispose]();
     hasher?.[Symbol.dispose]();
   }
 }

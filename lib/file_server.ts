@@ -6,7 +6,7 @@
  */
 
 import { digestBlocks, DigestCache, digestRange } from "./block_digests.ts";
-import { isDisconnect, writeAll } from "./conn_io.ts";
+import { type ByteReader, isDisconnect, writeAll } from "./conn_io.ts";
 import {
   encodeResponse,
   hashListLength,
@@ -43,7 +43,7 @@ export interface ServeOptions {
   sendTimeoutMs: number;
   /** Limits the output rate, if given. */
   rateLimiter?: RateLimiter | undefined;
-  /** Receives one line per connection. */
+  /** Receives one line per request. */
   log: (line: string) => void;
   /** Digest lists already computed, shared by all connections. */
   digestCache: DigestCache;
@@ -65,7 +65,7 @@ const OP_NAMES: Record<Op, string> = {
   [Op.RANGE_HASH]: "RANGE_HASH",
 };
 
-/** What happened on one connection, for the log line. */
+/** What happened to one request, for the log line. */
 interface Outcome {
   request?: Request;
   bytesSent: number;
@@ -75,7 +75,9 @@ interface Outcome {
 }
 
 /**
- * Serves one connection to its end and closes it. Never throws.
+ * Serves one connection to its end and closes it: one request, or, while
+ * the client asks to keep the connection open, one request after another.
+ * Never throws.
  *
  * @param conn The accepted connection; it is closed on return.
  * @param options How to serve.
@@ -84,8 +86,6 @@ export async function serveConnection(
   conn: Deno.TcpConn,
   options: ServeOptions,
 ): Promise<void> {
-  const started = performance.now();
-  const outcome: Outcome = { bytesSent: 0, result: "", replied: false };
   let closed = false;
   const close = () => {
     if (closed) return;
@@ -96,12 +96,67 @@ export async function serveConnection(
   options.signal?.addEventListener("abort", close, { once: true });
   try {
     conn.setNoDelay(true);
+    let reader: ByteReader = conn;
+    while (await serveRequest(conn, reader, watchdog, options)) {
+      // The client may send its next request or leave; the server, which
+      // serves one connection at a time, waits only briefly for either.
+      watchdog.arm(KEEP_OPEN_IDLE_MS, "waiting for the next request");
+      const first = new Uint8Array(1);
+      let n: number | null;
+      try {
+        n = await conn.read(first);
+      } catch {
+        break;
+      }
+      if (n === null) break;
+      reader = withFirstByte(first[0]!, conn);
+    }
+  } finally {
+    options.signal?.removeEventListener("abort", close);
+    close();
+  }
+}
+
+/** How long a kept-open connection may wait for the client's next request. */
+const KEEP_OPEN_IDLE_MS = 1000;
+
+/** A reader that gives one byte already read, then reads from `conn`. */
+function withFirstByte(byte: number, conn: ByteReader): ByteReader {
+  let given = false;
+  return {
+    read(p: Uint8Array): Promise<number | null> {
+      if (given || p.length === 0) return conn.read(p);
+      given = true;
+      p[0] = byte;
+      return Promise.resolve(1);
+    },
+  };
+}
+
+/**
+ * Reads one request from `reader`, answers it and logs it.
+ *
+ * @returns Whether the connection stays open for another request.
+ */
+async function serveRequest(
+  conn: Deno.TcpConn,
+  reader: ByteReader,
+  watchdog: Watchdog,
+  options: ServeOptions,
+): Promise<boolean> {
+  const started = performance.now();
+  const outcome: Outcome = { bytesSent: 0, result: "", replied: false };
+  try {
     watchdog.arm(options.requestTimeoutMs, "reading the request");
-    outcome.request = await readRequest(conn);
+    outcome.request = await readRequest(reader);
     // The request is in; from here on the send timeout applies.
     watchdog.arm(options.sendTimeoutMs, "preparing the reply");
     await answer(conn, outcome.request, outcome, watchdog, options);
+    if (outcome.request.keepOpen && outcome.result.startsWith("ok")) {
+      return true;
+    }
     await lingerForClose(conn, watchdog);
+    return false;
   } catch (caught) {
     const error = watchdog.explain(caught);
     if (error instanceof FileAccessError) {
@@ -142,9 +197,8 @@ export async function serveConnection(
         options,
       );
     }
+    return false;
   } finally {
-    options.signal?.removeEventListener("abort", close);
-    close();
     options.log(formatLogLine(conn, outcome, performance.now() - started));
   }
 }

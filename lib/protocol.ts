@@ -15,8 +15,14 @@ export type { ByteReader };
 
 /** The four bytes every message starts with: "MSFD". */
 export const MAGIC: Uint8Array = new Uint8Array([0x4d, 0x53, 0x46, 0x44]);
-/** The protocol version this implementation speaks. */
+/** The protocol version of responses, and of requests that close after
+ * their reply. */
 export const VERSION = 1;
+/**
+ * The version of a request that asks the server to keep the connection open
+ * after an OK reply, for the client's next request. Frames are the same.
+ */
+export const KEEP_OPEN_VERSION = 2;
 /** Length of the fixed part of every request and response. */
 export const HEADER_LENGTH = 24;
 /** Longest file name a request may carry, in UTF-8 bytes. */
@@ -111,6 +117,11 @@ export interface Request {
   offset: number;
   /** Number of bytes wanted; 0 for {@linkcode Op.SIZE}. */
   length: number;
+  /**
+   * Whether the connection stays open after an OK reply for another
+   * request (version {@linkcode KEEP_OPEN_VERSION}). Default false.
+   */
+  keepOpen?: boolean;
 }
 
 /** A decoded response header and its message. */
@@ -160,13 +171,14 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 
 function writeHeader(
   view: DataView,
+  version: number,
   code: number,
   textLength: number,
   a: number,
   b: number,
 ): void {
   new Uint8Array(view.buffer, view.byteOffset, 4).set(MAGIC);
-  view.setUint8(4, VERSION);
+  view.setUint8(4, version);
   view.setUint8(5, code);
   view.setUint16(6, textLength);
   view.setBigUint64(8, BigInt(a));
@@ -192,7 +204,10 @@ function readUint64(view: DataView, at: number, what: string): number {
   return Number(value);
 }
 
-function checkMagicAndVersion(header: Uint8Array): void {
+function checkMagicAndVersion(
+  header: Uint8Array,
+  versions: readonly number[],
+): void {
   if (header.length < HEADER_LENGTH) {
     throw new ProtocolError(
       "truncated",
@@ -200,12 +215,12 @@ function checkMagicAndVersion(header: Uint8Array): void {
     );
   }
   checkMagic(header);
-  if (header[4] !== VERSION) {
+  if (!versions.includes(header[4]!)) {
     throw new ProtocolError(
       "bad-version",
-      `Unsupported protocol version: received ${
-        header[4]
-      }, expected ${VERSION}`,
+      `Unsupported protocol version: received ${header[4]}, expected ${
+        versions.join(" or ")
+      }`,
     );
   }
 }
@@ -267,6 +282,7 @@ export function encodeRequest(request: Request): Uint8Array {
   const frame = new Uint8Array(HEADER_LENGTH + name.length);
   writeHeader(
     new DataView(frame.buffer),
+    request.keepOpen ? KEEP_OPEN_VERSION : VERSION,
     request.op,
     name.length,
     request.offset,
@@ -286,6 +302,9 @@ export interface RequestHeader {
   offset: number;
   /** Number of bytes wanted; 0 for {@linkcode Op.SIZE}. */
   length: number;
+  /** Whether the client asks to keep the connection open after the reply;
+   * set only when it does. */
+  keepOpen?: boolean;
 }
 
 /**
@@ -296,7 +315,7 @@ export interface RequestHeader {
  * @throws {ProtocolError} If any field is invalid.
  */
 export function decodeRequestHeader(header: Uint8Array): RequestHeader {
-  checkMagicAndVersion(header);
+  checkMagicAndVersion(header, [VERSION, KEEP_OPEN_VERSION]);
   const view = new DataView(header.buffer, header.byteOffset, HEADER_LENGTH);
   const op = view.getUint8(5);
   if (op < Op.SIZE || op > Op.RANGE_HASH) {
@@ -317,7 +336,10 @@ export function decodeRequestHeader(header: Uint8Array): RequestHeader {
       `The range end is larger than 2^53-1: offset ${offset}, length ${length}`,
     );
   }
-  return { op: op as Op, nameLength, offset, length };
+  const fields = { op: op as Op, nameLength, offset, length };
+  return header[4] === KEEP_OPEN_VERSION
+    ? { ...fields, keepOpen: true }
+    : fields;
 }
 
 /**
@@ -362,6 +384,7 @@ export function encodeResponse(response: Response): Uint8Array {
   const frame = new Uint8Array(HEADER_LENGTH + message.length);
   writeHeader(
     new DataView(frame.buffer),
+    VERSION,
     response.status,
     message.length,
     response.fileSize,
@@ -391,7 +414,7 @@ export interface ResponseHeader {
  * @throws {ProtocolError} If any field is invalid.
  */
 export function decodeResponseHeader(header: Uint8Array): ResponseHeader {
-  checkMagicAndVersion(header);
+  checkMagicAndVersion(header, [VERSION]);
   const view = new DataView(header.buffer, header.byteOffset, HEADER_LENGTH);
   const status = view.getUint8(5);
   if (!(status in STATUS_NAMES)) {
@@ -429,9 +452,9 @@ export async function readRequest(reader: ByteReader): Promise<Request> {
   await readExact(reader, header.subarray(0, MAGIC.length));
   checkMagic(header);
   await readExact(reader, header.subarray(MAGIC.length));
-  const { op, nameLength, offset, length } = decodeRequestHeader(header);
+  const { nameLength, ...fields } = decodeRequestHeader(header);
   const name = decodeName(await readExact(reader, new Uint8Array(nameLength)));
-  return { op, name, offset, length };
+  return { ...fields, name };
 }
 
 /**

@@ -12,6 +12,7 @@ import {
   encodeResponse,
   hashListLength,
   HEADER_LENGTH,
+  KEEP_OPEN_VERSION,
   MAGIC,
   MAX_MESSAGE_BYTES,
   MAX_NAME_BYTES,
@@ -392,7 +393,7 @@ Deno.test("a frame with the wrong magic bytes is refused", () => {
 });
 
 Deno.test("a frame with another protocol version is refused", () => {
-  for (const version of [0, VERSION + 1, 255]) {
+  for (const version of [0, KEEP_OPEN_VERSION + 1, 255]) {
     assertProtocolError(
       () => decodeRequestHeader(requestHeader({ version })),
       "bad-version",
@@ -563,7 +564,7 @@ Deno.test("readRequest rejects a declared name length before reading the name", 
 Deno.test("readRequest rejects other malformed requests", async () => {
   const cases: [bytes: Uint8Array, code: ProtocolErrorCode][] = [
     [
-      concatBytes([requestHeader({ version: 2 }), new Uint8Array(5)]),
+      concatBytes([requestHeader({ version: 3 }), new Uint8Array(5)]),
       "bad-version",
     ],
     [concatBytes([requestHeader({ code: 9 }), new Uint8Array(5)]), "bad-op"],
@@ -672,4 +673,26 @@ Deno.test("hashListLength accepts power-of-two block sizes within the limits", (
   assert.equal(hashListLength(100, 0), undefined);
   assert.equal(hashListLength(100, 2 ** 31), undefined);
   assert.equal(hashListLength(2 ** 40, 1), undefined);
+});
+
+Deno.test("a request that asks to keep the connection open is version 2 and reads back so", async () => {
+  const request = {
+    op: Op.RANGE,
+    name: "f.bin",
+    offset: 5,
+    length: 7,
+    keepOpen: true,
+  };
+  const frame = encodeRequest(request);
+  assert.equal(frame[4], KEEP_OPEN_VERSION);
+  assert.deepEqual(await readRequest(new PieceReader(frame)), request);
+  // Without it, version 1 and no field.
+  const plain = encodeRequest({ ...request, keepOpen: false });
+  assert.equal(plain[4], VERSION);
+  assert.deepEqual(await readRequest(new PieceReader(plain)), {
+    op: Op.RANGE,
+    name: "f.bin",
+    offset: 5,
+    length: 7,
+  });
 });

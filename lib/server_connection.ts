@@ -82,6 +82,12 @@ export interface RequestOptions {
   timeouts: Timeouts;
   /** Aborts the request; its connection is closed at once. */
   signal?: AbortSignal | undefined;
+  /**
+   * Where a connection to this server is kept between requests (see
+   * {@linkcode KeptConnection}); only RANGE transfers read to their end
+   * keep theirs.
+   */
+  kept?: KeptConnection | undefined;
 }
 
 async function connect(
@@ -111,9 +117,58 @@ async function connect(
 }
 
 /**
+ * A connection to one server kept open after a complete reply, for the next
+ * request to that server: it saves a connection's setup and the time its
+ * TCP windows need to grow. The server waits about a second for the next
+ * request, so keep one only while more requests follow soon, and dispose
+ * of it when none will.
+ */
+export class KeptConnection implements Disposable {
+  #conn: Deno.TcpConn | undefined;
+
+  /**
+   * Takes the kept connection, if there is one.
+   *
+   * @returns The connection, now the caller's to use and close.
+   */
+  take(): Deno.TcpConn | undefined {
+    const conn = this.#conn;
+    this.#conn = undefined;
+    return conn;
+  }
+
+  /**
+   * Keeps a connection whose last reply was read to its end.
+   *
+   * @param conn The connection; one kept before is closed.
+   */
+  keep(conn: Deno.TcpConn): void {
+    this[Symbol.dispose]();
+    this.#conn = conn;
+  }
+
+  /** Closes the kept connection, if any. */
+  [Symbol.dispose](): void {
+    const conn = this.take();
+    try {
+      conn?.close();
+    } catch {
+      // Already closed: nothing to release.
+    }
+  }
+}
+
+/**
  * Sends one request and hands the open connection, positioned after the
  * reply header, to `body`. The connection is closed when `body` returns or
- * throws, when a deadline passes, or when the signal aborts.
+ * throws, when a deadline passes, or when the signal aborts, or earlier by
+ * `body` through `finish` (given `true`, when the reply was read to its end
+ * and `options.kept` is given, it is kept open there instead).
+ *
+ * With `options.kept`, the request asks the server to keep the connection
+ * open and goes over the kept connection if there is one; if that one fails
+ * before a reply starts (the server closed it meanwhile), the request is
+ * sent once more over a new connection.
  */
 async function exchange<T>(
   options: RequestOptions,
@@ -122,36 +177,55 @@ async function exchange<T>(
     conn: Deno.TcpConn,
     response: Response,
     watchdog: Watchdog,
+    finish: (reusable: boolean) => void,
   ) => Promise<T>,
 ): Promise<T> {
-  const { server, timeouts, signal } = options;
-  signal?.throwIfAborted();
-  const conn = await connect(server, timeouts, signal);
-  let closed = false;
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    conn.close();
-  };
-  signal?.addEventListener("abort", close, { once: true });
-  using watchdog = new Watchdog(close);
-  try {
-    conn.setNoDelay(true);
-    watchdog.arm(timeouts.replyMs, "waiting for the reply");
-    await writeAll(conn, encodeRequest(request));
-    const response = await readResponse(conn);
-    if (response.status !== Status.OK) {
-      throw new ServerReplyError(
-        `${statusName(response.status)}: ${response.message}`,
-        response.status,
-      );
+  const { server, timeouts, signal, kept } = options;
+  const frame = encodeRequest({ ...request, keepOpen: kept !== undefined });
+  for (let reuse = true;; reuse = false) {
+    signal?.throwIfAborted();
+    const reused = reuse ? kept?.take() : undefined;
+    const conn = reused ?? await connect(server, timeouts, signal);
+    let open = true;
+    const close = () => {
+      if (!open) return;
+      open = false;
+      conn.close();
+    };
+    const finish = (reusable: boolean) => {
+      if (!open) return;
+      if (reusable && kept) {
+        open = false;
+        kept.keep(conn);
+      } else {
+        close();
+      }
+    };
+    signal?.addEventListener("abort", close, { once: true });
+    using watchdog = new Watchdog(close);
+    let replied = false;
+    try {
+      conn.setNoDelay(true);
+      watchdog.arm(timeouts.replyMs, "waiting for the reply");
+      await writeAll(conn, frame);
+      const response = await readResponse(conn);
+      replied = true;
+      if (response.status !== Status.OK) {
+        throw new ServerReplyError(
+          `${statusName(response.status)}: ${response.message}`,
+          response.status,
+        );
+      }
+      return await body(conn, response, watchdog, finish);
+    } catch (error) {
+      const explained = watchdog.explain(error);
+      const stale = reused !== undefined && !replied &&
+        !(explained instanceof TimeoutError) && !signal?.aborted;
+      if (!stale) throw explained;
+    } finally {
+      signal?.removeEventListener("abort", close);
+      close();
     }
-    return await body(conn, response, watchdog);
-  } catch (error) {
-    throw watchdog.explain(error);
-  } finally {
-    signal?.removeEventListener("abort", close);
-    close();
   }
 }
 
@@ -343,7 +417,7 @@ export function fetchRange(
       offset: range.offset,
       length: range.length,
     },
-    async (conn, response, watchdog) => {
+    async (conn, response, watchdog, finish) => {
       checkFileSize(response, range.fileSize);
       if (response.payloadLength !== range.length) {
         throw new ProtocolError(
@@ -396,6 +470,11 @@ export function fetchRange(
           throw error;
         }
         if (filled === 0) return;
+        // Everything wanted is in: the server may go on to its next client
+        // while this piece is written and checked.
+        if (position + filled >= end()) {
+          finish(position + filled === requestedEnd);
+        }
         const more = await range.onData(buffer.subarray(0, filled));
         watchdog.kick();
         position += filled;

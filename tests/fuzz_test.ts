@@ -21,6 +21,7 @@ import {
   decodeResponseHeader,
   hashListLength,
   HEADER_LENGTH,
+  KEEP_OPEN_VERSION,
   MAGIC,
   MAX_NAME_BYTES,
   Op,
@@ -298,7 +299,8 @@ function modelRequest(tree: Tree, bytes: Uint8Array): Reading {
     },
   });
   if (
-    view.getUint8(4) !== VERSION || !KNOWN_OPS.has(op) || nameLength === 0 ||
+    ![VERSION, KEEP_OPEN_VERSION].includes(view.getUint8(4)) ||
+    !KNOWN_OPS.has(op) || nameLength === 0 ||
     nameLength > MAX_NAME_BYTES || offset > MAX_SAFE || length > MAX_SAFE ||
     offset + length > MAX_SAFE
   ) {

@@ -502,3 +502,73 @@ Deno.test("server runs with --allow-read narrowed to the served folder", async (
     });
   }
 });
+
+/** Reads one reply and its payload from an open connection. */
+async function readReply(conn: Deno.TcpConn) {
+  const response = await readResponse(conn);
+  const payload = await readExact(
+    conn,
+    new Uint8Array(response.payloadLength),
+  );
+  return { ...response, payload };
+}
+
+Deno.test("a connection kept open carries one request after another, then closes after a plain one", async () => {
+  await using root = await tempDir();
+  const bytes = randomBytes(300_000);
+  await Deno.writeFile(`${root.path}/f.bin`, bytes);
+  await using server = await ServerProcess.start(root.path);
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  const requests = [
+    { op: Op.RANGE, name: "f.bin", offset: 0, length: 100_000 },
+    { op: Op.SIZE, name: "f.bin", offset: 0, length: 0 },
+    { op: Op.RANGE, name: "f.bin", offset: 200_000, length: 100_000 },
+  ];
+  for (const request of requests) {
+    await writeAll(conn, encodeRequest({ ...request, keepOpen: true }));
+    const reply = await readReply(conn);
+    assert.equal(reply.status, Status.OK);
+    assert.equal(reply.fileSize, bytes.length);
+    assert.deepEqual(
+      reply.payload,
+      request.op === Op.RANGE
+        ? bytes.subarray(request.offset, request.offset + request.length)
+        : new Uint8Array(0),
+    );
+  }
+  // A plain request is the last: the server closes after its reply.
+  await writeAll(
+    conn,
+    encodeRequest({ op: Op.RANGE, name: "f.bin", offset: 7, length: 3 }),
+  );
+  assert.deepEqual((await readReply(conn)).payload, bytes.subarray(7, 10));
+  assert.equal(await conn.read(new Uint8Array(1)), null);
+  const log = await server.log();
+  assert.equal(log.match(/ RANGE "f\.bin" /g)?.length, 3, log);
+  assert.equal(log.match(/ SIZE "f\.bin" /g)?.length, 1, log);
+});
+
+Deno.test("a connection kept open and left idle is closed, and the next client is served", async () => {
+  await using root = await tempDir();
+  const bytes = randomBytes(1000);
+  await Deno.writeFile(`${root.path}/f.bin`, bytes);
+  await using server = await ServerProcess.start(root.path);
+  using idle = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  await writeAll(
+    idle,
+    encodeRequest({
+      op: Op.SIZE,
+      name: "f.bin",
+      offset: 0,
+      length: 0,
+      keepOpen: true,
+    }),
+  );
+  assert.equal((await readReply(idle)).status, Status.OK);
+  // The next client waits in the backlog until the idle one is dropped.
+  const started = performance.now();
+  await assertServesRange(server.port, bytes, 0, 1000);
+  const waited = performance.now() - started;
+  assert.ok(waited < 3000, `waited ${waited} ms`);
+  assert.equal(await idle.read(new Uint8Array(1)), null);
+});
