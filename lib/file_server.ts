@@ -97,7 +97,9 @@ export async function serveConnection(
   try {
     conn.setNoDelay(true);
     let reader: ByteReader = conn;
+    let kept = false;
     while (await serveRequest(conn, reader, watchdog, options)) {
+      kept = true;
       // The client may send its next request or leave; the server, which
       // serves one connection at a time, waits only briefly for either.
       watchdog.arm(KEEP_OPEN_IDLE_MS, "waiting for the next request");
@@ -111,6 +113,9 @@ export async function serveConnection(
       if (n === null) break;
       reader = withFirstByte(first[0]!, conn);
     }
+    // A reply already sent on this connection must not be cut off by a
+    // reset when it closes with a bad next request unread.
+    if (kept) await lingerForClose(conn, watchdog);
   } finally {
     options.signal?.removeEventListener("abort", close);
     close();

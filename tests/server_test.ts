@@ -572,3 +572,37 @@ Deno.test("a connection kept open and left idle is closed, and the next client i
   assert.ok(waited < 3000, `waited ${waited} ms`);
   assert.equal(await idle.read(new Uint8Array(1)), null);
 });
+
+Deno.test("a connection kept open that then sends garbage still gets its first reply whole", async () => {
+  await using root = await tempDir();
+  const bytes = randomBytes(500_000);
+  await Deno.writeFile(`${root.path}/f.bin`, bytes);
+  await using server = await ServerProcess.start(root.path);
+  const request = encodeRequest({
+    op: Op.RANGE,
+    name: "f.bin",
+    offset: 0,
+    length: bytes.length,
+    keepOpen: true,
+  });
+  // The request and, at once, bytes that are not a request, then nothing:
+  // the server answers the first, refuses the rest, and closes.
+  const garbage = new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n".repeat(50));
+  const reply = await exchangeRaw(
+    server.port,
+    new Uint8Array([...request, ...garbage]),
+  );
+  const response = await readResponse({
+    read(p: Uint8Array) {
+      p.set(reply.subarray(0, HEADER_LENGTH));
+      return Promise.resolve(HEADER_LENGTH);
+    },
+  });
+  assert.equal(response.status, Status.OK);
+  assert.equal(reply.length, HEADER_LENGTH + bytes.length);
+  assert.deepEqual(reply.subarray(HEADER_LENGTH), bytes);
+  assert.match(
+    await server.log(),
+    /bad request: Not a request of this protocol/,
+  );
+});
