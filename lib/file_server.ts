@@ -1,5 +1,7 @@
 /**
- * Serving one client connection: read one request, answer it, disconnect.
+ * Serving one client connection: read one request, answer it, disconnect;
+ * or, while the client asks to keep the connection open, read and answer
+ * one request after another, for a bounded time.
  * Nothing a client sends or does makes this throw; every outcome is logged.
  *
  * @module
@@ -96,9 +98,18 @@ export async function serveConnection(
   options.signal?.addEventListener("abort", close, { once: true });
   try {
     conn.setNoDelay(true);
+    const opened = performance.now();
     let reader: ByteReader = conn;
     let kept = false;
     while (await serveRequest(conn, reader, watchdog, options)) {
+      // Clients waiting in the backlog get their turn: past the hold time a
+      // kept connection is closed after its reply (a client that asked to
+      // keep it sends its next request only after reading the reply, so
+      // nothing is left unread), and its next request queues like theirs.
+      if (performance.now() - opened >= KEEP_OPEN_HOLD_MS) {
+        kept = false;
+        break;
+      }
       kept = true;
       // The client may send its next request or leave; the server, which
       // serves one connection at a time, waits only briefly for either.
@@ -124,6 +135,8 @@ export async function serveConnection(
 
 /** How long a kept-open connection may wait for the client's next request. */
 const KEEP_OPEN_IDLE_MS = 1000;
+/** How long one connection may hold the server before its next request. */
+const KEEP_OPEN_HOLD_MS = 2000;
 
 /** A reader that gives one byte already read, then reads from `conn`. */
 function withFirstByte(byte: number, conn: ByteReader): ByteReader {

@@ -125,6 +125,8 @@ async function connect(
  */
 export class KeptConnection implements Disposable {
   #conn: Deno.TcpConn | undefined;
+  /** Whether the server refused version 2 requests: it speaks only 1. */
+  refused = false;
 
   /**
    * Takes the kept connection, if there is one.
@@ -167,8 +169,9 @@ export class KeptConnection implements Disposable {
  *
  * With `options.kept`, the request asks the server to keep the connection
  * open and goes over the kept connection if there is one; if that one fails
- * before a reply starts (the server closed it meanwhile), the request is
- * sent once more over a new connection.
+ * before a whole reply header arrived (the server closed it meanwhile), the
+ * request is sent once more over a new connection. A server that refuses
+ * version 2 is asked again in version 1, and marked in `options.kept`.
  */
 async function exchange<T>(
   options: RequestOptions,
@@ -181,8 +184,9 @@ async function exchange<T>(
   ) => Promise<T>,
 ): Promise<T> {
   const { server, timeouts, signal, kept } = options;
-  const frame = encodeRequest({ ...request, keepOpen: kept !== undefined });
   for (let reuse = true;; reuse = false) {
+    const keepOpen = kept !== undefined && !kept.refused;
+    const frame = encodeRequest({ ...request, keepOpen });
     signal?.throwIfAborted();
     const reused = reuse ? kept?.take() : undefined;
     const conn = reused ?? await connect(server, timeouts, signal);
@@ -194,7 +198,7 @@ async function exchange<T>(
     };
     const finish = (reusable: boolean) => {
       if (!open) return;
-      if (reusable && kept) {
+      if (reusable && keepOpen && kept) {
         open = false;
         kept.keep(conn);
       } else {
@@ -219,6 +223,16 @@ async function exchange<T>(
       return await body(conn, response, watchdog, finish);
     } catch (error) {
       const explained = watchdog.explain(error);
+      // A server of protocol version 1 only: ask it again as such, and
+      // keep nothing open with it from now on.
+      const versionRefused = keepOpen && kept !== undefined &&
+        explained instanceof ServerReplyError &&
+        explained.status === Status.BAD_REQUEST &&
+        /Unsupported protocol version/.test(explained.message);
+      if (versionRefused) {
+        kept.refused = true;
+        continue;
+      }
       const stale = reused !== undefined && !replied &&
         !(explained instanceof TimeoutError) && !signal?.aborted;
       if (!stale) throw explained;
@@ -319,7 +333,7 @@ export function requestRangeDigest(
   return exchange(
     options,
     { op: Op.RANGE_HASH, name: request.name, offset, length },
-    (conn, response, watchdog) => {
+    async (conn, response, watchdog, finish) => {
       checkFileSize(response, request.fileSize);
       if (response.payloadLength !== DIGEST_BYTES) {
         throw new ProtocolError(
@@ -327,7 +341,10 @@ export function requestRangeDigest(
           `Expected a ${DIGEST_BYTES}-byte digest, the reply announces ${response.payloadLength}`,
         );
       }
-      return readPayload(conn, DIGEST_BYTES, watchdog);
+      const digest = await readPayload(conn, DIGEST_BYTES, watchdog);
+      // Read to its end: the connection may serve the next range.
+      finish(true);
+      return digest;
     },
   );
 }

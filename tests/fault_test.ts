@@ -176,7 +176,8 @@ Deno.test("bytes damaged on the way are detected and fetched again from another 
   await using env = await setup({
     bytes,
     // The first server answers the size and digests; the second flips a
-    // byte in every reply long enough to reach it.
+    // byte in the first reply of every connection long enough to reach it
+    // (a kept connection's later replies pass untouched).
     faults: [clean, always({ kind: "flip", at: 24 + 5_000 })],
   });
   const run = await download(env.work, ["servers.txt", "4", "f.bin"]);
