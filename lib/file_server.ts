@@ -228,7 +228,7 @@ async function answer(
   watchdog: Watchdog,
   options: ServeOptions,
 ): Promise<void> {
-  using served = await options.folder.openFile(request.name);
+  using served = options.folder.openFile(request.name);
   if (request.op === Op.SIZE) {
     await sendHeader(conn, served.size, 0, outcome, watchdog, options);
     outcome.result = "ok";
@@ -252,7 +252,7 @@ async function answer(
     return;
   }
   try {
-    await served.file.seek(offset, Deno.SeekMode.Start);
+    served.file.seekSync(offset, Deno.SeekMode.Start);
   } catch (error) {
     throw new FileAccessError(
       Status.SERVER_ERROR,
