@@ -27,6 +27,7 @@ import { type Interval, IntervalSet } from "./interval_set.ts";
 import { OutputError, OutputFile, PARTIAL_SUFFIX } from "./output_file.ts";
 import { DIGEST_BYTES } from "./protocol.ts";
 import { type ByteRange, planRanges } from "./range_planner.ts";
+import { ReceiveBuffers } from "./receive_buffers.ts";
 import { minPieceFor, planSteal } from "./work_stealing.ts";
 import {
   describeFailure,
@@ -303,8 +304,11 @@ interface Task {
   blockSources: Set<number>;
   /** Whether a connection is fetching for it now. */
   active: boolean;
-  /** The check of the last piece received, while it runs. */
+  /** The checks of the pieces received, chained: each starts when the one
+   * before has passed. Settles when the last has. */
   checking: Promise<void> | undefined;
+  /** Why a check failed, once one has: the transfer stops. */
+  checkFailure: unknown;
   /** The server it fetches from or last fetched from. */
   server: number | undefined;
   /** How many times it moved on to another server. */
@@ -456,6 +460,7 @@ export async function download(
     blockSources: new Set(),
     active: false,
     checking: undefined,
+    checkFailure: undefined,
     server: undefined,
     failovers: 0,
     waitingFor: undefined,
@@ -518,7 +523,7 @@ export async function download(
     // would only wait in its queue: each server gets one range at a time.
     const serverLocks = servers.map(() => new Mutex());
     const bytesPerServer = servers.map(() => 0);
-    const receiveBuffers = servers.map((): Uint8Array[] => []);
+    const receiveBuffers = servers.map(() => new ReceiveBuffers());
     const failed = servers.map(() => false);
     const excluded = servers.map(() => false);
     let failovers = 0;
@@ -557,6 +562,7 @@ export async function download(
       task.waitingFor = serverIndex;
       task.server = serverIndex;
       try {
+        let failure: unknown;
         await serverLocks[serverIndex]!.runExclusive(async () => {
           task.waitingFor = undefined;
           // The tail may have been stolen while this task waited.
@@ -564,7 +570,6 @@ export async function download(
           task.active = true;
           task.attemptStart = performance.now();
           task.attemptBytes = 0;
-          let failure: unknown;
           try {
             await fetchRange(request, {
               name: options.name,
@@ -581,26 +586,30 @@ export async function download(
                 range.end - task.position,
               ),
               // One connection per server at a time: its buffers serve
-              // every range it sends.
+              // every range it sends, and stay held while pieces of an
+              // earlier range are checked.
               buffers: receiveBuffers[serverIndex],
             });
           } catch (error) {
             failure = error;
-          }
-          // The last piece may still be under its check; a bad block
-          // outranks the error that ended the transfer.
-          try {
-            await task.checking;
-          } catch (error) {
-            if (!(failure instanceof OutputError)) failure = error;
           } finally {
-            task.checking = undefined;
             task.received = 0;
             task.active = false;
             task.attemptEnd = performance.now();
           }
-          if (failure !== undefined) throw failure;
         });
+        // The last pieces may still be under their checks; the server
+        // already sends the next range meanwhile. A bad block outranks the
+        // error that ended the transfer.
+        try {
+          await task.checking;
+        } catch (error) {
+          if (!(failure instanceof OutputError)) failure = error;
+        } finally {
+          task.checking = undefined;
+          task.checkFailure = undefined;
+        }
+        if (failure !== undefined) throw failure;
         return task.position >= range.end;
       } catch (caught) {
         task.waitingFor = undefined;
@@ -654,16 +663,21 @@ export async function download(
         bytesPerServer[serverIndex]! += piece.length;
       }
       task.received -= received.length;
-      // The previous piece's buffer is reused once its check is done.
-      const previous = task.checking;
-      task.checking = undefined;
-      await previous;
-      if (task.verifier && piece.length > 0) {
-        task.blockSources.add(serverIndex);
-        const checking = checkPiece(task, task.verifier, serverIndex, piece);
-        // Awaited with the next piece, or when the transfer ends.
-        checking.catch(() => {});
+      // A failed check ends the transfer: what follows the bad block is
+      // fetched again.
+      if (task.checkFailure !== undefined) throw task.checkFailure;
+      const { verifier } = task;
+      if (verifier && piece.length > 0) {
+        const previous = task.checking;
+        const checking = (async () => {
+          await previous;
+          task.blockSources.add(serverIndex);
+          await checkPiece(task, verifier, serverIndex, piece);
+        })();
+        checking.catch((error) => task.checkFailure ??= error);
         task.checking = checking;
+        // The piece's buffer is read into again once its check is done.
+        receiveBuffers[serverIndex]!.hold(checking);
       }
       return task.position < task.range.end;
     };

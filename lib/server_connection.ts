@@ -18,6 +18,7 @@ import {
   statusName,
 } from "./protocol.ts";
 import { formatAddress, type ServerAddress } from "./server_list.ts";
+import { ReceiveBuffers } from "./receive_buffers.ts";
 import { TimeoutError, Watchdog } from "./watchdog.ts";
 
 /** Deadlines for talking to a server, in milliseconds; 0 means none. */
@@ -384,10 +385,10 @@ export interface RangeRequest {
   fileSize: number;
   /**
    * Receives the payload in order, piece by piece. A piece stays unchanged
-   * until the call for the next piece has settled (two buffers take turns,
-   * so the caller may go on checking a piece while the next one arrives),
-   * or until `fetchRange` has settled. Resolving to `false` ends the
-   * transfer early (the range was cut short by work stealing).
+   * until the call for the next piece has settled, or until `fetchRange`
+   * has settled; longer if the caller holds its buffer (see `buffers`).
+   * Resolving to `false` ends the transfer early (the range was cut short
+   * by work stealing).
    */
   onData: (piece: Uint8Array) => Promise<boolean | void>;
   /**
@@ -397,11 +398,13 @@ export interface RangeRequest {
    */
   pieceBytes?: number;
   /**
-   * Buffers to take turns with, kept by the caller across transfers (two
-   * are used; missing or short ones are allocated into it). They must not
-   * be used elsewhere until the transfer and the checks of its pieces end.
+   * The buffers pieces are read into, kept by the caller across the
+   * transfers of one connection at a time. In `onData` the caller may
+   * {@linkcode ReceiveBuffers.hold} the piece's buffer until it is done
+   * with it, say checking it, even after the transfer ended. Default: new
+   * ones for this transfer.
    */
-  buffers?: Uint8Array[];
+  buffers?: ReceiveBuffers;
   /** Told how many bytes each read brought, before they are handed over. */
   onRead?: (bytes: number) => void;
   /**
@@ -444,18 +447,13 @@ export function fetchRange(
       }
       watchdog.arm(options.timeouts.stallMs, "receiving data");
       const pieceBytes = range.pieceBytes ?? DEFAULT_PIECE_BYTES;
-      // Shared, so a hashing worker can read the pieces where they are.
-      const buffers = range.buffers ?? [];
+      const buffers = range.buffers ?? new ReceiveBuffers();
       const bufferBytes = Math.min(pieceBytes, range.length);
       const requestedEnd = range.offset + range.length;
       const end = () => Math.min(requestedEnd, range.end?.() ?? requestedEnd);
       let position = range.offset;
-      for (let turn = 0; position < end(); turn++) {
-        let buffer = buffers[turn % 2];
-        if (buffer === undefined || buffer.length < bufferBytes) {
-          buffer = new Uint8Array(new SharedArrayBuffer(bufferBytes));
-          buffers[turn % 2] = buffer;
-        }
+      while (position < end()) {
+        const buffer = await buffers.take(bufferBytes);
         // Pieces end on multiples of the piece size, or where the range
         // ends now.
         const pieceEnd = () =>
