@@ -604,7 +604,7 @@ export async function download(
         try {
           await task.checking;
         } catch (error) {
-          if (!(failure instanceof OutputError)) failure = error;
+          if (findCause(failure, OutputError) === undefined) failure = error;
         } finally {
           task.checking = undefined;
           task.checkFailure = undefined;

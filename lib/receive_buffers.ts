@@ -57,7 +57,9 @@ export class ReceiveBuffers {
 
   /**
    * Keeps the buffer last taken from being read into again until `until`
-   * settles, whether it fulfils or rejects.
+   * settles, whether it fulfils or rejects. Call it for the piece just
+   * taken, before the next `take`; a second call for the same buffer
+   * replaces the first.
    *
    * @param until What the buffer waits for.
    * @throws {Error} If no buffer was taken yet.
