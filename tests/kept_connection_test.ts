@@ -27,6 +27,35 @@ import {
   tempDir,
 } from "./harness.ts";
 
+/** Fetches a range of "f.bin" from a server on 127.0.0.1 through `kept`. */
+async function fetchBytes(
+  port: number,
+  kept: KeptConnection,
+  fileSize: number,
+  offset: number,
+  length: number,
+): Promise<Uint8Array> {
+  const pieces: Uint8Array[] = [];
+  await fetchRange(
+    {
+      server: { hostname: "127.0.0.1", port },
+      timeouts: DEFAULT_TIMEOUTS,
+      kept,
+    },
+    {
+      name: "f.bin",
+      offset,
+      length,
+      fileSize,
+      onData: (piece) => {
+        pieces.push(piece.slice());
+        return Promise.resolve();
+      },
+    },
+  );
+  return concatBytes(pieces);
+}
+
 /** The client ports of the server's RANGE log lines, in order. */
 function rangePeers(log: string): string[] {
   return [...log.matchAll(/ (\S+) RANGE "/g)].map((match) => match[1]!);
@@ -59,26 +88,11 @@ Deno.test("a kept connection the server has closed is replaced by a new one", as
   await Deno.writeFile(`${root.path}/f.bin`, bytes);
   await using server = await ServerProcess.start(root.path);
   using kept = new KeptConnection();
-  const request = {
-    server: { hostname: "127.0.0.1", port: server.port },
-    timeouts: DEFAULT_TIMEOUTS,
-    kept,
-  };
   const fetch = async (offset: number, length: number) => {
-    const got = new Uint8Array(length);
-    let at = 0;
-    await fetchRange(request, {
-      name: "f.bin",
-      offset,
-      length,
-      fileSize: bytes.length,
-      onData: (piece) => {
-        got.set(piece, at);
-        at += piece.length;
-        return Promise.resolve();
-      },
-    });
-    assert.deepEqual(got, bytes.subarray(offset, offset + length));
+    assert.deepEqual(
+      await fetchBytes(server.port, kept, bytes.length, offset, length),
+      bytes.subarray(offset, offset + length),
+    );
   };
   await fetch(0, 50_000);
   await fetch(50_000, 25_000);
@@ -179,25 +193,15 @@ Deno.test("a server of protocol version 1 is asked again in version 1", async ()
     }
   })();
   using kept = new KeptConnection();
-  const request = {
-    server: { hostname: "127.0.0.1", port: listener.addr.port },
-    timeouts: DEFAULT_TIMEOUTS,
-    kept,
-  };
   for (const [offset, length] of [[0, 6000], [6000, 4000]] as const) {
-    const got: Uint8Array[] = [];
-    await fetchRange(request, {
-      name: "f.bin",
-      offset,
-      length,
-      fileSize: bytes.length,
-      onData: (piece) => {
-        got.push(piece.slice());
-        return Promise.resolve();
-      },
-    });
     assert.deepEqual(
-      concatBytes(got),
+      await fetchBytes(
+        listener.addr.port,
+        kept,
+        bytes.length,
+        offset,
+        length,
+      ),
       bytes.subarray(offset, offset + length),
     );
   }

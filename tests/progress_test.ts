@@ -338,45 +338,33 @@ Deno.test("a permission missing from the sandbox is named with the flag to add",
     serverInfo([server.port]),
   );
   const args = ["servers.txt", "2", "f.bin"];
-  await t.step("client without --allow-write", async () => {
-    const run = await runWithFlags(
-      work.path,
-      ["--allow-net", "--allow-read"],
-      CLIENT_SCRIPT,
-      args,
-    );
-    assert.equal(run.code, 2, run.stderr);
-    assert.equal(
-      run.stderr,
-      'error: no write access to "f.bin.part": run with --allow-write (or deno task client)\n',
-    );
-  });
-  await t.step("client without --allow-read", async () => {
-    const run = await runWithFlags(
-      work.path,
-      ["--allow-net", "--allow-write"],
-      CLIENT_SCRIPT,
-      args,
-    );
-    assert.equal(run.code, 2, run.stderr);
-    assert.equal(
-      run.stderr,
-      'error: no read access to "servers.txt": run with --allow-read (or deno task client)\n',
-    );
-  });
-  await t.step("client without --allow-net", async () => {
-    const run = await runWithFlags(
-      work.path,
-      ["--allow-read", "--allow-write"],
-      CLIENT_SCRIPT,
-      args,
-    );
-    assert.equal(run.code, 2, run.stderr);
-    assert.equal(
-      run.stderr,
-      `error: no net access to "127.0.0.1:${server.port}": run with --allow-net (or deno task client)\n`,
-    );
-  });
+  const refusals = [
+    {
+      missing: "--allow-write",
+      flags: ["--allow-net", "--allow-read"],
+      stderr:
+        'error: no write access to "f.bin.part": run with --allow-write (or deno task client)\n',
+    },
+    {
+      missing: "--allow-read",
+      flags: ["--allow-net", "--allow-write"],
+      stderr:
+        'error: no read access to "servers.txt": run with --allow-read (or deno task client)\n',
+    },
+    {
+      missing: "--allow-net",
+      flags: ["--allow-read", "--allow-write"],
+      stderr:
+        `error: no net access to "127.0.0.1:${server.port}": run with --allow-net (or deno task client)\n`,
+    },
+  ];
+  for (const { missing, flags, stderr } of refusals) {
+    await t.step(`client without ${missing}`, async () => {
+      const run = await runWithFlags(work.path, flags, CLIENT_SCRIPT, args);
+      assert.equal(run.code, 2, run.stderr);
+      assert.equal(run.stderr, stderr);
+    });
+  }
   await t.step("nothing was written", async () => {
     const names = [];
     for await (const entry of Deno.readDir(work.path)) names.push(entry.name);
