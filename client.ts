@@ -31,6 +31,7 @@ import {
 } from "./lib/output_file.ts";
 import {
   formatSummary,
+  percentOf,
   ProgressDisplay,
   summarizeDownload,
 } from "./lib/progress_display.ts";
@@ -356,14 +357,12 @@ function describeDeniedToClient(error: Deno.errors.NotCapable): string {
  * What the sandbox will not allow of a download, checked before it starts
  * so the user learns it before any server is asked. Where Deno would ask
  * the user (on a terminal), it asks now, before the progress display is
- * up; where it cannot ask, the permission counts as refused. After a
- * failed use, any permission not granted counts.
+ * up; where it cannot ask, the permission counts as refused.
  *
  * @returns One line naming the first refused permission and its flag.
  */
 async function deniedPermission(
   needs: { servers: readonly string[]; writes: readonly string[] },
-  { afterUse = false } = {},
 ): Promise<string | undefined> {
   const canPrompt = Deno.stdin.isTerminal() && Deno.stderr.isTerminal();
   const descriptors: [Deno.PermissionDescriptor, string][] = [
@@ -378,7 +377,7 @@ async function deniedPermission(
   ];
   for (const [descriptor, message] of descriptors) {
     let { state } = await Deno.permissions.query(descriptor);
-    if (state === "prompt" && canPrompt && !afterUse) {
+    if (state === "prompt" && canPrompt) {
       ({ state } = await Deno.permissions.request(descriptor));
     }
     if (state !== "granted") {
@@ -394,8 +393,7 @@ function describeReached(
 ): string {
   if (progress === undefined) return "";
   const { doneBytes, size } = progress();
-  const percent = size > 0 ? Math.floor(doneBytes * 100 / size) : 100;
-  return ` at ${percent}% (${formatByteSize(doneBytes)} of ${
+  return ` at ${percentOf(doneBytes, size)}% (${formatByteSize(doneBytes)} of ${
     formatByteSize(size)
   })`;
 }
@@ -518,14 +516,6 @@ export async function main(args: string[]): Promise<number> {
     return ExitCode.OK;
   } catch (error) {
     if (error instanceof CannotTransferError) {
-      const refused = await deniedPermission(
-        { servers: serverNames, writes: [] },
-        { afterUse: true },
-      );
-      if (refused !== undefined) {
-        console.error(`error: ${refused}`);
-        return ExitCode.USAGE;
-      }
       console.error(error.message);
       for (const reason of error.reasons) console.error(`  ${reason}`);
       return ExitCode.CANNOT_TRANSFER;

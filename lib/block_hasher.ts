@@ -7,7 +7,7 @@
  */
 
 /** A request to the worker: digest `bytes` in blocks of `blockSize`. */
-export interface HashRequest {
+interface HashRequest {
   /** Matches the reply to the request. */
   id: number;
   /** The blocks; the last may be shorter. */
@@ -17,7 +17,7 @@ export interface HashRequest {
 }
 
 /** The worker's reply: the blocks' digests, concatenated. */
-export interface HashReply {
+interface HashReply {
   /** The request's id. */
   id: number;
   /** The blocks' SHA-256 digests, concatenated. */

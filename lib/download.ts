@@ -333,8 +333,10 @@ function rateOf(task: Task, now: number): number {
   return seconds > 0.05 ? task.attemptBytes / seconds : 0;
 }
 
-/** Memory for receive buffers: each server's connection has two. */
+/** Memory for receive buffers, shared by the servers' connections. */
 const RECEIVE_MEMORY_BYTES = 16 * 1024 * 1024;
+/** Receive buffers per connection: one is read into while one is checked. */
+const BUFFERS_PER_CONNECTION = 2;
 
 /**
  * The piece size for a transfer: whole blocks, within the memory for
@@ -348,7 +350,10 @@ function pieceSizeFor(
   length: number,
 ): number {
   const target = Math.min(
-    Math.max(RECEIVE_MEMORY_BYTES / (2 * servers), 256 * 1024),
+    Math.max(
+      RECEIVE_MEMORY_BYTES / (BUFFERS_PER_CONNECTION * servers),
+      256 * 1024,
+    ),
     4 * 1024 * 1024,
     Math.max(length / 4, 64 * 1024),
   );
@@ -523,7 +528,9 @@ export async function download(
     // would only wait in its queue: each server gets one range at a time.
     const serverLocks = servers.map(() => new Mutex());
     const bytesPerServer = servers.map(() => 0);
-    const receiveBuffers = servers.map(() => new ReceiveBuffers());
+    const receiveBuffers = servers.map(() =>
+      new ReceiveBuffers(BUFFERS_PER_CONNECTION)
+    );
     const failed = servers.map(() => false);
     const excluded = servers.map(() => false);
     let failovers = 0;

@@ -21,7 +21,7 @@ import type {
 export type { DownloadProgress, DownloadResult, TaskProgress };
 
 /** Columns assumed when the terminal does not tell its width. */
-export const FALLBACK_COLUMNS = 80;
+const FALLBACK_COLUMNS = 80;
 /** At most this many lines of live display, whatever the terminal's height. */
 export const MAX_DISPLAY_LINES = 12;
 
@@ -129,7 +129,14 @@ export interface ProgressFrame {
   maxLines: number;
 }
 
-function percentOf(done: number, total: number): number {
+/**
+ * A whole percentage, from 0 to 100; 100 when there is nothing to do.
+ *
+ * @param done What is done.
+ * @param total All there is.
+ * @returns The percentage, rounded down.
+ */
+export function percentOf(done: number, total: number): number {
   if (total <= 0) return 100;
   return Math.min(100, Math.max(0, Math.floor(done * 100 / total)));
 }
