@@ -5,7 +5,7 @@
  * @module
  */
 
-import { DigestCache } from "./lib/block_digests.ts";
+import { DigestCache } from "./lib/file_digests.ts";
 import { parseByteSize } from "./lib/byte_size.ts";
 import {
   parseCommandLine,

@@ -1,13 +1,18 @@
 /**
- * SHA-256 digests of a file's fixed-size blocks: computed by the server from
- * its copy, checked by the client against the bytes it receives.
+ * SHA-256 digests of a file's fixed-size blocks, as the client checks them
+ * against the bytes it receives (the server computes them in
+ * `lib/file_digests.ts`).
+ *
+ * `node:crypto` is loaded only when first needed: the client's blocks are
+ * hashed on a worker thread, and importing it on this one would cost every
+ * start about 15 ms and 5 MiB.
  *
  * @module
  */
 
 import type { BlockHasher } from "./block_hasher.ts";
-import { concatBytes, equalBytes } from "./byte_arrays.ts";
-import { createHash, type Hash } from "node:crypto";
+import { equalBytes } from "./byte_arrays.ts";
+import type { Hash } from "node:crypto";
 import { DIGEST_BYTES, hashListLength, MAX_BLOCK_BYTES } from "./protocol.ts";
 
 /** Largest block size the client picks. */
@@ -64,160 +69,48 @@ export function chooseBlockSize(size: number, numChunks: number): number {
 }
 
 /**
- * Digest lists computed by a server, kept per file version and block size
- * so a file is read for hashing once, not once per client.
+ * SHA-256 of some bytes (with Web Crypto, which needs no import).
+ *
+ * @param bytes The bytes; not backed by a `SharedArrayBuffer`.
+ * @returns The digest.
  */
-export class DigestCache {
-  #entries = new Map<string, Uint8Array>();
-  #maxEntries: number;
-
-  /**
-   * Creates an empty cache.
-   *
-   * @param maxEntries How many lists to keep; the oldest go first.
-   */
-  constructor(maxEntries = 64) {
-    this.#maxEntries = maxEntries;
-  }
-
-  /**
-   * The cache key of a file version: device, inode, size and modification
-   * time, so a replaced or rewritten file gets a new key.
-   *
-   * @param info What `stat` said of the open file.
-   * @param blockSize The block size of the list.
-   * @returns The key.
-   */
-  static key(info: Deno.FileInfo, blockSize: number): string {
-    return `${info.dev}:${info.ino}:${info.size}:${info.mtime?.getTime()}:${blockSize}`;
-  }
-
-  /** The list stored under `key`, if any. */
-  get(key: string): Uint8Array | undefined {
-    return this.#entries.get(key);
-  }
-
-  /** Stores a list, dropping the oldest one when full. */
-  set(key: string, digests: Uint8Array): void {
-    this.#entries.delete(key);
-    this.#entries.set(key, digests);
-    if (this.#entries.size > this.#maxEntries) {
-      this.#entries.delete(this.#entries.keys().next().value!);
-    }
-  }
+export async function sha256(
+  bytes: Uint8Array<ArrayBuffer>,
+): Promise<Uint8Array<ArrayBuffer>> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
 }
 
-/** SHA-256 of some bytes. */
-export function sha256(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash("sha256").update(bytes).digest());
+let nodeCrypto: Promise<typeof import("node:crypto")> | undefined;
+
+/**
+ * A new streaming SHA-256 hash, for bytes that arrive in parts.
+ *
+ * @returns The hash, from `node:crypto` (imported on the first call).
+ */
+export async function createSha256(): Promise<Hash> {
+  nodeCrypto ??= import("node:crypto");
+  return (await nodeCrypto).createHash("sha256");
 }
 
 /**
- * Digests consecutive blocks.
+ * Digests consecutive blocks on this thread.
  *
  * @param bytes The blocks; the last may be shorter.
  * @param blockSize The block size.
  * @returns Their SHA-256 digests, concatenated.
  */
-export function digestEachBlock(
+export async function digestEachBlock(
   bytes: Uint8Array,
   blockSize: number,
-): Uint8Array {
+): Promise<Uint8Array> {
   const count = Math.ceil(bytes.length / blockSize);
   const digests = new Uint8Array(count * DIGEST_BYTES);
   for (let i = 0; i < count; i++) {
     const block = bytes.subarray(i * blockSize, (i + 1) * blockSize);
-    digests.set(createHash("sha256").update(block).digest(), i * DIGEST_BYTES);
+    const hash = await createSha256();
+    digests.set(hash.update(block).digest(), i * DIGEST_BYTES);
   }
   return digests;
-}
-
-/**
- * Reads a file's blocks in order and yields their digests in batches.
- *
- * @param file An open file, read from its start.
- * @param size The file size.
- * @param blockSize The block size.
- * @yields Concatenated digests of the next blocks.
- * @throws {Deno.errors.UnexpectedEof} If the file is shorter than `size`.
- */
-export async function* digestBlocks(
-  file: Deno.FsFile,
-  size: number,
-  blockSize: number,
-): AsyncGenerator<Uint8Array> {
-  await file.seek(0, Deno.SeekMode.Start);
-  const buffer = new Uint8Array(Math.max(blockSize, 256 * 1024));
-  const blocks = Math.ceil(size / blockSize);
-  const batchBlocks = Math.max(1, Math.floor(buffer.length / blockSize));
-  let hash = createHash("sha256");
-  let inBlock = 0;
-  let done = 0;
-  let position = 0;
-  let batch: Uint8Array[] = [];
-  while (done < blocks) {
-    const n = await file.read(
-      buffer.subarray(0, Math.min(buffer.length, size - position)),
-    );
-    if (n === null) {
-      throw new Deno.errors.UnexpectedEof(
-        `The file ended at byte ${position}, expected ${size}`,
-      );
-    }
-    let at = 0;
-    while (at < n) {
-      const blockEnd = Math.min(blockSize, size - done * blockSize);
-      const take = Math.min(n - at, blockEnd - inBlock);
-      hash.update(buffer.subarray(at, at + take));
-      at += take;
-      inBlock += take;
-      if (inBlock === blockEnd) {
-        batch.push(new Uint8Array(hash.digest()));
-        hash = createHash("sha256");
-        inBlock = 0;
-        done++;
-        if (batch.length >= batchBlocks) {
-          yield concatBytes(batch);
-          batch = [];
-        }
-      }
-    }
-    position += n;
-  }
-  if (batch.length > 0) yield concatBytes(batch);
-}
-
-/**
- * The SHA-256 digest of a byte range of a file.
- *
- * @param file An open file.
- * @param offset First byte.
- * @param length Number of bytes.
- * @returns The digest.
- * @throws {Deno.errors.UnexpectedEof} If the file ends first.
- */
-export async function digestRange(
-  file: Deno.FsFile,
-  offset: number,
-  length: number,
-): Promise<Uint8Array> {
-  await file.seek(offset, Deno.SeekMode.Start);
-  const hash = createHash("sha256");
-  const buffer = new Uint8Array(Math.min(length, 256 * 1024));
-  let remaining = length;
-  while (remaining > 0) {
-    const n = await file.read(
-      buffer.subarray(0, Math.min(buffer.length, remaining)),
-    );
-    if (n === null) {
-      throw new Deno.errors.UnexpectedEof(
-        `The file ended at byte ${offset + length - remaining}`,
-      );
-    }
-    hash.update(buffer.subarray(0, n));
-    remaining -= n;
-  }
-  return new Uint8Array(hash.digest());
 }
 
 /**
@@ -231,7 +124,8 @@ export class RangeVerifier {
   #fileSize: number;
   #verifiedTo: number;
   #position: number;
-  #hash: Hash = createHash("sha256");
+  /** The block in progress, begun by an earlier piece. */
+  #hash: Hash | undefined;
   #hasher: BlockHasher | undefined;
 
   /**
@@ -288,12 +182,12 @@ export class RangeVerifier {
       // A block begun earlier: finish it first.
       const blockEnd = Math.min(blockStart + blockSize, this.#fileSize);
       at = Math.min(piece.length, blockEnd - this.#position);
-      this.#hash.update(piece.subarray(0, at));
+      const hash = this.#hash ??= await createSha256();
+      hash.update(piece.subarray(0, at));
       this.#position += at;
       if (this.#position < blockEnd) return;
-      const digest = this.#hash.digest();
-      this.#hash = createHash("sha256");
-      this.#settle(blockStart, blockEnd, digest);
+      this.#hash = undefined;
+      this.#settle(blockStart, blockEnd, hash.digest());
       blockStart = blockEnd;
     }
     const end = blockStart + piece.length - at;
@@ -302,7 +196,8 @@ export class RangeVerifier {
       : blockStart + Math.floor((end - blockStart) / blockSize) * blockSize;
     const whole = piece.subarray(at, at + wholeEnd - blockStart);
     // The start of a block that the next pieces finish.
-    this.#hash.update(piece.subarray(at + whole.length));
+    const rest = piece.subarray(at + whole.length);
+    if (rest.length > 0) (this.#hash = await createSha256()).update(rest);
     this.#position = end;
     if (whole.length === 0) return;
     let digests: Uint8Array | undefined;
@@ -311,7 +206,7 @@ export class RangeVerifier {
     } catch {
       // The worker is gone: hash here instead.
     }
-    digests ??= digestEachBlock(whole, blockSize);
+    digests ??= await digestEachBlock(whole, blockSize);
     for (let start = blockStart; start < wholeEnd; start += blockSize) {
       const i = (start - blockStart) / blockSize;
       this.#settle(
@@ -331,7 +226,7 @@ export class RangeVerifier {
     );
     if (!equalBytes(digest, expected)) {
       this.#position = start;
-      this.#hash = createHash("sha256");
+      this.#hash = undefined;
       throw new IntegrityError(start, end);
     }
     this.#verifiedTo = end;
@@ -339,7 +234,7 @@ export class RangeVerifier {
 
   /** Drops the block in progress: the next byte given is its first. */
   rewind(): void {
-    this.#hash = createHash("sha256");
+    this.#hash = undefined;
     this.#position = this.#verifiedTo;
   }
 }

@@ -1,22 +1,7 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import { digestsOf, pattern } from "./_digest_oracle.ts";
 import { IntegrityError, RangeVerifier } from "./block_digests.ts";
 import { BlockHasher } from "./block_hasher.ts";
-import { DIGEST_BYTES } from "./protocol.ts";
-
-function pattern(length: number): Uint8Array {
-  return Uint8Array.from({ length }, (_, i) => (i * 7 + (i >>> 9)) % 253);
-}
-
-function digestsOf(bytes: Uint8Array, blockSize: number): Uint8Array {
-  const count = Math.ceil(bytes.length / blockSize);
-  const out = new Uint8Array(count * DIGEST_BYTES);
-  for (let i = 0; i < count; i++) {
-    const block = bytes.subarray(i * blockSize, (i + 1) * blockSize);
-    out.set(createHash("sha256").update(block).digest(), i * DIGEST_BYTES);
-  }
-  return out;
-}
 
 function shared(bytes: Uint8Array): Uint8Array {
   const copy = new Uint8Array(new SharedArrayBuffer(bytes.length));

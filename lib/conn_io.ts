@@ -25,10 +25,10 @@ export interface ByteWriter {
  * @returns `buffer`, filled.
  * @throws {Deno.errors.UnexpectedEof} If the stream ends first.
  */
-export async function readExact(
+export async function readExact<T extends Uint8Array>(
   reader: ByteReader,
-  buffer: Uint8Array,
-): Promise<Uint8Array> {
+  buffer: T,
+): Promise<T> {
   let filled = 0;
   while (filled < buffer.length) {
     const n = await reader.read(buffer.subarray(filled));

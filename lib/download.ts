@@ -251,7 +251,7 @@ async function findDigests(
   first: number,
   size: number,
   blockSize: number,
-): Promise<Uint8Array | undefined> {
+): Promise<Uint8Array<ArrayBuffer> | undefined> {
   const { servers } = options;
   const reasons: string[] = [];
   for (let k = 0; k < servers.length; k++) {
@@ -422,7 +422,7 @@ export async function download(
   const digests = verify
     ? await findDigests(options, first, size, blockSize)
     : undefined;
-  const identity = digests === undefined ? null : toHex(sha256(digests));
+  const identity = digests === undefined ? null : toHex(await sha256(digests));
 
   let done: Interval[] = [];
   if (saved !== undefined) {

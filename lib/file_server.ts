@@ -7,7 +7,7 @@
  * @module
  */
 
-import { digestBlocks, DigestCache, digestRange } from "./block_digests.ts";
+import { digestBlocks, DigestCache, digestRange } from "./file_digests.ts";
 import { type ByteReader, isDisconnect, writeAll } from "./conn_io.ts";
 import {
   encodeResponse,

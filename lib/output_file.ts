@@ -6,7 +6,7 @@
  */
 
 import { Mutex } from "async-mutex";
-import { createHash } from "node:crypto";
+import { createSha256 } from "./block_digests.ts";
 
 /** Suffix of the temporary name a download is written under. */
 export const PARTIAL_SUFFIX = ".part";
@@ -199,7 +199,7 @@ export class OutputFile {
     return await this.#mutex.runExclusive(async () => {
       try {
         await this.#file.seek(0, Deno.SeekMode.Start);
-        const hash = createHash("sha256");
+        const hash = await createSha256();
         const buffer = new Uint8Array(1024 * 1024);
         while (true) {
           const n = await this.#file.read(buffer);

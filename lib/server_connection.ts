@@ -295,7 +295,7 @@ export function requestBlockDigests(
   options: RequestOptions,
   request: DigestRequest,
   blockSize: number,
-): Promise<Uint8Array> {
+): Promise<Uint8Array<ArrayBuffer>> {
   return exchange(
     options,
     { op: Op.BLOCK_HASHES, name: request.name, offset: 0, length: blockSize },
@@ -362,7 +362,7 @@ function readPayload(
   conn: Deno.TcpConn,
   length: number,
   watchdog: Watchdog,
-): Promise<Uint8Array> {
+): Promise<Uint8Array<ArrayBuffer>> {
   const kicking = {
     read: async (p: Uint8Array) => {
       const n = await conn.read(p);
