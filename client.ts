@@ -517,7 +517,10 @@ export async function main(args: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CannotTransferError) {
       console.error(error.message);
-      for (const reason of error.reasons) console.error(`  ${reason}`);
+      // Without --quiet each reason was printed as its server failed.
+      if (config.quiet) {
+        for (const reason of error.reasons) console.error(`  ${reason}`);
+      }
       return ExitCode.CANNOT_TRANSFER;
     }
     const denied = notCapableIn(error);

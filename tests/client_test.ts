@@ -84,18 +84,35 @@ Deno.test("client says Cannot transfer this file when no server has it", async (
   await using served = await tempDir();
   await using work = await tempDir();
   await using servers = await startServers(served.path, 2);
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([...servers.map((s) => s.port), closedPort()]),
-  );
+  const ports = [...servers.map((s) => s.port), closedPort()];
+  await Deno.writeTextFile(`${work.path}/servers.txt`, serverInfo(ports));
   const run = await runClient({
     cwd: work.path,
     args: ["servers.txt", "4", "missing.txt"],
   });
   assert.equal(run.code, 3);
   assert.match(run.stderr, /^Cannot transfer this file$/m);
+  // Each server's reason once, printed as it failed.
+  for (const port of ports) {
+    const reasons = run.stderr.split(`127.0.0.1:${port}: `).length - 1;
+    assert.equal(reasons, 1, run.stderr);
+  }
   const entries = await Array.fromAsync(Deno.readDir(work.path));
   assert.deepEqual(entries.map((e) => e.name), ["servers.txt"]);
+
+  // With --quiet the reasons follow the message instead.
+  const quiet = await runClient({
+    cwd: work.path,
+    args: ["--quiet", "servers.txt", "4", "missing.txt"],
+  });
+  assert.equal(quiet.code, 3);
+  const lines = quiet.stderr.trimEnd().split("\n");
+  assert.equal(lines[0], "Cannot transfer this file");
+  assert.deepEqual(
+    lines.slice(1).map((line) => line.slice(0, line.indexOf(": "))),
+    ports.map((port) => `  127.0.0.1:${port}`),
+    quiet.stderr,
+  );
 });
 
 Deno.test("client says not all chunks are downloaded and keeps the partial file", async () => {
