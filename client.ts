@@ -7,7 +7,12 @@
 
 import { resolve } from "node:path";
 import { formatByteSize } from "./lib/byte_size.ts";
-import { describeDenied, notCapableIn } from "./lib/permission_error.ts";
+import { writeAllSync } from "./lib/conn_io.ts";
+import {
+  describeDenied,
+  describeNoAccess,
+  notCapableIn,
+} from "./lib/permission_error.ts";
 import {
   parseCommandLine,
   parseSeconds,
@@ -284,8 +289,7 @@ async function chooseOutputPath(
 
 /** Writes all of a text to standard error, at once. */
 function writeStderr(text: string): void {
-  let bytes = new TextEncoder().encode(text);
-  while (bytes.length > 0) bytes = bytes.subarray(Deno.stderr.writeSync(bytes));
+  writeAllSync(Deno.stderr, new TextEncoder().encode(text));
 }
 
 function reporter(
@@ -343,14 +347,15 @@ function reporter(
   };
 }
 
-const RUN_AS_TASK = "(or deno task client)";
+/** The flags the client needs, and the task that runs it with them. */
+const CLIENT_PERMISSIONS = {
+  flags: "--allow-net --allow-read --allow-write",
+  task: "deno task client",
+};
 
 /** What the sandbox denied, in one line with the flag that allows it. */
 function describeDeniedToClient(error: Deno.errors.NotCapable): string {
-  return describeDenied(error, {
-    flags: "--allow-net --allow-read --allow-write",
-    task: "deno task client",
-  });
+  return describeDenied(error, CLIENT_PERMISSIONS);
 }
 
 /**
@@ -365,23 +370,26 @@ async function deniedPermission(
   needs: { servers: readonly string[]; writes: readonly string[] },
 ): Promise<string | undefined> {
   const canPrompt = Deno.stdin.isTerminal() && Deno.stderr.isTerminal();
-  const descriptors: [Deno.PermissionDescriptor, string][] = [
-    ...needs.servers.map((host): [Deno.PermissionDescriptor, string] => [
-      { name: "net", host },
-      `no net access to "${host}": run with --allow-net`,
-    ]),
-    ...needs.writes.map((path): [Deno.PermissionDescriptor, string] => [
-      { name: "write", path },
-      `no write access to "${path}": run with --allow-write`,
-    ]),
+  const needed: {
+    descriptor: Deno.PermissionDescriptor;
+    access: { kind: string; what: string; flag: string };
+  }[] = [
+    ...needs.servers.map((host) => ({
+      descriptor: { name: "net", host } as const,
+      access: { kind: "net", what: host, flag: "--allow-net" },
+    })),
+    ...needs.writes.map((path) => ({
+      descriptor: { name: "write", path } as const,
+      access: { kind: "write", what: path, flag: "--allow-write" },
+    })),
   ];
-  for (const [descriptor, message] of descriptors) {
+  for (const { descriptor, access } of needed) {
     let { state } = await Deno.permissions.query(descriptor);
     if (state === "prompt" && canPrompt) {
       ({ state } = await Deno.permissions.request(descriptor));
     }
     if (state !== "granted") {
-      return `${message} ${RUN_AS_TASK}`;
+      return describeNoAccess(access, CLIENT_PERMISSIONS);
     }
   }
   return undefined;

@@ -1,6 +1,6 @@
 /**
- * Exact reads and complete writes over a connection, and the one place that
- * knows which errors mean "the peer went away".
+ * Exact reads and complete writes over a connection (or a file), and the one
+ * place that knows which errors mean "the peer went away".
  *
  * @module
  */
@@ -40,6 +40,24 @@ export async function readExact<T extends Uint8Array>(
     filled += n;
   }
   return buffer;
+}
+
+/** Anything with a Deno-style `writeSync`: a file, standard error. */
+export interface SyncByteWriter {
+  /** Writes up to `p.length` bytes and returns how many were written. */
+  writeSync(p: Uint8Array): number;
+}
+
+/**
+ * Writes all of `bytes` to `writer` at once, however many calls it takes.
+ *
+ * @param writer Where to write.
+ * @param bytes What to write.
+ */
+export function writeAllSync(writer: SyncByteWriter, bytes: Uint8Array): void {
+  for (let written = 0; written < bytes.length;) {
+    written += writer.writeSync(bytes.subarray(written));
+  }
 }
 
 /**

@@ -5,6 +5,7 @@ import {
   isDisconnect,
   readExact,
   writeAll,
+  writeAllSync,
 } from "./conn_io.ts";
 import { PieceReader } from "./_piece_reader.ts";
 
@@ -143,4 +144,23 @@ Deno.test("isDisconnect rejects local failures and non-errors", () => {
   for (const error of others) {
     assert.equal(isDisconnect(error), false, String(error));
   }
+});
+
+Deno.test("writeAllSync writes everything, however little each call takes", () => {
+  const written: number[] = [];
+  const writer = {
+    calls: 0,
+    writeSync(p: Uint8Array): number {
+      this.calls++;
+      const n = Math.min(p.length, 3);
+      written.push(...p.subarray(0, n));
+      return n;
+    },
+  };
+  const bytes = Uint8Array.from({ length: 10 }, (_, i) => i);
+  writeAllSync(writer, bytes);
+  assert.deepEqual(written, [...bytes]);
+  assert.equal(writer.calls, 4);
+  writeAllSync(writer, new Uint8Array());
+  assert.equal(writer.calls, 4);
 });

@@ -7,6 +7,7 @@
 
 import { Mutex } from "async-mutex";
 import { createSha256 } from "./block_digests.ts";
+import { writeAllSync } from "./conn_io.ts";
 
 /** Suffix of the temporary name a download is written under. */
 export const PARTIAL_SUFFIX = ".part";
@@ -158,9 +159,7 @@ export class OutputFile {
     await this.#mutex.runExclusive(() => {
       try {
         this.#file.seekSync(offset, Deno.SeekMode.Start);
-        for (let at = 0; at < bytes.length;) {
-          at += this.#file.writeSync(bytes.subarray(at));
-        }
+        writeAllSync(this.#file, bytes);
       } catch (error) {
         throw new OutputError(
           `Cannot write to "${this.partialPath}" at byte ${offset}: ${

@@ -42,5 +42,21 @@ export function describeDenied(
     return `${error.message}: run with ${program.flags} (or ${program.task})`;
   }
   const [, kind, what, flag] = match;
-  return `no ${kind} access to "${what}": run with ${flag} (or ${program.task})`;
+  return describeNoAccess({ kind: kind!, what: what!, flag: flag! }, program);
+}
+
+/**
+ * One line naming an access the program lacks and the flag that grants it.
+ *
+ * @param access The kind of access (`net`, `write`...), what it was for,
+ * and the flag.
+ * @param program The task that runs the program with its flags.
+ * @returns For example `no net access to "h:1": run with --allow-net (or
+ * deno task client)`.
+ */
+export function describeNoAccess(
+  access: { kind: string; what: string; flag: string },
+  program: { task: string },
+): string {
+  return `no ${access.kind} access to "${access.what}": run with ${access.flag} (or ${program.task})`;
 }
