@@ -231,10 +231,4 @@ export class RangeVerifier {
     }
     this.#verifiedTo = end;
   }
-
-  /** Drops the block in progress: the next byte given is its first. */
-  rewind(): void {
-    this.#hash = undefined;
-    this.#position = this.#verifiedTo;
-  }
 }
