@@ -9,6 +9,13 @@ import { concatBytes } from "./byte_arrays.ts";
 import { createHash } from "node:crypto";
 
 /**
+ * Size of the reads from the file. They are synchronous: the server is
+ * serial, and a read from the page cache costs less than the hop to a
+ * thread pool and back that an asynchronous read takes.
+ */
+const READ_BYTES = 1024 * 1024;
+
+/**
  * Digest lists computed by a server, kept per file version and block size
  * so a file is read for hashing once, not once per client.
  */
@@ -53,7 +60,8 @@ export class DigestCache {
 }
 
 /**
- * Reads a file's blocks in order and yields their digests in batches.
+ * Reads a file's blocks in order and yields their digests in batches, one
+ * batch per read, so the caller can send each before the next is read.
  *
  * @param file An open file, read from its start.
  * @param size The file size.
@@ -61,13 +69,13 @@ export class DigestCache {
  * @yields Concatenated digests of the next blocks.
  * @throws {Deno.errors.UnexpectedEof} If the file is shorter than `size`.
  */
-export async function* digestBlocks(
+export function* digestBlocks(
   file: Deno.FsFile,
   size: number,
   blockSize: number,
-): AsyncGenerator<Uint8Array> {
-  await file.seek(0, Deno.SeekMode.Start);
-  const buffer = new Uint8Array(Math.max(blockSize, 256 * 1024));
+): Generator<Uint8Array> {
+  file.seekSync(0, Deno.SeekMode.Start);
+  const buffer = new Uint8Array(Math.max(blockSize, READ_BYTES));
   const blocks = Math.ceil(size / blockSize);
   const batchBlocks = Math.max(1, Math.floor(buffer.length / blockSize));
   let hash = createHash("sha256");
@@ -76,7 +84,7 @@ export async function* digestBlocks(
   let position = 0;
   let batch: Uint8Array[] = [];
   while (done < blocks) {
-    const n = await file.read(
+    const n = file.readSync(
       buffer.subarray(0, Math.min(buffer.length, size - position)),
     );
     if (n === null) {
@@ -116,17 +124,17 @@ export async function* digestBlocks(
  * @returns The digest.
  * @throws {Deno.errors.UnexpectedEof} If the file ends first.
  */
-export async function digestRange(
+export function digestRange(
   file: Deno.FsFile,
   offset: number,
   length: number,
-): Promise<Uint8Array> {
-  await file.seek(offset, Deno.SeekMode.Start);
+): Uint8Array {
+  file.seekSync(offset, Deno.SeekMode.Start);
   const hash = createHash("sha256");
-  const buffer = new Uint8Array(Math.min(length, 256 * 1024));
+  const buffer = new Uint8Array(Math.min(length, READ_BYTES));
   let remaining = length;
   while (remaining > 0) {
-    const n = await file.read(
+    const n = file.readSync(
       buffer.subarray(0, Math.min(buffer.length, remaining)),
     );
     if (n === null) {
