@@ -27,7 +27,7 @@ interface HashReply {
 /**
  * The worker's code. It is given as a `data:` URL, so the worker needs no
  * file: no read permission, and nothing to include in a compiled binary.
- * `lib/block_hasher_test.ts` checks it against `digestEachBlock`.
+ * `lib/block_hasher_test.ts` checks it against `lib/_digest_oracle.ts`.
  */
 const WORKER_SOURCE = `
 import { createHash } from "node:crypto";
