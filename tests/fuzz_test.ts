@@ -903,12 +903,13 @@ async function runCase(port: number, fuzzCase: Case): Promise<Outcome> {
 // Judging a reply
 
 function latin1(bytes: Uint8Array): string {
-  let text = "";
-  for (let at = 0; at < bytes.length; at += 8192) {
-    text += String.fromCharCode(...bytes.subarray(at, at + 8192));
-  }
-  return text;
+  // WHATWG's "latin1" is windows-1252, which still gives every byte value
+  // a character of its own, and decodes 8 MB ten times faster than
+  // String.fromCharCode in pieces; both the needles and the replies use it.
+  return LATIN1.decode(bytes);
 }
+
+const LATIN1 = new TextDecoder("latin1");
 
 /** Pieces of the secret file (and its digest) that must never be sent. */
 function secretNeedles(secret: Uint8Array): string[] {
@@ -1165,6 +1166,22 @@ Deno.test("server answers thousands of hostile connections correctly and still s
         { length: CONNECTIONS },
         (_, i) => timeoutAt.has(i) ? maker.makeTimeout(i) : maker.make(i),
       );
+      // Judging an OK BLOCK_HASHES reply hashes the file block by block,
+      // which takes a second for 1-byte blocks: done between cases, it blocks
+      // the event loop while another worker's connection, already accepted,
+      // waits to send its request, and the server's request timeout closes it
+      // as a client that sent nothing. So every digest list is made first.
+      for (const { reading: { expected } } of cases) {
+        if (
+          expected.kind === "status" && expected.status === Status.OK &&
+          expected.request.op === Op.BLOCK_HASHES
+        ) {
+          const verdict = judgeName(tree, expected.request.name);
+          if (verdict.kind === "file") {
+            blockDigests(verdict.bytes, expected.request.length);
+          }
+        }
+      }
       const needles = secretNeedles(tree.secret);
       // The check itself must see the secret inside other bytes.
       const planted = latin1(
