@@ -29,3 +29,8 @@ export function digestsOf(bytes: Uint8Array, blockSize: number): Uint8Array {
   }
   return digests;
 }
+
+/** Bytes in lower-case hex. */
+export function toHex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}

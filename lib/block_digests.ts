@@ -195,26 +195,29 @@ export class RangeVerifier {
       ? end
       : blockStart + Math.floor((end - blockStart) / blockSize) * blockSize;
     const whole = piece.subarray(at, at + wholeEnd - blockStart);
-    // The start of a block that the next pieces finish.
+    if (whole.length > 0) {
+      let digests: Uint8Array | undefined;
+      try {
+        digests = await this.#hasher?.digest(whole, blockSize);
+      } catch {
+        // The worker is gone: hash here instead.
+      }
+      digests ??= await digestEachBlock(whole, blockSize);
+      for (let start = blockStart; start < wholeEnd; start += blockSize) {
+        const i = (start - blockStart) / blockSize;
+        this.#settle(
+          start,
+          Math.min(start + blockSize, wholeEnd),
+          digests.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES),
+        );
+      }
+    }
+    // The start of a block that the next pieces finish, taken only once the
+    // whole blocks passed: after any error the position is where the
+    // verified prefix ends.
     const rest = piece.subarray(at + whole.length);
     if (rest.length > 0) (this.#hash = await createSha256()).update(rest);
     this.#position = end;
-    if (whole.length === 0) return;
-    let digests: Uint8Array | undefined;
-    try {
-      digests = await this.#hasher?.digest(whole, blockSize);
-    } catch {
-      // The worker is gone: hash here instead.
-    }
-    digests ??= await digestEachBlock(whole, blockSize);
-    for (let start = blockStart; start < wholeEnd; start += blockSize) {
-      const i = (start - blockStart) / blockSize;
-      this.#settle(
-        start,
-        Math.min(start + blockSize, wholeEnd),
-        digests.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES),
-      );
-    }
   }
 
   /** Moves the verified prefix past a block, or back to its start. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { digestsOf, pattern } from "./_digest_oracle.ts";
+import { digestsOf, pattern, toHex } from "./_digest_oracle.ts";
 import {
   chooseBlockSize,
   digestEachBlock,
@@ -10,10 +10,6 @@ import {
 } from "./block_digests.ts";
 import { DIGEST_BYTES, hashListLength } from "./protocol.ts";
 import { planRanges } from "./range_planner.ts";
-
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 Deno.test("chooseBlockSize picks a power of two within bounds up to 512 GiB", () => {
   const sizes = [0, 1, 15, 16, 100, 4096, 1_000_003, 2 ** 38 + 3, 2 ** 39];

@@ -9,9 +9,9 @@ import { concatBytes } from "./byte_arrays.ts";
 import { createHash } from "node:crypto";
 
 /**
- * Size of the reads from the file. They are synchronous: the server is
- * serial, and a read from the page cache costs less than the hop to a
- * thread pool and back that an asynchronous read takes.
+ * Size of the reads from the file: at most this much memory, whatever the
+ * block size. The reads stay asynchronous, so the server's deadlines (and
+ * a stop) can cut short the hashing of a large file or a large block.
  */
 const READ_BYTES = 1024 * 1024;
 
@@ -60,8 +60,8 @@ export class DigestCache {
 }
 
 /**
- * Reads a file's blocks in order and yields their digests in batches, one
- * batch per read, so the caller can send each before the next is read.
+ * Reads a file's blocks in order and yields their digests in batches (the
+ * blocks of one read), so the caller can send each before the next is read.
  *
  * @param file An open file, read from its start.
  * @param size The file size.
@@ -69,13 +69,13 @@ export class DigestCache {
  * @yields Concatenated digests of the next blocks.
  * @throws {Deno.errors.UnexpectedEof} If the file is shorter than `size`.
  */
-export function* digestBlocks(
+export async function* digestBlocks(
   file: Deno.FsFile,
   size: number,
   blockSize: number,
-): Generator<Uint8Array> {
-  file.seekSync(0, Deno.SeekMode.Start);
-  const buffer = new Uint8Array(Math.max(blockSize, READ_BYTES));
+): AsyncGenerator<Uint8Array> {
+  await file.seek(0, Deno.SeekMode.Start);
+  const buffer = new Uint8Array(READ_BYTES);
   const blocks = Math.ceil(size / blockSize);
   const batchBlocks = Math.max(1, Math.floor(buffer.length / blockSize));
   let hash = createHash("sha256");
@@ -84,7 +84,7 @@ export function* digestBlocks(
   let position = 0;
   let batch: Uint8Array[] = [];
   while (done < blocks) {
-    const n = file.readSync(
+    const n = await file.read(
       buffer.subarray(0, Math.min(buffer.length, size - position)),
     );
     if (n === null) {
@@ -124,17 +124,17 @@ export function* digestBlocks(
  * @returns The digest.
  * @throws {Deno.errors.UnexpectedEof} If the file ends first.
  */
-export function digestRange(
+export async function digestRange(
   file: Deno.FsFile,
   offset: number,
   length: number,
-): Uint8Array {
-  file.seekSync(offset, Deno.SeekMode.Start);
+): Promise<Uint8Array> {
+  await file.seek(offset, Deno.SeekMode.Start);
   const hash = createHash("sha256");
   const buffer = new Uint8Array(Math.min(length, READ_BYTES));
   let remaining = length;
   while (remaining > 0) {
-    const n = file.readSync(
+    const n = await file.read(
       buffer.subarray(0, Math.min(buffer.length, remaining)),
     );
     if (n === null) {

@@ -23,6 +23,8 @@ Deno.test("digestBlocks gives the SHA-256 of every block of a file", async () =>
     { size: 1024 * 1024 + 3, blockSize: 64 * 1024 },
     { size: 1000, blockSize: 1 },
     { size: 3 * 1024 * 1024 + 1, blockSize: 1024 * 1024 },
+    // Blocks larger than the server's reads.
+    { size: 5 * 1024 * 1024 + 3, blockSize: 4 * 1024 * 1024 },
   ];
   await withTempDir(async (dir) => {
     for (const { size, blockSize } of cases) {
@@ -33,7 +35,9 @@ Deno.test("digestBlocks gives the SHA-256 of every block of a file", async () =>
       using file = await Deno.open(path);
       // The digests start at byte 0 wherever the file position is.
       await file.seek(3, Deno.SeekMode.Start);
-      const batches = Array.from(digestBlocks(file, size, blockSize));
+      const batches = await Array.fromAsync(
+        digestBlocks(file, size, blockSize),
+      );
       for (const batch of batches) {
         assert.ok(batch.length > 0, where);
         assert.equal(batch.length % DIGEST_BYTES, 0, where);
@@ -54,7 +58,7 @@ Deno.test("digestBlocks yields large lists in several batches", async () => {
     const bytes = pattern(size);
     await Deno.writeFile(`${dir}/big`, bytes);
     using file = await Deno.open(`${dir}/big`);
-    const batches = Array.from(digestBlocks(file, size, blockSize));
+    const batches = await Array.fromAsync(digestBlocks(file, size, blockSize));
     assert.ok(batches.length > 1, `${batches.length} batches`);
     assert.equal(
       batches.reduce((sum, b) => sum + b.length, 0),
@@ -68,7 +72,7 @@ Deno.test("digestBlocks of an empty file yields nothing", async () => {
   await withTempDir(async (dir) => {
     await Deno.writeFile(`${dir}/empty`, new Uint8Array());
     using file = await Deno.open(`${dir}/empty`);
-    assert.deepEqual(Array.from(digestBlocks(file, 0, 16)), []);
+    assert.deepEqual(await Array.fromAsync(digestBlocks(file, 0, 16)), []);
   });
 });
 
@@ -77,7 +81,7 @@ Deno.test("digestBlocks reads only the size given of a longer file", async () =>
     const bytes = pattern(100);
     await Deno.writeFile(`${dir}/longer`, bytes);
     using file = await Deno.open(`${dir}/longer`);
-    const batches = Array.from(digestBlocks(file, 50, 16));
+    const batches = await Array.fromAsync(digestBlocks(file, 50, 16));
     assert.deepEqual(
       concatBytes(batches),
       digestsOf(bytes.slice(0, 50), 16),
@@ -90,8 +94,8 @@ Deno.test("digestBlocks throws UnexpectedEof when the file is shorter than the s
     await Deno.writeFile(`${dir}/short`, pattern(10));
     using file = await Deno.open(`${dir}/short`);
     for (const blockSize of [1, 4, 16]) {
-      assert.throws(
-        () => Array.from(digestBlocks(file, 20, blockSize)),
+      await assert.rejects(
+        Array.fromAsync(digestBlocks(file, 20, blockSize)),
         (error: unknown) => {
           assert.ok(error instanceof Deno.errors.UnexpectedEof);
           assert.equal(
@@ -121,7 +125,7 @@ Deno.test("digestRange gives the SHA-256 of a byte range", async () => {
     ] as const;
     for (const [offset, length] of cases) {
       assert.deepEqual(
-        digestRange(file, offset, length),
+        await digestRange(file, offset, length),
         sha256Of(bytes.subarray(offset, offset + length)),
         `offset ${offset}, length ${length}`,
       );
@@ -133,12 +137,12 @@ Deno.test("digestRange throws UnexpectedEof when the file ends first", async () 
   await withTempDir(async (dir) => {
     await Deno.writeFile(`${dir}/short`, pattern(10));
     using file = await Deno.open(`${dir}/short`);
-    assert.throws(() => digestRange(file, 4, 10), (error: unknown) => {
+    await assert.rejects(digestRange(file, 4, 10), (error: unknown) => {
       assert.ok(error instanceof Deno.errors.UnexpectedEof);
       assert.equal(error.message, "The file ended at byte 10");
       return true;
     });
-    assert.throws(() => digestRange(file, 20, 1), Deno.errors.UnexpectedEof);
+    await assert.rejects(digestRange(file, 20, 1), Deno.errors.UnexpectedEof);
   });
 });
 

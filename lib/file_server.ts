@@ -246,7 +246,7 @@ async function answer(
     );
   }
   if (request.op === Op.RANGE_HASH) {
-    const digest = digestRange(served.file, offset, length);
+    const digest = await digestRange(served.file, offset, length);
     await sendReply(conn, served.size, digest, outcome, watchdog, options);
     outcome.result = "ok";
     return;
@@ -317,7 +317,7 @@ async function sendBlockHashes(
   // Sent as computed, so a large file keeps the connection busy, not idle.
   await sendHeader(conn, served.size, listLength, outcome, watchdog, options);
   const digests = new Uint8Array(listLength);
-  for (const batch of digestBlocks(served.file, served.size, blockSize)) {
+  for await (const batch of digestBlocks(served.file, served.size, blockSize)) {
     digests.set(batch, outcome.bytesSent);
     await sendPayload(conn, batch, outcome, watchdog, options);
   }

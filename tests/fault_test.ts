@@ -4,6 +4,7 @@
  */
 
 import assert from "node:assert/strict";
+import { digestsOf, sha256Of, toHex } from "../lib/_digest_oracle.ts";
 import { type Fault, FaultProxy } from "./fault_proxy.ts";
 import {
   randomBytes,
@@ -227,6 +228,11 @@ Deno.test("a client killed mid-download continues on rerun without fetching comp
   const kept = (state.done as [number, number][])
     .reduce((sum, [s, e]) => sum + (e - s), 0);
   assert.ok(kept > 0, "the killed run saved no progress");
+  // The file version is named by the SHA-256 of its digest list, in hex.
+  assert.equal(
+    state.identity,
+    toHex(sha256Of(digestsOf(bytes, state.blockSize))),
+  );
 
   const before = env.proxies[0]!.bytesToClient;
   const run = await download(env.work, ["servers.txt", "3", "f.bin"]);
