@@ -8,15 +8,7 @@ import {
   saveState,
   STATE_SUFFIX,
 } from "./download_state.ts";
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "download_state_test_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withTempDir } from "./_temp_dir.ts";
 
 async function listDir(dir: string): Promise<string[]> {
   const names = [];
@@ -161,7 +153,7 @@ Deno.test("decodeState refuses malformed done intervals", () => {
 });
 
 Deno.test("a saved state is loaded back and no temporary file stays", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("download_state_test_", async (dir) => {
     const path = `${dir}/file.bin.part${STATE_SUFFIX}`;
     await saveState(path, VERIFIED);
     assert.deepEqual(await loadState(path), VERIFIED);
@@ -176,13 +168,13 @@ Deno.test("a saved state is loaded back and no temporary file stays", async () =
 });
 
 Deno.test("loading a missing state file gives undefined", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("download_state_test_", async (dir) => {
     assert.equal(await loadState(`${dir}/missing${STATE_SUFFIX}`), undefined);
   });
 });
 
 Deno.test("loading a corrupt state file gives undefined", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("download_state_test_", async (dir) => {
     const path = `${dir}/corrupt${STATE_SUFFIX}`;
     await Deno.writeTextFile(path, encodeState(VERIFIED).slice(0, 30));
     assert.equal(await loadState(path), undefined);
@@ -190,7 +182,7 @@ Deno.test("loading a corrupt state file gives undefined", async () => {
 });
 
 Deno.test("saving a state into a missing folder fails and leaves nothing", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("download_state_test_", async (dir) => {
     await assert.rejects(
       saveState(`${dir}/no/such/state`, UNVERIFIED),
       Deno.errors.NotFound,
@@ -200,7 +192,7 @@ Deno.test("saving a state into a missing folder fails and leaves nothing", async
 });
 
 Deno.test("removeState deletes a state file and ignores a missing one", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("download_state_test_", async (dir) => {
     const path = `${dir}/file${STATE_SUFFIX}`;
     await saveState(path, UNVERIFIED);
     await removeState(path);

@@ -3,15 +3,7 @@ import { digestsOf, pattern, sha256Of } from "./_digest_oracle.ts";
 import { concatBytes } from "./byte_arrays.ts";
 import { digestBlocks, DigestCache, digestRange } from "./file_digests.ts";
 import { DIGEST_BYTES } from "./protocol.ts";
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "file_digests_test_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withTempDir } from "./_temp_dir.ts";
 
 Deno.test("digestBlocks gives the SHA-256 of every block of a file", async () => {
   const cases = [
@@ -26,7 +18,7 @@ Deno.test("digestBlocks gives the SHA-256 of every block of a file", async () =>
     // Blocks larger than the server's reads.
     { size: 5 * 1024 * 1024 + 3, blockSize: 4 * 1024 * 1024 },
   ];
-  await withTempDir(async (dir) => {
+  await withTempDir("file_digests_test_", async (dir) => {
     for (const { size, blockSize } of cases) {
       const where = `size ${size}, block ${blockSize}`;
       const bytes = pattern(size);
@@ -52,7 +44,7 @@ Deno.test("digestBlocks gives the SHA-256 of every block of a file", async () =>
 });
 
 Deno.test("digestBlocks yields large lists in several batches", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("file_digests_test_", async (dir) => {
     const size = 1024 * 1024 + 3;
     const blockSize = 64 * 1024;
     const bytes = pattern(size);
@@ -69,7 +61,7 @@ Deno.test("digestBlocks yields large lists in several batches", async () => {
 });
 
 Deno.test("digestBlocks of an empty file yields nothing", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("file_digests_test_", async (dir) => {
     await Deno.writeFile(`${dir}/empty`, new Uint8Array());
     using file = await Deno.open(`${dir}/empty`);
     assert.deepEqual(await Array.fromAsync(digestBlocks(file, 0, 16)), []);
@@ -77,7 +69,7 @@ Deno.test("digestBlocks of an empty file yields nothing", async () => {
 });
 
 Deno.test("digestBlocks reads only the size given of a longer file", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("file_digests_test_", async (dir) => {
     const bytes = pattern(100);
     await Deno.writeFile(`${dir}/longer`, bytes);
     using file = await Deno.open(`${dir}/longer`);
@@ -90,7 +82,7 @@ Deno.test("digestBlocks reads only the size given of a longer file", async () =>
 });
 
 Deno.test("digestBlocks throws UnexpectedEof when the file is shorter than the size", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("file_digests_test_", async (dir) => {
     await Deno.writeFile(`${dir}/short`, pattern(10));
     using file = await Deno.open(`${dir}/short`);
     for (const blockSize of [1, 4, 16]) {
@@ -110,7 +102,7 @@ Deno.test("digestBlocks throws UnexpectedEof when the file is shorter than the s
 });
 
 Deno.test("digestRange gives the SHA-256 of a byte range", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("file_digests_test_", async (dir) => {
     const bytes = pattern(600 * 1024);
     await Deno.writeFile(`${dir}/file`, bytes);
     using file = await Deno.open(`${dir}/file`);
@@ -134,7 +126,7 @@ Deno.test("digestRange gives the SHA-256 of a byte range", async () => {
 });
 
 Deno.test("digestRange throws UnexpectedEof when the file ends first", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("file_digests_test_", async (dir) => {
     await Deno.writeFile(`${dir}/short`, pattern(10));
     using file = await Deno.open(`${dir}/short`);
     await assert.rejects(digestRange(file, 4, 10), (error: unknown) => {
@@ -176,7 +168,7 @@ Deno.test("a full digest cache drops the oldest list", () => {
 });
 
 Deno.test("a digest cache key changes with the file's size, time and block size", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("file_digests_test_", async (dir) => {
     const path = `${dir}/file`;
     await Deno.writeFile(path, pattern(100));
     await Deno.utime(path, 1_000_000, 1_000_000);

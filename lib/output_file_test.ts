@@ -6,15 +6,7 @@ import {
   PARTIAL_SUFFIX,
   pathExists,
 } from "./output_file.ts";
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "output_file_test_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withTempDir } from "./_temp_dir.ts";
 
 function pattern(length: number): Uint8Array {
   return Uint8Array.from({ length }, (_, i) => (i * 7 + 3) % 256);
@@ -43,7 +35,7 @@ Deno.test("localName refuses names without a file name part", () => {
 });
 
 Deno.test("an output file is written out of order and renamed when committed", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("output_file_test_", async (dir) => {
     const path = `${dir}/download.bin`;
     const expected = pattern(10_000);
     const output = (await OutputFile.open(path, expected.length)).output;
@@ -73,7 +65,7 @@ Deno.test("an output file is written out of order and renamed when committed", a
 });
 
 Deno.test("an output file is sized on creation and unwritten bytes stay zero", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("output_file_test_", async (dir) => {
     const path = `${dir}/sparse.bin`;
     const output = (await OutputFile.open(path, 100)).output;
     await output.writeAt(90, new Uint8Array(10).fill(0xaa));
@@ -86,7 +78,7 @@ Deno.test("an output file is sized on creation and unwritten bytes stay zero", a
 });
 
 Deno.test("creating an output file truncates a stale partial file", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("output_file_test_", async (dir) => {
     const path = `${dir}/again.bin`;
     await Deno.writeFile(path + PARTIAL_SUFFIX, pattern(5000));
     const output = (await OutputFile.open(path, 10)).output;
@@ -99,7 +91,7 @@ Deno.test("creating an output file truncates a stale partial file", async () => 
 });
 
 Deno.test("an empty output file is committed", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("output_file_test_", async (dir) => {
     const path = `${dir}/empty.bin`;
     const output = (await OutputFile.open(path, 0)).output;
     await output.commit();
@@ -108,7 +100,7 @@ Deno.test("an empty output file is committed", async () => {
 });
 
 Deno.test("closing an output file without committing leaves the partial file", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("output_file_test_", async (dir) => {
     const path = `${dir}/abandoned.bin`;
     const output = (await OutputFile.open(path, 4)).output;
     await output.writeAt(0, new Uint8Array([1, 2, 3, 4]));
@@ -123,7 +115,7 @@ Deno.test("closing an output file without committing leaves the partial file", a
 });
 
 Deno.test("writing to a closed output file is an OutputError", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("output_file_test_", async (dir) => {
     const output = (await OutputFile.open(`${dir}/closed.bin`, 4)).output;
     output.close();
     await assert.rejects(
@@ -143,7 +135,7 @@ Deno.test("writing to a closed output file is an OutputError", async () => {
 });
 
 Deno.test("an output file in a missing folder cannot be created", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("output_file_test_", async (dir) => {
     const path = `${dir}/no/such/folder/file.bin`;
     await assert.rejects(
       OutputFile.open(path, 10),
@@ -165,7 +157,7 @@ async function sha256Hex(bytes: Uint8Array): Promise<string> {
 }
 
 Deno.test("resuming keeps a partial file of the right size", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("output_file_test_", async (dir) => {
     const path = `${dir}/resume.bin`;
     const before = pattern(3000);
     await Deno.writeFile(path + PARTIAL_SUFFIX, before);
@@ -187,7 +179,7 @@ Deno.test("resuming keeps a partial file of the right size", async () => {
 });
 
 Deno.test("resuming recreates a partial file of another size", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("output_file_test_", async (dir) => {
     const path = `${dir}/resize.bin`;
     for (const size of [10, 5000, 0]) {
       await Deno.writeFile(path + PARTIAL_SUFFIX, pattern(3000));
@@ -204,7 +196,7 @@ Deno.test("resuming recreates a partial file of another size", async () => {
 });
 
 Deno.test("resuming without a partial file creates one", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("output_file_test_", async (dir) => {
     const path = `${dir}/fresh.bin`;
     const { output, resumed } = await OutputFile.open(path, 100, true);
     output.close();
@@ -217,7 +209,7 @@ Deno.test("resuming without a partial file creates one", async () => {
 });
 
 Deno.test("opening without resume truncates a partial file of the right size", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("output_file_test_", async (dir) => {
     const path = `${dir}/restart.bin`;
     await Deno.writeFile(path + PARTIAL_SUFFIX, pattern(100));
     for (const resume of [false, undefined]) {
@@ -233,7 +225,7 @@ Deno.test("opening without resume truncates a partial file of the right size", a
 });
 
 Deno.test("resuming over a folder named like the partial file is an OutputError", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("output_file_test_", async (dir) => {
     const path = `${dir}/folder.bin`;
     await Deno.mkdir(path + PARTIAL_SUFFIX);
     await assert.rejects(OutputFile.open(path, 10, true), (error: unknown) => {
@@ -245,7 +237,7 @@ Deno.test("resuming over a folder named like the partial file is an OutputError"
 });
 
 Deno.test("sync flushes what was written", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("output_file_test_", async (dir) => {
     const path = `${dir}/synced.bin`;
     const output = (await OutputFile.open(path, 8)).output;
     try {
@@ -263,7 +255,7 @@ Deno.test("sync flushes what was written", async () => {
 });
 
 Deno.test("syncing a closed output file is an OutputError", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("output_file_test_", async (dir) => {
     const output = (await OutputFile.open(`${dir}/closed.bin`, 4)).output;
     output.close();
     await assert.rejects(output.sync(), (error: unknown) => {
@@ -276,7 +268,7 @@ Deno.test("syncing a closed output file is an OutputError", async () => {
 });
 
 Deno.test("sha256 gives the hex digest of the file as written", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("output_file_test_", async (dir) => {
     const path = `${dir}/hashed.bin`;
     // Larger than the read buffer, so it is read in several pieces.
     const expected = pattern(2 * 1024 * 1024 + 17);
@@ -301,7 +293,7 @@ Deno.test("sha256 gives the hex digest of the file as written", async () => {
 });
 
 Deno.test("sha256 of an empty output file is the digest of nothing", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("output_file_test_", async (dir) => {
     const output = (await OutputFile.open(`${dir}/empty.bin`, 0)).output;
     try {
       assert.equal(
@@ -315,7 +307,7 @@ Deno.test("sha256 of an empty output file is the digest of nothing", async () =>
 });
 
 Deno.test("sha256 of a resumed file covers the kept bytes", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("output_file_test_", async (dir) => {
     const path = `${dir}/kept.bin`;
     const bytes = pattern(4096);
     await Deno.writeFile(path + PARTIAL_SUFFIX, bytes);
@@ -330,7 +322,7 @@ Deno.test("sha256 of a resumed file covers the kept bytes", async () => {
 });
 
 Deno.test("hashing a closed output file is an OutputError", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("output_file_test_", async (dir) => {
     const output = (await OutputFile.open(`${dir}/closed.bin`, 4)).output;
     output.close();
     await assert.rejects(output.sha256(), (error: unknown) => {
