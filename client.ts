@@ -370,25 +370,24 @@ async function deniedPermission(
   needs: { servers: readonly string[]; writes: readonly string[] },
 ): Promise<string | undefined> {
   const canPrompt = Deno.stdin.isTerminal() && Deno.stderr.isTerminal();
-  const needed: {
-    descriptor: Deno.PermissionDescriptor;
-    access: { kind: string; what: string; flag: string };
-  }[] = [
+  const needed: { descriptor: Deno.PermissionDescriptor; what: string }[] = [
     ...needs.servers.map((host) => ({
       descriptor: { name: "net", host } as const,
-      access: { kind: "net", what: host, flag: "--allow-net" },
+      what: host,
     })),
     ...needs.writes.map((path) => ({
       descriptor: { name: "write", path } as const,
-      access: { kind: "write", what: path, flag: "--allow-write" },
+      what: path,
     })),
   ];
-  for (const { descriptor, access } of needed) {
+  for (const { descriptor, what } of needed) {
     let { state } = await Deno.permissions.query(descriptor);
     if (state === "prompt" && canPrompt) {
       ({ state } = await Deno.permissions.request(descriptor));
     }
     if (state !== "granted") {
+      const kind = descriptor.name;
+      const access = { kind, what, flag: `--allow-${kind}` };
       return describeNoAccess(access, CLIENT_PERMISSIONS);
     }
   }
