@@ -14,6 +14,7 @@ import type { BlockHasher } from "./block_hasher.ts";
 import { equalBytes } from "./byte_arrays.ts";
 import type { Hash } from "node:crypto";
 import { DIGEST_BYTES, hashListLength, MAX_BLOCK_BYTES } from "./protocol.ts";
+import type { ReferenceDigests } from "./reference_digests.ts";
 
 /** Largest block size the client picks. */
 export const MAX_CHOSEN_BLOCK_BYTES = 256 * 1024;
@@ -119,7 +120,7 @@ export async function digestEachBlock(
  * the block in progress carries over.
  */
 export class RangeVerifier {
-  #digests: Uint8Array;
+  #reference: ReferenceDigests;
   #blockSize: number;
   #fileSize: number;
   #verifiedTo: number;
@@ -131,19 +132,21 @@ export class RangeVerifier {
   /**
    * Creates a verifier for a range.
    *
-   * @param options The digest list, block size, file size, the
-   * block-aligned byte the range starts at, and a hasher for whole blocks
-   * (without one they are hashed on this thread).
+   * @param options The digest list (a block whose digest has not arrived
+   * yet is checked once it does; one whose digest will not come passes
+   * unchecked), block size, file size, the block-aligned byte the range
+   * starts at, and a hasher for whole blocks (without one they are hashed
+   * on this thread).
    */
   constructor(options: {
-    digests: Uint8Array;
+    reference: ReferenceDigests;
     blockSize: number;
     fileSize: number;
     start: number;
     hasher?: BlockHasher | undefined;
   }) {
     this.#hasher = options.hasher;
-    this.#digests = options.digests;
+    this.#reference = options.reference;
     this.#blockSize = options.blockSize;
     this.#fileSize = options.fileSize;
     this.#verifiedTo = options.start;
@@ -187,6 +190,7 @@ export class RangeVerifier {
       this.#position += at;
       if (this.#position < blockEnd) return;
       this.#hash = undefined;
+      await this.#reference.whenCovered(blockStart / blockSize);
       this.#settle(blockStart, blockEnd, hash.digest());
       blockStart = blockEnd;
     }
@@ -203,6 +207,9 @@ export class RangeVerifier {
         // The worker is gone: hash here instead.
       }
       digests ??= await digestEachBlock(whole, blockSize);
+      await this.#reference.whenCovered(
+        Math.ceil(wholeEnd / blockSize) - 1,
+      );
       for (let start = blockStart; start < wholeEnd; start += blockSize) {
         const i = (start - blockStart) / blockSize;
         this.#settle(
@@ -220,14 +227,11 @@ export class RangeVerifier {
     this.#position = end;
   }
 
-  /** Moves the verified prefix past a block, or back to its start. */
+  /** Moves the verified prefix past a block, or back to its start. A block
+   * whose digest will not come passes. */
   #settle(start: number, end: number, digest: Uint8Array): void {
-    const block = start / this.#blockSize;
-    const expected = this.#digests.subarray(
-      block * DIGEST_BYTES,
-      (block + 1) * DIGEST_BYTES,
-    );
-    if (!equalBytes(digest, expected)) {
+    const expected = this.#reference.digestOf(start / this.#blockSize);
+    if (expected !== undefined && !equalBytes(digest, expected)) {
       this.#position = start;
       this.#hash = undefined;
       throw new IntegrityError(start, end);

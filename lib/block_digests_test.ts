@@ -10,6 +10,7 @@ import {
 } from "./block_digests.ts";
 import { DIGEST_BYTES, hashListLength } from "./protocol.ts";
 import { planRanges } from "./range_planner.ts";
+import { ReferenceDigests } from "./reference_digests.ts";
 
 Deno.test("chooseBlockSize picks a power of two within bounds up to 512 GiB", () => {
   const sizes = [0, 1, 15, 16, 100, 4096, 1_000_003, 2 ** 38 + 3, 2 ** 39];
@@ -100,7 +101,9 @@ function verifierFor(options: {
   start?: number;
 }): RangeVerifier {
   return new RangeVerifier({
-    digests: digestsOf(options.bytes, options.blockSize),
+    reference: ReferenceDigests.whole(
+      digestsOf(options.bytes, options.blockSize),
+    ),
     blockSize: options.blockSize,
     fileSize: options.bytes.length,
     start: options.start ?? 0,
@@ -242,4 +245,69 @@ Deno.test("a range verifier can start mid-file at a block boundary", async () =>
     end: 384,
   });
   assert.equal(verifier.verifiedTo, 320);
+});
+
+/** Whether a promise settled by the time the queued callbacks ran. */
+async function settled(promise: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  promise.then(() => done = true, () => done = true);
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  return done;
+}
+
+Deno.test("a range verifier checks a block once its digest arrives, not before", async () => {
+  const bytes = pattern(640);
+  const list = digestsOf(bytes, 64);
+  const bad = bytes.slice();
+  bad[400]! ^= 1;
+  const reference = new ReferenceDigests(10);
+  reference.add(0, list.subarray(0, 3 * DIGEST_BYTES));
+  const good = new RangeVerifier({
+    reference,
+    blockSize: 64,
+    fileSize: 640,
+    start: 128,
+  });
+  const damaged = new RangeVerifier({
+    reference,
+    blockSize: 64,
+    fileSize: 640,
+    start: 384,
+  });
+  // Blocks 2 to 4, and the start of 5: the digests of 3 and 4 are missing.
+  const first = good.update(bytes.subarray(128, 330));
+  const second = damaged.update(bad.subarray(384, 448));
+  assert.equal(await settled(first), false);
+  assert.equal(await settled(second), false);
+  assert.equal(good.verifiedTo, 128);
+  reference.add(3 * DIGEST_BYTES, list.subarray(3 * DIGEST_BYTES, 200));
+  await first;
+  assert.equal(good.verifiedTo, 320);
+  assert.equal(await settled(second), false);
+  reference.add(200, list.subarray(200));
+  await assert.rejects(second, { name: "IntegrityError", start: 384 });
+  await good.update(bytes.subarray(330));
+  assert.equal(good.verifiedTo, 640);
+});
+
+Deno.test("a range verifier passes the blocks whose digests will not come", async () => {
+  const bytes = pattern(640);
+  const bad = bytes.slice();
+  bad[10]! ^= 1;
+  bad[600]! ^= 1;
+  const reference = new ReferenceDigests(10);
+  reference.add(0, digestsOf(bytes, 64).subarray(0, 5 * DIGEST_BYTES));
+  const verifier = new RangeVerifier({
+    reference,
+    blockSize: 64,
+    fileSize: 640,
+    start: 0,
+  });
+  await assert.rejects(verifier.update(bad.subarray(0, 64)), IntegrityError);
+  await verifier.update(bytes.subarray(0, 320));
+  const rest = verifier.update(bad.subarray(320));
+  assert.equal(await settled(rest), false);
+  reference.giveUp();
+  await rest;
+  assert.equal(verifier.verifiedTo, 640);
 });

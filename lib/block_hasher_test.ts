@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { digestsOf, pattern } from "./_digest_oracle.ts";
 import { IntegrityError, RangeVerifier } from "./block_digests.ts";
 import { BlockHasher } from "./block_hasher.ts";
+import { ReferenceDigests } from "./reference_digests.ts";
 
 function shared(bytes: Uint8Array): Uint8Array {
   const copy = new Uint8Array(new SharedArrayBuffer(bytes.length));
@@ -48,7 +49,7 @@ Deno.test("a range verifier with a hasher accepts good blocks and names a bad on
   const digests = digestsOf(bytes, blockSize);
   const verifier = () =>
     new RangeVerifier({
-      digests,
+      reference: ReferenceDigests.whole(digests),
       blockSize,
       fileSize: bytes.length,
       start: 0,
@@ -86,7 +87,7 @@ Deno.test("a range verifier whose hasher is gone hashes on its own thread", asyn
   hasher[Symbol.dispose]();
   const bytes = pattern(20_000);
   const verifier = new RangeVerifier({
-    digests: digestsOf(bytes, 4096),
+    reference: ReferenceDigests.whole(digestsOf(bytes, 4096)),
     blockSize: 4096,
     fileSize: bytes.length,
     start: 0,

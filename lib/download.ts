@@ -25,9 +25,9 @@ import {
 import { findCause } from "./error_cause.ts";
 import { type Interval, IntervalSet } from "./interval_set.ts";
 import { OutputError, OutputFile, PARTIAL_SUFFIX } from "./output_file.ts";
-import { DIGEST_BYTES } from "./protocol.ts";
 import { type ByteRange, planRanges } from "./range_planner.ts";
 import { ReceiveBuffers } from "./receive_buffers.ts";
+import { ReferenceDigests } from "./reference_digests.ts";
 import { minPieceFor, planSteal } from "./work_stealing.ts";
 import {
   describeFailure,
@@ -245,32 +245,68 @@ export async function findFileSize(
   throw new CannotTransferError(reasons);
 }
 
-/** Fetches the digest list, from the size server first, then the others. */
-async function findDigests(
+/**
+ * Fills the reference digest list: asks the size server first, then the
+ * others in list order after it. A server that has not cached the list
+ * computes it while it sends it, so the list fills from its start while
+ * ranges are fetched. After a server fails midway, the next one's list must
+ * agree with the digests already taken. Each server is asked under its
+ * lock, so no range queues behind the list on it. Never rejects: when no
+ * server sends the rest, the list gives up and says so in an event.
+ */
+async function fetchReference(
   options: DownloadOptions,
-  first: number,
-  size: number,
-  blockSize: number,
-): Promise<Uint8Array<ArrayBuffer> | undefined> {
+  request: {
+    first: number;
+    size: number;
+    blockSize: number;
+    reference: ReferenceDigests;
+    locks: readonly Mutex[];
+    signal: AbortSignal;
+    /** Called when a server accepted the request. */
+    onReply: () => void;
+  },
+): Promise<void> {
   const { servers } = options;
+  const { reference, signal } = request;
   const reasons: string[] = [];
-  for (let k = 0; k < servers.length; k++) {
-    const server = servers[(first + k) % servers.length]!;
+  for (let k = 0; k < servers.length && !signal.aborted; k++) {
+    const serverIndex = (request.first + k) % servers.length;
+    const server = servers[serverIndex]!;
     try {
-      return await requestBlockDigests(
-        { server, timeouts: options.timeouts },
-        { name: options.name, fileSize: size },
-        blockSize,
+      await request.locks[serverIndex]!.runExclusive(() =>
+        requestBlockDigests(
+          { server, timeouts: options.timeouts, signal },
+          { name: options.name, fileSize: request.size },
+          request.blockSize,
+          {
+            onReply: request.onReply,
+            onDigests: (at, bytes) => {
+              if (!reference.add(at, bytes)) {
+                throw new OtherVersionError(
+                  "its digest list differs from the one received before",
+                );
+              }
+            },
+          },
+        )
       );
+      return;
     } catch (error) {
       reasons.push(describeFailure(server, error));
     }
   }
+  reference.giveUp();
+  if (signal.aborted) return;
+  const covered = reference.covered * request.blockSize;
   options.onEvent?.({
     type: "unverified",
-    detail: `no server sent block digests: ${reasons.join("; ")}`,
+    detail: covered === 0
+      ? `no server sent block digests: ${reasons.join("; ")}`
+      : `no server sent the block digests past byte ${covered}, so the bytes after it go unchecked: ${
+        reasons.join("; ")
+      }`,
   });
-  return undefined;
 }
 
 function toHex(bytes: Uint8Array): string {
@@ -425,13 +461,51 @@ export async function download(
     : sameFile && saved.blockSize > 1
     ? saved.blockSize
     : chooseBlockSize(size, options.numChunks);
-  const digests = verify
-    ? await findDigests(options, first, size, blockSize)
+  // A server that has not cached the list computes it as it sends it:
+  // ranges start as soon as the list covers them, on the other servers.
+  const serverLocks = servers.map(() => new Mutex());
+  const abort = new AbortController();
+  const stop = () => abort.abort(options.signal?.reason);
+  options.signal?.addEventListener("abort", stop, { once: true });
+  let reference = verify
+    ? new ReferenceDigests(Math.ceil(size / blockSize))
     : undefined;
-  const identity = digests === undefined ? null : toHex(await sha256(digests));
+  // The version's identity, a digest of the whole list: `undefined` until
+  // the list is whole, `null` without one.
+  let identity: string | null | undefined = reference ? undefined : null;
+  let listed: Promise<void> = Promise.resolve();
+  if (reference !== undefined) {
+    const list = reference;
+    const replied = Promise.withResolvers<void>();
+    listed = fetchReference(options, {
+      first,
+      size,
+      blockSize,
+      reference: list,
+      locks: serverLocks,
+      signal: abort.signal,
+      onReply: replied.resolve,
+    }).then(async () => {
+      const whole = list.complete;
+      identity = whole === undefined ? null : toHex(await sha256(whole));
+    });
+    await Promise.race([replied.promise, listed]);
+    // No server accepted the request: the download goes on unverified.
+    if (list.ended && list.covered === 0 && list.blockCount > 0) {
+      reference = undefined;
+    }
+  }
+  /** Stops what is still running of the list, once the download ends. */
+  const endListing = async () => {
+    options.signal?.removeEventListener("abort", stop);
+    abort.abort();
+    await listed;
+  };
 
   let done: Interval[] = [];
   if (saved !== undefined) {
+    // Whether the saved bytes are of this version needs the whole list.
+    if (sameFile) await listed;
     const sameVersion = sameFile &&
       (saved.identity === null || identity === null ||
         saved.identity === identity);
@@ -446,13 +520,16 @@ export async function download(
       });
     }
   }
-  const { output, resumed } = await OutputFile.open(
-    options.outputPath,
-    size,
-    done.length > 0,
-  );
+  let opened: Awaited<ReturnType<typeof OutputFile.open>>;
+  try {
+    opened = await OutputFile.open(options.outputPath, size, done.length > 0);
+  } catch (error) {
+    await endListing();
+    throw error;
+  }
+  const { output, resumed } = opened;
   // Blocks are hashed on a worker thread while this one receives.
-  const hasher = digests === undefined ? undefined : new BlockHasher();
+  const hasher = reference === undefined ? undefined : new BlockHasher();
   if (!resumed) done = [];
   const resumedBytes = new IntervalSet(done).size;
   if (resumedBytes > 0) onEvent?.({ type: "resumed", bytes: resumedBytes });
@@ -461,8 +538,8 @@ export async function download(
     range,
     position: range.start,
     received: 0,
-    verifier: digests === undefined ? undefined : new RangeVerifier({
-      digests,
+    verifier: reference === undefined ? undefined : new RangeVerifier({
+      reference,
       blockSize,
       fileSize: size,
       start: range.start,
@@ -482,6 +559,11 @@ export async function download(
   const ranges = planRanges(size, options.numChunks, { blockSize, done });
   const tasks: Task[] = ranges.map(newTask);
   const snapshot = (): DownloadState => {
+    // Until the list is whole, the bytes cannot be tied to a version: a
+    // later run starts over.
+    if (identity === undefined) {
+      return { name: options.name, size, blockSize, identity: null, done: [] };
+    }
     const complete = new IntervalSet(done);
     for (const task of tasks) complete.add(task.range.start, keptTo(task));
     return {
@@ -509,6 +591,7 @@ export async function download(
   } catch (error) {
     output.close();
     hasher?.[Symbol.dispose]();
+    await endListing();
     throw new OutputError(
       `Cannot save the download state "${statePath}": ${
         (error as Error).message
@@ -517,9 +600,6 @@ export async function download(
     );
   }
 
-  const abort = new AbortController();
-  const stop = () => abort.abort(options.signal?.reason);
-  options.signal?.addEventListener("abort", stop, { once: true });
   // A connection per server, kept open from one range to the next; each is
   // used under its server's lock.
   const keptConnections = servers.map(() => new KeptConnection());
@@ -532,7 +612,6 @@ export async function download(
   try {
     // A server serves one client at a time, so a second connection to it
     // would only wait in its queue: each server gets one range at a time.
-    const serverLocks = servers.map(() => new Mutex());
     const bytesPerServer = servers.map(() => 0);
     const receiveBuffers = servers.map(() =>
       new ReceiveBuffers(BUFFERS_PER_CONNECTION)
@@ -576,6 +655,9 @@ export async function download(
       task.server = serverIndex;
       try {
         let failure: unknown;
+        // While the list arrives, a range starts once it covers the range's
+        // next block: its pieces are checked as they come.
+        await reference?.whenCovered(Math.floor(task.position / blockSize));
         await serverLocks[serverIndex]!.runExclusive(async () => {
           task.waitingFor = undefined;
           // The tail may have been stolen while this task waited.
@@ -715,10 +797,8 @@ export async function download(
       serverIndex: number,
     ) => {
       const block = error.start / blockSize;
-      const expected = digests!.subarray(
-        block * DIGEST_BYTES,
-        (block + 1) * DIGEST_BYTES,
-      );
+      // Compared already, so it arrived.
+      const expected = reference!.digestOf(block)!;
       const request = {
         server: servers[serverIndex]!,
         timeouts,
@@ -913,10 +993,10 @@ export async function download(
     };
   } finally {
     clearInterval(timer);
-    options.signal?.removeEventListener("abort", stop);
     await checkpointing?.catch(() => {});
     output.close();
     for (const kept of keptConnections) kept[Symbol.dispose]();
     hasher?.[Symbol.dispose]();
+    await endListing();
   }
 }

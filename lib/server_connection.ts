@@ -287,6 +287,10 @@ export interface DigestRequest {
  * @param options The server, deadlines and signal.
  * @param request The file and the size it must have.
  * @param blockSize The block size, a power of two.
+ * @param listener Told when the server accepted the request, and given
+ * the list's bytes as they arrive, with where they start in the list (a
+ * server that has not cached the list computes it while it sends it). What
+ * `onDigests` throws ends the request.
  * @returns The digests, concatenated in block order.
  * @throws {ServerReplyError} If the server refused, or has another size.
  * @throws {TimeoutError} If a deadline passed.
@@ -295,6 +299,10 @@ export function requestBlockDigests(
   options: RequestOptions,
   request: DigestRequest,
   blockSize: number,
+  listener: {
+    onReply?: () => void;
+    onDigests?: (at: number, bytes: Uint8Array) => void;
+  } = {},
 ): Promise<Uint8Array<ArrayBuffer>> {
   return exchange(
     options,
@@ -308,8 +316,9 @@ export function requestBlockDigests(
           `Expected ${expected} bytes of digests, the reply announces ${response.payloadLength}`,
         );
       }
+      listener.onReply?.();
       watchdog.arm(options.timeouts.stallMs, "receiving digests");
-      return readPayload(conn, expected, watchdog);
+      return readPayload(conn, expected, watchdog, listener.onDigests);
     },
   );
 }
@@ -358,15 +367,20 @@ function checkFileSize(response: Response, fileSize: number): void {
   }
 }
 
+/** Reads a payload whole; `onBytes` is given each read's bytes, with where
+ * they start in the payload. */
 function readPayload(
   conn: Deno.TcpConn,
   length: number,
   watchdog: Watchdog,
+  onBytes?: (at: number, bytes: Uint8Array) => void,
 ): Promise<Uint8Array<ArrayBuffer>> {
   const kicking = {
     read: async (p: Uint8Array) => {
       const n = await conn.read(p);
       watchdog.kick();
+      // The payload's buffer is new, so `p` starts at its offset in it.
+      if (n !== null) onBytes?.(p.byteOffset, p.subarray(0, n));
       return n;
     },
   };

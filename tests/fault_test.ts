@@ -354,3 +354,84 @@ Deno.test("a trickling server's chunk is finished by the others", async () => {
     `the trickling server sent ${env.proxies[1]!.bytesToClient} bytes`,
   );
 });
+
+/** Whether `expected` is at `offset` in the file at `path` already. */
+async function holds(path: string, offset: number, expected: Uint8Array) {
+  try {
+    using file = await Deno.open(path);
+    await file.seek(offset, Deno.SeekMode.Start);
+    const found = new Uint8Array(expected.length);
+    let filled = 0;
+    while (filled < found.length) {
+      const n = await file.read(found.subarray(filled));
+      if (n === null) return false;
+      filled += n;
+    }
+    return sameBytes(found, expected);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+Deno.test("ranges the digest list covers are fetched while the rest of the list is on its way", async () => {
+  // Four ranges of 1 MiB in blocks of 64 KiB: a list of 64 digests. The
+  // first server sends the first 32 of them, then stalls.
+  const MiB = 1024 * 1024;
+  const bytes = randomBytes(4 * MiB);
+  await using env = await setup({
+    bytes,
+    faults: [
+      (i) => i === 1 ? { kind: "stall", after: 24 + 32 * 32 } : undefined,
+      clean,
+      clean,
+      clean,
+    ],
+  });
+  const client = spawnClient({
+    cwd: env.work,
+    args: ["--stall-timeout", "0", "servers.txt", "4", "f.bin"],
+  });
+  const output = client.output();
+  // The second range, which the first half of the list covers, arrives while
+  // the list stalls with no deadline.
+  const second = bytes.subarray(MiB, 2 * MiB);
+  const deadline = performance.now() + 20_000;
+  while (!await holds(`${env.work}/f.bin.part`, MiB, second)) {
+    assert.ok(performance.now() < deadline, "the second range never came");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  // The size request and the stalled list, nothing more.
+  assert.equal(env.proxies[0]!.connections, 2);
+  // With the first server gone, the next one sends the list again.
+  await env.proxies[0]![Symbol.asyncDispose]();
+  const run = await output;
+  const stderr = new TextDecoder().decode(run.stderr);
+  assert.equal(run.code, 0, stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  assert.doesNotMatch(stderr, /unchecked|no server sent block digests/);
+});
+
+Deno.test("when no server sends the rest of the digest list, the bytes past it go unchecked with a warning", async () => {
+  const MiB = 1024 * 1024;
+  const bytes = randomBytes(4 * MiB);
+  await using env = await setup({
+    bytes,
+    faults: [
+      (i) => i === 1 ? { kind: "stall", after: 24 + 32 * 32 + 5 } : undefined,
+    ],
+  });
+  const run = await download(env.work, [
+    "--stall-timeout",
+    "1",
+    "servers.txt",
+    "4",
+    "f.bin",
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  assert.match(
+    run.stderr,
+    /no server sent the block digests past byte 2097152, so the bytes after it go unchecked: .*Timed out after 1 s without progress while receiving digests/,
+  );
+});

@@ -1,0 +1,143 @@
+/**
+ * The digest list the client checks blocks against, as it arrives. A server
+ * that has not cached a file's list computes it while it sends it, from the
+ * start of the file, so the ranges the list already covers can be fetched
+ * and checked while the rest is still on its way.
+ *
+ * @module
+ */
+
+import { equalBytes } from "./byte_arrays.ts";
+import { DIGEST_BYTES } from "./protocol.ts";
+
+/** A list of block digests that fills from its start. */
+export class ReferenceDigests {
+  /** How many blocks the file has. */
+  readonly blockCount: number;
+  #list: Uint8Array<ArrayBuffer>;
+  #bytes = 0;
+  #givenUp = false;
+  #waiters: { block: number; resolve: () => void }[] = [];
+
+  /**
+   * Creates an empty list.
+   *
+   * @param blockCount How many blocks the file has.
+   * @throws {RangeError} If it is not a whole number.
+   */
+  constructor(blockCount: number) {
+    if (!Number.isSafeInteger(blockCount) || blockCount < 0) {
+      throw new RangeError(`Not a number of blocks: ${blockCount}`);
+    }
+    this.blockCount = blockCount;
+    this.#list = new Uint8Array(blockCount * DIGEST_BYTES);
+  }
+
+  /**
+   * A list that arrived whole.
+   *
+   * @param list The digests, concatenated in block order.
+   * @returns The list, complete.
+   */
+  static whole(list: Uint8Array): ReferenceDigests {
+    const reference = new ReferenceDigests(list.length / DIGEST_BYTES);
+    reference.add(0, list);
+    return reference;
+  }
+
+  /** How many blocks, from the first, have their digest. */
+  get covered(): number {
+    return Math.floor(this.#bytes / DIGEST_BYTES);
+  }
+
+  /** The whole list, once every digest arrived. */
+  get complete(): Uint8Array<ArrayBuffer> | undefined {
+    return this.#bytes === this.#list.length ? this.#list : undefined;
+  }
+
+  /** Whether no more digests will come: the list is whole, or no server
+   * could send the rest. */
+  get ended(): boolean {
+    return this.#givenUp || this.complete !== undefined;
+  }
+
+  /**
+   * Takes the next bytes of a server's list. A server asked after another
+   * one failed sends its list from the start again: the part that overlaps
+   * the bytes already taken must equal them.
+   *
+   * @param at Where `bytes` start in the server's list; at most the
+   * number of bytes taken so far, so the list stays contiguous.
+   * @param bytes The server's list from `at` on.
+   * @returns `false` if they differ from the bytes already taken (the
+   * server has another version of the file); nothing is taken then.
+   * @throws {RangeError} If `at` leaves a gap or the bytes run past the
+   * end of the list.
+   */
+  add(at: number, bytes: Uint8Array): boolean {
+    if (at > this.#bytes || at + bytes.length > this.#list.length) {
+      throw new RangeError(
+        `Digest bytes ${at}+${bytes.length} do not follow the ${this.#bytes} of ${this.#list.length} taken`,
+      );
+    }
+    const overlap = Math.min(bytes.length, this.#bytes - at);
+    if (
+      !equalBytes(
+        bytes.subarray(0, overlap),
+        this.#list.subarray(at, at + overlap),
+      )
+    ) {
+      return false;
+    }
+    if (bytes.length > overlap) {
+      this.#list.set(bytes.subarray(overlap), this.#bytes);
+      this.#bytes += bytes.length - overlap;
+      this.#wake();
+    }
+    return true;
+  }
+
+  /** No server can send the rest: blocks not covered stay unchecked. */
+  giveUp(): void {
+    this.#givenUp = true;
+    this.#wake();
+  }
+
+  /**
+   * The digest of a block, if it arrived.
+   *
+   * @param block The block's number.
+   * @returns Its digest, or `undefined` if it is not covered yet.
+   */
+  digestOf(block: number): Uint8Array | undefined {
+    if (block >= this.covered) return undefined;
+    return this.#list.subarray(
+      block * DIGEST_BYTES,
+      (block + 1) * DIGEST_BYTES,
+    );
+  }
+
+  /**
+   * Waits until a block's digest arrived, or until none will.
+   *
+   * @param block The block's number.
+   * @returns Once {@linkcode digestOf} has the block or
+   * {@linkcode ended} is true.
+   */
+  whenCovered(block: number): Promise<void> {
+    if (block < this.covered || this.ended) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#waiters.push({ block, resolve });
+    return promise;
+  }
+
+  #wake(): void {
+    const covered = this.covered;
+    const ended = this.ended;
+    this.#waiters = this.#waiters.filter(({ block, resolve }) => {
+      if (block >= covered && !ended) return true;
+      resolve();
+      return false;
+    });
+  }
+}
