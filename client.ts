@@ -314,7 +314,9 @@ function reporter(
         break;
       case "unverified":
         print(
-          `warning: downloading without verification: ${event.detail}`,
+          `warning: downloading without verification${
+            event.from === 0 ? "" : ` from byte ${event.from} on`
+          }: ${event.detail}`,
         );
         break;
       case "resumed":

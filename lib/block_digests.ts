@@ -190,7 +190,7 @@ export class RangeVerifier {
       this.#position += at;
       if (this.#position < blockEnd) return;
       this.#hash = undefined;
-      await this.#reference.whenCovered(blockStart / blockSize);
+      await this.#whenCovered(blockStart / blockSize);
       this.#settle(blockStart, blockEnd, hash.digest());
       blockStart = blockEnd;
     }
@@ -207,9 +207,7 @@ export class RangeVerifier {
         // The worker is gone: hash here instead.
       }
       digests ??= await digestEachBlock(whole, blockSize);
-      await this.#reference.whenCovered(
-        Math.ceil(wholeEnd / blockSize) - 1,
-      );
+      await this.#whenCovered(Math.ceil(wholeEnd / blockSize) - 1);
       for (let start = blockStart; start < wholeEnd; start += blockSize) {
         const i = (start - blockStart) / blockSize;
         this.#settle(
@@ -225,6 +223,19 @@ export class RangeVerifier {
     const rest = piece.subarray(at + whole.length);
     if (rest.length > 0) (this.#hash = await createSha256()).update(rest);
     this.#position = end;
+  }
+
+  /** Waits for the digests up to a block; if they will not come because
+   * the download stopped, the verifier goes back to the end of its
+   * verified prefix. */
+  async #whenCovered(block: number): Promise<void> {
+    try {
+      await this.#reference.whenCovered(block);
+    } catch (error) {
+      this.#position = this.#verifiedTo;
+      this.#hash = undefined;
+      throw error;
+    }
   }
 
   /** Moves the verified prefix past a block, or back to its start. A block

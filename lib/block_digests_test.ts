@@ -311,3 +311,48 @@ Deno.test("a range verifier passes the blocks whose digests will not come", asyn
   await rest;
   assert.equal(verifier.verifiedTo, 640);
 });
+
+Deno.test("a block that arrives in parts is checked once its digest arrives", async () => {
+  const bytes = pattern(256);
+  const bad = bytes.slice();
+  bad[100]! ^= 1;
+  for (const [given, passes] of [[bytes, true], [bad, false]] as const) {
+    const reference = new ReferenceDigests(4);
+    reference.add(0, digestsOf(bytes, 64).subarray(0, DIGEST_BYTES));
+    const verifier = new RangeVerifier({
+      reference,
+      blockSize: 64,
+      fileSize: 256,
+      start: 64,
+    });
+    await verifier.update(given.subarray(64, 90));
+    const rest = verifier.update(given.subarray(90, 128));
+    assert.equal(await settled(rest), false);
+    reference.add(DIGEST_BYTES, digestsOf(bytes, 64).subarray(DIGEST_BYTES));
+    if (passes) {
+      await rest;
+      assert.equal(verifier.verifiedTo, 128);
+    } else {
+      await assert.rejects(rest, { name: "IntegrityError", start: 64 });
+      assert.equal(verifier.verifiedTo, 64);
+    }
+  }
+});
+
+Deno.test("a range verifier whose list stopped fails the blocks still waiting, and keeps none", async () => {
+  const bytes = pattern(256);
+  const reference = new ReferenceDigests(4);
+  reference.add(0, digestsOf(bytes, 64).subarray(0, DIGEST_BYTES));
+  const verifier = new RangeVerifier({
+    reference,
+    blockSize: 64,
+    fileSize: 256,
+    start: 0,
+  });
+  const waiting = verifier.update(bytes.subarray(0, 200));
+  assert.equal(await settled(waiting), false);
+  reference.stop(new Error("stopped"));
+  await assert.rejects(waiting, { message: "stopped" });
+  assert.equal(verifier.verifiedTo, 0);
+  assert.equal(verifier.position, 0);
+});

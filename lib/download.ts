@@ -111,7 +111,12 @@ export class ChecksumMismatchError extends Error {
 export type DownloadEvent =
   | { type: "size-failed"; detail: string }
   | { type: "size"; server: ServerAddress; size: number }
-  | { type: "unverified"; detail: string }
+  | {
+    type: "unverified";
+    /** The first byte left unchecked: 0, or where the digests ended. */
+    from: number;
+    detail: string;
+  }
   | { type: "resumed"; bytes: number }
   | { type: "restarted"; reason: string }
   | {
@@ -265,6 +270,10 @@ async function fetchReference(
     signal: AbortSignal;
     /** Called when a server accepted the request. */
     onReply: () => void;
+    /** Servers left out: their copy differs. */
+    excluded: readonly boolean[];
+    /** Leaves out a server whose copy differs. */
+    exclude: (serverIndex: number, reason: string) => void;
   },
 ): Promise<void> {
   const { servers } = options;
@@ -273,6 +282,7 @@ async function fetchReference(
   for (let k = 0; k < servers.length && !signal.aborted; k++) {
     const serverIndex = (request.first + k) % servers.length;
     const server = servers[serverIndex]!;
+    if (request.excluded[serverIndex]) continue;
     try {
       await request.locks[serverIndex]!.runExclusive(() =>
         requestBlockDigests(
@@ -294,18 +304,24 @@ async function fetchReference(
       return;
     } catch (error) {
       reasons.push(describeFailure(server, error));
+      // Its ranges would not match the digests taken either.
+      if (error instanceof OtherVersionError && !signal.aborted) {
+        request.exclude(serverIndex, error.message);
+      }
     }
   }
+  if (signal.aborted) {
+    reference.stop(signal.reason);
+    return;
+  }
   reference.giveUp();
-  if (signal.aborted) return;
-  const covered = reference.covered * request.blockSize;
+  const from = reference.covered * request.blockSize;
   options.onEvent?.({
     type: "unverified",
-    detail: covered === 0
-      ? `no server sent block digests: ${reasons.join("; ")}`
-      : `no server sent the block digests past byte ${covered}, so the bytes after it go unchecked: ${
-        reasons.join("; ")
-      }`,
+    from,
+    detail: `no server sent ${
+      from === 0 ? "block digests" : "the rest of the block digests"
+    }: ${reasons.join("; ")}`,
   });
 }
 
@@ -372,6 +388,9 @@ function rateOf(task: Task, now: number): number {
 /** Memory for receive buffers, shared by the servers' connections (more
  * with over 8 servers: see {@linkcode MIN_PIECE_BYTES}). */
 const RECEIVE_MEMORY_BYTES = 16 * 1024 * 1024;
+/** While the digest list arrives, a range waits until it covers this much
+ * past the range's position before asking for more. */
+const LISTED_AHEAD_BYTES = 4 * 1024 * 1024;
 /** Receive buffers per connection: one is read into while one is checked. */
 const BUFFERS_PER_CONNECTION = 2;
 /** The smallest piece the memory share allows: below it each byte costs
@@ -464,6 +483,17 @@ export async function download(
   // A server that has not cached the list computes it as it sends it:
   // ranges start as soon as the list covers them, on the other servers.
   const serverLocks = servers.map(() => new Mutex());
+  // Servers left out for good: their copy differs from the first one's.
+  const excluded = servers.map(() => false);
+  const exclude = (serverIndex: number, reason: string) => {
+    if (excluded[serverIndex]) return;
+    excluded[serverIndex] = true;
+    onEvent?.({
+      type: "server-excluded",
+      server: servers[serverIndex]!,
+      reason,
+    });
+  };
   const abort = new AbortController();
   const stop = () => abort.abort(options.signal?.reason);
   options.signal?.addEventListener("abort", stop, { once: true });
@@ -485,9 +515,14 @@ export async function download(
       locks: serverLocks,
       signal: abort.signal,
       onReply: replied.resolve,
+      excluded,
+      exclude,
     }).then(async () => {
       const whole = list.complete;
-      identity = whole === undefined ? null : toHex(await sha256(whole));
+      if (whole !== undefined) identity = toHex(await sha256(whole));
+      // Given up: unverified from some block on. Otherwise stopped: the
+      // version stays unknown.
+      else if (list.ended) identity = null;
     });
     await Promise.race([replied.promise, listed]);
     // No server accepted the request: the download goes on unverified.
@@ -505,7 +540,21 @@ export async function download(
   let done: Interval[] = [];
   if (saved !== undefined) {
     // Whether the saved bytes are of this version needs the whole list.
-    if (sameFile) await listed;
+    if (sameFile && saved.done.length > 0) {
+      await listed;
+      // Stopped meanwhile: the saved state stays as it is.
+      if (identity === undefined) {
+        await endListing();
+        throw new IncompleteDownloadError(
+          planRanges(size, options.numChunks, {
+            blockSize,
+            done: alignDone(saved.done, blockSize, size),
+          }),
+          partialPath,
+          options.signal?.aborted ?? false,
+        );
+      }
+    }
     const sameVersion = sameFile &&
       (saved.identity === null || identity === null ||
         saved.identity === identity);
@@ -529,7 +578,14 @@ export async function download(
   }
   const { output, resumed } = opened;
   // Blocks are hashed on a worker thread while this one receives.
-  const hasher = reference === undefined ? undefined : new BlockHasher();
+  let hasher: BlockHasher | undefined;
+  try {
+    hasher = reference === undefined ? undefined : new BlockHasher();
+  } catch (error) {
+    output.close();
+    await endListing();
+    throw error;
+  }
   if (!resumed) done = [];
   const resumedBytes = new IntervalSet(done).size;
   if (resumedBytes > 0) onEvent?.({ type: "resumed", bytes: resumedBytes });
@@ -617,19 +673,8 @@ export async function download(
       new ReceiveBuffers(BUFFERS_PER_CONNECTION)
     );
     const failed = servers.map(() => false);
-    const excluded = servers.map(() => false);
     let failovers = 0;
     let retryRounds = 0;
-
-    const exclude = (serverIndex: number, reason: string) => {
-      if (excluded[serverIndex]) return;
-      excluded[serverIndex] = true;
-      onEvent?.({
-        type: "server-excluded",
-        server: servers[serverIndex]!,
-        reason,
-      });
-    };
 
     /** Servers for a range: its own first, then the others in list order;
      * those that failed in this run after those that did not. */
@@ -655,54 +700,68 @@ export async function download(
       task.server = serverIndex;
       try {
         let failure: unknown;
-        // While the list arrives, a range starts once it covers the range's
-        // next block: its pieces are checked as they come.
-        await reference?.whenCovered(Math.floor(task.position / blockSize));
-        await serverLocks[serverIndex]!.runExclusive(async () => {
-          task.waitingFor = undefined;
-          // The tail may have been stolen while this task waited.
-          if (task.position >= range.end) return;
-          task.active = true;
-          task.attemptStart = performance.now();
-          task.attemptBytes = 0;
+        let first = true;
+        let leftOut = false;
+        // While the digest list arrives, a request asks only for bytes it
+        // covers, and the next one follows as it grows: a piece past them
+        // would wait for its check, holding the connection and the server's
+        // lock, which the list may need. Once it is whole, one request.
+        while (failure === undefined && task.position < range.end) {
+          task.waitingFor = serverIndex;
+          const until = await listedEnd(task);
+          await serverLocks[serverIndex]!.runExclusive(async () => {
+            task.waitingFor = undefined;
+            // Its digest list differed while this task waited.
+            leftOut = excluded[serverIndex]!;
+            // The tail may have been stolen while this task waited.
+            const end = Math.min(range.end, until);
+            if (leftOut || task.position >= end) return;
+            task.active = true;
+            if (first) {
+              task.attemptStart = performance.now();
+              task.attemptBytes = 0;
+              first = false;
+            }
+            try {
+              await fetchRange(request, {
+                name: options.name,
+                offset: task.position,
+                length: end - task.position,
+                fileSize: size,
+                onData: (piece) => receive(task, serverIndex, piece),
+                onRead: (bytes) => task.received += bytes,
+                // A thief may move the end down while this runs.
+                end: () => Math.min(task.range.end, until),
+                pieceBytes: pieceSizeFor(
+                  blockSize,
+                  servers.length,
+                  end - task.position,
+                ),
+                // One connection per server at a time: its buffers serve
+                // every range it sends, and stay held while pieces of an
+                // earlier range are checked.
+                buffers: receiveBuffers[serverIndex],
+              });
+            } catch (error) {
+              failure = error;
+            } finally {
+              task.received = 0;
+              task.active = false;
+              task.attemptEnd = performance.now();
+            }
+          });
+          // The last pieces may still be under their checks; the server
+          // already sends the next range meanwhile. A bad block outranks
+          // the error that ended the transfer.
           try {
-            await fetchRange(request, {
-              name: options.name,
-              offset: task.position,
-              length: range.end - task.position,
-              fileSize: size,
-              onData: (piece) => receive(task, serverIndex, piece),
-              onRead: (bytes) => task.received += bytes,
-              // A thief may move the end down while this runs.
-              end: () => task.range.end,
-              pieceBytes: pieceSizeFor(
-                blockSize,
-                servers.length,
-                range.end - task.position,
-              ),
-              // One connection per server at a time: its buffers serve
-              // every range it sends, and stay held while pieces of an
-              // earlier range are checked.
-              buffers: receiveBuffers[serverIndex],
-            });
+            await task.checking;
           } catch (error) {
-            failure = error;
+            if (findCause(failure, OutputError) === undefined) failure = error;
           } finally {
-            task.received = 0;
-            task.active = false;
-            task.attemptEnd = performance.now();
+            task.checking = undefined;
+            task.checkFailure = undefined;
           }
-        });
-        // The last pieces may still be under their checks; the server
-        // already sends the next range meanwhile. A bad block outranks the
-        // error that ended the transfer.
-        try {
-          await task.checking;
-        } catch (error) {
-          if (findCause(failure, OutputError) === undefined) failure = error;
-        } finally {
-          task.checking = undefined;
-          task.checkFailure = undefined;
+          if (leftOut) return false;
         }
         if (failure !== undefined) throw failure;
         return task.position >= range.end;
@@ -740,6 +799,21 @@ export async function download(
         });
         return false;
       }
+    };
+
+    /** How far a task may ask for now: to the end of its range, or while
+     * the digest list arrives, to the end of what it covers, once that is
+     * {@linkcode LISTED_AHEAD_BYTES} past the task's position (or its end). */
+    const listedEnd = async (task: Task): Promise<number> => {
+      if (reference === undefined) return task.range.end;
+      const wanted = Math.min(
+        task.range.end,
+        task.position + LISTED_AHEAD_BYTES,
+      );
+      await reference.whenCovered(Math.ceil(wanted / blockSize) - 1);
+      return reference.ended
+        ? task.range.end
+        : Math.min(task.range.end, reference.covered * blockSize);
     };
 
     /** Writes received bytes and starts their check; `false` once the
@@ -897,12 +971,11 @@ export async function download(
         const thief = server;
         // Only when the thief can start at once, and never taking a task that
         // waits for the thief's own server: it would only queue behind it.
-        const open = serverLocks[thief]!.isLocked()
-          ? []
-          : tasks.filter((t) =>
-            reached(t) < t.range.end && t.waitingFor !== thief
-          );
-        const steal = planSteal(
+        const open = tasks.filter((t) =>
+          reached(t) < t.range.end && t.waitingFor !== thief
+        );
+        // While the digest list holds the thief's server, look again later.
+        const steal = serverLocks[thief]!.isLocked() ? undefined : planSteal(
           open.map((t) => ({
             position: reached(t),
             end: t.range.end,

@@ -17,7 +17,12 @@ export class ReferenceDigests {
   #list: Uint8Array<ArrayBuffer>;
   #bytes = 0;
   #givenUp = false;
-  #waiters: { block: number; resolve: () => void }[] = [];
+  #stopped: { reason: unknown } | undefined;
+  #waiters: {
+    block: number;
+    resolve: () => void;
+    reject: (reason: unknown) => void;
+  }[] = [];
 
   /**
    * Creates an empty list.
@@ -104,6 +109,17 @@ export class ReferenceDigests {
   }
 
   /**
+   * The download stopped before the list was whole: waits for blocks not
+   * covered end with `reason`, now and later, so none of them passes.
+   *
+   * @param reason Why it stopped.
+   */
+  stop(reason: unknown): void {
+    this.#stopped ??= { reason };
+    this.#wake();
+  }
+
+  /**
    * The digest of a block, if it arrived.
    *
    * @param block The block's number.
@@ -123,20 +139,24 @@ export class ReferenceDigests {
    * @param block The block's number.
    * @returns Once {@linkcode digestOf} has the block or
    * {@linkcode ended} is true.
+   * @throws With the reason given to {@linkcode stop}, if it was called
+   * before the block was covered.
    */
   whenCovered(block: number): Promise<void> {
     if (block < this.covered || this.ended) return Promise.resolve();
-    const { promise, resolve } = Promise.withResolvers<void>();
-    this.#waiters.push({ block, resolve });
+    if (this.#stopped) return Promise.reject(this.#stopped.reason);
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    this.#waiters.push({ block, resolve, reject });
     return promise;
   }
 
   #wake(): void {
     const covered = this.covered;
     const ended = this.ended;
-    this.#waiters = this.#waiters.filter(({ block, resolve }) => {
-      if (block >= covered && !ended) return true;
-      resolve();
+    this.#waiters = this.#waiters.filter(({ block, resolve, reject }) => {
+      if (block < covered || ended) resolve();
+      else if (this.#stopped) reject(this.#stopped.reason);
+      else return true;
       return false;
     });
   }

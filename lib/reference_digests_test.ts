@@ -97,3 +97,15 @@ Deno.test("an empty file's list is complete from the start", async () => {
   assert.ok(reference.ended);
   assert.ok(await settled(reference.whenCovered(0)));
 });
+
+Deno.test("stopping ends every wait for a block not covered with the reason, now and later", async () => {
+  const reference = new ReferenceDigests(10);
+  reference.add(0, LIST.subarray(0, 2 * DIGEST_BYTES));
+  const waiting = reference.whenCovered(5);
+  const reason = new Error("stopped");
+  reference.stop(reason);
+  await assert.rejects(waiting, (error) => error === reason);
+  await assert.rejects(reference.whenCovered(4), (error) => error === reason);
+  await reference.whenCovered(1);
+  assert.equal(reference.ended, false);
+});

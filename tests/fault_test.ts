@@ -409,7 +409,7 @@ Deno.test("ranges the digest list covers are fetched while the rest of the list 
   const stderr = new TextDecoder().decode(run.stderr);
   assert.equal(run.code, 0, stderr);
   await assertIdentical(`${env.work}/f.bin`, bytes);
-  assert.doesNotMatch(stderr, /unchecked|no server sent block digests/);
+  assert.doesNotMatch(stderr, /without verification/);
 });
 
 Deno.test("when no server sends the rest of the digest list, the bytes past it go unchecked with a warning", async () => {
@@ -432,6 +432,140 @@ Deno.test("when no server sends the rest of the digest list, the bytes past it g
   await assertIdentical(`${env.work}/f.bin`, bytes);
   assert.match(
     run.stderr,
-    /no server sent the block digests past byte 2097152, so the bytes after it go unchecked: .*Timed out after 1 s without progress while receiving digests/,
+    /warning: downloading without verification from byte 2097152 on: no server sent the rest of the block digests: .*Timed out after 1 s without progress while receiving digests/,
   );
+});
+
+Deno.test("a digest list that stalls mid-range moves on to a server busy with a range, and the download completes", async () => {
+  // The list stalls inside the second range; the next server asked for it
+  // is busy with a range that must not wait for the list in turn.
+  const MiB = 1024 * 1024;
+  const bytes = randomBytes(4 * MiB);
+  await using env = await setup({
+    bytes,
+    faults: [
+      (i) => i === 1 ? { kind: "stall", after: 24 + 20 * 32 } : undefined,
+      clean,
+      clean,
+      clean,
+    ],
+  });
+  const client = spawnClient({
+    cwd: env.work,
+    args: ["--stall-timeout", "3", "servers.txt", "4", "f.bin"],
+  });
+  const output = client.output();
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  await env.proxies[0]![Symbol.asyncDispose]();
+  const timer = setTimeout(() => client.kill("SIGKILL"), 20_000);
+  const run = await output;
+  clearTimeout(timer);
+  const stderr = new TextDecoder().decode(run.stderr);
+  assert.equal(run.code, 0, stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  assert.doesNotMatch(stderr, /without verification/);
+});
+
+Deno.test("an interrupt while the digest list arrives saves no bytes as done, and the next run is whole", async () => {
+  const MiB = 1024 * 1024;
+  const bytes = randomBytes(4 * MiB);
+  await using env = await setup({
+    bytes,
+    faults: [
+      (i) => i === 1 ? { kind: "stall", after: 24 + 40 * 32 } : undefined,
+      clean,
+      clean,
+      clean,
+    ],
+  });
+  const args = ["--stall-timeout", "0", "servers.txt", "4", "f.bin"];
+  const first = await stopClientAfter(env.work, args, 1500, "SIGINT");
+  assert.equal(first.code, 130, new TextDecoder().decode(first.stderr));
+  // Bytes of the first two ranges came, but without the whole list they
+  // cannot be tied to a version.
+  const state = JSON.parse(
+    await Deno.readTextFile(`${env.work}/f.bin.part.state`),
+  );
+  assert.deepEqual([state.identity, state.done], [null, []]);
+  const second = await download(env.work, args);
+  assert.equal(second.code, 0, second.stderr);
+  assert.doesNotMatch(second.stderr, /Resuming/);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+});
+
+Deno.test("a resumed run interrupted while it waits for the digest list leaves its state as it was", async () => {
+  const MiB = 1024 * 1024;
+  const oldBytes = randomBytes(4 * MiB);
+  const newBytes = randomBytes(4 * MiB);
+  await using env = await setup({
+    bytes: oldBytes,
+    faults: [
+      (i) => i === 1 ? { kind: "stall", after: 24 + 10 * 32 } : undefined,
+    ],
+  });
+  const blockSize = 64 * 1024;
+  // A state as a first run leaves it: the first half done, of the old file.
+  const part = new Uint8Array(4 * MiB);
+  part.set(oldBytes.subarray(0, 2 * MiB));
+  await Deno.writeFile(`${env.work}/f.bin.part`, part);
+  const saved = JSON.stringify({
+    format: "msfd-state-1",
+    name: "f.bin",
+    size: 4 * MiB,
+    blockSize,
+    identity: toHex(sha256Of(digestsOf(oldBytes, blockSize))),
+    done: [[0, 2 * MiB]],
+  }) + "\n";
+  await Deno.writeTextFile(`${env.work}/f.bin.part.state`, saved);
+  const args = ["--stall-timeout", "0", "servers.txt", "4", "f.bin"];
+  const first = await stopClientAfter(env.work, args, 1500, "SIGINT");
+  assert.equal(first.code, 130, new TextDecoder().decode(first.stderr));
+  assert.deepEqual(
+    JSON.parse(await Deno.readTextFile(`${env.work}/f.bin.part.state`)),
+    JSON.parse(saved),
+  );
+  // The file changes on the server, keeping its size: the next run sees it.
+  await Deno.writeFile(`${env.served}/f.bin`, newBytes);
+  const second = await download(env.work, args);
+  assert.equal(second.code, 0, second.stderr);
+  assert.match(second.stderr, /starting over: the file changed on the servers/);
+  await assertIdentical(`${env.work}/f.bin`, newBytes);
+});
+
+Deno.test("a server whose digest list differs from the one taken is left out, even when the list stays unfinished", async () => {
+  // The first server's list stalls after 10 digests; the second server has
+  // another file of the same size, differing in blocks 0 and 20.
+  const MiB = 1024 * 1024;
+  const wanted = randomBytes(4 * MiB);
+  const other = wanted.slice();
+  other[100]! ^= 0xff;
+  other[20 * 64 * 1024 + 7]! ^= 0xff;
+  await using first = await tempDir();
+  await using second = await tempDir();
+  await using work = await tempDir();
+  await Deno.writeFile(`${first.path}/f.bin`, wanted);
+  await Deno.writeFile(`${second.path}/f.bin`, other);
+  await using server0 = await ServerProcess.start(first.path);
+  await using server1 = await ServerProcess.start(second.path);
+  await using proxy = FaultProxy.start({
+    upstreamPort: server0.port,
+    fault: (i) => i === 1 ? { kind: "stall", after: 24 + 10 * 32 } : undefined,
+  });
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo([proxy.port, server1.port]),
+  );
+  const run = await download(work.path, [
+    "--stall-timeout",
+    "1",
+    "servers.txt",
+    "4",
+    "f.bin",
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(
+    run.stderr,
+    /not using 127\.0\.0\.1:\d+ for this file: its digest list differs from the one received before/,
+  );
+  await assertIdentical(`${work.path}/f.bin`, wanted);
 });
