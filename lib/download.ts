@@ -367,6 +367,8 @@ interface Task {
   failovers: number;
   /** The server whose turn it waits for, if it waits for one. */
   waitingFor: number | undefined;
+  /** Whether it waits for the digest list to cover its next bytes. */
+  waitingForList: boolean;
   /** When the current or last connection started and ended, and what it
    * brought. */
   attemptStart: number;
@@ -608,6 +610,7 @@ export async function download(
     server: undefined,
     failovers: 0,
     waitingFor: undefined,
+    waitingForList: false,
     attemptStart: 0,
     attemptEnd: 0,
     attemptBytes: 0,
@@ -810,7 +813,12 @@ export async function download(
         task.range.end,
         task.position + LISTED_AHEAD_BYTES,
       );
-      await reference.whenCovered(Math.ceil(wanted / blockSize) - 1);
+      task.waitingForList = true;
+      try {
+        await reference.whenCovered(Math.ceil(wanted / blockSize) - 1);
+      } finally {
+        task.waitingForList = false;
+      }
       return reference.ended
         ? task.range.end
         : Math.min(task.range.end, reference.covered * blockSize);
@@ -970,12 +978,19 @@ export async function download(
         const now = performance.now();
         const thief = server;
         // Only when the thief can start at once, and never taking a task that
-        // waits for the thief's own server: it would only queue behind it.
-        const open = tasks.filter((t) =>
-          reached(t) < t.range.end && t.waitingFor !== thief
-        );
-        // While the digest list holds the thief's server, look again later.
-        const steal = serverLocks[thief]!.isLocked() ? undefined : planSteal(
+        // waits for the thief's own server (it would only queue behind it),
+        // for a server about to be free (it is starting), or for the digest
+        // list (the thief would wait as long). Thieves that took each other's
+        // waiting tasks whole would otherwise pass them back and forth.
+        const open = serverLocks[thief]!.isLocked()
+          ? []
+          : tasks.filter((t) =>
+            reached(t) < t.range.end && t.waitingFor !== thief &&
+            !t.waitingForList &&
+            (t.waitingFor === undefined ||
+              serverLocks[t.waitingFor]!.isLocked())
+          );
+        const steal = planSteal(
           open.map((t) => ({
             position: reached(t),
             end: t.range.end,
