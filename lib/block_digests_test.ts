@@ -355,4 +355,17 @@ Deno.test("a range verifier whose list stopped fails the blocks still waiting, a
   await assert.rejects(waiting, { message: "stopped" });
   assert.equal(verifier.verifiedTo, 0);
   assert.equal(verifier.position, 0);
+  // A block that arrived in parts, its digest still missing.
+  const parts = new RangeVerifier({
+    reference,
+    blockSize: 64,
+    fileSize: 256,
+    start: 64,
+  });
+  await parts.update(bytes.subarray(64, 100));
+  await assert.rejects(parts.update(bytes.subarray(100, 128)), {
+    message: "stopped",
+  });
+  assert.equal(parts.verifiedTo, 64);
+  assert.equal(parts.position, 64);
 });

@@ -274,6 +274,8 @@ async function fetchReference(
     excluded: readonly boolean[];
     /** Leaves out a server whose copy differs. */
     exclude: (serverIndex: number, reason: string) => void;
+    /** Told which server the list is asked of, under its lock, if any. */
+    onServer: (serverIndex: number | undefined) => void;
   },
 ): Promise<void> {
   const { servers } = options;
@@ -284,23 +286,28 @@ async function fetchReference(
     const server = servers[serverIndex]!;
     if (request.excluded[serverIndex]) continue;
     try {
-      await request.locks[serverIndex]!.runExclusive(() =>
-        requestBlockDigests(
-          { server, timeouts: options.timeouts, signal },
-          { name: options.name, fileSize: request.size },
-          request.blockSize,
-          {
-            onReply: request.onReply,
-            onDigests: (at, bytes) => {
-              if (!reference.add(at, bytes)) {
-                throw new OtherVersionError(
-                  "its digest list differs from the one received before",
-                );
-              }
+      await request.locks[serverIndex]!.runExclusive(async () => {
+        request.onServer(serverIndex);
+        try {
+          return await requestBlockDigests(
+            { server, timeouts: options.timeouts, signal },
+            { name: options.name, fileSize: request.size },
+            request.blockSize,
+            {
+              onReply: request.onReply,
+              onDigests: (at, bytes) => {
+                if (!reference.add(at, bytes)) {
+                  throw new OtherVersionError(
+                    "its digest list differs from the one received before",
+                  );
+                }
+              },
             },
-          },
-        )
-      );
+          );
+        } finally {
+          request.onServer(undefined);
+        }
+      });
       return;
     } catch (error) {
       reasons.push(describeFailure(server, error));
@@ -506,6 +513,8 @@ export async function download(
   // the list is whole, `null` without one.
   let identity: string | null | undefined = reference ? undefined : null;
   let listed: Promise<void> = Promise.resolve();
+  // The server whose lock the list holds, if any.
+  let listingOn: number | undefined;
   if (reference !== undefined) {
     const list = reference;
     const replied = Promise.withResolvers<void>();
@@ -519,6 +528,7 @@ export async function download(
       onReply: replied.resolve,
       excluded,
       exclude,
+      onServer: (serverIndex) => listingOn = serverIndex,
     }).then(async () => {
       const whole = list.complete;
       if (whole !== undefined) identity = toHex(await sha256(whole));
@@ -724,6 +734,10 @@ export async function download(
               task.attemptStart = performance.now();
               task.attemptBytes = 0;
               first = false;
+            } else {
+              // The rate counts the time spent fetching, not waiting for
+              // the list.
+              task.attemptStart += performance.now() - task.attemptEnd;
             }
             try {
               await fetchRange(request, {
@@ -977,19 +991,22 @@ export async function download(
       while (server !== undefined && !abort.signal.aborted) {
         const now = performance.now();
         const thief = server;
-        // Only when the thief can start at once, and never taking a task that
-        // waits for the thief's own server (it would only queue behind it),
-        // for a server about to be free (it is starting), or for the digest
-        // list (the thief would wait as long). Thieves that took each other's
-        // waiting tasks whole would otherwise pass them back and forth.
-        const open = serverLocks[thief]!.isLocked()
-          ? []
-          : tasks.filter((t) =>
-            reached(t) < t.range.end && t.waitingFor !== thief &&
-            !t.waitingForList &&
-            (t.waitingFor === undefined ||
-              serverLocks[t.waitingFor]!.isLocked())
-          );
+        // The thief's server is busy with ranges queued on it: they are its
+        // work now. Busy with the digest list, it looks again later.
+        const busy = serverLocks[thief]!.isLocked();
+        if (busy && listingOn !== thief) return;
+        const unfinished = tasks.filter((t) =>
+          reached(t) < t.range.end && t.waitingFor !== thief
+        );
+        // Never taking a task that waits for the thief's own server (it would
+        // only queue behind it), for a server about to be free (it is
+        // starting), or for the digest list (the thief would wait as long).
+        // Thieves that took each other's waiting tasks whole would otherwise
+        // pass them back and forth.
+        const open = busy ? [] : unfinished.filter((t) =>
+          !t.waitingForList &&
+          (t.waitingFor === undefined || serverLocks[t.waitingFor]!.isLocked())
+        );
         const steal = planSteal(
           open.map((t) => ({
             position: reached(t),
@@ -1004,9 +1021,9 @@ export async function download(
           },
         );
         if (steal === undefined) {
-          // Nothing worth taking now; a victim whose rate is not known yet
-          // may be worth it in a moment.
-          const worthWaiting = open.some((t) =>
+          // Nothing worth taking now; a victim whose rate is not known yet,
+          // or that waits for the list, may be worth it in a moment.
+          const worthWaiting = unfinished.some((t) =>
             t.range.end - reached(t) > minPiece
           );
           if (!worthWaiting) return;
