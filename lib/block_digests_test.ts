@@ -255,6 +255,15 @@ async function settled(promise: Promise<unknown>): Promise<boolean> {
   return done;
 }
 
+/** A verifier of 64-byte blocks against a list that may still arrive. */
+function verifierOn(
+  reference: ReferenceDigests,
+  fileSize: number,
+  start: number,
+): RangeVerifier {
+  return new RangeVerifier({ reference, blockSize: 64, fileSize, start });
+}
+
 Deno.test("a range verifier checks a block once its digest arrives, not before", async () => {
   const bytes = pattern(640);
   const list = digestsOf(bytes, 64);
@@ -262,18 +271,8 @@ Deno.test("a range verifier checks a block once its digest arrives, not before",
   bad[400]! ^= 1;
   const reference = new ReferenceDigests(10);
   reference.add(0, list.subarray(0, 3 * DIGEST_BYTES));
-  const good = new RangeVerifier({
-    reference,
-    blockSize: 64,
-    fileSize: 640,
-    start: 128,
-  });
-  const damaged = new RangeVerifier({
-    reference,
-    blockSize: 64,
-    fileSize: 640,
-    start: 384,
-  });
+  const good = verifierOn(reference, 640, 128);
+  const damaged = verifierOn(reference, 640, 384);
   // Blocks 2 to 4, and the start of 5: the digests of 3 and 4 are missing.
   const first = good.update(bytes.subarray(128, 330));
   const second = damaged.update(bad.subarray(384, 448));
@@ -297,12 +296,7 @@ Deno.test("a range verifier passes the blocks whose digests will not come", asyn
   bad[600]! ^= 1;
   const reference = new ReferenceDigests(10);
   reference.add(0, digestsOf(bytes, 64).subarray(0, 5 * DIGEST_BYTES));
-  const verifier = new RangeVerifier({
-    reference,
-    blockSize: 64,
-    fileSize: 640,
-    start: 0,
-  });
+  const verifier = verifierOn(reference, 640, 0);
   await assert.rejects(verifier.update(bad.subarray(0, 64)), IntegrityError);
   await verifier.update(bytes.subarray(0, 320));
   const rest = verifier.update(bad.subarray(320));
@@ -319,12 +313,7 @@ Deno.test("a block that arrives in parts is checked once its digest arrives", as
   for (const [given, passes] of [[bytes, true], [bad, false]] as const) {
     const reference = new ReferenceDigests(4);
     reference.add(0, digestsOf(bytes, 64).subarray(0, DIGEST_BYTES));
-    const verifier = new RangeVerifier({
-      reference,
-      blockSize: 64,
-      fileSize: 256,
-      start: 64,
-    });
+    const verifier = verifierOn(reference, 256, 64);
     await verifier.update(given.subarray(64, 90));
     const rest = verifier.update(given.subarray(90, 128));
     assert.equal(await settled(rest), false);
@@ -343,12 +332,7 @@ Deno.test("a range verifier whose list stopped fails the blocks still waiting, a
   const bytes = pattern(256);
   const reference = new ReferenceDigests(4);
   reference.add(0, digestsOf(bytes, 64).subarray(0, DIGEST_BYTES));
-  const verifier = new RangeVerifier({
-    reference,
-    blockSize: 64,
-    fileSize: 256,
-    start: 0,
-  });
+  const verifier = verifierOn(reference, 256, 0);
   const waiting = verifier.update(bytes.subarray(0, 200));
   assert.equal(await settled(waiting), false);
   reference.stop(new Error("stopped"));
@@ -356,12 +340,7 @@ Deno.test("a range verifier whose list stopped fails the blocks still waiting, a
   assert.equal(verifier.verifiedTo, 0);
   assert.equal(verifier.position, 0);
   // A block that arrived in parts, its digest still missing.
-  const parts = new RangeVerifier({
-    reference,
-    blockSize: 64,
-    fileSize: 256,
-    start: 64,
-  });
+  const parts = verifierOn(reference, 256, 64);
   await parts.update(bytes.subarray(64, 100));
   await assert.rejects(parts.update(bytes.subarray(100, 128)), {
     message: "stopped",

@@ -289,7 +289,7 @@ async function fetchReference(
       await request.locks[serverIndex]!.runExclusive(async () => {
         request.onServer(serverIndex);
         try {
-          return await requestBlockDigests(
+          await requestBlockDigests(
             { server, timeouts: options.timeouts, signal },
             { name: options.name, fileSize: request.size },
             request.blockSize,
@@ -709,7 +709,6 @@ export async function download(
         kept: keptConnections[serverIndex],
       };
       const { range } = task;
-      task.waitingFor = serverIndex;
       task.server = serverIndex;
       try {
         let failure: unknown;

@@ -355,6 +355,17 @@ Deno.test("a trickling server's chunk is finished by the others", async () => {
   );
 });
 
+const MiB = 1024 * 1024;
+
+/** A fault for the first server: its second connection, the digest list
+ * after the size request, stalls after `digests` digests and `extra` bytes. */
+function listStallsAfter(digests: number, extra = 0) {
+  return (connection: number): Fault | undefined =>
+    connection === 1
+      ? { kind: "stall", after: 24 + digests * 32 + extra }
+      : undefined;
+}
+
 /** Whether `expected` is at `offset` in the file at `path` already. */
 async function holds(path: string, offset: number, expected: Uint8Array) {
   try {
@@ -377,12 +388,11 @@ async function holds(path: string, offset: number, expected: Uint8Array) {
 Deno.test("ranges the digest list covers are fetched while the rest of the list is on its way", async () => {
   // Four ranges of 1 MiB in blocks of 64 KiB: a list of 64 digests. The
   // first server sends the first 32 of them, then stalls.
-  const MiB = 1024 * 1024;
   const bytes = randomBytes(4 * MiB);
   await using env = await setup({
     bytes,
     faults: [
-      (i) => i === 1 ? { kind: "stall", after: 24 + 32 * 32 } : undefined,
+      listStallsAfter(32),
       clean,
       clean,
       clean,
@@ -413,12 +423,11 @@ Deno.test("ranges the digest list covers are fetched while the rest of the list 
 });
 
 Deno.test("when no server sends the rest of the digest list, the bytes past it go unchecked with a warning", async () => {
-  const MiB = 1024 * 1024;
   const bytes = randomBytes(4 * MiB);
   await using env = await setup({
     bytes,
     faults: [
-      (i) => i === 1 ? { kind: "stall", after: 24 + 32 * 32 + 5 } : undefined,
+      listStallsAfter(32, 5),
     ],
   });
   const run = await download(env.work, [
@@ -439,12 +448,11 @@ Deno.test("when no server sends the rest of the digest list, the bytes past it g
 Deno.test("a digest list that stalls mid-range moves on to a server busy with a range, and the download completes", async () => {
   // The list stalls inside the second range; the next server asked for it
   // is busy with a range that must not wait for the list in turn.
-  const MiB = 1024 * 1024;
   const bytes = randomBytes(4 * MiB);
   await using env = await setup({
     bytes,
     faults: [
-      (i) => i === 1 ? { kind: "stall", after: 24 + 20 * 32 } : undefined,
+      listStallsAfter(20),
       clean,
       clean,
       clean,
@@ -467,12 +475,11 @@ Deno.test("a digest list that stalls mid-range moves on to a server busy with a 
 });
 
 Deno.test("an interrupt while the digest list arrives saves no bytes as done, and the next run is whole", async () => {
-  const MiB = 1024 * 1024;
   const bytes = randomBytes(4 * MiB);
   await using env = await setup({
     bytes,
     faults: [
-      (i) => i === 1 ? { kind: "stall", after: 24 + 40 * 32 } : undefined,
+      listStallsAfter(40),
       clean,
       clean,
       clean,
@@ -497,13 +504,12 @@ Deno.test("an interrupt while the digest list arrives saves no bytes as done, an
 });
 
 Deno.test("a resumed run interrupted while it waits for the digest list leaves its state as it was", async () => {
-  const MiB = 1024 * 1024;
   const oldBytes = randomBytes(4 * MiB);
   const newBytes = randomBytes(4 * MiB);
   await using env = await setup({
     bytes: oldBytes,
     faults: [
-      (i) => i === 1 ? { kind: "stall", after: 24 + 10 * 32 } : undefined,
+      listStallsAfter(10),
     ],
   });
   const blockSize = 64 * 1024;
@@ -538,7 +544,6 @@ Deno.test("a resumed run interrupted while it waits for the digest list leaves i
 Deno.test("a server whose digest list differs from the one taken is left out, even when the list stays unfinished", async () => {
   // The first server's list stalls after 10 digests; the second server has
   // another file of the same size, differing in blocks 0 and 20.
-  const MiB = 1024 * 1024;
   const wanted = randomBytes(4 * MiB);
   const other = wanted.slice();
   other[100]! ^= 0xff;
@@ -552,7 +557,7 @@ Deno.test("a server whose digest list differs from the one taken is left out, ev
   await using server1 = await ServerProcess.start(second.path);
   await using proxy = FaultProxy.start({
     upstreamPort: server0.port,
-    fault: (i) => i === 1 ? { kind: "stall", after: 24 + 10 * 32 } : undefined,
+    fault: listStallsAfter(10),
   });
   await Deno.writeTextFile(
     `${work.path}/servers.txt`,
