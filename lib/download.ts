@@ -538,7 +538,7 @@ export async function download(
     });
     await Promise.race([replied.promise, listed]);
     // No server accepted the request: the download goes on unverified.
-    if (list.ended && list.covered === 0 && list.blockCount > 0) {
+    if (list.ended && list.covered === 0) {
       reference = undefined;
     }
   }
