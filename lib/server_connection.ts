@@ -289,9 +289,9 @@ export interface DigestRequest {
  * @param blockSize The block size, a power of two.
  * @param listener Told when the server accepted the request, and given
  * the list's bytes as they arrive, with where they start in the list (a
- * server that has not cached the list computes it while it sends it). What
- * `onDigests` throws ends the request.
- * @returns The digests, concatenated in block order.
+ * server that has not cached the list computes it while it sends it). The
+ * bytes are read into one buffer again and again: `onDigests` copies what
+ * it keeps. What it throws ends the request.
  * @throws {ServerReplyError} If the server refused, or has another size.
  * @throws {TimeoutError} If a deadline passed.
  */
@@ -301,9 +301,9 @@ export function requestBlockDigests(
   blockSize: number,
   listener: {
     onReply?: () => void;
-    onDigests?: (at: number, bytes: Uint8Array) => void;
-  } = {},
-): Promise<Uint8Array<ArrayBuffer>> {
+    onDigests: (at: number, bytes: Uint8Array) => void;
+  },
+): Promise<void> {
   return exchange(
     options,
     { op: Op.BLOCK_HASHES, name: request.name, offset: 0, length: blockSize },
@@ -318,7 +318,7 @@ export function requestBlockDigests(
       }
       listener.onReply?.();
       watchdog.arm(options.timeouts.stallMs, "receiving digests");
-      return readPayload(conn, expected, watchdog, listener.onDigests);
+      return streamPayload(conn, expected, watchdog, listener.onDigests);
     },
   );
 }
@@ -367,24 +367,49 @@ function checkFileSize(response: Response, fileSize: number): void {
   }
 }
 
-/** Reads a payload whole; `onBytes` is given each read's bytes, with where
- * they start in the payload. */
+/** Reads a payload whole. */
 function readPayload(
   conn: Deno.TcpConn,
   length: number,
   watchdog: Watchdog,
-  onBytes?: (at: number, bytes: Uint8Array) => void,
 ): Promise<Uint8Array<ArrayBuffer>> {
   const kicking = {
     read: async (p: Uint8Array) => {
       const n = await conn.read(p);
       watchdog.kick();
-      // The payload's buffer is new, so `p` starts at its offset in it.
-      if (n !== null) onBytes?.(p.byteOffset, p.subarray(0, n));
       return n;
     },
   };
   return readExact(kicking, new Uint8Array(length));
+}
+
+/** How much of a digest list is read at a time: the whole list of a 2 GiB
+ * file in 256 KiB blocks. */
+const DIGEST_READ_BYTES = 256 * 1024;
+
+/** Reads a payload through one buffer, used again for every read:
+ * `onBytes` is given each read's bytes, with where they start in the
+ * payload. */
+async function streamPayload(
+  conn: Deno.TcpConn,
+  length: number,
+  watchdog: Watchdog,
+  onBytes: (at: number, bytes: Uint8Array) => void,
+): Promise<void> {
+  const buffer = new Uint8Array(Math.min(length, DIGEST_READ_BYTES));
+  for (let at = 0; at < length;) {
+    const n = await conn.read(
+      buffer.subarray(0, Math.min(buffer.length, length - at)),
+    );
+    if (n === null) {
+      throw new Deno.errors.UnexpectedEof(
+        `The server stopped after ${at} of ${length} bytes`,
+      );
+    }
+    watchdog.kick();
+    onBytes(at, buffer.subarray(0, n));
+    at += n;
+  }
 }
 
 /** A range to fetch and where its bytes go. */

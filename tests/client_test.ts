@@ -57,6 +57,29 @@ Deno.test("client downloads byte-identical files for odd sizes and chunk counts"
   }
 });
 
+Deno.test("a digest list longer than one read arrives whole and checks every block", async () => {
+  // 1 MiB in 600 chunks takes blocks of 64 bytes: a list of 16384 digests,
+  // 512 KiB, which the client reads in two or more parts.
+  await using served = await tempDir();
+  await using work = await tempDir();
+  const bytes = randomBytes(1024 * 1024);
+  await Deno.writeFile(`${served.path}/f.bin`, bytes);
+  await using servers = await startServers(served.path, 2);
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo(servers.map((s) => s.port)),
+  );
+  const run = await runClient({
+    cwd: work.path,
+    args: ["--json", "servers.txt", "600", "f.bin"],
+  });
+  assert.equal(run.code, 0, run.stderr);
+  // A digest out of place would fail its block on every server.
+  assert.doesNotMatch(run.stderr, /warning/);
+  assert.equal(JSON.parse(run.stdout).verified, true);
+  assert.ok(sameBytes(await Deno.readFile(`${work.path}/f.bin`), bytes));
+});
+
 Deno.test("client fails over from servers that are down or lack the file", async () => {
   await using served = await tempDir();
   await using other = await tempDir();
