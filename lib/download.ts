@@ -9,12 +9,7 @@
 
 import { Mutex } from "async-mutex";
 import { BlockHasher } from "./block_hasher.ts";
-import {
-  chooseBlockSize,
-  IntegrityError,
-  RangeVerifier,
-  sha256,
-} from "./block_digests.ts";
+import { chooseBlockSize, sha256 } from "./block_digests.ts";
 import {
   type DownloadState,
   loadState,
@@ -22,24 +17,25 @@ import {
   saveState,
   STATE_SUFFIX,
 } from "./download_state.ts";
-import { findCause } from "./error_cause.ts";
 import { type Interval, IntervalSet } from "./interval_set.ts";
 import { OutputError, OutputFile, PARTIAL_SUFFIX } from "./output_file.ts";
 import { type ByteRange, planRanges } from "./range_planner.ts";
-import { ReceiveBuffers } from "./receive_buffers.ts";
+import {
+  type RangeEvent,
+  RangeTasks,
+  type TaskProgress,
+} from "./range_tasks.ts";
 import { ReferenceDigests } from "./reference_digests.ts";
-import { minPieceFor, planSteal } from "./work_stealing.ts";
 import {
   describeFailure,
-  fetchRange,
-  KeptConnection,
   OtherVersionError,
   requestBlockDigests,
-  requestRangeDigest,
   requestSize,
   type Timeouts,
 } from "./server_connection.ts";
 import type { ServerAddress } from "./server_list.ts";
+
+export type { RangeEvent, TaskProgress };
 
 /** No server could report the file's size. */
 export class CannotTransferError extends Error {
@@ -119,23 +115,8 @@ export type DownloadEvent =
   }
   | { type: "resumed"; bytes: number }
   | { type: "restarted"; reason: string }
-  | {
-    type: "range-failed";
-    range: ByteRange;
-    /** First byte not yet received; the next server resumes there. */
-    position: number;
-    detail: string;
-  }
   | { type: "server-excluded"; server: ServerAddress; reason: string }
-  | { type: "retry-round"; range: ByteRange; round: number; delayMs: number }
-  | {
-    type: "stolen";
-    /** The range that gave up its tail (its `end` is already moved). */
-    from: ByteRange;
-    /** The new range: the tail. */
-    range: ByteRange;
-  }
-  | { type: "range-done"; range: ByteRange; server: ServerAddress };
+  | RangeEvent;
 
 /** What a download needs. */
 export interface DownloadOptions {
@@ -169,24 +150,6 @@ export interface DownloadOptions {
    * redraws.
    */
   onStart?: (progress: () => DownloadProgress) => void;
-}
-
-/** Where one range's fetch is. */
-export interface TaskProgress {
-  /** The range's number; stolen tails get numbers after the planned ones. */
-  index: number;
-  /** First byte of the range. */
-  start: number;
-  /** End of the range (exclusive); it moves down when a tail is stolen. */
-  end: number;
-  /** End of the bytes received so far (some may still be on their way to the file). */
-  position: number;
-  /** Index of the server it fetches from or waits for, if any. */
-  server: number | undefined;
-  /** Whether bytes are on their way now (not waiting for a server). */
-  active: boolean;
-  /** How many times it moved on to another server. */
-  failovers: number;
 }
 
 /** Where a running download is. */
@@ -349,116 +312,6 @@ function alignDone(
   });
 }
 
-/** One range being fetched: where it is, and what of it is checked. */
-interface Task {
-  /** Its range; `end` moves down when another task steals the tail. */
-  range: ByteRange;
-  /** Next byte to receive. */
-  position: number;
-  /** Bytes received past `position`: in the piece being filled, or being
-   * written. */
-  received: number;
-  verifier: RangeVerifier | undefined;
-  /** Servers that sent bytes of the block being checked. */
-  blockSources: Set<number>;
-  /** Whether a connection is fetching for it now. */
-  active: boolean;
-  /** The checks of the pieces received, chained: each starts when the one
-   * before has passed. Settles when the last has. */
-  checking: Promise<void> | undefined;
-  /** Why a check failed, once one has: the transfer stops. */
-  checkFailure: unknown;
-  /** The server it fetches from or last fetched from. */
-  server: number | undefined;
-  /** How many times it moved on to another server. */
-  failovers: number;
-  /** The server whose turn it waits for, if it waits for one. */
-  waitingFor: number | undefined;
-  /** Whether it waits for the digest list to cover its next bytes. */
-  waitingForList: boolean;
-  /** When the current or last connection started and ended, and what it
-   * brought. */
-  attemptStart: number;
-  attemptEnd: number;
-  attemptBytes: number;
-}
-
-/** A task's receive rate over its current or last connection, bytes/s. */
-function rateOf(task: Task, now: number): number {
-  if (!task.active) {
-    const seconds = (task.attemptEnd - task.attemptStart) / 1000;
-    return seconds > 0 ? task.attemptBytes / seconds : 0;
-  }
-  // Too early to tell while the first bytes are on their way.
-  const seconds = (now - task.attemptStart) / 1000;
-  return seconds > 0.05 ? task.attemptBytes / seconds : 0;
-}
-
-/** Memory for receive buffers, shared by the servers' connections (more
- * with over 8 servers: see {@linkcode MIN_PIECE_BYTES}). */
-const RECEIVE_MEMORY_BYTES = 16 * 1024 * 1024;
-/** While the digest list arrives, a range waits until it covers this much
- * past the range's position before asking for more. */
-const LISTED_AHEAD_BYTES = 4 * 1024 * 1024;
-/** Receive buffers per connection: one is read into while one is checked. */
-const BUFFERS_PER_CONNECTION = 2;
-/** The smallest piece the memory share allows: below it each byte costs
- * more in writes, worker messages and wake-ups (with 20 servers, 384 KiB
- * pieces made the download 5 % slower than 1 MiB ones). So the buffers of
- * 20 servers take 40 MiB. */
-const MIN_PIECE_BYTES = 1024 * 1024;
-
-/**
- * The piece size for a transfer: whole blocks, within the memory for
- * buffers, from 1 MiB to 4 MiB (larger pieces mean fewer system calls),
- * and a quarter of the transfer at most, so checking a piece overlaps with
- * receiving the next one.
- */
-function pieceSizeFor(
-  blockSize: number,
-  servers: number,
-  length: number,
-): number {
-  const target = Math.min(
-    Math.max(
-      RECEIVE_MEMORY_BYTES / (BUFFERS_PER_CONNECTION * servers),
-      MIN_PIECE_BYTES,
-    ),
-    4 * 1024 * 1024,
-    Math.max(length / 4, 64 * 1024),
-  );
-  return blockSize * Math.max(1, Math.floor(target / blockSize));
-}
-
-/** End of the bytes a task has received, written or not: where progress
- * stands and where a thief may split. */
-function reached(task: Task): number {
-  return Math.min(task.position + task.received, task.range.end);
-}
-
-/** End of the bytes of a task that are safe to keep. */
-function keptTo(task: Task): number {
-  return task.verifier?.verifiedTo ?? task.position;
-}
-
-/** Waits `ms`, or less when the signal aborts or `wake` settles. */
-function delay(
-  ms: number,
-  signal: AbortSignal,
-  wake?: Promise<void>,
-): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    wake?.then(done);
-  });
-}
-
 /**
  * Downloads a file from several servers at once.
  *
@@ -474,8 +327,6 @@ export async function download(
   options: DownloadOptions,
 ): Promise<DownloadResult> {
   const { servers, timeouts, onEvent } = options;
-  const retries = options.retries ?? 3;
-  const retryDelayMs = options.retryDelayMs ?? 500;
   const { size, serverIndex: first } = await findFileSize(options);
   const partialPath = options.outputPath + PARTIAL_SUFFIX;
   const statePath = partialPath + STATE_SUFFIX;
@@ -602,31 +453,25 @@ export async function download(
   const resumedBytes = new IntervalSet(done).size;
   if (resumedBytes > 0) onEvent?.({ type: "resumed", bytes: resumedBytes });
 
-  const newTask = (range: ByteRange): Task => ({
-    range,
-    position: range.start,
-    received: 0,
-    verifier: reference === undefined ? undefined : new RangeVerifier({
-      reference,
-      blockSize,
-      fileSize: size,
-      start: range.start,
-      hasher,
-    }),
-    blockSources: new Set(),
-    active: false,
-    checking: undefined,
-    checkFailure: undefined,
-    server: undefined,
-    failovers: 0,
-    waitingFor: undefined,
-    waitingForList: false,
-    attemptStart: 0,
-    attemptEnd: 0,
-    attemptBytes: 0,
-  });
   const ranges = planRanges(size, options.numChunks, { blockSize, done });
-  const tasks: Task[] = ranges.map(newTask);
+  const tasks = new RangeTasks({
+    servers,
+    name: options.name,
+    size,
+    blockSize,
+    timeouts,
+    retries: options.retries ?? 3,
+    retryDelayMs: options.retryDelayMs ?? 500,
+    reference,
+    hasher,
+    output,
+    locks: serverLocks,
+    excluded,
+    exclude,
+    listingOn: () => listingOn,
+    abort,
+    onEvent,
+  }, ranges);
   const snapshot = (): DownloadState => {
     // Until the list is whole, the bytes cannot be tied to a version: a
     // later run starts over.
@@ -634,7 +479,7 @@ export async function download(
       return { name: options.name, size, blockSize, identity: null, done: [] };
     }
     const complete = new IntervalSet(done);
-    for (const task of tasks) complete.add(task.range.start, keptTo(task));
+    for (const [start, end] of tasks.kept()) complete.add(start, end);
     return {
       name: options.name,
       size,
@@ -653,422 +498,43 @@ export async function download(
     return checkpointing;
   };
 
-  // Saved before any byte arrives, so even a disk that fills up at once
-  // leaves a state beside the partial file.
+  let timer: ReturnType<typeof setInterval> | undefined;
   try {
-    await checkpoint();
-  } catch (error) {
-    output.close();
-    hasher?.[Symbol.dispose]();
-    await endListing();
-    throw new OutputError(
-      `Cannot save the download state "${statePath}": ${
-        (error as Error).message
-      }`,
-      { cause: error },
-    );
-  }
-
-  // A connection per server, kept open from one range to the next; each is
-  // used under its server's lock.
-  const keptConnections = servers.map(() => new KeptConnection());
-  const timer = setInterval(() => {
-    checkpoint().catch(() => {
-      // A failed checkpoint is retried at the next tick; the write path
-      // reports a full disk on its own.
-    });
-  }, options.checkpointMs ?? 1000);
-  try {
-    // A server serves one client at a time, so a second connection to it
-    // would only wait in its queue: each server gets one range at a time.
-    const bytesPerServer = servers.map(() => 0);
-    const receiveBuffers = servers.map(() =>
-      new ReceiveBuffers(BUFFERS_PER_CONNECTION)
-    );
-    const failed = servers.map(() => false);
-    let failovers = 0;
-    let retryRounds = 0;
-
-    /** Servers for a range: its own first, then the others in list order;
-     * those that failed in this run after those that did not. */
-    const serverOrder = (first: number): number[] => {
-      const rotated = servers.map((_, k) => (first + k) % servers.length)
-        .filter((s) => !excluded[s]);
-      return [
-        ...rotated.filter((s) => !failed[s]),
-        ...rotated.filter((s) => failed[s]),
-      ];
-    };
-
-    const attempt = async (task: Task, serverIndex: number) => {
-      const server = servers[serverIndex]!;
-      const request = {
-        server,
-        timeouts,
-        signal: abort.signal,
-        kept: keptConnections[serverIndex],
-      };
-      const { range } = task;
-      task.server = serverIndex;
-      try {
-        let failure: unknown;
-        let first = true;
-        let leftOut = false;
-        // While the digest list arrives, a request asks only for bytes it
-        // covers, and the next one follows as it grows: a piece past them
-        // would wait for its check, holding the connection and the server's
-        // lock, which the list may need. Once it is whole, one request.
-        while (failure === undefined && task.position < range.end) {
-          task.waitingFor = serverIndex;
-          const until = await listedEnd(task);
-          await serverLocks[serverIndex]!.runExclusive(async () => {
-            task.waitingFor = undefined;
-            // Its digest list differed while this task waited.
-            leftOut = excluded[serverIndex]!;
-            // The tail may have been stolen while this task waited.
-            const end = Math.min(range.end, until);
-            if (leftOut || task.position >= end) return;
-            task.active = true;
-            if (first) {
-              task.attemptStart = performance.now();
-              task.attemptBytes = 0;
-              first = false;
-            } else {
-              // The rate counts the time spent fetching, not waiting for
-              // the list.
-              task.attemptStart += performance.now() - task.attemptEnd;
-            }
-            try {
-              await fetchRange(request, {
-                name: options.name,
-                offset: task.position,
-                length: end - task.position,
-                fileSize: size,
-                onData: (piece) => receive(task, serverIndex, piece),
-                onRead: (bytes) => task.received += bytes,
-                // A thief may move the end down while this runs.
-                end: () => Math.min(task.range.end, until),
-                pieceBytes: pieceSizeFor(
-                  blockSize,
-                  servers.length,
-                  end - task.position,
-                ),
-                // One connection per server at a time: its buffers serve
-                // every range it sends, and stay held while pieces of an
-                // earlier range are checked.
-                buffers: receiveBuffers[serverIndex],
-              });
-            } catch (error) {
-              failure = error;
-            } finally {
-              task.received = 0;
-              task.active = false;
-              task.attemptEnd = performance.now();
-            }
-          });
-          // The last pieces may still be under their checks; the server
-          // already sends the next range meanwhile. A bad block outranks
-          // the error that ended the transfer.
-          try {
-            await task.checking;
-          } catch (error) {
-            if (findCause(failure, OutputError) === undefined) failure = error;
-          } finally {
-            task.checking = undefined;
-            task.checkFailure = undefined;
-          }
-          if (leftOut) return false;
-        }
-        if (failure !== undefined) throw failure;
-        return task.position >= range.end;
-      } catch (caught) {
-        task.waitingFor = undefined;
-        // A deadline that passed while a piece was handed over reports a
-        // timeout; what the piece's write or check found comes first.
-        const error = findCause(caught, OutputError) ??
-          findCause(caught, IntegrityError) ?? caught;
-        if (error instanceof OutputError) {
-          abort.abort(error);
-          throw error;
-        }
-        // Bytes written but not given to the verifier (their piece came
-        // after a failed check) are fetched again: the next byte to fetch is
-        // the next one the verifier expects.
-        if (task.verifier) task.position = task.verifier.position;
-        if (abort.signal.aborted) return false;
-        failed[serverIndex] = true;
-        if (error instanceof OtherVersionError) {
-          exclude(serverIndex, error.message);
-        }
-        if (error instanceof IntegrityError) {
-          const sources = task.blockSources;
-          task.blockSources = new Set();
-          for (const source of sources) {
-            await judgeCorruption(error, source);
-          }
-        }
-        onEvent?.({
-          type: "range-failed",
-          range,
-          position: task.position,
-          detail: describeFailure(server, error),
-        });
-        return false;
-      }
-    };
-
-    /** How far a task may ask for now: to the end of its range, or while
-     * the digest list arrives, to the end of what it covers, once that is
-     * {@linkcode LISTED_AHEAD_BYTES} past the task's position (or its end). */
-    const listedEnd = async (task: Task): Promise<number> => {
-      if (reference === undefined) return task.range.end;
-      const wanted = Math.min(
-        task.range.end,
-        task.position + LISTED_AHEAD_BYTES,
+    // Saved before any byte arrives, so even a disk that fills up at once
+    // leaves a state beside the partial file.
+    try {
+      await checkpoint();
+    } catch (error) {
+      throw new OutputError(
+        `Cannot save the download state "${statePath}": ${
+          (error as Error).message
+        }`,
+        { cause: error },
       );
-      task.waitingForList = true;
-      try {
-        await reference.whenCovered(Math.ceil(wanted / blockSize) - 1);
-      } finally {
-        task.waitingForList = false;
-      }
-      return reference.ended
-        ? task.range.end
-        : Math.min(task.range.end, reference.covered * blockSize);
-    };
-
-    /** Writes received bytes and starts their check; `false` once the
-     * range is full. The check of a piece runs while the next one arrives. */
-    const receive = async (
-      task: Task,
-      serverIndex: number,
-      received: Uint8Array,
-    ): Promise<boolean> => {
-      // Only up to the range's end: a thief may have moved it down.
-      const piece = received.subarray(0, task.range.end - task.position);
-      if (piece.length > 0) {
-        await output.writeAt(task.position, piece);
-        task.position += piece.length;
-        task.attemptBytes += piece.length;
-        bytesPerServer[serverIndex]! += piece.length;
-      }
-      task.received -= received.length;
-      // A failed check ends the transfer: what follows the bad block is
-      // fetched again.
-      if (task.checkFailure !== undefined) throw task.checkFailure;
-      const { verifier } = task;
-      if (verifier && piece.length > 0) {
-        const previous = task.checking;
-        const checking = (async () => {
-          await previous;
-          task.blockSources.add(serverIndex);
-          await checkPiece(task, verifier, serverIndex, piece);
-        })();
-        checking.catch((error) => task.checkFailure ??= error);
-        task.checking = checking;
-        // The piece's buffer is read into again once its check is done.
-        receiveBuffers[serverIndex]!.hold(checking);
-      }
-      return task.position < task.range.end;
-    };
-
-    const checkPiece = async (
-      task: Task,
-      verifier: RangeVerifier,
-      serverIndex: number,
-      piece: Uint8Array,
-    ): Promise<void> => {
-      const before = verifier.verifiedTo;
-      await verifier.update(piece);
-      if (verifier.verifiedTo > before) {
-        task.blockSources = new Set([serverIndex]);
-      }
-    };
-
-    /** A block failed its check: a server whose own copy differs is left
-     * out for good; otherwise the bytes were damaged on the way. */
-    const judgeCorruption = async (
-      error: IntegrityError,
-      serverIndex: number,
-    ) => {
-      const block = error.start / blockSize;
-      // Compared already, so it arrived.
-      const expected = reference!.digestOf(block)!;
-      const request = {
-        server: servers[serverIndex]!,
-        timeouts,
-        signal: abort.signal,
-        kept: keptConnections[serverIndex],
-      };
-      try {
-        const theirs = await serverLocks[serverIndex]!.runExclusive(() =>
-          requestRangeDigest(
-            request,
-            { name: options.name, fileSize: size },
-            error.start,
-            error.end - error.start,
-          )
-        );
-        if (toHex(theirs) !== toHex(expected)) {
-          exclude(
-            serverIndex,
-            `its copy differs from the first server's in bytes ${error.start}-${
-              error.end - 1
-            }`,
-          );
-        }
-      } catch (caught) {
-        if (caught instanceof OtherVersionError) {
-          exclude(serverIndex, caught.message);
-        }
-        // Otherwise no verdict; the server already counts as failed.
-      }
-    };
-
-    /** Fetches a task's range; returns the server that finished it. */
-    const fetchTask = async (
-      task: Task,
-      firstServer: number,
-    ): Promise<number | undefined> => {
-      const { range } = task;
-      let attempts = 0;
-      for (let round = 0; round <= retries; round++) {
-        if (abort.signal.aborted) return undefined;
-        if (round > 0) {
-          const wait = Math.min(retryDelayMs * 2 ** (round - 1), 8000);
-          retryRounds++;
-          onEvent?.({ type: "retry-round", range, round, delayMs: wait });
-          await delay(wait, abort.signal);
-        }
-        const order = serverOrder(firstServer);
-        if (order.length === 0) return undefined;
-        for (const serverIndex of order) {
-          if (abort.signal.aborted) return undefined;
-          // Left out meanwhile, by another range's findings.
-          if (excluded[serverIndex]) continue;
-          if (attempts++ > 0) {
-            failovers++;
-            task.failovers++;
-          }
-          if (await attempt(task, serverIndex)) {
-            onEvent?.({
-              type: "range-done",
-              range,
-              server: servers[serverIndex]!,
-            });
-            return serverIndex;
-          }
-        }
-      }
-      return undefined;
-    };
-
-    /** Runs a task, then keeps stealing the tail of the task expected to
-     * finish last, on the server that just proved free. */
-    const minPiece = minPieceFor(blockSize);
-    // Settles whenever a task ends, so waiting thieves look again at once.
-    let taskEnded = Promise.withResolvers<void>();
-    const endTask = () => {
-      taskEnded.resolve();
-      taskEnded = Promise.withResolvers<void>();
-    };
-    const runTask = async (task: Task): Promise<void> => {
-      try {
-        await stealWhileUseful(task);
-      } finally {
-        endTask();
-      }
-    };
-
-    const stealWhileUseful = async (task: Task): Promise<void> => {
-      let current = task;
-      let server = await fetchTask(
-        current,
-        current.range.index % servers.length,
-      );
-      endTask();
-      while (server !== undefined && !abort.signal.aborted) {
-        const now = performance.now();
-        const thief = server;
-        // The thief's server is busy with ranges queued on it: they are its
-        // work now. Busy with the digest list, it looks again later.
-        const busy = serverLocks[thief]!.isLocked();
-        if (busy && listingOn !== thief) return;
-        const unfinished = tasks.filter((t) =>
-          reached(t) < t.range.end && t.waitingFor !== thief
-        );
-        // Never taking a task that waits for the thief's own server (it would
-        // only queue behind it), for a server about to be free (it is
-        // starting), or for the digest list (the thief would wait as long).
-        // Thieves that took each other's waiting tasks whole would otherwise
-        // pass them back and forth.
-        const open = busy ? [] : unfinished.filter((t) =>
-          !t.waitingForList &&
-          (t.waitingFor === undefined || serverLocks[t.waitingFor]!.isLocked())
-        );
-        const steal = planSteal(
-          open.map((t) => ({
-            position: reached(t),
-            end: t.range.end,
-            rate: rateOf(t, now),
-            active: t.active,
-          })),
-          {
-            blockSize,
-            minPieceBytes: minPiece,
-            thiefRate: rateOf(current, now),
-          },
-        );
-        if (steal === undefined) {
-          // Nothing worth taking now; a victim whose rate is not known yet,
-          // or that waits for the list, may be worth it in a moment.
-          const worthWaiting = unfinished.some((t) =>
-            t.range.end - reached(t) > minPiece
-          );
-          if (!worthWaiting) return;
-          await delay(100, abort.signal, taskEnded.promise);
-          continue;
-        }
-        const victim = open[steal.victim]!;
-        current = newTask({
-          index: tasks.length,
-          start: steal.splitAt,
-          end: victim.range.end,
-        });
-        victim.range.end = steal.splitAt;
-        tasks.push(current);
-        onEvent?.({ type: "stolen", from: victim.range, range: current.range });
-        server = await fetchTask(current, server);
-        endTask();
-      }
-    };
-
+    }
+    timer = setInterval(() => {
+      checkpoint().catch(() => {
+        // A failed checkpoint is retried at the next tick; the write path
+        // reports a full disk on its own.
+      });
+    }, options.checkpointMs ?? 1000);
     options.onStart?.(() => ({
       size,
       resumedBytes,
-      doneBytes: resumedBytes +
-        tasks.reduce((sum, t) => sum + reached(t) - t.range.start, 0),
-      bytesPerServer,
-      tasks: tasks.map((t) => ({
-        index: t.range.index,
-        start: t.range.start,
-        end: t.range.end,
-        position: reached(t),
-        server: t.waitingFor ?? t.server,
-        active: t.active,
-        failovers: t.failovers,
-      })),
+      doneBytes: resumedBytes + tasks.receivedBytes,
+      bytesPerServer: tasks.bytesPerServer,
+      tasks: tasks.progress(),
     }));
-    const settled = await Promise.allSettled(tasks.map(runTask));
+    const failed = await tasks.run().then(() => undefined, (error) => ({
+      error,
+    }));
     clearInterval(timer);
     await checkpointing;
-    const failure = settled.find((s) => s.status === "rejected");
-    if (failure) {
+    if (failed) {
       await checkpoint().catch(() => {});
-      throw failure.reason;
+      throw failed.error;
     }
-    const missing = tasks.filter((task) => keptTo(task) < task.range.end)
-      .map((task) => task.range);
+    const missing = tasks.missing();
     if (missing.length > 0) {
       await checkpoint();
       throw new IncompleteDownloadError(
@@ -1089,9 +555,9 @@ export async function download(
     return {
       size,
       ranges,
-      bytesPerServer,
-      failovers,
-      retryRounds,
+      bytesPerServer: tasks.bytesPerServer,
+      failovers: tasks.failovers,
+      retryRounds: tasks.retryRounds,
       resumedBytes,
       excluded: servers.filter((_, i) => excluded[i]),
     };
@@ -1099,7 +565,7 @@ export async function download(
     clearInterval(timer);
     await checkpointing?.catch(() => {});
     output.close();
-    for (const kept of keptConnections) kept[Symbol.dispose]();
+    tasks[Symbol.dispose]();
     hasher?.[Symbol.dispose]();
     await endListing();
   }
