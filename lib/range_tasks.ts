@@ -26,7 +26,7 @@ import {
   type Timeouts,
 } from "./server_connection.ts";
 import type { ServerAddress } from "./server_list.ts";
-import { minPieceFor, planSteal } from "./work_stealing.ts";
+import { decideSteal, minPieceFor } from "./work_stealing.ts";
 
 /** What the tasks report while they run. */
 export type RangeEvent =
@@ -653,53 +653,34 @@ export class RangeTasks implements Disposable {
     this.#endTask();
     while (server !== undefined && !abort.signal.aborted) {
       const now = performance.now();
-      const thief = server;
-      // The thief's server is busy with ranges queued on it: they are its
-      // work now. Busy with the digest list, it looks again later.
-      const busy = locks[thief]!.isLocked();
-      if (busy && this.#options.listingOn() !== thief) return;
-      const unfinished = this.#tasks.filter((t) =>
-        reached(t) < t.range.end && t.waitingFor !== thief
-      );
-      // Never taking a task that waits for the thief's own server (it would
-      // only queue behind it), for a server about to be free (it is
-      // starting), or for the digest list (the thief would wait as long).
-      // Thieves that took each other's waiting tasks whole would otherwise
-      // pass them back and forth.
-      const open = busy ? [] : unfinished.filter((t) =>
-        !t.waitingForList &&
-        (t.waitingFor === undefined || locks[t.waitingFor]!.isLocked())
-      );
-      const steal = planSteal(
-        open.map((t) => ({
+      const decision = decideSteal(
+        this.#tasks.map((t) => ({
           position: reached(t),
           end: t.range.end,
           rate: rateOf(t, now),
           active: t.active,
+          waitingFor: t.waitingFor,
+          waitingForList: t.waitingForList,
         })),
+        { server, rate: rateOf(current, now) },
         {
-          blockSize,
-          minPieceBytes: minPiece,
-          thiefRate: rateOf(current, now),
+          isBusy: (s) => locks[s]!.isLocked(),
+          listingOn: this.#options.listingOn(),
         },
+        { blockSize, minPieceBytes: minPiece },
       );
-      if (steal === undefined) {
-        // Nothing worth taking now; a victim whose rate is not known yet,
-        // or that waits for the list, may be worth it in a moment.
-        const worthWaiting = unfinished.some((t) =>
-          t.range.end - reached(t) > minPiece
-        );
-        if (!worthWaiting) return;
+      if (decision.action === "stop") return;
+      if (decision.action === "wait") {
         await delay(100, abort.signal, this.#taskEnded.promise);
         continue;
       }
-      const victim = open[steal.victim]!;
+      const victim = this.#tasks[decision.victim]!;
       current = this.#newTask({
         index: this.#tasks.length,
-        start: steal.splitAt,
+        start: decision.splitAt,
         end: victim.range.end,
       });
-      victim.range.end = steal.splitAt;
+      victim.range.end = decision.splitAt;
       this.#tasks.push(current);
       onEvent?.({ type: "stolen", from: victim.range, range: current.range });
       server = await this.#fetchTask(current, server);

@@ -96,3 +96,80 @@ export function planSteal(
   }
   return best;
 }
+
+/** A task as a thief sees it: its progress, and what it waits for. */
+export interface StealCandidate extends TaskProgress {
+  /** The server whose turn it waits for, if it waits for one. */
+  waitingFor: number | undefined;
+  /** Whether it waits for the digest list to cover its next bytes. */
+  waitingForList: boolean;
+}
+
+/** The servers' state, as far as a thief cares. */
+export interface ServerState {
+  /** Whether a server is taken: by a range, or by the digest list. */
+  isBusy: (server: number) => boolean;
+  /** The server the digest list is being received from, if any. */
+  listingOn: number | undefined;
+}
+
+/** What a free server does next. */
+export type StealDecision =
+  /** Takes `[splitAt, end)` of task `victim` (an index into the tasks). */
+  | { action: "steal"; victim: number; splitAt: number }
+  /** Looks again in a moment, or when a task ends. */
+  | { action: "wait" }
+  /** Has nothing left worth doing. */
+  | { action: "stop" };
+
+/**
+ * Decides what a server that just finished a range does next.
+ *
+ * A server taken by ranges queued on it stops: they are its work now; one
+ * taken by the digest list waits. It never takes from a task that waits
+ * for the thief's own server (it would only queue behind it), for a server
+ * that is free (the task is about to start), or for the digest list (the
+ * thief would wait as long). Thieves that took such tasks whole passed
+ * them back and forth without end. With nothing to take now, it waits
+ * while some task has more than a minimum piece left: a victim whose rate
+ * is not known yet, or that waits for the list, may be worth it later.
+ *
+ * @param tasks Every task; those finished are skipped.
+ * @param thief The free server and its recent rate (0 when unknown).
+ * @param servers Which servers are taken.
+ * @param options Alignment and the minimum piece.
+ * @returns The decision; a steal names its victim by index in `tasks`.
+ */
+export function decideSteal(
+  tasks: readonly StealCandidate[],
+  thief: { server: number; rate: number },
+  servers: ServerState,
+  options: { blockSize: number; minPieceBytes: number },
+): StealDecision {
+  const busy = servers.isBusy(thief.server);
+  if (busy && servers.listingOn !== thief.server) return { action: "stop" };
+  const unfinished = [...tasks.keys()].filter((i) =>
+    tasks[i]!.position < tasks[i]!.end &&
+    tasks[i]!.waitingFor !== thief.server
+  );
+  const open = busy ? [] : unfinished.filter((i) => {
+    const { waitingFor, waitingForList } = tasks[i]!;
+    return !waitingForList &&
+      (waitingFor === undefined || servers.isBusy(waitingFor));
+  });
+  const steal = planSteal(open.map((i) => tasks[i]!), {
+    ...options,
+    thiefRate: thief.rate,
+  });
+  if (steal !== undefined) {
+    return {
+      action: "steal",
+      victim: open[steal.victim]!,
+      splitAt: steal.splitAt,
+    };
+  }
+  const worthWaiting = unfinished.some((i) =>
+    tasks[i]!.end - tasks[i]!.position > options.minPieceBytes
+  );
+  return { action: worthWaiting ? "wait" : "stop" };
+}

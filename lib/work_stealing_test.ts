@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { minPieceFor, planSteal, type TaskProgress } from "./work_stealing.ts";
+import {
+  decideSteal,
+  minPieceFor,
+  planSteal,
+  type StealCandidate,
+  type TaskProgress,
+} from "./work_stealing.ts";
 
 const MiB = 1024 * 1024;
 const options = {
@@ -100,4 +106,98 @@ Deno.test("stealing repeatedly never overlaps and covers the range exactly", () 
     at = end;
   }
   assert.equal(at, 100 * MiB + 3);
+});
+
+/** A task fetching at 4 MiB/s with 8 MiB left. */
+function slowTask(overrides: Partial<StealCandidate> = {}): StealCandidate {
+  return {
+    position: 0,
+    end: 8 * MiB,
+    rate: 4 * MiB,
+    active: true,
+    waitingFor: undefined,
+    waitingForList: false,
+    ...overrides,
+  };
+}
+
+const thief = { server: 0, rate: 40 * MiB };
+const stealOptions = { blockSize: 64 * 1024, minPieceBytes: MiB };
+/** Servers of which only those given are taken. */
+const taken = (busy: number[], listingOn?: number) => ({
+  isBusy: (server: number) => busy.includes(server),
+  listingOn,
+});
+
+Deno.test("decideSteal takes the tail of a running task, naming it by its index", () => {
+  const done = slowTask({ position: 8 * MiB });
+  const decision = decideSteal(
+    [done, slowTask()],
+    thief,
+    taken([]),
+    stealOptions,
+  );
+  assert.deepEqual(decision, {
+    action: "steal",
+    victim: 1,
+    splitAt: 768 * 1024,
+  });
+});
+
+Deno.test("decideSteal takes all of a task queued behind a busy server, none of one about to start", () => {
+  const queued = slowTask({ active: false, waitingFor: 2 });
+  assert.deepEqual(
+    decideSteal([queued], thief, taken([2]), stealOptions),
+    { action: "steal", victim: 0, splitAt: 0 },
+  );
+  // Server 2 is free: the task gets it in a moment. Taking it whole would
+  // leave it to another thief to take back, and so on without end.
+  assert.deepEqual(
+    decideSteal([queued], thief, taken([]), stealOptions),
+    { action: "wait" },
+  );
+});
+
+Deno.test("decideSteal leaves a task that waits for the digest list and looks again later", () => {
+  const listing = slowTask({ active: false, waitingForList: true });
+  assert.deepEqual(
+    decideSteal([listing], thief, taken([]), stealOptions),
+    { action: "wait" },
+  );
+});
+
+Deno.test("decideSteal never takes a task that waits for the thief's own server", () => {
+  const mine = slowTask({ active: false, waitingFor: thief.server });
+  assert.deepEqual(
+    decideSteal([mine], thief, taken([]), stealOptions),
+    { action: "stop" },
+  );
+});
+
+Deno.test("decideSteal stops a thief whose server has ranges queued, and keeps one the digest list holds waiting", () => {
+  const running = slowTask();
+  assert.deepEqual(
+    decideSteal([running], thief, taken([thief.server]), stealOptions),
+    { action: "stop" },
+  );
+  assert.deepEqual(
+    decideSteal(
+      [running],
+      thief,
+      taken([thief.server], thief.server),
+      stealOptions,
+    ),
+    { action: "wait" },
+  );
+});
+
+Deno.test("decideSteal stops when no task has more than a minimum piece left", () => {
+  const nearlyDone = slowTask({ position: 8 * MiB - MiB / 2 });
+  assert.deepEqual(
+    decideSteal([nearlyDone], thief, taken([]), stealOptions),
+    { action: "stop" },
+  );
+  assert.deepEqual(decideSteal([], thief, taken([]), stealOptions), {
+    action: "stop",
+  });
 });
