@@ -100,17 +100,26 @@ export async function serveConnection(
     conn.setNoDelay(true);
     const opened = performance.now();
     let reader: ByteReader = conn;
-    let kept = false;
-    while (await serveRequest(conn, reader, watchdog, options)) {
+    // A reply sent on this connection must not be cut off by a reset when
+    // it closes with input unread: garbage, or a bad next request.
+    let linger = false;
+    for (;;) {
+      const { keepOpen, replied } = await serveRequest(
+        conn,
+        reader,
+        watchdog,
+        options,
+      );
+      linger ||= replied;
+      if (!keepOpen) break;
       // Clients waiting in the backlog get their turn: past the hold time a
       // kept connection is closed after its reply (a client that asked to
       // keep it sends its next request only after reading the reply, so
       // nothing is left unread), and its next request queues like theirs.
       if (performance.now() - opened >= KEEP_OPEN_HOLD_MS) {
-        kept = false;
+        linger = false;
         break;
       }
-      kept = true;
       // The client may send its next request or leave; the server, which
       // serves one connection at a time, waits only briefly for either.
       watchdog.arm(KEEP_OPEN_IDLE_MS, "waiting for the next request");
@@ -124,9 +133,7 @@ export async function serveConnection(
       if (n === null) break;
       reader = withFirstByte(first[0]!, conn);
     }
-    // A reply already sent on this connection must not be cut off by a
-    // reset when it closes with a bad next request unread.
-    if (kept) await lingerForClose(conn, watchdog);
+    if (linger) await lingerForClose(conn, watchdog);
   } finally {
     options.signal?.removeEventListener("abort", close);
     close();
@@ -154,14 +161,15 @@ function withFirstByte(byte: number, conn: ByteReader): ByteReader {
 /**
  * Reads one request from `reader`, answers it and logs it.
  *
- * @returns Whether the connection stays open for another request.
+ * @returns Whether the connection stays open for another request, and
+ * whether a reply (or the start of one) went out.
  */
 async function serveRequest(
   conn: Deno.TcpConn,
   reader: ByteReader,
   watchdog: Watchdog,
   options: ServeOptions,
-): Promise<boolean> {
+): Promise<{ keepOpen: boolean; replied: boolean }> {
   const started = performance.now();
   const outcome: Outcome = { bytesSent: 0, result: "", replied: false };
   try {
@@ -170,11 +178,9 @@ async function serveRequest(
     // The request is in; from here on the send timeout applies.
     watchdog.arm(options.sendTimeoutMs, "preparing the reply");
     await answer(conn, outcome.request, outcome, watchdog, options);
-    if (outcome.request.keepOpen && outcome.result.startsWith("ok")) {
-      return true;
-    }
-    await lingerForClose(conn, watchdog);
-    return false;
+    const keepOpen = outcome.request.keepOpen === true &&
+      outcome.result.startsWith("ok");
+    return { keepOpen, replied: outcome.replied };
   } catch (caught) {
     const error = watchdog.explain(caught);
     if (error instanceof FileAccessError) {
@@ -215,7 +221,7 @@ async function serveRequest(
         options,
       );
     }
-    return false;
+    return { keepOpen: false, replied: outcome.replied };
   } finally {
     options.log(formatLogLine(conn, outcome, performance.now() - started));
   }
@@ -387,9 +393,13 @@ async function lingerForClose(
 ): Promise<void> {
   try {
     await conn.closeWrite();
+    // At most this long in all: a client that keeps sending holds the
+    // serial server no longer.
     watchdog.arm(LINGER_MS, "waiting for the client to close");
     const sink = new Uint8Array(4096);
-    while (await conn.read(sink) !== null) watchdog.kick();
+    while (await conn.read(sink) !== null) {
+      // Discarded.
+    }
   } catch {
     // The reply is complete; however the client leaves is fine.
   }

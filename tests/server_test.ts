@@ -606,3 +606,35 @@ Deno.test("a connection kept open that then sends garbage still gets its first r
     /bad request: Not a request of this protocol/,
   );
 });
+
+Deno.test("a client that keeps sending after its reply holds the server about a second at most", async () => {
+  await using root = await tempDir();
+  const bytes = randomBytes(1000);
+  await Deno.writeFile(`${root.path}/f.bin`, bytes);
+  await using server = await ServerProcess.start(root.path);
+  using chatty = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: server.port,
+  });
+  await writeAll(
+    chatty,
+    encodeRequest({ op: Op.SIZE, name: "f.bin", offset: 0, length: 0 }),
+  );
+  assert.equal((await readResponse(chatty)).status, Status.OK);
+  // A byte every 100 ms for 6 s, never closing.
+  const trickle = (async () => {
+    for (let i = 0; i < 60; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      try {
+        await chatty.write(new Uint8Array(1));
+      } catch {
+        return; // The server closed it.
+      }
+    }
+  })();
+  const started = performance.now();
+  await assertServesRange(server.port, bytes, 0, 1000);
+  const waited = performance.now() - started;
+  assert.ok(waited < 3000, `the next client waited ${waited} ms`);
+  await trickle;
+});
