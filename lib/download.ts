@@ -529,7 +529,9 @@ export async function download(
       error,
     }));
     clearInterval(timer);
-    await checkpointing;
+    // A save that fails now is as good as one that failed a tick earlier:
+    // the next one (below, or the commit) settles the matter.
+    await checkpointing?.catch(() => {});
     if (failed) {
       await checkpoint().catch(() => {});
       throw failed.error;
