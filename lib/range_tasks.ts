@@ -7,7 +7,6 @@
  * @module
  */
 
-import type { Mutex } from "async-mutex";
 import type { BlockHasher } from "./block_hasher.ts";
 import { IntegrityError, RangeVerifier } from "./block_digests.ts";
 import { equalBytes } from "./byte_arrays.ts";
@@ -65,6 +64,14 @@ export interface TaskProgress {
   failovers: number;
 }
 
+/** A server's lock (a mutex): held for each request to the server. */
+export interface ServerLock {
+  /** Runs `work` once the lock is free, holding it meanwhile. */
+  runExclusive<T>(work: () => Promise<T> | T): Promise<T>;
+  /** Whether it is held now. */
+  isLocked(): boolean;
+}
+
 /** What the tasks share with the rest of the download. */
 export interface RangeTasksOptions {
   /** The servers, in list order. */
@@ -90,7 +97,7 @@ export interface RangeTasksOptions {
   /** One per server, held for each request to it (the digest list's
    * too): a server serves one client at a time, so a second connection
    * would only wait in its queue. */
-  locks: readonly Mutex[];
+  locks: readonly ServerLock[];
   /** Servers left out for good: their copy differs. */
   excluded: readonly boolean[];
   /** Leaves out a server whose copy differs. */
