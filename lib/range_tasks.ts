@@ -11,6 +11,7 @@ import type { BlockHasher } from "./block_hasher.ts";
 import { IntegrityError, RangeVerifier } from "./block_digests.ts";
 import { equalBytes } from "./byte_arrays.ts";
 import { findCause } from "./error_cause.ts";
+import type { Interval } from "./interval_set.ts";
 import { OutputError, type OutputFile } from "./output_file.ts";
 import type { ByteRange } from "./range_planner.ts";
 import { ReceiveBuffers } from "./receive_buffers.ts";
@@ -236,9 +237,8 @@ function decisiveError(...errors: unknown[]): unknown {
 /** The tasks of one download, and the connections they share. */
 export class RangeTasks implements Disposable {
   #options: RangeTasksOptions;
+  /** The planned tasks, then the stolen tails. */
   #tasks: Task[];
-  /** How many of the tasks were planned; the rest are stolen tails. */
-  #planned: number;
   #bytesPerServer: number[];
   #receiveBuffers: ReceiveBuffers[];
   /** A connection per server, kept open from one range to the next; each
@@ -267,7 +267,6 @@ export class RangeTasks implements Disposable {
     this.#keptConnections = servers.map(() => new KeptConnection());
     this.#failed = servers.map(() => false);
     this.#tasks = ranges.map((range) => this.#newTask(range));
-    this.#planned = this.#tasks.length;
   }
 
   /** Bytes received from each server, in list order. */
@@ -305,7 +304,7 @@ export class RangeTasks implements Disposable {
 
   /** The bytes safe to keep (written, and checked if checks are on), one
    * interval per task from its start. */
-  kept(): [number, number][] {
+  kept(): Interval[] {
     return this.#tasks.map((t) => [t.range.start, keptTo(t)]);
   }
 
@@ -323,9 +322,9 @@ export class RangeTasks implements Disposable {
    * is aborted then); the others are stopped and waited for first.
    */
   async run(): Promise<void> {
-    const planned = this.#tasks.slice(0, this.#planned);
+    // The planned ones: each steals tails, and fetches them, once it is done.
     const settled = await Promise.allSettled(
-      planned.map((task) => this.#runTask(task)),
+      this.#tasks.map((task) => this.#runTask(task)),
     );
     const failure = settled.find((s) => s.status === "rejected");
     if (failure) throw failure.reason;
