@@ -62,12 +62,18 @@ export const ExitCode = {
   INTERRUPTED: 130,
 } as const;
 
+/** The most ranges a download is split into: each is a request at least,
+ * and with many more the client spends its time and memory on them (a
+ * million took over 4 GB). */
+const MAX_CHUNKS = 10_000;
+
 const USAGE = `Usage: client.ts [options] <server-info> <numchunks> [filename]
 
 Downloads a file from the servers listed in <server-info> (one "host port"
-per line, at most ${MAX_SERVERS} used), split into <numchunks> ranges fetched
-at once. Without [filename] it asks for one on standard input. The file is
-written to the current folder under its base name.
+per line, at most ${MAX_SERVERS} used), split into <numchunks> ranges (at
+most ${MAX_CHUNKS}) fetched at once. Without [filename] it asks for one on
+standard input. The file is written to the current folder under its base
+name.
 
 Options:
   -o, --output PATH          where to write: a file name, or an existing folder
@@ -158,6 +164,11 @@ function parseConfig(args: string[]): ClientConfig | "help" | "version" {
   if (!Number.isSafeInteger(numChunks) || numChunks < 1) {
     throw new UsageError(
       `numchunks must be a positive integer: received "${chunksText}"`,
+    );
+  }
+  if (numChunks > MAX_CHUNKS) {
+    throw new UsageError(
+      `numchunks must be at most ${MAX_CHUNKS}: received "${chunksText}"`,
     );
   }
   const seconds = (flag: keyof typeof OPTIONS, fallback: number) => {

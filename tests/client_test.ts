@@ -257,6 +257,11 @@ Deno.test("client rejects bad arguments with exit code 2", async (t) => {
     ],
     ["negative chunks", ["good.txt", "-3", "x"], /Unknown option|numchunks/],
     [
+      "too many chunks",
+      ["good.txt", "1000000", "x"],
+      /numchunks must be at most 10000: received "1000000"/,
+    ],
+    [
       "missing server list",
       ["nope.txt", "4", "x"],
       /Cannot read server list "nope.txt": no such file/,
