@@ -58,5 +58,10 @@ export function describeNoAccess(
   access: { kind: string; what: string; flag: string },
   program: { task: string },
 ): string {
+  // Deno grants paths under /dev only with every permission, which no task
+  // of the project asks for.
+  if (access.kind === "all") {
+    return `Deno opens "${access.what}" only with all permissions (as every path under /dev): run with ${access.flag}, or use a folder elsewhere`;
+  }
   return `no ${access.kind} access to "${access.what}": run with ${access.flag} (or ${program.task})`;
 }

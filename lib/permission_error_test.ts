@@ -16,6 +16,16 @@ Deno.test("a refusal names what was denied and the flag to add", () => {
   );
 });
 
+Deno.test("a path that needs all permissions is named without a task that lacks them", () => {
+  const error = new Deno.errors.NotCapable(
+    'Requires all access to "/dev/shm/files", run again with the --allow-all flag',
+  );
+  assert.equal(
+    describeDenied(error, client),
+    'Deno opens "/dev/shm/files" only with all permissions (as every path under /dev): run with --allow-all, or use a folder elsewhere',
+  );
+});
+
 Deno.test("a refusal in another form names every flag the program needs", () => {
   const error = new Deno.errors.NotCapable("Requires something else");
   assert.equal(
