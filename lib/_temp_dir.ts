@@ -23,3 +23,24 @@ export async function withTempDir(
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+/**
+ * Whether this process reads a file whose mode lets nobody read it, as
+ * root does: tests of unreadable or unwritable files cannot run then.
+ *
+ * @returns `true` if file modes do not stop this process.
+ */
+export function ignoresFileModes(): boolean {
+  const dir = Deno.makeTempDirSync({ prefix: "file_modes_" });
+  try {
+    Deno.writeTextFileSync(`${dir}/probe`, "");
+    Deno.chmodSync(`${dir}/probe`, 0o000);
+    Deno.readFileSync(`${dir}/probe`);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.PermissionDenied) return false;
+    throw error;
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
