@@ -31,9 +31,10 @@ import {
 import {
   localName,
   OutputError,
-  PARTIAL_SUFFIX,
+  OutputExistsError,
   pathExists,
 } from "./lib/output_file.ts";
+import { OutputLock } from "./lib/output_lock.ts";
 import {
   formatSummary,
   percentOf,
@@ -49,6 +50,12 @@ import {
   type ServerAddress,
   ServerListError,
 } from "./lib/server_list.ts";
+import {
+  checkOutputPath,
+  sideFilePaths,
+  type SideFiles,
+  UnusableOutputError,
+} from "./lib/side_files.ts";
 
 /** Exit codes, as documented in the README. */
 export const ExitCode = {
@@ -105,8 +112,10 @@ each chunk with its server, percent and failovers. A summary follows.
 Exit codes:
   0  the file was downloaded
   1  unexpected internal error
-  2  bad command line, server list, file name, or the output exists; or
-     a permission Deno's sandbox denied (run with the flag it names)
+  2  bad command line, server list, file name, or output path (its folder
+     is missing or not writable, it is a folder, it exists, or another
+     download to it is running); or a permission Deno's sandbox denied
+     (run with the flag it names)
   3  Cannot transfer this file: no server reported the file's size
   4  not all chunks are downloaded: the partial file is kept
   5  the output file could not be written (for example, no space left)
@@ -293,7 +302,17 @@ async function chooseOutputPath(
       return `${output.replace(/\/+$/, "")}/${base}`;
     }
   } catch (error) {
+    if (error instanceof Deno.errors.NotADirectory) {
+      throw new UnusableOutputError(
+        `Cannot write to "${output}": part of that path is not a folder`,
+      );
+    }
     if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  if (output.endsWith("/")) {
+    throw new UnusableOutputError(
+      `Cannot write into "${output}": no such folder`,
+    );
   }
   return output;
 }
@@ -407,6 +426,34 @@ async function deniedPermission(
   return undefined;
 }
 
+/**
+ * Takes the output's lock and checks, under it, that the output and its
+ * side files can be used, before any server is asked.
+ *
+ * @returns The lock, or the exit code after the message was printed.
+ */
+async function lockOutput(
+  sideFiles: SideFiles,
+  force: boolean,
+): Promise<OutputLock | number> {
+  let lock: OutputLock | undefined;
+  try {
+    lock = await OutputLock.acquire(sideFiles);
+    await checkOutputPath(sideFiles, { force });
+    return lock;
+  } catch (error) {
+    await lock?.release();
+    const denied = notCapableIn(error);
+    if (denied !== undefined) {
+      console.error(`error: ${describeDeniedToClient(denied)}`);
+      return ExitCode.USAGE;
+    }
+    if (!(error instanceof UnusableOutputError)) throw error;
+    console.error(`error: ${error.message}`);
+    return ExitCode.USAGE;
+  }
+}
+
 /** ` at 37% (17.8 MiB of 48.0 MiB)`, or nothing before the start. */
 function describeReached(
   progress: (() => DownloadProgress) | undefined,
@@ -442,15 +489,14 @@ export async function main(args: string[]): Promise<number> {
     servers = await readServers(config.serverInfo);
     name = config.filename ?? await askFilename();
     outputPath = await chooseOutputPath(checkFilename(name), config.output);
-    if (!config.force && await pathExists(outputPath)) {
-      throw new UsageError(
-        `"${outputPath}" exists already: remove it, or pass --force to replace it`,
-      );
-    }
   } catch (error) {
     const denied = notCapableIn(error);
     if (denied !== undefined) {
       console.error(`error: ${describeDeniedToClient(denied)}`);
+      return ExitCode.USAGE;
+    }
+    if (error instanceof UnusableOutputError) {
+      console.error(`error: ${error.message}`);
       return ExitCode.USAGE;
     }
     if (!(error instanceof UsageError)) throw error;
@@ -458,15 +504,26 @@ export async function main(args: string[]): Promise<number> {
     return ExitCode.USAGE;
   }
   const serverNames = servers.map(formatAddress);
+  const sideFiles = sideFilePaths(outputPath);
   const needs = {
     servers: serverNames,
-    writes: [outputPath + PARTIAL_SUFFIX, outputPath],
+    writes: [
+      sideFiles.lock,
+      sideFiles.partial,
+      sideFiles.state,
+      sideFiles.stateTemporary,
+      outputPath,
+    ],
   };
   const refused = await deniedPermission(needs);
   if (refused !== undefined) {
     console.error(`error: ${refused}`);
     return ExitCode.USAGE;
   }
+  // Held until the download ends, so no other run writes the same output.
+  const lock = await lockOutput(sideFiles, config.force);
+  if (typeof lock === "number") return lock;
+  await using _lock = lock;
 
   const started = performance.now();
   const display = !config.quiet && Deno.stderr.isTerminal()
@@ -502,6 +559,7 @@ export async function main(args: string[]): Promise<number> {
         name,
         numChunks: config.numChunks,
         outputPath,
+        replace: config.force,
         timeouts: config.timeouts,
         retries: config.retries,
         verify: config.verify,
@@ -576,9 +634,19 @@ export async function main(args: string[]): Promise<number> {
       );
       return ExitCode.CHECKSUM;
     }
+    if (error instanceof OutputExistsError) {
+      console.error(
+        `error: ${error.message}: it is not replaced; the download is kept as "${error.partialPath}": remove "${error.path}", or run the same command with --force to replace it`,
+      );
+      return ExitCode.USAGE;
+    }
     if (error instanceof OutputError) {
       console.error(
-        `error: ${error.message}\nThe partial download is kept; fix the cause and run the same command again to resume.`,
+        `error: ${error.message}\n${
+          await pathExists(sideFiles.partial)
+            ? "The partial download is kept; fix the cause and run the same command again to resume."
+            : "Nothing was kept; fix the cause and run the same command again."
+        }`,
       );
       return ExitCode.OUTPUT;
     }

@@ -15,10 +15,9 @@ import {
   loadState,
   removeState,
   saveState,
-  STATE_SUFFIX,
 } from "./download_state.ts";
 import { type Interval, IntervalSet } from "./interval_set.ts";
-import { OutputError, OutputFile, PARTIAL_SUFFIX } from "./output_file.ts";
+import { OutputError, OutputExistsError, OutputFile } from "./output_file.ts";
 import { type ByteRange, planRanges } from "./range_planner.ts";
 import {
   type RangeEvent,
@@ -34,6 +33,7 @@ import {
   type Timeouts,
 } from "./server_connection.ts";
 import type { ServerAddress } from "./server_list.ts";
+import { sideFilePaths } from "./side_files.ts";
 
 export type { RangeEvent, TaskProgress };
 
@@ -128,6 +128,9 @@ export interface DownloadOptions {
   numChunks: number;
   /** Where the complete file goes. */
   outputPath: string;
+  /** Replace a file that has the output's name. Default false: the
+   * download then ends in an {@linkcode OutputExistsError} instead. */
+  replace?: boolean;
   /** Deadlines for each request. */
   timeouts: Timeouts;
   /** Rounds over all servers after the first one, per range. Default 3. */
@@ -299,6 +302,25 @@ function toHex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** The saved state, if any; a state that cannot be read is an
+ * {@linkcode OutputError}. */
+async function readState(path: string): Promise<DownloadState | undefined> {
+  try {
+    return await loadState(path);
+  } catch (error) {
+    if (
+      !(error instanceof Deno.errors.IsADirectory ||
+        error instanceof Deno.errors.PermissionDenied)
+    ) {
+      throw error;
+    }
+    throw new OutputError(
+      `Cannot read the download state "${path}": ${error.message}`,
+      { cause: error },
+    );
+  }
+}
+
 /** Shrinks intervals to whole blocks, so every kept block was verified. */
 function alignDone(
   done: readonly Interval[],
@@ -322,16 +344,19 @@ function alignDone(
  * the signal stopped the download; the temporary file and its state stay.
  * @throws {ChecksumMismatchError} If `sha256` was given and does not match.
  * @throws {OutputError} If the output cannot be written.
+ * @throws {OutputExistsError} If a file took the output's name meanwhile
+ * and `replace` is not set; the complete file stays as the partial one.
  */
 export async function download(
   options: DownloadOptions,
 ): Promise<DownloadResult> {
   const { servers, timeouts, onEvent } = options;
   const { size, serverIndex: first } = await findFileSize(options);
-  const partialPath = options.outputPath + PARTIAL_SUFFIX;
-  const statePath = partialPath + STATE_SUFFIX;
+  const { partial: partialPath, state: statePath } = sideFilePaths(
+    options.outputPath,
+  );
 
-  const saved = await loadState(statePath);
+  const saved = await readState(statePath);
   const sameFile = saved !== undefined && saved.name === options.name &&
     saved.size === size;
   const verify = (options.verify ?? true) && size > 0;
@@ -552,7 +577,16 @@ export async function download(
         throw new ChecksumMismatchError(options.sha256, actual, partialPath);
       }
     }
-    await output.commit();
+    try {
+      await output.commit({ replace: options.replace ?? false });
+    } catch (error) {
+      // The complete file stays under its temporary name, its state saying
+      // so: the same command with --force finishes it without a transfer.
+      if (error instanceof OutputExistsError) {
+        await saveState(statePath, snapshot()).catch(() => {});
+      }
+      throw error;
+    }
     await removeState(statePath);
     return {
       size,

@@ -8,9 +8,9 @@
 import { Mutex } from "async-mutex";
 import { createSha256 } from "./block_digests.ts";
 import { writeAllSync } from "./conn_io.ts";
+import { sideFilePaths } from "./side_files.ts";
 
-/** Suffix of the temporary name a download is written under. */
-export const PARTIAL_SUFFIX = ".part";
+export { PARTIAL_SUFFIX } from "./side_files.ts";
 
 /**
  * Whether something is at a path (a symbolic link counts, even a broken
@@ -41,6 +41,28 @@ export class OutputError extends Error {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "OutputError";
+  }
+}
+
+/** The final name was taken while the download ran; the file stays under
+ * its temporary name. */
+export class OutputExistsError extends Error {
+  /** The final name. */
+  readonly path: string;
+  /** The temporary name the complete file stays under. */
+  readonly partialPath: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param path The final name.
+   * @param partialPath The temporary name the file stays under.
+   */
+  constructor(path: string, partialPath: string) {
+    super(`"${path}" appeared while the file was downloaded`);
+    this.name = "OutputExistsError";
+    this.path = path;
+    this.partialPath = partialPath;
   }
 }
 
@@ -99,7 +121,7 @@ export class OutputFile {
     size: number,
     resume = false,
   ): Promise<{ output: OutputFile; resumed: boolean }> {
-    const partialPath = path + PARTIAL_SUFFIX;
+    const partialPath = sideFilePaths(path).partial;
     if (resume) {
       try {
         const file = await Deno.open(partialPath, { read: true, write: true });
@@ -216,14 +238,44 @@ export class OutputFile {
   }
 
   /**
-   * Flushes and closes the file and gives it its final name.
+   * Flushes and closes the file and gives it its final name. Unless told to
+   * replace, it never replaces a file that took the name meanwhile: the
+   * name is added as a hard link, which fails if it exists, and the
+   * temporary name removed. Where the file system has no hard links, it
+   * checks and renames.
    *
+   * @param options `replace`: an existing file of the final name may be
+   * replaced.
+   * @throws {OutputExistsError} If the final name is taken and may not be
+   * replaced; the temporary file stays, complete.
    * @throws {OutputError} If the flush or rename fails.
    */
-  async commit(): Promise<void> {
+  async commit(options: { replace?: boolean } = {}): Promise<void> {
     try {
       await this.#file.syncData();
       this.close();
+    } catch (error) {
+      throw new OutputError(
+        `Cannot finish "${this.path}": ${describe(error)}`,
+        { cause: error },
+      );
+    }
+    if (!options.replace && await this.#linkFinalName()) {
+      try {
+        await Deno.remove(this.partialPath);
+      } catch (error) {
+        // Left in place, a later run would truncate the finished file
+        // through it.
+        throw new OutputError(
+          `"${this.path}" is complete, but its other name "${this.partialPath}" cannot be removed: ${
+            describe(error)
+          }; remove it by hand`,
+          { cause: error },
+        );
+      }
+      return;
+    }
+    try {
       await Deno.rename(this.partialPath, this.path);
     } catch (error) {
       throw new OutputError(
@@ -231,6 +283,32 @@ export class OutputFile {
         { cause: error },
       );
     }
+  }
+
+  /**
+   * Gives the file its final name as a hard link, unless something has the
+   * name.
+   *
+   * @returns `true` if linked; `false` if the file system has no hard
+   * links and nothing has the name, so a rename may follow.
+   * @throws {OutputExistsError} If something has the name.
+   */
+  async #linkFinalName(): Promise<boolean> {
+    try {
+      await Deno.link(this.partialPath, this.path);
+      return true;
+    } catch (error) {
+      if (error instanceof Deno.errors.AlreadyExists) {
+        throw new OutputExistsError(this.path, this.partialPath);
+      }
+      if (error instanceof Deno.errors.NotCapable) throw error;
+      // Any other failure (EPERM where a file system has no hard links,
+      // EMLINK...) leaves the check and rename below.
+    }
+    if (await pathExists(this.path)) {
+      throw new OutputExistsError(this.path, this.partialPath);
+    }
+    return false;
   }
 
   /** Closes the file if it is still open; the temporary file stays. */

@@ -2,10 +2,12 @@ import assert from "node:assert/strict";
 import {
   localName,
   OutputError,
+  OutputExistsError,
   OutputFile,
   PARTIAL_SUFFIX,
   pathExists,
 } from "./output_file.ts";
+import { sideFilePaths } from "./side_files.ts";
 import { withTempDir } from "./_temp_dir.ts";
 
 function pattern(length: number): Uint8Array {
@@ -330,5 +332,62 @@ Deno.test("hashing a closed output file is an OutputError", async () => {
       assert.match(error.message, /^Cannot read back ".*closed\.bin\.part": /);
       return true;
     });
+  });
+});
+
+Deno.test("committing never replaces a file that took the final name, unless told to", async () => {
+  await withTempDir("output_file_test_", async (dir) => {
+    const path = `${dir}/download.bin`;
+    const output = (await OutputFile.open(path, 4)).output;
+    try {
+      await output.writeAt(0, pattern(4));
+      await Deno.writeTextFile(path, "someone else's");
+      await assert.rejects(output.commit(), (error: unknown) => {
+        assert.ok(error instanceof OutputExistsError);
+        assert.equal(
+          error.message,
+          `"${path}" appeared while the file was downloaded`,
+        );
+        assert.equal(error.partialPath, `${path}${PARTIAL_SUFFIX}`);
+        return true;
+      });
+      assert.equal(await Deno.readTextFile(path), "someone else's");
+      assert.deepEqual(await Deno.readFile(output.partialPath), pattern(4));
+    } finally {
+      output.close();
+    }
+    const again = (await OutputFile.open(path, 4, true)).output;
+    try {
+      await again.commit({ replace: true });
+    } finally {
+      again.close();
+    }
+    assert.deepEqual(await Deno.readFile(path), pattern(4));
+    assert.equal(await pathExists(`${path}${PARTIAL_SUFFIX}`), false);
+  });
+});
+
+Deno.test("a committed file has one name: the partial one is gone", async () => {
+  await withTempDir("output_file_test_", async (dir) => {
+    const path = `${dir}/download.bin`;
+    const output = (await OutputFile.open(path, 3)).output;
+    await output.commit();
+    assert.equal((await Deno.stat(path)).nlink, 1);
+    assert.equal(await pathExists(`${path}${PARTIAL_SUFFIX}`), false);
+  });
+});
+
+Deno.test("the partial file of a name too long for its side files has a shortened name", async () => {
+  await withTempDir("output_file_test_", async (dir) => {
+    const path = `${dir}/${"語".repeat(85)}`;
+    const output = (await OutputFile.open(path, 5)).output;
+    try {
+      assert.equal(output.partialPath, sideFilePaths(path).partial);
+      await output.writeAt(0, pattern(5));
+      await output.commit();
+    } finally {
+      output.close();
+    }
+    assert.deepEqual(await Deno.readFile(path), pattern(5));
   });
 });

@@ -1,0 +1,357 @@
+/**
+ * The client's output path: one download per output at a time, a final
+ * name never taken from another file, output paths and side files that
+ * cannot be used refused before any server is asked, and names as long as
+ * a server can serve.
+ */
+
+import assert from "node:assert/strict";
+import {
+  randomBytes,
+  runClient,
+  sameBytes,
+  serverInfo,
+  ServerProcess,
+  spawnClient,
+  tempDir,
+} from "./harness.ts";
+import { sideFilePaths } from "../lib/side_files.ts";
+import { ignoresFileModes } from "../lib/_temp_dir.ts";
+
+/** Waits until something is at `path`, for at most 20 s. */
+async function waitFor(path: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (true) {
+    try {
+      await Deno.lstat(path);
+      return;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    if (Date.now() > deadline) throw new Error(`"${path}" never appeared`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The names in a folder, sorted. */
+async function namesIn(dir: string): Promise<string[]> {
+  return (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
+}
+
+async function output(child: Deno.ChildProcess) {
+  const { code, stderr } = await child.output();
+  return { code, stderr: new TextDecoder().decode(stderr) };
+}
+
+Deno.test("a second download to the same output is refused at once while the first runs, and the first saves its own file", async () => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  // Two files of one base name, with different bytes.
+  const a = randomBytes(2 * 1024 * 1024);
+  const b = randomBytes(2 * 1024 * 1024);
+  await Deno.mkdir(`${served.path}/a`);
+  await Deno.mkdir(`${served.path}/b`);
+  await Deno.writeFile(`${served.path}/a/data.bin`, a);
+  await Deno.writeFile(`${served.path}/b/data.bin`, b);
+  await using server = await ServerProcess.start(served.path, [
+    "--rate-limit",
+    "1M",
+  ]);
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo([server.port]),
+  );
+  const first = spawnClient({
+    cwd: work.path,
+    args: ["servers.txt", "2", "a/data.bin"],
+  });
+  await waitFor(`${work.path}/data.bin.part`);
+  for (
+    const args of [
+      ["servers.txt", "2", "b/data.bin"],
+      ["servers.txt", "2", "a/data.bin"],
+      ["--force", "servers.txt", "4", "b/data.bin"],
+      ["-o", ".", "servers.txt", "2", "b/data.bin"],
+      ["-o", `${work.path}/./data.bin`, "servers.txt", "2", "b/data.bin"],
+    ]
+  ) {
+    const second = await runClient({ cwd: work.path, args });
+    assert.equal(second.code, 2, second.stderr);
+    assert.match(
+      second.stderr,
+      /^error: Another download to ".*data\.bin" is running \(it holds ".*data\.bin\.part\.lock"\): wait for it to end, or name another output with -o$/m,
+    );
+    // Refused before any server was asked.
+    assert.doesNotMatch(second.stderr, /reports|Saved/);
+  }
+  const done = await output(first);
+  assert.equal(done.code, 0, done.stderr);
+  assert.ok(sameBytes(await Deno.readFile(`${work.path}/data.bin`), a));
+  // Every side file is gone, the lock too.
+  assert.deepEqual(await namesIn(work.path), ["data.bin", "servers.txt"]);
+  // Only the first client asked the server: one size request.
+  const sizes = (await server.log()).match(/SIZE "/g) ?? [];
+  assert.equal(sizes.length, 1);
+});
+
+Deno.test("a file that takes the output's name during the download is not replaced, and --force then finishes from the kept bytes", async () => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  const bytes = randomBytes(2 * 1024 * 1024);
+  await Deno.writeFile(`${served.path}/data.bin`, bytes);
+  await using server = await ServerProcess.start(served.path, [
+    "--rate-limit",
+    "1M",
+  ]);
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo([server.port]),
+  );
+  const client = spawnClient({
+    cwd: work.path,
+    args: ["servers.txt", "2", "data.bin"],
+  });
+  await waitFor(`${work.path}/data.bin.part`);
+  await Deno.writeTextFile(`${work.path}/data.bin`, "someone else's");
+  const run = await output(client);
+  assert.equal(run.code, 2, run.stderr);
+  assert.match(
+    run.stderr,
+    /^error: "data\.bin" appeared while the file was downloaded: it is not replaced; the download is kept as "data\.bin\.part": remove "data\.bin", or run the same command with --force to replace it$/m,
+  );
+  assert.doesNotMatch(run.stderr, /Saved/);
+  assert.equal(
+    await Deno.readTextFile(`${work.path}/data.bin`),
+    "someone else's",
+  );
+  assert.ok(
+    sameBytes(await Deno.readFile(`${work.path}/data.bin.part`), bytes),
+  );
+
+  const forced = await runClient({
+    cwd: work.path,
+    args: ["--force", "servers.txt", "2", "data.bin"],
+  });
+  assert.equal(forced.code, 0, forced.stderr);
+  assert.match(forced.stderr, /^Resuming: 2097152 bytes/m);
+  assert.ok(sameBytes(await Deno.readFile(`${work.path}/data.bin`), bytes));
+  assert.deepEqual(await namesIn(work.path), ["data.bin", "servers.txt"]);
+});
+
+Deno.test("output paths that cannot be used are refused with exit code 2 before any server is asked", async (t) => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  const bytes = randomBytes(100_000);
+  await Deno.writeFile(`${served.path}/data.bin`, bytes);
+  await using server = await ServerProcess.start(served.path);
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo([server.port]),
+  );
+  await Deno.writeTextFile(`${work.path}/file`, "");
+  await Deno.mkdir(`${work.path}/into/data.bin`, { recursive: true });
+  const fifo = async (path: string) => {
+    const made = await new Deno.Command("mkfifo", { args: [path] }).output();
+    assert.equal(made.code, 0);
+  };
+  const cases: {
+    what: string;
+    args: string[];
+    make?: (path: string) => Promise<void>;
+    message: string;
+  }[] = [
+    {
+      what: "into a missing folder",
+      args: ["-o", "newdir/x.iso"],
+      message: `Cannot write into "newdir": no such folder`,
+    },
+    {
+      what: "into a missing folder named with a slash",
+      args: ["-o", "newdir/"],
+      message: `Cannot write into "newdir/": no such folder`,
+    },
+    {
+      what: "into a file",
+      args: ["-o", "file/x.iso"],
+      message:
+        `Cannot write to "file/x.iso": part of that path is not a folder`,
+    },
+    {
+      what: "onto a folder, with --force",
+      args: ["--force"],
+      make: (path) => Deno.mkdir(path),
+      message: `"data.bin" is a folder: name another output with -o`,
+    },
+    {
+      what: "onto a folder inside the -o folder, with --force",
+      args: ["--force", "-o", "into"],
+      message: `"into/data.bin" is a folder: name another output with -o`,
+    },
+    {
+      what: "with a folder as the state",
+      args: [],
+      make: (path) => Deno.mkdir(`${path}.part.state`),
+      message:
+        `"data.bin.part.state" is a folder, where the download state goes: move it away, or name another output with -o`,
+    },
+    {
+      what: "with a folder as the state's temporary copy",
+      args: [],
+      make: (path) => Deno.mkdir(`${path}.part.state.tmp`),
+      message:
+        `"data.bin.part.state.tmp" is a folder, where the download state's temporary copy goes: move it away, or name another output with -o`,
+    },
+    {
+      what: "with a folder as the partial file",
+      args: [],
+      make: (path) => Deno.mkdir(`${path}.part`),
+      message:
+        `"data.bin.part" is a folder, where the partial download goes: move it away, or name another output with -o`,
+    },
+    {
+      what: "with a FIFO as the partial file",
+      args: [],
+      make: (path) => fifo(`${path}.part`),
+      message:
+        `"data.bin.part" is a FIFO, where the partial download goes: move it away, or name another output with -o`,
+    },
+    {
+      what: "with a symbolic link as the partial file",
+      args: [],
+      make: (path) => Deno.symlink("file", `${path}.part`),
+      message:
+        `"data.bin.part" is a symbolic link, where the partial download goes: move it away, or name another output with -o`,
+    },
+    {
+      what: "with a folder as the lock",
+      args: [],
+      make: (path) => Deno.mkdir(`${path}.part.lock`),
+      message:
+        `"data.bin.part.lock" is a folder, where the lock of a running download goes: move it away, or name another output with -o`,
+    },
+  ];
+  for (const { what, args, make, message } of cases) {
+    await t.step(what, async () => {
+      await make?.(`${work.path}/data.bin`);
+      const before = await namesIn(work.path);
+      const run = await runClient({
+        cwd: work.path,
+        args: [...args, "servers.txt", "2", "data.bin"],
+        timeoutMs: 20_000,
+      });
+      assert.equal(run.code, 2, run.stderr);
+      assert.equal(run.stderr, `error: ${message}\n`);
+      // Nothing made, nothing promised.
+      assert.deepEqual(await namesIn(work.path), before);
+      for (const name of before) {
+        if (!["servers.txt", "file", "into"].includes(name)) {
+          await Deno.remove(`${work.path}/${name}`, { recursive: true });
+        }
+      }
+    });
+  }
+  assert.equal(await Deno.readTextFile(`${work.path}/file`), "");
+  assert.doesNotMatch(await server.log(), /"data\.bin"/);
+});
+
+Deno.test({
+  name:
+    "a folder the client may not write into is refused with exit code 2 before any server is asked",
+  // Root writes into any folder.
+  ignore: ignoresFileModes(),
+  fn: async () => {
+    await using served = await tempDir();
+    await using work = await tempDir();
+    await Deno.writeFile(`${served.path}/data.bin`, randomBytes(1000));
+    await using server = await ServerProcess.start(served.path);
+    await Deno.writeTextFile(
+      `${work.path}/servers.txt`,
+      serverInfo([server.port]),
+    );
+    await Deno.mkdir(`${work.path}/locked`, { mode: 0o555 });
+    const run = await runClient({
+      cwd: work.path,
+      args: ["-o", "locked", "servers.txt", "2", "data.bin"],
+    });
+    assert.equal(run.code, 2, run.stderr);
+    assert.equal(
+      run.stderr,
+      `error: Cannot write into "locked": permission denied\n`,
+    );
+    assert.doesNotMatch(await server.log(), /"data\.bin"/);
+    await Deno.chmod(`${work.path}/locked`, 0o755);
+  },
+});
+
+Deno.test("files whose names fill the 255 bytes a file name may have are downloaded and resumed", async (t) => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  const names = [
+    "n".repeat(250),
+    "n".repeat(251) + ".bin",
+    "é".repeat(127) + "x",
+    "語".repeat(85),
+    "😀".repeat(63) + "abc",
+  ];
+  const files = new Map(
+    names.map((name, i) => [name, randomBytes(50_000 + i)]),
+  );
+  for (const [name, bytes] of files) {
+    await Deno.writeFile(`${served.path}/${name}`, bytes);
+  }
+  await using server = await ServerProcess.start(served.path);
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo([server.port]),
+  );
+  for (const [name, bytes] of files) {
+    await t.step(`${new TextEncoder().encode(name).length} bytes`, async () => {
+      const run = await runClient({
+        cwd: work.path,
+        args: ["servers.txt", "3", name],
+      });
+      assert.equal(run.code, 0, run.stderr);
+      assert.ok(sameBytes(await Deno.readFile(`${work.path}/${name}`), bytes));
+      assert.deepEqual(await namesIn(work.path), [name, "servers.txt"].sort());
+      await Deno.remove(`${work.path}/${name}`);
+    });
+  }
+
+  await t.step("resumed after an interruption", async () => {
+    const name = "語".repeat(85);
+    const bytes = randomBytes(2 * 1024 * 1024);
+    await using slowServed = await tempDir();
+    await Deno.writeFile(`${slowServed.path}/${name}`, bytes);
+    await using slow = await ServerProcess.start(slowServed.path, [
+      "--rate-limit",
+      "1M",
+    ]);
+    await Deno.writeTextFile(
+      `${work.path}/slow.txt`,
+      serverInfo([slow.port]),
+    );
+    const sides = sideFilePaths(`${work.path}/${name}`);
+    const client = spawnClient({
+      cwd: work.path,
+      args: ["slow.txt", "2", name],
+    });
+    await waitFor(sides.partial);
+    // A state with bytes in it, saved once a second.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    client.kill("SIGINT");
+    const stopped = await output(client);
+    assert.equal(stopped.code, 130, stopped.stderr);
+    await Deno.lstat(sides.state);
+    const run = await runClient({
+      cwd: work.path,
+      args: ["slow.txt", "2", name],
+    });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /^Resuming: [1-9]\d* bytes/m);
+    assert.ok(sameBytes(await Deno.readFile(`${work.path}/${name}`), bytes));
+    assert.deepEqual(
+      await namesIn(work.path),
+      [name, "servers.txt", "slow.txt"].sort(),
+    );
+  });
+});
