@@ -508,10 +508,10 @@ export async function main(args: string[]): Promise<number> {
   const needs = {
     servers: serverNames,
     writes: [
-      sideFiles.lock,
       sideFiles.partial,
       sideFiles.state,
       sideFiles.stateTemporary,
+      sideFiles.lock,
       outputPath,
     ],
   };
