@@ -248,16 +248,32 @@ export class OutputFile {
    * replaced.
    * @throws {OutputExistsError} If the final name is taken and may not be
    * replaced; the temporary file stays, complete.
-   * @throws {OutputError} If the flush or rename fails.
+   * @throws {OutputError} If the flush or rename fails, or the temporary
+   * name no longer leads to the file written.
    */
   async commit(options: { replace?: boolean } = {}): Promise<void> {
+    let written: Deno.FileInfo;
     try {
       await this.#file.syncData();
+      written = await this.#file.stat();
       this.close();
     } catch (error) {
       throw new OutputError(
         `Cannot finish "${this.path}": ${describe(error)}`,
         { cause: error },
+      );
+    }
+    // The name must still lead to the file written, not to one that was
+    // put in its place meanwhile.
+    const named = await Deno.lstat(this.partialPath).catch((error) => {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    });
+    if (named?.ino !== written.ino || named?.dev !== written.dev) {
+      throw new OutputError(
+        `Cannot finish "${this.path}": "${this.partialPath}" was ${
+          named === undefined ? "removed" : "replaced by another file"
+        } during the download`,
       );
     }
     if (!options.replace && await this.#linkFinalName()) {

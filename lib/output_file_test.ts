@@ -391,3 +391,41 @@ Deno.test("the partial file of a name too long for its side files has a shortene
     assert.deepEqual(await Deno.readFile(path), pattern(5));
   });
 });
+
+Deno.test("committing refuses a partial file that was replaced or removed during the download", async () => {
+  await withTempDir("output_file_test_", async (dir) => {
+    const path = `${dir}/download.bin`;
+    for (const replace of [false, true]) {
+      const output = (await OutputFile.open(path, 4)).output;
+      try {
+        await output.writeAt(0, pattern(4));
+        await Deno.writeTextFile(`${dir}/other`, "another run's");
+        await Deno.rename(`${dir}/other`, output.partialPath);
+        await assert.rejects(output.commit({ replace }), {
+          name: "OutputError",
+          message:
+            `Cannot finish "${path}": "${output.partialPath}" was replaced by another file during the download`,
+        });
+        assert.equal(await pathExists(path), false);
+        assert.equal(
+          await Deno.readTextFile(output.partialPath),
+          "another run's",
+        );
+      } finally {
+        output.close();
+      }
+    }
+    const output = (await OutputFile.open(path, 4)).output;
+    try {
+      await Deno.remove(output.partialPath);
+      await assert.rejects(output.commit(), {
+        name: "OutputError",
+        message:
+          `Cannot finish "${path}": "${output.partialPath}" was removed during the download`,
+      });
+      assert.equal(await pathExists(path), false);
+    } finally {
+      output.close();
+    }
+  });
+});

@@ -183,6 +183,16 @@ export async function checkOutputPath(
       );
     }
   }
+  // A fresh start truncates the partial file: through another name, that
+  // would destroy another file.
+  if ((await kindAt(files.partial)) === "file") {
+    const { nlink } = await Deno.lstat(files.partial);
+    if (nlink !== null && nlink > 1) {
+      throw new UnusableOutputError(
+        `"${files.partial}" has other names (hard links), where the partial download goes: move it away, or name another output with -o`,
+      );
+    }
+  }
   try {
     (await Deno.open(files.state, { read: true })).close();
   } catch (error) {

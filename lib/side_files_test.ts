@@ -165,3 +165,14 @@ Deno.test({
     });
   },
 });
+
+Deno.test("checkOutputPath refuses a partial file with other names, which a fresh start would truncate", async () => {
+  await withTempDir("side_files_test_", async (dir) => {
+    await Deno.writeTextFile(`${dir}/precious`, "keep me");
+    await Deno.link(`${dir}/precious`, `${dir}/f.bin.part`);
+    assert.equal(
+      await refusal(dir, "f.bin"),
+      `"f.bin.part" has other names (hard links), where the partial download goes: move it away, or name another output with -o`,
+    );
+  });
+});
