@@ -249,7 +249,8 @@ async function readServers(path: string): Promise<ServerAddress[]> {
 
 /** Reads one line from standard input, without its line ending. */
 async function readLine(): Promise<string | undefined> {
-  const decoder = new TextDecoder();
+  // A file name is kept byte for byte, a leading U+FEFF included.
+  const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   const buffer = new Uint8Array(1024);
   let text = "";
   while (true) {
@@ -264,10 +265,12 @@ async function readLine(): Promise<string | undefined> {
 async function askFilename(): Promise<string> {
   await Deno.stderr.write(new TextEncoder().encode("enter filename: "));
   const line = await readLine();
-  if (line === undefined || line.trim() === "") {
+  // Blanks around the name go, but not a U+FEFF, which names can hold.
+  const name = line?.replace(/^[^\S\uFEFF]+|[^\S\uFEFF]+$/g, "");
+  if (name === undefined || name === "") {
     throw new UsageError("No file name given");
   }
-  return line.trim();
+  return name;
 }
 
 function checkFilename(name: string): string {

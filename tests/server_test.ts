@@ -662,3 +662,59 @@ Deno.test("after an error reply the server reads what the client still sends, fo
     await writeAll(conn, new Uint8Array(1));
   }
 });
+
+Deno.test("a name that starts with U+FEFF is served as exactly that name, on both sides", async (t) => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  const marked = randomBytes(70_001);
+  const plain = randomBytes(70_001);
+  await Deno.writeFile(`${served.path}/\ufeffbom.bin`, marked);
+  await Deno.writeFile(`${served.path}/bom.bin`, plain);
+  await Deno.writeFile(`${served.path}/one.bin`, plain);
+  await using server = await ServerProcess.start(served.path);
+  await t.step("the server keeps the mark", async () => {
+    const missing = await ask(server.port, {
+      op: Op.SIZE,
+      name: "\ufeffone.bin",
+      offset: 0,
+      length: 0,
+    });
+    assert.equal(missing.status, Status.NOT_FOUND, missing.message);
+    const range = await ask(server.port, {
+      op: Op.RANGE,
+      name: "\ufeffbom.bin",
+      offset: 0,
+      length: marked.length,
+    });
+    assert.equal(range.status, Status.OK, range.message);
+    assert.ok(sameBytes(range.payload, marked));
+  });
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    `127.0.0.1 ${server.port}\n`,
+  );
+  await t.step(
+    "the client downloads it, named on the command line",
+    async () => {
+      const run = await runClient({
+        cwd: work.path,
+        args: ["--force", "servers.txt", "3", "\ufeffbom.bin"],
+      });
+      assert.equal(run.code, 0, run.stderr);
+      const got = await Deno.readFile(`${work.path}/\ufeffbom.bin`);
+      assert.ok(sameBytes(got, marked));
+    },
+  );
+  await t.step("the client downloads it, named on standard input", async () => {
+    await Deno.remove(`${work.path}/\ufeffbom.bin`);
+    const run = await runClient({
+      cwd: work.path,
+      args: ["servers.txt", "3"],
+      stdin: "\ufeffbom.bin\n",
+    });
+    assert.equal(run.code, 0, run.stderr);
+    const got = await Deno.readFile(`${work.path}/\ufeffbom.bin`);
+    assert.ok(sameBytes(got, marked));
+    await assert.rejects(Deno.stat(`${work.path}/bom.bin`));
+  });
+});
