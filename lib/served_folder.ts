@@ -95,6 +95,11 @@ export class ServedFolder {
     } catch (error) {
       throw mapFsError(error, name);
     }
+    // A name that ends in "/" (or "/.") names a folder, which a file is
+    // not, as the system's own realpath says; Deno's drops the ending.
+    if (namesFolder(name) && !stat.isDirectory) {
+      throw new FileAccessError(Status.NOT_FOUND, `No such file: "${name}"`);
+    }
     if (!stat.isFile) {
       throw new FileAccessError(
         Status.FORBIDDEN,
@@ -149,6 +154,13 @@ export class ServedFolder {
     }
     return this.#prefix + name;
   }
+}
+
+/** Whether a name can only name a folder: its last segment is empty or
+ * ".", as in `sub/`, `one.bin//` or `one.bin/.`. */
+function namesFolder(name: string): boolean {
+  const last = name.slice(name.lastIndexOf("/") + 1);
+  return last === "" || last === ".";
 }
 
 function mapFsError(error: unknown, name: string): FileAccessError {

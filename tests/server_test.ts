@@ -718,3 +718,38 @@ Deno.test("a name that starts with U+FEFF is served as exactly that name, on bot
     await assert.rejects(Deno.stat(`${work.path}/bom.bin`));
   });
 });
+
+Deno.test("a name ending in / names a folder, so a file named so is not found", async () => {
+  await using served = await tempDir();
+  await Deno.mkdir(`${served.path}/sub`);
+  await Deno.writeTextFile(`${served.path}/one.bin`, "one");
+  await Deno.writeTextFile(`${served.path}/sub/inner file.txt`, "inner");
+  await using server = await ServerProcess.start(served.path);
+  for (
+    const name of [
+      "one.bin/",
+      "one.bin/.",
+      "one.bin//",
+      "./one.bin/",
+      "sub/inner file.txt/",
+    ]
+  ) {
+    for (const op of [Op.SIZE, Op.RANGE]) {
+      const reply = await ask(server.port, {
+        op,
+        name,
+        offset: 0,
+        length: op === Op.RANGE ? 3 : 0,
+      });
+      assert.equal(reply.status, Status.NOT_FOUND, `${name}: ${reply.message}`);
+      assert.equal(reply.message, `No such file: ${JSON.stringify(name)}`);
+    }
+  }
+  const plain = await ask(server.port, {
+    op: Op.SIZE,
+    name: "sub/inner file.txt",
+    offset: 0,
+    length: 0,
+  });
+  assert.equal(plain.fileSize, 5);
+});
