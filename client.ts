@@ -41,6 +41,7 @@ import {
   summarizeDownload,
 } from "./lib/progress_display.ts";
 import { encodeName, ProtocolError } from "./lib/protocol.ts";
+import { quoteName } from "./lib/quoted_name.ts";
 import { DEFAULT_TIMEOUTS, type Timeouts } from "./lib/server_connection.ts";
 import {
   formatAddress,
@@ -217,14 +218,18 @@ async function readServers(path: string): Promise<ServerAddress[]> {
     text = await Deno.readTextFile(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
-      throw new UsageError(`Cannot read server list "${path}": no such file`);
+      throw new UsageError(
+        `Cannot read server list ${quoteName(path)}: no such file`,
+      );
     }
     if (error instanceof Deno.errors.IsADirectory) {
-      throw new UsageError(`Cannot read server list "${path}": it is a folder`);
+      throw new UsageError(
+        `Cannot read server list ${quoteName(path)}: it is a folder`,
+      );
     }
     if (error instanceof Deno.errors.PermissionDenied) {
       throw new UsageError(
-        `Cannot read server list "${path}": permission denied`,
+        `Cannot read server list ${quoteName(path)}: permission denied`,
       );
     }
     throw error;
@@ -233,7 +238,7 @@ async function readServers(path: string): Promise<ServerAddress[]> {
     const list = parseServerList(text);
     if (list.ignored > 0) {
       console.error(
-        `warning: "${path}" lists ${
+        `warning: ${quoteName(path)} lists ${
           list.servers.length + list.ignored
         } servers; only the first ${MAX_SERVERS} are used`,
       );
@@ -241,7 +246,7 @@ async function readServers(path: string): Promise<ServerAddress[]> {
     return list.servers;
   } catch (error) {
     if (error instanceof ServerListError) {
-      throw new UsageError(`${error.message} (in "${path}")`);
+      throw new UsageError(`${error.message} (in ${quoteName(path)})`);
     }
     throw error;
   }
@@ -447,7 +452,9 @@ export async function main(args: string[]): Promise<number> {
     outputPath = await chooseOutputPath(checkFilename(name), config.output);
     if (!config.force && await pathExists(outputPath)) {
       throw new UsageError(
-        `"${outputPath}" exists already: remove it, or pass --force to replace it`,
+        `${
+          quoteName(outputPath)
+        } exists already: remove it, or pass --force to replace it`,
       );
     }
   } catch (error) {
@@ -553,9 +560,9 @@ export async function main(args: string[]): Promise<number> {
     }
     if (error instanceof IncompleteDownloadError && error.interrupted) {
       console.error(
-        `Interrupted${
-          describeReached(progress)
-        }: the partial file is kept as "${error.partialPath}"; run the same command again to resume`,
+        `Interrupted${describeReached(progress)}: the partial file is kept as ${
+          quoteName(error.partialPath)
+        }; run the same command again to resume`,
       );
       return ExitCode.INTERRUPTED;
     }
@@ -569,13 +576,17 @@ export async function main(args: string[]): Promise<number> {
         );
       }
       console.error(
-        `  the partial file is kept as "${error.partialPath}"; run the same command again to resume`,
+        `  the partial file is kept as ${
+          quoteName(error.partialPath)
+        }; run the same command again to resume`,
       );
       return ExitCode.INCOMPLETE;
     }
     if (error instanceof ChecksumMismatchError) {
       console.error(
-        `error: ${error.message}; the file is kept as "${error.partialPath}"`,
+        `error: ${error.message}; the file is kept as ${
+          quoteName(error.partialPath)
+        }`,
       );
       return ExitCode.CHECKSUM;
     }

@@ -26,6 +26,7 @@ import {
   type TaskProgress,
 } from "./range_tasks.ts";
 import { ReferenceDigests } from "./reference_digests.ts";
+import { quoteName } from "./quoted_name.ts";
 import {
   describeFailure,
   OtherVersionError,
@@ -506,7 +507,7 @@ export async function download(
       await checkpoint();
     } catch (error) {
       throw new OutputError(
-        `Cannot save the download state "${statePath}": ${
+        `Cannot save the download state ${quoteName(statePath)}: ${
           (error as Error).message
         }`,
         { cause: error },

@@ -25,6 +25,7 @@ import {
   type ServedFile,
   type ServedFolder,
 } from "./served_folder.ts";
+import { escapeUnseen, quoteName } from "./quoted_name.ts";
 import { formatAddress } from "./server_list.ts";
 import { TimeoutError, Watchdog } from "./watchdog.ts";
 
@@ -248,7 +249,9 @@ async function answer(
   if (offset + length > served.size) {
     throw new FileAccessError(
       Status.RANGE,
-      `Range ${offset}+${length} is past the end of "${request.name}" (${served.size} bytes)`,
+      `Range ${offset}+${length} is past the end of ${
+        quoteName(request.name)
+      } (${served.size} bytes)`,
     );
   }
   if (request.op === Op.RANGE_HASH) {
@@ -262,7 +265,7 @@ async function answer(
   } catch (error) {
     throw new FileAccessError(
       Status.SERVER_ERROR,
-      `Cannot seek in "${request.name}": ${(error as Error).message}`,
+      `Cannot seek in ${quoteName(request.name)}: ${(error as Error).message}`,
       { cause: error },
     );
   }
@@ -310,7 +313,9 @@ async function sendBlockHashes(
   if (listLength === undefined) {
     throw new FileAccessError(
       Status.BAD_REQUEST,
-      `Cannot list digests of "${request.name}" (${served.size} bytes) in blocks of ${blockSize}: the block size must be a power of two up to 2^30 giving at most 2^21 blocks, and the offset 0`,
+      `Cannot list digests of ${
+        quoteName(request.name)
+      } (${served.size} bytes) in blocks of ${blockSize}: the block size must be a power of two up to 2^30 giving at most 2^21 blocks, and the offset 0`,
     );
   }
   const key = DigestCache.key(served.info, blockSize);
@@ -443,13 +448,14 @@ function formatLogLine(
   const what = request === undefined
     ? "-"
     : request.op === Op.SIZE
-    ? `SIZE ${JSON.stringify(request.name)}`
+    ? `SIZE ${quoteName(request.name)}`
     : `${OP_NAMES[request.op]} ${
-      JSON.stringify(request.name)
+      quoteName(request.name)
     } ${request.offset}+${request.length}`;
   return `${
     new Date().toISOString()
-  } ${peer} ${what} sent=${outcome.bytesSent} ${outcome.result} ${
-    Math.round(elapsedMs)
-  }ms`;
+  } ${peer} ${what} sent=${outcome.bytesSent} ${
+    // Names in it are quoted already; the system's messages may hold them
+    // raw.
+    escapeUnseen(outcome.result)} ${Math.round(elapsedMs)}ms`;
 }

@@ -8,6 +8,7 @@
 import { Mutex } from "async-mutex";
 import { createSha256 } from "./block_digests.ts";
 import { writeAllSync } from "./conn_io.ts";
+import { quoteName } from "./quoted_name.ts";
 
 /** Suffix of the temporary name a download is written under. */
 export const PARTIAL_SUFFIX = ".part";
@@ -55,7 +56,9 @@ export function localName(requested: string): string {
   const base = requested.split("/").at(-1) ?? "";
   if (base === "" || base === "." || base === "..") {
     throw new TypeError(
-      `Cannot name the output after "${requested}": it has no file name part`,
+      `Cannot name the output after ${
+        quoteName(requested)
+      }: it has no file name part`,
     );
   }
   return base;
@@ -113,7 +116,7 @@ export class OutputFile {
       } catch (error) {
         if (!(error instanceof Deno.errors.NotFound)) {
           throw new OutputError(
-            `Cannot open "${partialPath}": ${describe(error)}`,
+            `Cannot open ${quoteName(partialPath)}: ${describe(error)}`,
             { cause: error },
           );
         }
@@ -129,7 +132,7 @@ export class OutputFile {
       });
     } catch (error) {
       throw new OutputError(
-        `Cannot create "${partialPath}": ${describe(error)}`,
+        `Cannot create ${quoteName(partialPath)}: ${describe(error)}`,
         { cause: error },
       );
     }
@@ -138,7 +141,9 @@ export class OutputFile {
     } catch (error) {
       file.close();
       throw new OutputError(
-        `Cannot size "${partialPath}" to ${size} bytes: ${describe(error)}`,
+        `Cannot size ${quoteName(partialPath)} to ${size} bytes: ${
+          describe(error)
+        }`,
         { cause: error },
       );
     }
@@ -162,7 +167,7 @@ export class OutputFile {
         writeAllSync(this.#file, bytes);
       } catch (error) {
         throw new OutputError(
-          `Cannot write to "${this.partialPath}" at byte ${offset}: ${
+          `Cannot write to ${quoteName(this.partialPath)} at byte ${offset}: ${
             describe(error)
           }`,
           { cause: error },
@@ -182,7 +187,7 @@ export class OutputFile {
       await this.#file.syncData();
     } catch (error) {
       throw new OutputError(
-        `Cannot flush "${this.partialPath}": ${describe(error)}`,
+        `Cannot flush ${quoteName(this.partialPath)}: ${describe(error)}`,
         { cause: error },
       );
     }
@@ -208,7 +213,7 @@ export class OutputFile {
         return hash.digest("hex");
       } catch (error) {
         throw new OutputError(
-          `Cannot read back "${this.partialPath}": ${describe(error)}`,
+          `Cannot read back ${quoteName(this.partialPath)}: ${describe(error)}`,
           { cause: error },
         );
       }
@@ -227,7 +232,7 @@ export class OutputFile {
       await Deno.rename(this.partialPath, this.path);
     } catch (error) {
       throw new OutputError(
-        `Cannot finish "${this.path}": ${describe(error)}`,
+        `Cannot finish ${quoteName(this.path)}: ${describe(error)}`,
         { cause: error },
       );
     }

@@ -8,6 +8,7 @@ import {
   type Request,
   Status,
 } from "../lib/protocol.ts";
+import { quoteName } from "../lib/quoted_name.ts";
 import {
   closedPort,
   randomBytes,
@@ -752,4 +753,87 @@ Deno.test("a name ending in / names a folder, so a file named so is not found", 
     length: 0,
   });
   assert.equal(plain.fileSize, 5);
+});
+
+Deno.test("names are shown quoted and escaped in replies, log lines and client messages", async (t) => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  const weird = 'we"ird\nname\x1b[31m\u0085.bin';
+  const bytes = randomBytes(50_000);
+  await Deno.writeFile(`${served.path}/${weird}`, bytes);
+  const ghost =
+    'ghost"\n2000-01-01T00:00:00.000Z 127.0.0.1:1 SIZE "forged" sent=0 ok 0ms';
+  await using server = await ServerProcess.start(served.path);
+  await t.step("an error reply's text holds the escaped name", async () => {
+    const reply = await ask(server.port, {
+      op: Op.SIZE,
+      name: ghost,
+      offset: 0,
+      length: 0,
+    });
+    assert.equal(reply.status, Status.NOT_FOUND);
+    assert.equal(reply.message, `No such file: ${quoteName(ghost)}`);
+    assert.equal(JSON.parse(reply.message.slice(14)), ghost);
+    const past = await ask(server.port, {
+      op: Op.RANGE,
+      name: weird,
+      offset: 1,
+      length: bytes.length,
+    });
+    assert.equal(past.status, Status.RANGE);
+    assert.match(
+      past.message,
+      /^Range 1\+50000 is past the end of "we\\"ird\\nname\\u001b\[31m\\u0085\.bin"/,
+    );
+  });
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    `127.0.0.1 ${server.port}\n`,
+  );
+  await t.step("the client shows the names escaped", async () => {
+    const saved = await runClient({
+      cwd: work.path,
+      args: ["servers.txt", "2", weird],
+    });
+    assert.equal(saved.code, 0, saved.stderr);
+    assert.ok(sameBytes(await Deno.readFile(`${work.path}/${weird}`), bytes));
+    assert.ok(saved.stderr.includes(`Downloaded ${quoteName(weird)}: `));
+    assert.ok(
+      saved.stderr.includes(`Saved as ${quoteName(`${work.path}/${weird}`)}`),
+    );
+    const again = await runClient({
+      cwd: work.path,
+      args: ["servers.txt", "2", weird],
+    });
+    assert.equal(again.code, 2);
+    assert.ok(again.stderr.includes(`${quoteName(weird)} exists already`));
+    const missing = await runClient({
+      cwd: work.path,
+      args: ["servers.txt", "2", ghost],
+    });
+    assert.equal(missing.code, 3);
+    assert.ok(
+      missing.stderr.includes(`not found: No such file: ${quoteName(ghost)}`),
+      missing.stderr,
+    );
+    for (const run of [saved, again, missing]) {
+      assert.doesNotMatch(run.stderr, /[\p{Cc}--\n]|^2000-|^ghost/mv);
+    }
+  });
+  const log = await server.log();
+  const lines = log.trimEnd().split("\n");
+  // One line per request, none forged.
+  assert.ok(lines.length >= 5, log);
+  assert.ok(!lines.some((line) => line.startsWith("2000-")), log);
+  for (const line of lines) {
+    assert.match(line, /^\d{4}-\d\d-\d\dT[\d:.]+Z 127\.0\.0\.1:\d+ [A-Z_]+ "/);
+    assert.doesNotMatch(line, /\p{Cc}/u);
+  }
+  assert.ok(
+    log.includes(
+      `SIZE ${quoteName(ghost)} sent=0 not found: No such file: ${
+        quoteName(ghost)
+      } (`,
+    ),
+  );
 });
