@@ -16,6 +16,13 @@ import { createHash } from "node:crypto";
 const READ_BYTES = 1024 * 1024;
 
 /**
+ * How long before it is read a file's last change must lie for its list to
+ * be cached: more than the coarsest time stamp granularity of the usual file
+ * systems (2 s on FAT).
+ */
+export const SETTLE_MS = 2100;
+
+/**
  * Digest lists computed by a server, kept per file version and block size
  * so a file is read for hashing once, not once per client.
  */
@@ -33,15 +40,34 @@ export class DigestCache {
   }
 
   /**
-   * The cache key of a file version: device, inode, size and modification
-   * time, so a replaced or rewritten file gets a new key.
+   * The cache key of a file version: device, inode, size, modification
+   * time and change time, so a replaced or rewritten file gets a new key.
+   * The change time is the one a rewrite cannot fake: setting the
+   * modification time back (`touch -d`) sets it to the present.
    *
    * @param info What `stat` said of the open file.
    * @param blockSize The block size of the list.
    * @returns The key.
    */
   static key(info: Deno.FileInfo, blockSize: number): string {
-    return `${info.dev}:${info.ino}:${info.size}:${info.mtime?.getTime()}:${blockSize}`;
+    return `${info.dev}:${info.ino}:${info.size}:${info.mtime?.getTime()}:${info.ctime?.getTime()}:${blockSize}`;
+  }
+
+  /**
+   * Whether a list read from a file may be cached under the key of `info`:
+   * the file's last change lies at least {@linkcode SETTLE_MS} before the
+   * reading started. Time stamps are coarse (Deno gives change times in
+   * whole seconds, and some file systems keep no finer ones), so a file
+   * changed just before it was read could be changed again after, with the
+   * very same time stamps.
+   *
+   * @param info What `stat` said of the open file.
+   * @param readFrom When the reading started (`Date.now()`).
+   * @returns `true` if a later change cannot leave the same key.
+   */
+  static settled(info: Deno.FileInfo, readFrom: number): boolean {
+    const changed = info.ctime ?? info.mtime;
+    return changed !== null && changed.getTime() <= readFrom - SETTLE_MS;
   }
 
   /** The list stored under `key`, if any. */

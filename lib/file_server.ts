@@ -328,12 +328,29 @@ async function sendBlockHashes(
   // Sent as computed, so a large file keeps the connection busy, not idle.
   await sendHeader(conn, served.size, listLength, outcome, watchdog, options);
   const digests = new Uint8Array(listLength);
+  const readFrom = Date.now();
   for await (const batch of digestBlocks(served.file, served.size, blockSize)) {
     digests.set(batch, outcome.bytesSent);
     await sendPayload(conn, batch, outcome, watchdog, options);
   }
-  options.digestCache.set(key, digests);
+  // Not cached if the file changed while it was read, or so shortly before
+  // that a change to come could leave the same key.
+  if (
+    DigestCache.settled(served.info, readFrom) &&
+    keyNow(served.file, blockSize) === key
+  ) {
+    options.digestCache.set(key, digests);
+  }
   outcome.result = "ok";
+}
+
+/** The cache key of the open file as it is now, if `stat` can tell. */
+function keyNow(file: Deno.FsFile, blockSize: number): string | undefined {
+  try {
+    return DigestCache.key(file.statSync(), blockSize);
+  } catch {
+    return undefined;
+  }
 }
 
 async function sendHeader(

@@ -8,6 +8,7 @@ import {
   type Request,
   Status,
 } from "../lib/protocol.ts";
+import { digestsOf } from "../lib/_digest_oracle.ts";
 import { quoteName } from "../lib/quoted_name.ts";
 import {
   closedPort,
@@ -835,5 +836,54 @@ Deno.test("names are shown quoted and escaped in replies, log lines and client m
         quoteName(ghost)
       } (`,
     ),
+  );
+});
+
+Deno.test("a file rewritten in place with its size and modification time kept gets fresh digests", async () => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  const path = `${served.path}/f.bin`;
+  const before = randomBytes(300_000);
+  const after = randomBytes(300_000);
+  await Deno.writeFile(path, before);
+  await Deno.utime(path, 1_000_000, 1_000_000);
+  // Changed long enough ago for its list to be cached (SETTLE_MS).
+  await new Promise((resolve) => setTimeout(resolve, 2_200));
+  await using server = await ServerProcess.start(served.path);
+  const listOf = async () => {
+    const reply = await ask(server.port, {
+      op: Op.BLOCK_HASHES,
+      name: "f.bin",
+      offset: 0,
+      length: 4096,
+    });
+    assert.equal(reply.status, Status.OK, reply.message);
+    return reply.payload;
+  };
+  assert.deepEqual(await listOf(), digestsOf(before, 4096));
+  assert.deepEqual(await listOf(), digestsOf(before, 4096));
+  // Rewritten in place, then its time set back (`touch -d`).
+  const { ino } = await Deno.stat(path);
+  await Deno.writeFile(path, after);
+  await Deno.utime(path, 1_000_000, 1_000_000);
+  assert.equal((await Deno.stat(path)).ino, ino);
+  assert.deepEqual(await listOf(), digestsOf(after, 4096));
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    `127.0.0.1 ${server.port}\n`,
+  );
+  const run = await runClient({
+    cwd: work.path,
+    args: ["servers.txt", "3", "f.bin"],
+  });
+  assert.equal(run.code, 0, run.stderr);
+  assert.doesNotMatch(run.stderr, /not using|retry round \d/);
+  assert.ok(sameBytes(await Deno.readFile(`${work.path}/f.bin`), after));
+  const log = await server.log();
+  // The unchanged file's list came from the cache.
+  assert.equal(
+    log.match(/BLOCK_HASHES "f\.bin" 0\+4096 sent=\d+ ok \(cached\)/g)?.length,
+    1,
+    log,
   );
 });
