@@ -260,7 +260,7 @@ async function fetchReference(
             {
               onReply: request.onReply,
               onDigests: (at, bytes) => {
-                if (!reference.add(at, bytes)) {
+                if (!reference.add(at, bytes, serverIndex)) {
                   throw new OtherVersionError(
                     "its digest list differs from the one received before",
                   );
