@@ -92,13 +92,17 @@ export class DigestCache {
  * @param file An open file, read from its start.
  * @param size The file size.
  * @param blockSize The block size.
+ * @param signal Stops the reading (and hashing) when aborted, before the
+ * next read: the work of a connection that is gone.
  * @yields Concatenated digests of the next blocks.
  * @throws {Deno.errors.UnexpectedEof} If the file is shorter than `size`.
+ * @throws The signal's reason, once it is aborted.
  */
 export async function* digestBlocks(
   file: Deno.FsFile,
   size: number,
   blockSize: number,
+  signal?: AbortSignal,
 ): AsyncGenerator<Uint8Array> {
   await file.seek(0, Deno.SeekMode.Start);
   const buffer = new Uint8Array(READ_BYTES);
@@ -110,6 +114,7 @@ export async function* digestBlocks(
   let position = 0;
   let batch: Uint8Array[] = [];
   while (done < blocks) {
+    signal?.throwIfAborted();
     const n = await file.read(
       buffer.subarray(0, Math.min(buffer.length, size - position)),
     );
@@ -147,19 +152,24 @@ export async function* digestBlocks(
  * @param file An open file.
  * @param offset First byte.
  * @param length Number of bytes.
+ * @param signal Stops the reading (and hashing) when aborted, before the
+ * next read.
  * @returns The digest.
  * @throws {Deno.errors.UnexpectedEof} If the file ends first.
+ * @throws The signal's reason, once it is aborted.
  */
 export async function digestRange(
   file: Deno.FsFile,
   offset: number,
   length: number,
+  signal?: AbortSignal,
 ): Promise<Uint8Array> {
   await file.seek(offset, Deno.SeekMode.Start);
   const hash = createHash("sha256");
   const buffer = new Uint8Array(Math.min(length, READ_BYTES));
   let remaining = length;
   while (remaining > 0) {
+    signal?.throwIfAborted();
     const n = await file.read(
       buffer.subarray(0, Math.min(buffer.length, remaining)),
     );

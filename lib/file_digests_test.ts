@@ -233,3 +233,26 @@ Deno.test("a list is cached only once the file's last change is well past", () =
     true,
   );
 });
+
+Deno.test("digestBlocks and digestRange stop reading once their signal is aborted", async () => {
+  await withTempDir("file_digests_test_", async (dir) => {
+    const size = 4 * 1024 * 1024;
+    await Deno.writeFile(`${dir}/f`, pattern(size));
+    using file = await Deno.open(`${dir}/f`);
+    const stop = new AbortController();
+    const reason = new Deno.errors.Interrupted("gone");
+    const batches: Uint8Array[] = [];
+    await assert.rejects(async () => {
+      for await (const batch of digestBlocks(file, size, 1024, stop.signal)) {
+        batches.push(batch);
+        stop.abort(reason);
+      }
+    }, (error) => error === reason);
+    // One read of 1 MiB, none after the abort.
+    assert.equal(batches.length, 1);
+    await assert.rejects(
+      digestRange(file, 0, size, stop.signal),
+      (error) => error === reason,
+    );
+  });
+});

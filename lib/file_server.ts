@@ -90,10 +90,14 @@ export async function serveConnection(
   options: ServeOptions,
 ): Promise<void> {
   let closed = false;
+  // The work done for the connection (hashing, say) stops with it: the
+  // server is serial, and the next client waits for it.
+  const gone = new AbortController();
   const close = () => {
     if (closed) return;
     closed = true;
     conn.close();
+    gone.abort(new Deno.errors.Interrupted("The connection was closed"));
   };
   using watchdog = new Watchdog(close);
   options.signal?.addEventListener("abort", close, { once: true });
@@ -108,7 +112,7 @@ export async function serveConnection(
       const { keepOpen, replied } = await serveRequest(
         conn,
         reader,
-        watchdog,
+        { watchdog, gone: gone.signal },
         options,
       );
       linger ||= replied;
@@ -168,7 +172,7 @@ function withFirstByte(byte: number, conn: ByteReader): ByteReader {
 async function serveRequest(
   conn: Deno.TcpConn,
   reader: ByteReader,
-  watchdog: Watchdog,
+  { watchdog, gone }: { watchdog: Watchdog; gone: AbortSignal },
   options: ServeOptions,
 ): Promise<{ keepOpen: boolean; replied: boolean }> {
   const started = performance.now();
@@ -178,7 +182,7 @@ async function serveRequest(
     outcome.request = await readRequest(reader);
     // The request is in; from here on the send timeout applies.
     watchdog.arm(options.sendTimeoutMs, "preparing the reply");
-    await answer(conn, outcome.request, outcome, watchdog, options);
+    await answer(conn, outcome.request, outcome, { watchdog, gone }, options);
     const keepOpen = outcome.request.keepOpen === true &&
       outcome.result.startsWith("ok");
     return { keepOpen, replied: outcome.replied };
@@ -232,7 +236,7 @@ async function answer(
   conn: Deno.TcpConn,
   request: Request,
   outcome: Outcome,
-  watchdog: Watchdog,
+  { watchdog, gone }: { watchdog: Watchdog; gone: AbortSignal },
   options: ServeOptions,
 ): Promise<void> {
   using served = options.folder.openFile(request.name);
@@ -242,7 +246,10 @@ async function answer(
     return;
   }
   if (request.op === Op.BLOCK_HASHES) {
-    await sendBlockHashes(conn, request, served, outcome, watchdog, options);
+    await sendBlockHashes(conn, request, served, outcome, {
+      watchdog,
+      gone,
+    }, options);
     return;
   }
   const { offset, length } = request;
@@ -255,7 +262,7 @@ async function answer(
     );
   }
   if (request.op === Op.RANGE_HASH) {
-    const digest = await digestRange(served.file, offset, length);
+    const digest = await digestRange(served.file, offset, length, gone);
     await sendReply(conn, served.size, digest, outcome, watchdog, options);
     outcome.result = "ok";
     return;
@@ -303,7 +310,7 @@ async function sendBlockHashes(
   request: Request,
   served: ServedFile,
   outcome: Outcome,
-  watchdog: Watchdog,
+  { watchdog, gone }: { watchdog: Watchdog; gone: AbortSignal },
   options: ServeOptions,
 ): Promise<void> {
   const blockSize = request.length;
@@ -329,7 +336,8 @@ async function sendBlockHashes(
   await sendHeader(conn, served.size, listLength, outcome, watchdog, options);
   const digests = new Uint8Array(listLength);
   const readFrom = Date.now();
-  for await (const batch of digestBlocks(served.file, served.size, blockSize)) {
+  const batches = digestBlocks(served.file, served.size, blockSize, gone);
+  for await (const batch of batches) {
     digests.set(batch, outcome.bytesSent);
     await sendPayload(conn, batch, outcome, watchdog, options);
   }

@@ -887,3 +887,47 @@ Deno.test("a file rewritten in place with its size and modification time kept ge
     log,
   );
 });
+
+Deno.test("hashing for a connection that is gone stops, so the next client is served at once", async () => {
+  await using served = await tempDir();
+  // 4 GiB without disk space: a sparse file.
+  const size = 4 * 1024 ** 3;
+  await Deno.writeFile(`${served.path}/huge.bin`, new Uint8Array());
+  await Deno.truncate(`${served.path}/huge.bin`, size);
+  await Deno.writeTextFile(`${served.path}/a.txt`, "hello");
+  await using server = await ServerProcess.start(served.path, [
+    "--send-timeout",
+    "1.5",
+  ]);
+  {
+    using conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: server.port,
+    });
+    await writeAll(
+      conn,
+      encodeRequest({
+        op: Op.RANGE_HASH,
+        name: "huge.bin",
+        offset: 0,
+        length: size,
+      }),
+    );
+    // Hashing 4 GiB outlasts the send timeout: the server drops the client.
+    assert.equal(await conn.read(new Uint8Array(1)), null);
+  }
+  const started = performance.now();
+  const reply = await ask(server.port, {
+    op: Op.SIZE,
+    name: "a.txt",
+    offset: 0,
+    length: 0,
+  });
+  const waited = performance.now() - started;
+  assert.equal(reply.fileSize, 5);
+  assert.ok(waited < 1000, `the next client waited ${Math.round(waited)} ms`);
+  assert.match(
+    await server.log(),
+    /RANGE_HASH "huge\.bin" 0\+4294967296 sent=0 disconnected: Timed out after 1\.5 s/,
+  );
+});
