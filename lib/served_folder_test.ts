@@ -262,6 +262,14 @@ Deno.test("a name ending in / or /. names a folder: a file under it is not found
   });
 });
 
+Deno.test("a name longer than the system allows is not found", async () => {
+  await withFolder((folder) => {
+    for (const name of ["x".repeat(300), `sub/${"d/".repeat(2100)}f`]) {
+      assertRefused(folder, name, Status.NOT_FOUND, `No such file: "${name}"`);
+    }
+  });
+});
+
 Deno.test("a served folder refuses a name with a NUL byte as a bad request", async () => {
   await withFolder((folder) => {
     assertRefused(folder, "a.txt\0.jpg", Status.BAD_REQUEST);

@@ -931,3 +931,30 @@ Deno.test("hashing for a connection that is gone stops, so the next client is se
     /RANGE_HASH "huge\.bin" 0\+4294967296 sent=0 disconnected: Timed out after 1\.5 s/,
   );
 });
+
+Deno.test("a request sent before the reply ended on a kept connection past its hold time leaves the reply whole", async () => {
+  await using root = await tempDir();
+  const bytes = randomBytes(600 * 1024);
+  await Deno.writeFile(`${root.path}/f.bin`, bytes);
+  // The reply takes longer than the 2 s hold of a kept connection.
+  await using server = await ServerProcess.start(root.path, [
+    "--rate-limit",
+    "250K",
+  ]);
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  const request = {
+    op: Op.RANGE,
+    name: "f.bin",
+    offset: 0,
+    length: bytes.length,
+    keepOpen: true,
+  } as const;
+  await writeAll(conn, encodeRequest(request));
+  // Sent early, against the protocol: the server does not answer it.
+  await writeAll(conn, encodeRequest(request));
+  const reply = await readResponse(conn);
+  assert.equal(reply.status, Status.OK);
+  const payload = await readExact(conn, new Uint8Array(bytes.length));
+  assert.ok(sameBytes(payload, bytes));
+  assert.equal(await conn.read(new Uint8Array(1)), null);
+});
