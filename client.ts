@@ -42,6 +42,7 @@ import {
   summarizeDownload,
 } from "./lib/progress_display.ts";
 import { encodeName, ProtocolError } from "./lib/protocol.ts";
+import { quoteName } from "./lib/quoted_name.ts";
 import { DEFAULT_TIMEOUTS, type Timeouts } from "./lib/server_connection.ts";
 import {
   formatAddress,
@@ -226,14 +227,18 @@ async function readServers(path: string): Promise<ServerAddress[]> {
     text = await Deno.readTextFile(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
-      throw new UsageError(`Cannot read server list "${path}": no such file`);
+      throw new UsageError(
+        `Cannot read server list ${quoteName(path)}: no such file`,
+      );
     }
     if (error instanceof Deno.errors.IsADirectory) {
-      throw new UsageError(`Cannot read server list "${path}": it is a folder`);
+      throw new UsageError(
+        `Cannot read server list ${quoteName(path)}: it is a folder`,
+      );
     }
     if (error instanceof Deno.errors.PermissionDenied) {
       throw new UsageError(
-        `Cannot read server list "${path}": permission denied`,
+        `Cannot read server list ${quoteName(path)}: permission denied`,
       );
     }
     throw error;
@@ -242,7 +247,7 @@ async function readServers(path: string): Promise<ServerAddress[]> {
     const list = parseServerList(text);
     if (list.ignored > 0) {
       console.error(
-        `warning: "${path}" lists ${
+        `warning: ${quoteName(path)} lists ${
           list.servers.length + list.ignored
         } servers; only the first ${MAX_SERVERS} are used`,
       );
@@ -250,7 +255,7 @@ async function readServers(path: string): Promise<ServerAddress[]> {
     return list.servers;
   } catch (error) {
     if (error instanceof ServerListError) {
-      throw new UsageError(`${error.message} (in "${path}")`);
+      throw new UsageError(`${error.message} (in ${quoteName(path)})`);
     }
     throw error;
   }
@@ -258,7 +263,8 @@ async function readServers(path: string): Promise<ServerAddress[]> {
 
 /** Reads one line from standard input, without its line ending. */
 async function readLine(): Promise<string | undefined> {
-  const decoder = new TextDecoder();
+  // A file name is kept byte for byte, a leading U+FEFF included.
+  const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   const buffer = new Uint8Array(1024);
   let text = "";
   while (true) {
@@ -273,10 +279,12 @@ async function readLine(): Promise<string | undefined> {
 async function askFilename(): Promise<string> {
   await Deno.stderr.write(new TextEncoder().encode("enter filename: "));
   const line = await readLine();
-  if (line === undefined || line.trim() === "") {
+  // Blanks around the name go, but not a U+FEFF, which names can hold.
+  const name = line?.replace(/^[^\S\uFEFF]+|[^\S\uFEFF]+$/g, "");
+  if (name === undefined || name === "") {
     throw new UsageError("No file name given");
   }
-  return line.trim();
+  return name;
 }
 
 function checkFilename(name: string): string {
@@ -304,14 +312,16 @@ async function chooseOutputPath(
   } catch (error) {
     if (error instanceof Deno.errors.NotADirectory) {
       throw new UnusableOutputError(
-        `Cannot write to "${output}": part of that path is not a folder`,
+        `Cannot write to ${
+          quoteName(output)
+        }: part of that path is not a folder`,
       );
     }
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
   if (output.endsWith("/")) {
     throw new UnusableOutputError(
-      `Cannot write into "${output}": no such folder`,
+      `Cannot write into ${quoteName(output)}: no such folder`,
     );
   }
   return output;
@@ -608,9 +618,9 @@ export async function main(args: string[]): Promise<number> {
     }
     if (error instanceof IncompleteDownloadError && error.interrupted) {
       console.error(
-        `Interrupted${
-          describeReached(progress)
-        }: the partial file is kept as "${error.partialPath}"; run the same command again to resume`,
+        `Interrupted${describeReached(progress)}: the partial file is kept as ${
+          quoteName(error.partialPath)
+        }; run the same command again to resume`,
       );
       return ExitCode.INTERRUPTED;
     }
@@ -624,19 +634,27 @@ export async function main(args: string[]): Promise<number> {
         );
       }
       console.error(
-        `  the partial file is kept as "${error.partialPath}"; run the same command again to resume`,
+        `  the partial file is kept as ${
+          quoteName(error.partialPath)
+        }; run the same command again to resume`,
       );
       return ExitCode.INCOMPLETE;
     }
     if (error instanceof ChecksumMismatchError) {
       console.error(
-        `error: ${error.message}; the file is kept as "${error.partialPath}"`,
+        `error: ${error.message}; the file is kept as ${
+          quoteName(error.partialPath)
+        }`,
       );
       return ExitCode.CHECKSUM;
     }
     if (error instanceof OutputExistsError) {
       console.error(
-        `error: ${error.message}: it is not replaced; the download is kept as "${error.partialPath}": remove "${error.path}", or run the same command with --force to replace it`,
+        `error: ${error.message}: it is not replaced; the download is kept as ${
+          quoteName(error.partialPath)
+        }: remove ${
+          quoteName(error.path)
+        }, or run the same command with --force to replace it`,
       );
       return ExitCode.USAGE;
     }

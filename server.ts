@@ -21,6 +21,7 @@ import {
   type ServeOptions,
 } from "./lib/file_server.ts";
 import { describeDenied } from "./lib/permission_error.ts";
+import { quoteName } from "./lib/quoted_name.ts";
 import { RateLimiter } from "./lib/rate_limiter.ts";
 import { ServedFolder } from "./lib/served_folder.ts";
 import { formatAddress } from "./lib/server_list.ts";
@@ -270,7 +271,7 @@ export async function main(args: string[]): Promise<number> {
   };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
-  console.log(`Serving "${folder.root}" on ${listening.description}`);
+  console.log(`Serving ${quoteName(folder.root)} on ${listening.description}`);
   const pending = new Map<Deno.TcpListener, Promise<Accepted>>();
   try {
     while (!shutdown.signal.aborted) {
@@ -310,7 +311,7 @@ function describeStartError(error: unknown, config: ServerConfig): string {
     }" is not available on this machine`;
   }
   if (error instanceof Deno.errors.NotFound) {
-    return `folder "${config.root}" does not exist`;
+    return `folder ${quoteName(config.root)} does not exist`;
   }
   if (error instanceof Deno.errors.PermissionDenied) {
     return `permission denied: ${error.message}`;

@@ -25,6 +25,7 @@ import {
   type TaskProgress,
 } from "./range_tasks.ts";
 import { ReferenceDigests } from "./reference_digests.ts";
+import { quoteName } from "./quoted_name.ts";
 import {
   describeFailure,
   OtherVersionError,
@@ -262,7 +263,7 @@ async function fetchReference(
             {
               onReply: request.onReply,
               onDigests: (at, bytes) => {
-                if (!reference.add(at, bytes)) {
+                if (!reference.add(at, bytes, serverIndex)) {
                   throw new OtherVersionError(
                     "its digest list differs from the one received before",
                   );
@@ -315,7 +316,7 @@ async function readState(path: string): Promise<DownloadState | undefined> {
       throw error;
     }
     throw new OutputError(
-      `Cannot read the download state "${path}": ${error.message}`,
+      `Cannot read the download state ${quoteName(path)}: ${error.message}`,
       { cause: error },
     );
   }
@@ -531,7 +532,7 @@ export async function download(
       await checkpoint();
     } catch (error) {
       throw new OutputError(
-        `Cannot save the download state "${statePath}": ${
+        `Cannot save the download state ${quoteName(statePath)}: ${
           (error as Error).message
         }`,
         { cause: error },

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { digestsOf, pattern, sha256Of } from "./_digest_oracle.ts";
 import { concatBytes } from "./byte_arrays.ts";
-import { digestBlocks, DigestCache, digestRange } from "./file_digests.ts";
+import {
+  digestBlocks,
+  DigestCache,
+  digestRange,
+  SETTLE_MS,
+} from "./file_digests.ts";
 import { DIGEST_BYTES } from "./protocol.ts";
 import { withTempDir } from "./_temp_dir.ts";
 
@@ -190,5 +195,64 @@ Deno.test("a digest cache key changes with the file's size, time and block size"
     await Deno.writeFile(path, pattern(1), { append: true });
     await Deno.utime(path, 1_000_000, 1_000_000);
     assert.notEqual(DigestCache.key(await Deno.stat(path), 64), key);
+  });
+});
+
+Deno.test("a digest cache key changes when a file is rewritten with its size and modification time kept", async () => {
+  await withTempDir("file_digests_test_", async (dir) => {
+    const path = `${dir}/file`;
+    await Deno.writeFile(path, pattern(100));
+    await Deno.utime(path, 1_000_000, 1_000_000);
+    const before = await Deno.stat(path);
+    const key = DigestCache.key(before, 64);
+    // Deno gives change times in whole seconds.
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    // Rewritten in place, then its time set back as `touch -d` does.
+    await Deno.writeFile(path, pattern(100).reverse());
+    await Deno.utime(path, 1_000_000, 1_000_000);
+    const after = await Deno.stat(path);
+    assert.equal(after.ino, before.ino);
+    assert.equal(after.size, before.size);
+    assert.equal(after.mtime?.getTime(), before.mtime?.getTime());
+    assert.notEqual(DigestCache.key(after, 64), key);
+  });
+});
+
+Deno.test("a list is cached only once the file's last change is well past", () => {
+  const changed = new Date(1_000_000_000);
+  const info = { ctime: changed, mtime: new Date(0) } as Deno.FileInfo;
+  assert.equal(DigestCache.settled(info, changed.getTime()), false);
+  assert.equal(DigestCache.settled(info, changed.getTime() + 1000), false);
+  assert.equal(DigestCache.settled(info, changed.getTime() + SETTLE_MS), true);
+  // Without a change time, the modification time counts.
+  assert.equal(
+    DigestCache.settled(
+      { ctime: null, mtime: changed } as Deno.FileInfo,
+      changed.getTime() + SETTLE_MS,
+    ),
+    true,
+  );
+});
+
+Deno.test("digestBlocks and digestRange stop reading once their signal is aborted", async () => {
+  await withTempDir("file_digests_test_", async (dir) => {
+    const size = 4 * 1024 * 1024;
+    await Deno.writeFile(`${dir}/f`, pattern(size));
+    using file = await Deno.open(`${dir}/f`);
+    const stop = new AbortController();
+    const reason = new Deno.errors.Interrupted("gone");
+    const batches: Uint8Array[] = [];
+    await assert.rejects(async () => {
+      for await (const batch of digestBlocks(file, size, 1024, stop.signal)) {
+        batches.push(batch);
+        stop.abort(reason);
+      }
+    }, (error) => error === reason);
+    // One read of 1 MiB, none after the abort.
+    assert.equal(batches.length, 1);
+    await assert.rejects(
+      digestRange(file, 0, size, stop.signal),
+      (error) => error === reason,
+    );
   });
 });

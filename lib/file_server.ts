@@ -25,6 +25,7 @@ import {
   type ServedFile,
   type ServedFolder,
 } from "./served_folder.ts";
+import { escapeUnseen, quoteName } from "./quoted_name.ts";
 import { formatAddress } from "./server_list.ts";
 import { TimeoutError, Watchdog } from "./watchdog.ts";
 
@@ -89,10 +90,14 @@ export async function serveConnection(
   options: ServeOptions,
 ): Promise<void> {
   let closed = false;
+  // The work done for the connection (hashing, say) stops with it: the
+  // server is serial, and the next client waits for it.
+  const gone = new AbortController();
   const close = () => {
     if (closed) return;
     closed = true;
     conn.close();
+    gone.abort(new Deno.errors.Interrupted("The connection was closed"));
   };
   using watchdog = new Watchdog(close);
   options.signal?.addEventListener("abort", close, { once: true });
@@ -107,7 +112,7 @@ export async function serveConnection(
       const { keepOpen, replied } = await serveRequest(
         conn,
         reader,
-        watchdog,
+        { watchdog, gone: gone.signal },
         options,
       );
       linger ||= replied;
@@ -167,7 +172,7 @@ function withFirstByte(byte: number, conn: ByteReader): ByteReader {
 async function serveRequest(
   conn: Deno.TcpConn,
   reader: ByteReader,
-  watchdog: Watchdog,
+  { watchdog, gone }: { watchdog: Watchdog; gone: AbortSignal },
   options: ServeOptions,
 ): Promise<{ keepOpen: boolean; replied: boolean }> {
   const started = performance.now();
@@ -177,7 +182,7 @@ async function serveRequest(
     outcome.request = await readRequest(reader);
     // The request is in; from here on the send timeout applies.
     watchdog.arm(options.sendTimeoutMs, "preparing the reply");
-    await answer(conn, outcome.request, outcome, watchdog, options);
+    await answer(conn, outcome.request, outcome, { watchdog, gone }, options);
     const keepOpen = outcome.request.keepOpen === true &&
       outcome.result.startsWith("ok");
     return { keepOpen, replied: outcome.replied };
@@ -231,7 +236,7 @@ async function answer(
   conn: Deno.TcpConn,
   request: Request,
   outcome: Outcome,
-  watchdog: Watchdog,
+  { watchdog, gone }: { watchdog: Watchdog; gone: AbortSignal },
   options: ServeOptions,
 ): Promise<void> {
   using served = options.folder.openFile(request.name);
@@ -241,18 +246,23 @@ async function answer(
     return;
   }
   if (request.op === Op.BLOCK_HASHES) {
-    await sendBlockHashes(conn, request, served, outcome, watchdog, options);
+    await sendBlockHashes(conn, request, served, outcome, {
+      watchdog,
+      gone,
+    }, options);
     return;
   }
   const { offset, length } = request;
   if (offset + length > served.size) {
     throw new FileAccessError(
       Status.RANGE,
-      `Range ${offset}+${length} is past the end of "${request.name}" (${served.size} bytes)`,
+      `Range ${offset}+${length} is past the end of ${
+        quoteName(request.name)
+      } (${served.size} bytes)`,
     );
   }
   if (request.op === Op.RANGE_HASH) {
-    const digest = await digestRange(served.file, offset, length);
+    const digest = await digestRange(served.file, offset, length, gone);
     await sendReply(conn, served.size, digest, outcome, watchdog, options);
     outcome.result = "ok";
     return;
@@ -262,7 +272,7 @@ async function answer(
   } catch (error) {
     throw new FileAccessError(
       Status.SERVER_ERROR,
-      `Cannot seek in "${request.name}": ${(error as Error).message}`,
+      `Cannot seek in ${quoteName(request.name)}: ${(error as Error).message}`,
       { cause: error },
     );
   }
@@ -300,7 +310,7 @@ async function sendBlockHashes(
   request: Request,
   served: ServedFile,
   outcome: Outcome,
-  watchdog: Watchdog,
+  { watchdog, gone }: { watchdog: Watchdog; gone: AbortSignal },
   options: ServeOptions,
 ): Promise<void> {
   const blockSize = request.length;
@@ -310,7 +320,9 @@ async function sendBlockHashes(
   if (listLength === undefined) {
     throw new FileAccessError(
       Status.BAD_REQUEST,
-      `Cannot list digests of "${request.name}" (${served.size} bytes) in blocks of ${blockSize}: the block size must be a power of two up to 2^30 giving at most 2^21 blocks, and the offset 0`,
+      `Cannot list digests of ${
+        quoteName(request.name)
+      } (${served.size} bytes) in blocks of ${blockSize}: the block size must be a power of two up to 2^30 giving at most 2^21 blocks, and the offset 0`,
     );
   }
   const key = DigestCache.key(served.info, blockSize);
@@ -323,12 +335,30 @@ async function sendBlockHashes(
   // Sent as computed, so a large file keeps the connection busy, not idle.
   await sendHeader(conn, served.size, listLength, outcome, watchdog, options);
   const digests = new Uint8Array(listLength);
-  for await (const batch of digestBlocks(served.file, served.size, blockSize)) {
+  const readFrom = Date.now();
+  const batches = digestBlocks(served.file, served.size, blockSize, gone);
+  for await (const batch of batches) {
     digests.set(batch, outcome.bytesSent);
     await sendPayload(conn, batch, outcome, watchdog, options);
   }
-  options.digestCache.set(key, digests);
+  // Not cached if the file changed while it was read, or so shortly before
+  // that a change to come could leave the same key.
+  if (
+    DigestCache.settled(served.info, readFrom) &&
+    keyNow(served.file, blockSize) === key
+  ) {
+    options.digestCache.set(key, digests);
+  }
   outcome.result = "ok";
+}
+
+/** The cache key of the open file as it is now, if `stat` can tell. */
+function keyNow(file: Deno.FsFile, blockSize: number): string | undefined {
+  try {
+    return DigestCache.key(file.statSync(), blockSize);
+  } catch {
+    return undefined;
+  }
 }
 
 async function sendHeader(
@@ -443,13 +473,14 @@ function formatLogLine(
   const what = request === undefined
     ? "-"
     : request.op === Op.SIZE
-    ? `SIZE ${JSON.stringify(request.name)}`
+    ? `SIZE ${quoteName(request.name)}`
     : `${OP_NAMES[request.op]} ${
-      JSON.stringify(request.name)
+      quoteName(request.name)
     } ${request.offset}+${request.length}`;
   return `${
     new Date().toISOString()
-  } ${peer} ${what} sent=${outcome.bytesSent} ${outcome.result} ${
-    Math.round(elapsedMs)
-  }ms`;
+  } ${peer} ${what} sent=${outcome.bytesSent} ${
+    // Names in it are quoted already; the system's messages may hold them
+    // raw.
+    escapeUnseen(outcome.result)} ${Math.round(elapsedMs)}ms`;
 }

@@ -9,6 +9,7 @@ import { Mutex } from "async-mutex";
 import { createSha256 } from "./block_digests.ts";
 import { writeAllSync } from "./conn_io.ts";
 import { sideFilePaths } from "./side_files.ts";
+import { quoteName } from "./quoted_name.ts";
 
 export { PARTIAL_SUFFIX } from "./side_files.ts";
 
@@ -59,7 +60,7 @@ export class OutputExistsError extends Error {
    * @param partialPath The temporary name the file stays under.
    */
   constructor(path: string, partialPath: string) {
-    super(`"${path}" appeared while the file was downloaded`);
+    super(`${quoteName(path)} appeared while the file was downloaded`);
     this.name = "OutputExistsError";
     this.path = path;
     this.partialPath = partialPath;
@@ -77,7 +78,9 @@ export function localName(requested: string): string {
   const base = requested.split("/").at(-1) ?? "";
   if (base === "" || base === "." || base === "..") {
     throw new TypeError(
-      `Cannot name the output after "${requested}": it has no file name part`,
+      `Cannot name the output after ${
+        quoteName(requested)
+      }: it has no file name part`,
     );
   }
   return base;
@@ -135,7 +138,7 @@ export class OutputFile {
       } catch (error) {
         if (!(error instanceof Deno.errors.NotFound)) {
           throw new OutputError(
-            `Cannot open "${partialPath}": ${describe(error)}`,
+            `Cannot open ${quoteName(partialPath)}: ${describe(error)}`,
             { cause: error },
           );
         }
@@ -151,7 +154,7 @@ export class OutputFile {
       });
     } catch (error) {
       throw new OutputError(
-        `Cannot create "${partialPath}": ${describe(error)}`,
+        `Cannot create ${quoteName(partialPath)}: ${describe(error)}`,
         { cause: error },
       );
     }
@@ -160,7 +163,9 @@ export class OutputFile {
     } catch (error) {
       file.close();
       throw new OutputError(
-        `Cannot size "${partialPath}" to ${size} bytes: ${describe(error)}`,
+        `Cannot size ${quoteName(partialPath)} to ${size} bytes: ${
+          describe(error)
+        }`,
         { cause: error },
       );
     }
@@ -184,7 +189,7 @@ export class OutputFile {
         writeAllSync(this.#file, bytes);
       } catch (error) {
         throw new OutputError(
-          `Cannot write to "${this.partialPath}" at byte ${offset}: ${
+          `Cannot write to ${quoteName(this.partialPath)} at byte ${offset}: ${
             describe(error)
           }`,
           { cause: error },
@@ -204,7 +209,7 @@ export class OutputFile {
       await this.#file.syncData();
     } catch (error) {
       throw new OutputError(
-        `Cannot flush "${this.partialPath}": ${describe(error)}`,
+        `Cannot flush ${quoteName(this.partialPath)}: ${describe(error)}`,
         { cause: error },
       );
     }
@@ -230,7 +235,7 @@ export class OutputFile {
         return hash.digest("hex");
       } catch (error) {
         throw new OutputError(
-          `Cannot read back "${this.partialPath}": ${describe(error)}`,
+          `Cannot read back ${quoteName(this.partialPath)}: ${describe(error)}`,
           { cause: error },
         );
       }
@@ -259,7 +264,7 @@ export class OutputFile {
       this.close();
     } catch (error) {
       throw new OutputError(
-        `Cannot finish "${this.path}": ${describe(error)}`,
+        `Cannot finish ${quoteName(this.path)}: ${describe(error)}`,
         { cause: error },
       );
     }
@@ -271,7 +276,9 @@ export class OutputFile {
     });
     if (named?.ino !== written.ino || named?.dev !== written.dev) {
       throw new OutputError(
-        `Cannot finish "${this.path}": "${this.partialPath}" was ${
+        `Cannot finish ${quoteName(this.path)}: ${
+          quoteName(this.partialPath)
+        } was ${
           named === undefined ? "removed" : "replaced by another file"
         } during the download`,
       );
@@ -283,9 +290,9 @@ export class OutputFile {
         // Left in place, a later run would truncate the finished file
         // through it.
         throw new OutputError(
-          `"${this.path}" is complete, but its other name "${this.partialPath}" cannot be removed: ${
-            describe(error)
-          }; remove it by hand`,
+          `${quoteName(this.path)} is complete, but its other name ${
+            quoteName(this.partialPath)
+          } cannot be removed: ${describe(error)}; remove it by hand`,
           { cause: error },
         );
       }
@@ -295,7 +302,7 @@ export class OutputFile {
       await Deno.rename(this.partialPath, this.path);
     } catch (error) {
       throw new OutputError(
-        `Cannot finish "${this.path}": ${describe(error)}`,
+        `Cannot finish ${quoteName(this.path)}: ${describe(error)}`,
         { cause: error },
       );
     }

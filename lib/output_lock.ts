@@ -8,6 +8,7 @@
  */
 
 import { kindAt, UnusableOutputError } from "./side_files.ts";
+import { quoteName } from "./quoted_name.ts";
 
 /** Another download to the same output is running. */
 export class OutputLockedError extends UnusableOutputError {
@@ -19,7 +20,9 @@ export class OutputLockedError extends UnusableOutputError {
    */
   constructor(output: string, lockPath: string) {
     super(
-      `Another download to "${output}" is running (it holds "${lockPath}"): wait for it to end, or name another output with -o`,
+      `Another download to ${quoteName(output)} is running (it holds ${
+        quoteName(lockPath)
+      }): wait for it to end, or name another output with -o`,
     );
     this.name = "OutputLockedError";
   }
@@ -30,18 +33,20 @@ function describeCreateError(error: unknown, lockPath: string): string {
   const slash = lockPath.lastIndexOf("/");
   const folder = slash < 0 ? "." : lockPath.slice(0, slash) || "/";
   if (error instanceof Deno.errors.NotFound) {
-    return `Cannot write into "${folder}": no such folder`;
+    return `Cannot write into ${quoteName(folder)}: no such folder`;
   }
   if (error instanceof Deno.errors.NotADirectory) {
-    return `Cannot write into "${folder}": it is not a folder`;
+    return `Cannot write into ${quoteName(folder)}: it is not a folder`;
   }
   if (error instanceof Deno.errors.PermissionDenied) {
-    return `Cannot write into "${folder}": permission denied`;
+    return `Cannot write into ${quoteName(folder)}: permission denied`;
   }
   if ((error as { code?: unknown })?.code === "EROFS") {
-    return `Cannot write into "${folder}": the file system is read-only`;
+    return `Cannot write into ${
+      quoteName(folder)
+    }: the file system is read-only`;
   }
-  return `Cannot create the lock file "${lockPath}": ${
+  return `Cannot create the lock file ${quoteName(lockPath)}: ${
     error instanceof Error ? error.message : String(error)
   }`;
 }
@@ -81,7 +86,9 @@ export class OutputLock implements AsyncDisposable {
     }
     if (kind !== undefined && kind !== "file") {
       throw new UnusableOutputError(
-        `"${files.lock}" is ${kind}, where the lock of a running download goes: move it away, or name another output with -o`,
+        `${
+          quoteName(files.lock)
+        } is ${kind}, where the lock of a running download goes: move it away, or name another output with -o`,
       );
     }
     // A run that releases removes the file while it holds the lock; one

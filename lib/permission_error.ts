@@ -5,6 +5,7 @@
  */
 
 import { findCause } from "./error_cause.ts";
+import { quoteName } from "./quoted_name.ts";
 
 /**
  * The refusal of Deno's sandbox behind an error, if that is what it is:
@@ -61,7 +62,11 @@ export function describeNoAccess(
   // Deno grants paths under /dev only with every permission, which no task
   // of the project asks for.
   if (access.kind === "all") {
-    return `Deno opens "${access.what}" only with all permissions (as every path under /dev): run with ${access.flag}, or use a folder elsewhere`;
+    return `Deno opens ${
+      quoteName(access.what)
+    } only with all permissions (as every path under /dev): run with ${access.flag}, or use a folder elsewhere`;
   }
-  return `no ${access.kind} access to "${access.what}": run with ${access.flag} (or ${program.task})`;
+  return `no ${access.kind} access to ${
+    quoteName(access.what)
+  }: run with ${access.flag} (or ${program.task})`;
 }

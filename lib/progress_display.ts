@@ -11,6 +11,7 @@
  */
 
 import { formatByteSize } from "./byte_size.ts";
+import { quoteName } from "./quoted_name.ts";
 import type {
   DownloadProgress,
   DownloadResult,
@@ -431,7 +432,7 @@ export function formatSummary(
   location: string,
 ): string[] {
   const lines = [
-    `Downloaded "${summary.file}": ${bytesText(summary.size)} in ${
+    `Downloaded ${quoteName(summary.file)}: ${bytesText(summary.size)} in ${
       summary.seconds.toFixed(2)
     } s, ${formatByteSize(summary.bytesPerSecond)}/s`,
   ];
@@ -455,7 +456,7 @@ export function formatSummary(
       `  left out (their copy differs): ${summary.excluded.join(", ")}`,
     );
   }
-  lines.push(`Saved as ${location}`);
+  lines.push(`Saved as ${quoteName(location)}`);
   return lines;
 }
 

@@ -277,7 +277,7 @@ Deno.test("the summary for people names the servers that sent bytes, what was re
     "  2 chunks from 2 of 4 servers; 1 failover, 2 retry rounds",
     "  2.0 MiB (2097152 bytes) resumed from before",
     "  left out (their copy differs): 127.0.0.1:30003",
-    "Saved as /home/me/f.bin",
+    'Saved as "/home/me/f.bin"',
   ]);
 });
 
@@ -306,7 +306,7 @@ Deno.test("the summary of a plain download has no resumed or left-out line", () 
     'Downloaded "f.bin": 600 bytes in 0.50 s, 1.2 KiB/s',
     "  127.0.0.1:30001  sent 600 bytes",
     "  2 chunks from 1 of 4 servers; 0 failovers, 0 retry rounds; blocks not verified",
-    "Saved as /tmp/f.bin",
+    'Saved as "/tmp/f.bin"',
   ]);
 });
 

@@ -167,7 +167,8 @@ export class ProtocolError extends Error {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
+// Names are exact bytes: a leading U+FEFF is part of a name, not a mark.
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 function writeHeader(
   view: DataView,
@@ -376,7 +377,7 @@ export function encodeResponse(response: Response): Uint8Array {
   let message = encoder.encode(response.message);
   if (message.length > MAX_MESSAGE_BYTES) {
     // Cut at a character boundary so the peer can still decode it.
-    const text = new TextDecoder().decode(
+    const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(
       message.subarray(0, MAX_MESSAGE_BYTES),
     ).replace(/\uFFFD$/, "");
     message = encoder.encode(text);

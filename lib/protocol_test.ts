@@ -696,3 +696,9 @@ Deno.test("a request that asks to keep the connection open is version 2 and read
     length: 7,
   });
 });
+
+Deno.test("decodeName keeps a leading U+FEFF: names are exact bytes", () => {
+  const bytes = new TextEncoder().encode("\ufeffbom.txt");
+  assert.equal(bytes.length, 10);
+  assert.equal(decodeName(bytes), "\ufeffbom.txt");
+});

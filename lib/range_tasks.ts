@@ -564,8 +564,11 @@ export class RangeTasks implements Disposable {
     serverIndex: number,
   ): Promise<void> {
     const { reference, blockSize, locks, exclude } = this.#options;
+    const block = error.start / blockSize;
+    // Its copy would be judged against its own list: no verdict on it.
+    if (reference!.listedBy(serverIndex, block)) return;
     // Compared already, so it arrived.
-    const expected = reference!.digestOf(error.start / blockSize)!;
+    const expected = reference!.digestOf(block)!;
     try {
       const theirs = await locks[serverIndex]!.runExclusive(() =>
         requestRangeDigest(
@@ -601,6 +604,8 @@ export class RangeTasks implements Disposable {
     let attempts = 0;
     for (let round = 0; round <= this.#options.retries; round++) {
       if (abort.signal.aborted) return undefined;
+      // Every server left out: no round to announce.
+      if (this.#serverOrder(firstServer).length === 0) return undefined;
       if (round > 0) {
         const wait = Math.min(
           this.#options.retryDelayMs * 2 ** (round - 1),

@@ -17,6 +17,8 @@ export class ReferenceDigests {
   #list: Uint8Array<ArrayBuffer>;
   #bytes = 0;
   #givenUp = false;
+  /** How far each source's own list reached, in bytes. */
+  #reach = new Map<number, number>();
   #stopped: { reason: unknown } | undefined;
   #waiters: {
     block: number;
@@ -74,12 +76,13 @@ export class ReferenceDigests {
    * @param at Where `bytes` start in the server's list; at most the
    * number of bytes taken so far, so the list stays contiguous.
    * @param bytes The server's list from `at` on.
+   * @param source Which server sent them, for {@linkcode listedBy}.
    * @returns `false` if they differ from the bytes already taken (the
    * server has another version of the file); nothing is taken then.
    * @throws {RangeError} If `at` leaves a gap or the bytes run past the
    * end of the list.
    */
-  add(at: number, bytes: Uint8Array): boolean {
+  add(at: number, bytes: Uint8Array, source?: number): boolean {
     if (at > this.#bytes || at + bytes.length > this.#list.length) {
       throw new RangeError(
         `Digest bytes ${at}+${bytes.length} do not follow the ${this.#bytes} of ${this.#list.length} taken`,
@@ -94,12 +97,31 @@ export class ReferenceDigests {
     ) {
       return false;
     }
+    if (source !== undefined) {
+      this.#reach.set(
+        source,
+        Math.max(this.#reach.get(source) ?? 0, at + bytes.length),
+      );
+    }
     if (bytes.length > overlap) {
       this.#list.set(bytes.subarray(overlap), this.#bytes);
       this.#bytes += bytes.length - overlap;
       this.#wake();
     }
     return true;
+  }
+
+  /**
+   * Whether a server sent the digest of a block itself: a copy of its own
+   * that fails that digest says its list is stale, not that its copy
+   * differs from the list's.
+   *
+   * @param source The server, as given to {@linkcode add}.
+   * @param block The block's number.
+   * @returns `true` if its list reached the block.
+   */
+  listedBy(source: number, block: number): boolean {
+    return (this.#reach.get(source) ?? 0) >= (block + 1) * DIGEST_BYTES;
   }
 
   /** No server can send the rest: blocks not covered stay unchecked. */

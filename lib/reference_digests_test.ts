@@ -109,3 +109,15 @@ Deno.test("stopping ends every wait for a block not covered with the reason, now
   await reference.whenCovered(1);
   assert.equal(reference.ended, false);
 });
+
+Deno.test("a reference list knows which server listed which block", () => {
+  const list = new ReferenceDigests(3);
+  const digests = new Uint8Array(3 * DIGEST_BYTES).map((_, i) => i);
+  assert.ok(list.add(0, digests.subarray(0, DIGEST_BYTES), 0));
+  // The next server sends its list from the start again.
+  assert.ok(list.add(0, digests, 1));
+  assert.ok(list.listedBy(0, 0));
+  assert.ok(!list.listedBy(0, 1));
+  assert.ok(list.listedBy(1, 0) && list.listedBy(1, 2));
+  assert.ok(!list.listedBy(2, 0));
+});

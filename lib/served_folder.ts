@@ -6,6 +6,7 @@
  */
 
 import { Status } from "./protocol.ts";
+import { quoteName } from "./quoted_name.ts";
 
 /** A request for a file that cannot be served; carries the reply status. */
 export class FileAccessError extends Error {
@@ -58,7 +59,9 @@ export class ServedFolder {
   static async open(path: string): Promise<ServedFolder> {
     const root = await Deno.realPath(path);
     if (!(await Deno.stat(root)).isDirectory) {
-      throw new TypeError(`Cannot serve "${path}": it is not a folder`);
+      throw new TypeError(
+        `Cannot serve ${quoteName(path)}: it is not a folder`,
+      );
     }
     return new ServedFolder(root);
   }
@@ -85,7 +88,7 @@ export class ServedFolder {
     if (!real.startsWith(this.#prefix)) {
       throw new FileAccessError(
         Status.FORBIDDEN,
-        `Not inside the served folder: "${name}"`,
+        `Not inside the served folder: ${quoteName(name)}`,
       );
     }
     // Checked before opening: opening a FIFO for reading would block.
@@ -95,10 +98,18 @@ export class ServedFolder {
     } catch (error) {
       throw mapFsError(error, name);
     }
+    // A name that ends in "/" (or "/.") names a folder, which a file is
+    // not, as the system's own realpath says; Deno's drops the ending.
+    if (namesFolder(name) && !stat.isDirectory) {
+      throw new FileAccessError(
+        Status.NOT_FOUND,
+        `No such file: ${quoteName(name)}`,
+      );
+    }
     if (!stat.isFile) {
       throw new FileAccessError(
         Status.FORBIDDEN,
-        `Not a regular file: "${name}"`,
+        `Not a regular file: ${quoteName(name)}`,
       );
     }
     let file: Deno.FsFile;
@@ -112,7 +123,7 @@ export class ServedFolder {
       if (!opened.isFile) {
         throw new FileAccessError(
           Status.FORBIDDEN,
-          `Not a regular file: "${name}"`,
+          `Not a regular file: ${quoteName(name)}`,
         );
       }
       return {
@@ -131,7 +142,7 @@ export class ServedFolder {
     if (name.startsWith("/")) {
       throw new FileAccessError(
         Status.FORBIDDEN,
-        `Absolute names are not served: "${name}"`,
+        `Absolute names are not served: ${quoteName(name)}`,
       );
     }
     if (name.includes("\0")) {
@@ -144,11 +155,18 @@ export class ServedFolder {
     if (segments.includes("..")) {
       throw new FileAccessError(
         Status.FORBIDDEN,
-        `Names with ".." segments are not served: "${name}"`,
+        `Names with ".." segments are not served: ${quoteName(name)}`,
       );
     }
     return this.#prefix + name;
   }
+}
+
+/** Whether a name can only name a folder: its last segment is empty or
+ * ".", as in `sub/`, `one.bin//` or `one.bin/.`. */
+function namesFolder(name: string): boolean {
+  const last = name.slice(name.lastIndexOf("/") + 1);
+  return last === "" || last === ".";
 }
 
 function mapFsError(error: unknown, name: string): FileAccessError {
@@ -157,9 +175,13 @@ function mapFsError(error: unknown, name: string): FileAccessError {
     error instanceof Deno.errors.NotADirectory ||
     error instanceof Deno.errors.FilesystemLoop
   ) {
-    return new FileAccessError(Status.NOT_FOUND, `No such file: "${name}"`, {
-      cause: error,
-    });
+    return new FileAccessError(
+      Status.NOT_FOUND,
+      `No such file: ${quoteName(name)}`,
+      {
+        cause: error,
+      },
+    );
   }
   if (
     error instanceof Deno.errors.PermissionDenied ||
@@ -167,17 +189,25 @@ function mapFsError(error: unknown, name: string): FileAccessError {
   ) {
     return new FileAccessError(
       Status.FORBIDDEN,
-      `Permission denied: "${name}"`,
+      `Permission denied: ${quoteName(name)}`,
       { cause: error },
     );
   }
   if ((error as { code?: unknown }).code === "ENAMETOOLONG") {
-    return new FileAccessError(Status.NOT_FOUND, `No such file: "${name}"`, {
-      cause: error,
-    });
+    return new FileAccessError(
+      Status.NOT_FOUND,
+      `No such file: ${quoteName(name)}`,
+      {
+        cause: error,
+      },
+    );
   }
   // The OS message names paths on the server: it goes to the log only.
-  return new FileAccessError(Status.SERVER_ERROR, `Cannot open "${name}"`, {
-    cause: error,
-  });
+  return new FileAccessError(
+    Status.SERVER_ERROR,
+    `Cannot open ${quoteName(name)}`,
+    {
+      cause: error,
+    },
+  );
 }

@@ -228,6 +228,48 @@ Deno.test("a served folder reports missing files as not found", async () => {
   });
 });
 
+Deno.test("a name ending in / or /. names a folder: a file under it is not found", async () => {
+  await withFolder((folder) => {
+    for (
+      const name of [
+        "a.txt/",
+        "a.txt/.",
+        "a.txt//",
+        "a.txt/./",
+        "./a.txt/",
+        "sub/b.txt/",
+        "sub/b.txt/.",
+        "link-in/",
+        "link-sub/b.txt/",
+      ]
+    ) {
+      assertRefused(
+        folder,
+        name,
+        Status.NOT_FOUND,
+        `No such file: "${name}"`,
+      );
+    }
+    // A folder named so is still a folder, refused as one.
+    for (const name of ["sub/", "sub/.", "link-sub/", "sub/deeper//"]) {
+      assertRefused(
+        folder,
+        name,
+        Status.FORBIDDEN,
+        `Not a regular file: "${name}"`,
+      );
+    }
+  });
+});
+
+Deno.test("a name longer than the system allows is not found", async () => {
+  await withFolder((folder) => {
+    for (const name of ["x".repeat(300), `sub/${"d/".repeat(2100)}f`]) {
+      assertRefused(folder, name, Status.NOT_FOUND, `No such file: "${name}"`);
+    }
+  });
+});
+
 Deno.test("a served folder refuses a name with a NUL byte as a bad request", async () => {
   await withFolder((folder) => {
     assertRefused(folder, "a.txt\0.jpg", Status.BAD_REQUEST);

@@ -6,6 +6,7 @@
  */
 
 import { readExact, writeAll } from "./conn_io.ts";
+import { escapeUnseen } from "./quoted_name.ts";
 import {
   DIGEST_BYTES,
   encodeRequest,
@@ -217,7 +218,9 @@ async function exchange<T>(
       replied = true;
       if (response.status !== Status.OK) {
         throw new ServerReplyError(
-          `${statusName(response.status)}: ${response.message}`,
+          // A server's text is shown, so nothing in it may act on a
+          // terminal or forge a line.
+          `${statusName(response.status)}: ${escapeUnseen(response.message)}`,
           response.status,
         );
       }

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { quoteName } from "./quoted_name.ts";
+
 /** The most servers a client uses; further lines are ignored. */
 export const MAX_SERVERS = 20;
 
@@ -108,7 +110,9 @@ export function parseServerList(text: string): ServerList {
       fields.length !== 2 || hostname === undefined || portText === undefined
     ) {
       throw new ServerListError(
-        `Cannot parse server list: line ${lineNumber} is not "host port": received "${raw.trim()}"`,
+        `Cannot parse server list: line ${lineNumber} is not "host port": received ${
+          quoteName(raw.trim())
+        }`,
         lineNumber,
       );
     }

@@ -7,6 +7,7 @@
  */
 
 import { STATE_SUFFIX } from "./download_state.ts";
+import { quoteName } from "./quoted_name.ts";
 
 /** Suffix of the temporary name a download is written under. */
 export const PARTIAL_SUFFIX = ".part";
@@ -156,18 +157,22 @@ export async function checkOutputPath(
   const length = utf8Length(base);
   if (length > NAME_MAX_BYTES) {
     throw new UnusableOutputError(
-      `Cannot name the output "${base}": the name is ${length} bytes long, and a file name has at most ${NAME_MAX_BYTES}`,
+      `Cannot name the output ${
+        quoteName(base)
+      }: the name is ${length} bytes long, and a file name has at most ${NAME_MAX_BYTES}`,
     );
   }
   const output = await kindAt(files.output);
   if (output === "a folder") {
     throw new UnusableOutputError(
-      `"${files.output}" is a folder: name another output with -o`,
+      `${quoteName(files.output)} is a folder: name another output with -o`,
     );
   }
   if (output !== undefined && !options.force) {
     throw new UnusableOutputError(
-      `"${files.output}" exists already: remove it, or pass --force to replace it`,
+      `${
+        quoteName(files.output)
+      } exists already: remove it, or pass --force to replace it`,
     );
   }
   const sides: [string, string][] = [
@@ -179,7 +184,9 @@ export async function checkOutputPath(
     const kind = await kindAt(path);
     if (kind !== undefined && kind !== "file") {
       throw new UnusableOutputError(
-        `"${path}" is ${kind}, where the ${what} goes: move it away, or name another output with -o`,
+        `${
+          quoteName(path)
+        } is ${kind}, where the ${what} goes: move it away, or name another output with -o`,
       );
     }
   }
@@ -189,7 +196,9 @@ export async function checkOutputPath(
     const { nlink } = await Deno.lstat(files.partial);
     if (nlink !== null && nlink > 1) {
       throw new UnusableOutputError(
-        `"${files.partial}" has other names (hard links), where the partial download goes: move it away, or name another output with -o`,
+        `${
+          quoteName(files.partial)
+        } has other names (hard links), where the partial download goes: move it away, or name another output with -o`,
       );
     }
   }
@@ -199,7 +208,9 @@ export async function checkOutputPath(
     if (error instanceof Deno.errors.NotFound) return;
     if (error instanceof Deno.errors.PermissionDenied) {
       throw new UnusableOutputError(
-        `Cannot read the download state "${files.state}": permission denied`,
+        `Cannot read the download state ${
+          quoteName(files.state)
+        }: permission denied`,
         { cause: error },
       );
     }

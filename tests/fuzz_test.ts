@@ -225,7 +225,9 @@ function judgeName(tree: Tree, name: string): NameVerdict {
     return { kind: "status", status: Status.FORBIDDEN };
   }
   // Deno normalizes the path before realpath(3): empty and "." segments
-  // vanish, even after a file name ("data.bin/" is "data.bin").
+  // vanish; but as the last segment they make the name a folder's, so
+  // "data.bin/" is not found (after the check that it is inside).
+  const namesFolder = segments.at(-1) === "" || segments.at(-1) === ".";
   const kept = segments.filter((s) => s !== "" && s !== ".");
   const pathBytes = encoder.encode(`${tree.root}/${kept.join("/")}`).length;
   // Near PATH_MAX (4096) or NAME_MAX (255) the file system may refuse the
@@ -246,7 +248,9 @@ function judgeName(tree: Tree, name: string): NameVerdict {
     node = child;
   }
   if (node.kind === "file" && node.inside) {
-    return { kind: "file", bytes: node.bytes };
+    return namesFolder
+      ? { kind: "status", status: Status.NOT_FOUND }
+      : { kind: "file", bytes: node.bytes };
   }
   // Outside files, the folder itself, its parent and subfolders.
   return { kind: "status", status: Status.FORBIDDEN };

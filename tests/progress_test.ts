@@ -129,7 +129,7 @@ Deno.test("on a terminal the client redraws its progress in place, prints warnin
       server,
     );
   }
-  assert.equal(screen.lines.at(-1), `Saved as ${path}`);
+  assert.equal(screen.lines.at(-1), `Saved as ${JSON.stringify(path)}`);
   assert.ok(
     !screen.lines.some((line) => /^ *\d+% |#\d+ 127\./.test(line)),
     screen.lines.join("\n"),
@@ -303,7 +303,7 @@ Deno.test("the summary names each server that sent bytes and where the file went
       "m",
     ),
   );
-  assert.equal(lines.at(-1), `Saved as ${path}`);
+  assert.equal(lines.at(-1), `Saved as ${JSON.stringify(path)}`);
   assert.ok(sameBytes(await Deno.readFile(path), bytes));
 });
 

@@ -8,6 +8,8 @@ import {
   type Request,
   Status,
 } from "../lib/protocol.ts";
+import { digestsOf } from "../lib/_digest_oracle.ts";
+import { quoteName } from "../lib/quoted_name.ts";
 import {
   closedPort,
   randomBytes,
@@ -661,4 +663,298 @@ Deno.test("after an error reply the server reads what the client still sends, fo
     await new Promise((resolve) => setTimeout(resolve, 100));
     await writeAll(conn, new Uint8Array(1));
   }
+});
+
+Deno.test("a name that starts with U+FEFF is served as exactly that name, on both sides", async (t) => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  const marked = randomBytes(70_001);
+  const plain = randomBytes(70_001);
+  await Deno.writeFile(`${served.path}/\ufeffbom.bin`, marked);
+  await Deno.writeFile(`${served.path}/bom.bin`, plain);
+  await Deno.writeFile(`${served.path}/one.bin`, plain);
+  await using server = await ServerProcess.start(served.path);
+  await t.step("the server keeps the mark", async () => {
+    const missing = await ask(server.port, {
+      op: Op.SIZE,
+      name: "\ufeffone.bin",
+      offset: 0,
+      length: 0,
+    });
+    assert.equal(missing.status, Status.NOT_FOUND, missing.message);
+    const range = await ask(server.port, {
+      op: Op.RANGE,
+      name: "\ufeffbom.bin",
+      offset: 0,
+      length: marked.length,
+    });
+    assert.equal(range.status, Status.OK, range.message);
+    assert.ok(sameBytes(range.payload, marked));
+  });
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    `127.0.0.1 ${server.port}\n`,
+  );
+  await t.step(
+    "the client downloads it, named on the command line",
+    async () => {
+      const run = await runClient({
+        cwd: work.path,
+        args: ["--force", "servers.txt", "3", "\ufeffbom.bin"],
+      });
+      assert.equal(run.code, 0, run.stderr);
+      const got = await Deno.readFile(`${work.path}/\ufeffbom.bin`);
+      assert.ok(sameBytes(got, marked));
+    },
+  );
+  await t.step("the client downloads it, named on standard input", async () => {
+    await Deno.remove(`${work.path}/\ufeffbom.bin`);
+    const run = await runClient({
+      cwd: work.path,
+      args: ["servers.txt", "3"],
+      stdin: "\ufeffbom.bin\n",
+    });
+    assert.equal(run.code, 0, run.stderr);
+    const got = await Deno.readFile(`${work.path}/\ufeffbom.bin`);
+    assert.ok(sameBytes(got, marked));
+    await assert.rejects(Deno.stat(`${work.path}/bom.bin`));
+  });
+});
+
+Deno.test("a name ending in / names a folder, so a file named so is not found", async () => {
+  await using served = await tempDir();
+  await Deno.mkdir(`${served.path}/sub`);
+  await Deno.writeTextFile(`${served.path}/one.bin`, "one");
+  await Deno.writeTextFile(`${served.path}/sub/inner file.txt`, "inner");
+  await using server = await ServerProcess.start(served.path);
+  for (
+    const name of [
+      "one.bin/",
+      "one.bin/.",
+      "one.bin//",
+      "./one.bin/",
+      "sub/inner file.txt/",
+    ]
+  ) {
+    for (const op of [Op.SIZE, Op.RANGE]) {
+      const reply = await ask(server.port, {
+        op,
+        name,
+        offset: 0,
+        length: op === Op.RANGE ? 3 : 0,
+      });
+      assert.equal(reply.status, Status.NOT_FOUND, `${name}: ${reply.message}`);
+      assert.equal(reply.message, `No such file: ${JSON.stringify(name)}`);
+    }
+  }
+  const plain = await ask(server.port, {
+    op: Op.SIZE,
+    name: "sub/inner file.txt",
+    offset: 0,
+    length: 0,
+  });
+  assert.equal(plain.fileSize, 5);
+});
+
+Deno.test("names are shown quoted and escaped in replies, log lines and client messages", async (t) => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  const weird = 'we"ird\nname\x1b[31m\u0085.bin';
+  const bytes = randomBytes(50_000);
+  await Deno.writeFile(`${served.path}/${weird}`, bytes);
+  const ghost =
+    'ghost"\n2000-01-01T00:00:00.000Z 127.0.0.1:1 SIZE "forged" sent=0 ok 0ms';
+  await using server = await ServerProcess.start(served.path);
+  await t.step("an error reply's text holds the escaped name", async () => {
+    const reply = await ask(server.port, {
+      op: Op.SIZE,
+      name: ghost,
+      offset: 0,
+      length: 0,
+    });
+    assert.equal(reply.status, Status.NOT_FOUND);
+    assert.equal(reply.message, `No such file: ${quoteName(ghost)}`);
+    assert.equal(JSON.parse(reply.message.slice(14)), ghost);
+    const past = await ask(server.port, {
+      op: Op.RANGE,
+      name: weird,
+      offset: 1,
+      length: bytes.length,
+    });
+    assert.equal(past.status, Status.RANGE);
+    assert.match(
+      past.message,
+      /^Range 1\+50000 is past the end of "we\\"ird\\nname\\u001b\[31m\\u0085\.bin"/,
+    );
+  });
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    `127.0.0.1 ${server.port}\n`,
+  );
+  await t.step("the client shows the names escaped", async () => {
+    const saved = await runClient({
+      cwd: work.path,
+      args: ["servers.txt", "2", weird],
+    });
+    assert.equal(saved.code, 0, saved.stderr);
+    assert.ok(sameBytes(await Deno.readFile(`${work.path}/${weird}`), bytes));
+    assert.ok(saved.stderr.includes(`Downloaded ${quoteName(weird)}: `));
+    assert.ok(
+      saved.stderr.includes(`Saved as ${quoteName(`${work.path}/${weird}`)}`),
+    );
+    const again = await runClient({
+      cwd: work.path,
+      args: ["servers.txt", "2", weird],
+    });
+    assert.equal(again.code, 2);
+    assert.ok(again.stderr.includes(`${quoteName(weird)} exists already`));
+    const missing = await runClient({
+      cwd: work.path,
+      args: ["servers.txt", "2", ghost],
+    });
+    assert.equal(missing.code, 3);
+    assert.ok(
+      missing.stderr.includes(`not found: No such file: ${quoteName(ghost)}`),
+      missing.stderr,
+    );
+    for (const run of [saved, again, missing]) {
+      assert.doesNotMatch(run.stderr, /[\p{Cc}--\n]|^2000-|^ghost/mv);
+    }
+  });
+  const log = await server.log();
+  const lines = log.trimEnd().split("\n");
+  // One line per request, none forged.
+  assert.ok(lines.length >= 5, log);
+  assert.ok(!lines.some((line) => line.startsWith("2000-")), log);
+  for (const line of lines) {
+    assert.match(line, /^\d{4}-\d\d-\d\dT[\d:.]+Z 127\.0\.0\.1:\d+ [A-Z_]+ "/);
+    assert.doesNotMatch(line, /\p{Cc}/u);
+  }
+  assert.ok(
+    log.includes(
+      `SIZE ${quoteName(ghost)} sent=0 not found: No such file: ${
+        quoteName(ghost)
+      } (`,
+    ),
+  );
+});
+
+Deno.test("a file rewritten in place with its size and modification time kept gets fresh digests", async () => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  const path = `${served.path}/f.bin`;
+  const before = randomBytes(300_000);
+  const after = randomBytes(300_000);
+  await Deno.writeFile(path, before);
+  await Deno.utime(path, 1_000_000, 1_000_000);
+  // Changed long enough ago for its list to be cached (SETTLE_MS).
+  await new Promise((resolve) => setTimeout(resolve, 2_200));
+  await using server = await ServerProcess.start(served.path);
+  const listOf = async () => {
+    const reply = await ask(server.port, {
+      op: Op.BLOCK_HASHES,
+      name: "f.bin",
+      offset: 0,
+      length: 4096,
+    });
+    assert.equal(reply.status, Status.OK, reply.message);
+    return reply.payload;
+  };
+  assert.deepEqual(await listOf(), digestsOf(before, 4096));
+  assert.deepEqual(await listOf(), digestsOf(before, 4096));
+  // Rewritten in place, then its time set back (`touch -d`).
+  const { ino } = await Deno.stat(path);
+  await Deno.writeFile(path, after);
+  await Deno.utime(path, 1_000_000, 1_000_000);
+  assert.equal((await Deno.stat(path)).ino, ino);
+  assert.deepEqual(await listOf(), digestsOf(after, 4096));
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    `127.0.0.1 ${server.port}\n`,
+  );
+  const run = await runClient({
+    cwd: work.path,
+    args: ["servers.txt", "3", "f.bin"],
+  });
+  assert.equal(run.code, 0, run.stderr);
+  assert.doesNotMatch(run.stderr, /not using|retry round \d/);
+  assert.ok(sameBytes(await Deno.readFile(`${work.path}/f.bin`), after));
+  const log = await server.log();
+  // The unchanged file's list came from the cache.
+  assert.equal(
+    log.match(/BLOCK_HASHES "f\.bin" 0\+4096 sent=\d+ ok \(cached\)/g)?.length,
+    1,
+    log,
+  );
+});
+
+Deno.test("hashing for a connection that is gone stops, so the next client is served at once", async () => {
+  await using served = await tempDir();
+  // 4 GiB without disk space: a sparse file.
+  const size = 4 * 1024 ** 3;
+  await Deno.writeFile(`${served.path}/huge.bin`, new Uint8Array());
+  await Deno.truncate(`${served.path}/huge.bin`, size);
+  await Deno.writeTextFile(`${served.path}/a.txt`, "hello");
+  await using server = await ServerProcess.start(served.path, [
+    "--send-timeout",
+    "1.5",
+  ]);
+  {
+    using conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: server.port,
+    });
+    await writeAll(
+      conn,
+      encodeRequest({
+        op: Op.RANGE_HASH,
+        name: "huge.bin",
+        offset: 0,
+        length: size,
+      }),
+    );
+    // Hashing 4 GiB outlasts the send timeout: the server drops the client.
+    assert.equal(await conn.read(new Uint8Array(1)), null);
+  }
+  const started = performance.now();
+  const reply = await ask(server.port, {
+    op: Op.SIZE,
+    name: "a.txt",
+    offset: 0,
+    length: 0,
+  });
+  const waited = performance.now() - started;
+  assert.equal(reply.fileSize, 5);
+  assert.ok(waited < 1000, `the next client waited ${Math.round(waited)} ms`);
+  assert.match(
+    await server.log(),
+    /RANGE_HASH "huge\.bin" 0\+4294967296 sent=0 disconnected: Timed out after 1\.5 s/,
+  );
+});
+
+Deno.test("a request sent before the reply ended on a kept connection past its hold time leaves the reply whole", async () => {
+  await using root = await tempDir();
+  const bytes = randomBytes(600 * 1024);
+  await Deno.writeFile(`${root.path}/f.bin`, bytes);
+  // The reply takes longer than the 2 s hold of a kept connection.
+  await using server = await ServerProcess.start(root.path, [
+    "--rate-limit",
+    "250K",
+  ]);
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  const request = {
+    op: Op.RANGE,
+    name: "f.bin",
+    offset: 0,
+    length: bytes.length,
+    keepOpen: true,
+  } as const;
+  await writeAll(conn, encodeRequest(request));
+  // Sent early, against the protocol: the server does not answer it.
+  await writeAll(conn, encodeRequest(request));
+  const reply = await readResponse(conn);
+  assert.equal(reply.status, Status.OK);
+  const payload = await readExact(conn, new Uint8Array(bytes.length));
+  assert.ok(sameBytes(payload, bytes));
+  assert.equal(await conn.read(new Uint8Array(1)), null);
 });

@@ -1,0 +1,119 @@
+import assert from "node:assert/strict";
+import { digestsOf, sha256Of } from "../lib/_digest_oracle.ts";
+import { writeAll } from "../lib/conn_io.ts";
+import {
+  encodeResponse,
+  Op,
+  readRequest,
+  type Request,
+  Status,
+} from "../lib/protocol.ts";
+import { runClient, serverInfo, tempDir } from "./harness.ts";
+
+/** How a {@linkcode FakeServer} answers, request by request. */
+type Answer = (request: Request) => {
+  status?: Status;
+  fileSize: number;
+  payload?: Uint8Array;
+};
+
+/** A serial server of the protocol that answers as told, one reply per
+ * connection. */
+class FakeServer implements AsyncDisposable {
+  readonly listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  readonly #served: Promise<void>;
+
+  constructor(answer: Answer) {
+    this.#served = (async () => {
+      for await (const conn of this.listener) {
+        try {
+          const request = await readRequest(conn);
+          const { status = Status.OK, fileSize, payload = new Uint8Array() } =
+            answer(request);
+          const ok = status === Status.OK;
+          await writeAll(
+            conn,
+            encodeResponse({
+              status,
+              message: ok ? "" : "refused",
+              fileSize: ok ? fileSize : 0,
+              payloadLength: ok ? payload.length : 0,
+            }),
+          );
+          if (ok) await writeAll(conn, payload);
+        } catch {
+          // The client left; the next one comes.
+        } finally {
+          conn.close();
+        }
+      }
+    })();
+  }
+
+  get port(): number {
+    return this.listener.addr.port;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.listener.close();
+    await this.#served;
+  }
+}
+
+Deno.test("a server whose blocks fail its own digest list is not said to differ from itself", async () => {
+  await using work = await tempDir();
+  const bytes = new Uint8Array(64 * 1024).map((_, i) => i % 253);
+  const stale = bytes.map((b) => b ^ 1);
+  // A stale cached list: the server's own bytes do not match it.
+  await using server = new FakeServer((request) => {
+    const { op, offset, length } = request;
+    const fileSize = bytes.length;
+    if (op === Op.BLOCK_HASHES) {
+      return { fileSize, payload: digestsOf(stale, length) };
+    }
+    if (op === Op.RANGE) {
+      return { fileSize, payload: bytes.subarray(offset, offset + length) };
+    }
+    if (op === Op.RANGE_HASH) {
+      return {
+        fileSize,
+        payload: sha256Of(bytes.subarray(offset, offset + length)),
+      };
+    }
+    return { fileSize };
+  });
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo([server.port]),
+  );
+  const run = await runClient({
+    cwd: work.path,
+    args: ["--retries", "1", "servers.txt", "2", "f.bin"],
+  });
+  assert.equal(run.code, 4, run.stderr);
+  assert.doesNotMatch(run.stderr, /differs from the first server's|not using/);
+});
+
+Deno.test("no retry round is announced once every server is left out", async () => {
+  await using work = await tempDir();
+  const size = 64 * 1024;
+  // Its ranges come from another version of the file than its size says.
+  await using server = new FakeServer((request) =>
+    request.op === Op.SIZE
+      ? { fileSize: size }
+      : request.op === Op.RANGE
+      ? { fileSize: size + 1, payload: new Uint8Array(request.length) }
+      : { status: Status.FORBIDDEN, fileSize: 0 }
+  );
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo([server.port]),
+  );
+  const run = await runClient({
+    cwd: work.path,
+    args: ["--retries", "2", "servers.txt", "3", "f.bin"],
+  });
+  assert.equal(run.code, 4, run.stderr);
+  assert.match(run.stderr, /not using 127\.0\.0\.1:\d+ for this file/);
+  assert.doesNotMatch(run.stderr, /retry round \d/);
+});
