@@ -109,3 +109,12 @@ Deno.test("stopping ends every wait for a block not covered with the reason, now
   await reference.whenCovered(1);
   assert.equal(reference.ended, false);
 });
+
+Deno.test("a reference list gives the first digests once they arrived", () => {
+  const reference = new ReferenceDigests(10);
+  assert.deepEqual(reference.prefix(0), new Uint8Array(0));
+  assert.equal(reference.prefix(1), undefined);
+  reference.add(0, LIST.subarray(0, 3 * DIGEST_BYTES + 7));
+  assert.deepEqual(reference.prefix(3), LIST.subarray(0, 3 * DIGEST_BYTES));
+  assert.equal(reference.prefix(4), undefined);
+});
