@@ -363,7 +363,16 @@ function reporter(
         print(
           `Resuming: ${event.bytes} bytes (${
             formatByteSize(event.bytes)
-          }) are already here`,
+          }) are already here${
+            event.checking ? "; checking them against the block digests" : ""
+          }`,
+        );
+        break;
+      case "kept-mismatch":
+        print(
+          `warning: ${event.bytes} bytes (${
+            formatByteSize(event.bytes)
+          }) kept from before do not match their digests; fetching them again`,
         );
         break;
       case "restarted":

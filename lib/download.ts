@@ -9,14 +9,15 @@
 
 import { Mutex } from "async-mutex";
 import { BlockHasher } from "./block_hasher.ts";
-import { chooseBlockSize, sha256 } from "./block_digests.ts";
+import { chooseBlockSize } from "./block_digests.ts";
 import {
   type DownloadState,
   loadState,
   removeState,
-  saveState,
+  StateWriter,
 } from "./download_state.ts";
 import { type Interval, IntervalSet } from "./interval_set.ts";
+import { KeptBytes, listIdentity } from "./kept_bytes.ts";
 import { OutputError, OutputExistsError, OutputFile } from "./output_file.ts";
 import { type ByteRange, planRanges } from "./range_planner.ts";
 import {
@@ -114,7 +115,20 @@ export type DownloadEvent =
     from: number;
     detail: string;
   }
-  | { type: "resumed"; bytes: number }
+  | {
+    type: "resumed";
+    /** Bytes kept from an earlier run. */
+    bytes: number;
+    /** Whether they are checked against the digests before they count;
+     * otherwise (without verification) they are trusted. */
+    checking: boolean;
+  }
+  | {
+    type: "kept-mismatch";
+    /** Bytes kept from an earlier run that failed their check: they are
+     * fetched again. */
+    bytes: number;
+  }
   | { type: "restarted"; reason: string }
   | { type: "server-excluded"; server: ServerAddress; reason: string }
   | RangeEvent;
@@ -160,7 +174,8 @@ export interface DownloadOptions {
 export interface DownloadProgress {
   /** The file's size. */
   size: number;
-  /** Bytes kept from an earlier run. */
+  /** Bytes kept from an earlier run that did not fail their check (so
+   * far). */
   resumedBytes: number;
   /** Bytes present: those kept from an earlier run and those received. */
   doneBytes: number;
@@ -182,8 +197,12 @@ export interface DownloadResult {
   failovers: number;
   /** How many retry rounds ranges needed. */
   retryRounds: number;
-  /** Bytes kept from an earlier run. */
+  /** Bytes kept from an earlier run that count: those that passed their
+   * check, or all of them without verification. */
   resumedBytes: number;
+  /** Bytes kept from an earlier run that failed their check (or belonged
+   * to a version of the file that changed since) and were fetched again. */
+  refetchedBytes: number;
   /** Servers left out because their copy differs. */
   excluded: ServerAddress[];
 }
@@ -299,10 +318,6 @@ async function fetchReference(
   });
 }
 
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /** The saved state, if any; a state that cannot be read is an
  * {@linkcode OutputError}. */
 async function readState(path: string): Promise<DownloadState | undefined> {
@@ -322,7 +337,7 @@ async function readState(path: string): Promise<DownloadState | undefined> {
   }
 }
 
-/** Shrinks intervals to whole blocks, so every kept block was verified. */
+/** Shrinks intervals to whole blocks, so every kept block can be checked. */
 function alignDone(
   done: readonly Interval[],
   blockSize: number,
@@ -386,9 +401,6 @@ export async function download(
   let reference = verify
     ? new ReferenceDigests(Math.ceil(size / blockSize))
     : undefined;
-  // The version's identity, a digest of the whole list: `undefined` until
-  // the list is whole, `null` without one.
-  let identity: string | null | undefined = reference ? undefined : null;
   let listed: Promise<void> = Promise.resolve();
   // The server whose lock the list holds, if any.
   let listingOn: number | undefined;
@@ -406,12 +418,6 @@ export async function download(
       excluded,
       exclude,
       onServer: (serverIndex) => listingOn = serverIndex,
-    }).then(async () => {
-      const whole = list.complete;
-      if (whole !== undefined) identity = toHex(await sha256(whole));
-      // Given up: unverified from some block on. Otherwise stopped: the
-      // version stays unknown.
-      else if (list.ended) identity = null;
     });
     await Promise.race([replied.promise, listed]);
     // No server accepted the request: the download goes on unverified.
@@ -426,41 +432,26 @@ export async function download(
     await listed;
   };
 
-  let done: Interval[] = [];
-  if (saved !== undefined) {
-    // Whether the saved bytes are of this version needs the whole list.
-    if (sameFile && saved.done.length > 0) {
-      await listed;
-      // Stopped meanwhile: the saved state stays as it is.
-      if (identity === undefined) {
-        await endListing();
-        throw new IncompleteDownloadError(
-          planRanges(size, options.numChunks, {
-            blockSize,
-            done: alignDone(saved.done, blockSize, size),
-          }),
-          partialPath,
-          options.signal?.aborted ?? false,
-        );
-      }
-    }
-    const sameVersion = sameFile &&
-      (saved.identity === null || identity === null ||
-        saved.identity === identity);
-    if (sameVersion) {
-      done = alignDone(saved.done, blockSize, size);
+  // The bytes an earlier run kept. The state is a hint: with checks on,
+  // they count once they match the digest list (see KeptBytes below).
+  let candidates: Interval[] = [];
+  if (saved !== undefined && saved.done.length > 0) {
+    if (sameFile) {
+      candidates = alignDone(saved.done, blockSize, size);
     } else {
       onEvent?.({
         type: "restarted",
-        reason: sameFile
-          ? "the file changed on the servers since the partial download"
-          : "the partial download is of another file",
+        reason: "the partial download is of another file",
       });
     }
   }
   let opened: Awaited<ReturnType<typeof OutputFile.open>>;
   try {
-    opened = await OutputFile.open(options.outputPath, size, done.length > 0);
+    opened = await OutputFile.open(
+      options.outputPath,
+      size,
+      candidates.length > 0,
+    );
   } catch (error) {
     await endListing();
     throw error;
@@ -475,12 +466,55 @@ export async function download(
     await endListing();
     throw error;
   }
-  if (!resumed) done = [];
-  const resumedBytes = new IntervalSet(done).size;
-  if (resumedBytes > 0) onEvent?.({ type: "resumed", bytes: resumedBytes });
+  if (!resumed) candidates = [];
+  // The kept bytes are hashed on a thread of their own as well as on the
+  // one the received bytes share: both cores work while little arrives.
+  let keptHasher: BlockHasher | undefined;
+  try {
+    keptHasher = hasher !== undefined && candidates.length > 0
+      ? new BlockHasher()
+      : undefined;
+  } catch {
+    // The shared thread does it all.
+  }
+  const kept = reference !== undefined && candidates.length > 0
+    ? new KeptBytes({
+      path: partialPath,
+      candidates,
+      reference,
+      blockSize,
+      size,
+      hashers: [hasher, keptHasher].filter((h) => h !== undefined),
+      saved: saved?.identity != null && saved.blockSize === blockSize
+        ? { identity: saved.identity, listed: saved.listed }
+        : undefined,
+      signal: abort.signal,
+      onChanged: () =>
+        onEvent?.({
+          type: "restarted",
+          reason: "the file changed on the servers since the partial download",
+        }),
+    })
+    : undefined;
+  // Without checks, kept bytes are trusted as they are.
+  const trusted = kept === undefined ? candidates : [];
+  const trustedBytes = new IntervalSet(trusted).size;
+  const candidateBytes = new IntervalSet(candidates).size;
+  if (candidateBytes > 0) {
+    onEvent?.({
+      type: "resumed",
+      bytes: candidateBytes,
+      checking: kept !== undefined,
+    });
+  }
 
-  const ranges = planRanges(size, options.numChunks, { blockSize, done });
-  const tasks = new RangeTasks({
+  // The missing bytes are fetched while the kept ones are checked; the
+  // kept blocks that fail are fetched in a second pass, `again`.
+  const ranges = planRanges(size, options.numChunks, {
+    blockSize,
+    done: candidates,
+  });
+  const taskOptions = {
     servers,
     name: options.name,
     size,
@@ -497,29 +531,49 @@ export async function download(
     listingOn: () => listingOn,
     abort,
     onEvent,
-  }, ranges);
-  const snapshot = (): DownloadState => {
-    // Until the list is whole, the bytes cannot be tied to a version: a
-    // later run starts over.
-    if (identity === undefined) {
-      return { name: options.name, size, blockSize, identity: null, done: [] };
+  };
+  const tasks = new RangeTasks(taskOptions, ranges);
+  let again: RangeTasks | undefined;
+  let againRanges: ByteRange[] = [];
+  const passes = () => again === undefined ? [tasks] : [tasks, again];
+  /** The bytes present: trusted, kept and passed, or fetched and checked;
+   * with `standing`, the kept ones not checked yet too. */
+  const present = (standing: boolean): IntervalSet => {
+    const complete = new IntervalSet(trusted);
+    const ofKept = kept === undefined
+      ? []
+      : standing
+      ? kept.standing()
+      : kept.passed();
+    for (const [start, end] of ofKept) complete.add(start, end);
+    for (const pass of passes()) {
+      for (const [start, end] of pass.kept()) complete.add(start, end);
     }
-    const complete = new IntervalSet(done);
-    for (const [start, end] of tasks.kept()) complete.add(start, end);
+    return complete;
+  };
+  const snapshot = async (): Promise<DownloadState> => {
+    // The bytes not checked yet stand until they fail: they stay in the
+    // state, tied to the earlier run's version until the list decides.
+    const done = present(true).intervals;
+    const version = reference === undefined
+      ? undefined
+      : kept?.undecided ?? await listIdentity(reference);
     return {
       name: options.name,
       size,
       blockSize,
-      identity,
-      done: complete.intervals,
+      identity: version?.identity ?? null,
+      listed: version?.listed ?? 0,
+      done,
     };
   };
+  const writer = new StateWriter(statePath);
   let checkpointing: Promise<void> | undefined;
   const checkpoint = () => {
     checkpointing ??= (async () => {
-      const state = snapshot();
+      const state = await snapshot();
       await output.sync();
-      await saveState(statePath, state);
+      await writer.save(state);
     })().finally(() => checkpointing = undefined);
     return checkpointing;
   };
@@ -544,16 +598,46 @@ export async function download(
         // reports a full disk on its own.
       });
     }, options.checkpointMs ?? 1000);
-    options.onStart?.(() => ({
-      size,
-      resumedBytes,
-      doneBytes: resumedBytes + tasks.receivedBytes,
-      bytesPerServer: tasks.bytesPerServer,
-      tasks: tasks.progress(),
-    }));
-    const failed = await tasks.run().then(() => undefined, (error) => ({
-      error,
-    }));
+    options.onStart?.(() => {
+      const resumedBytes = trustedBytes + (kept?.standingBytes ?? 0);
+      const all = passes();
+      return {
+        size,
+        resumedBytes,
+        doneBytes: all.reduce((sum, p) => sum + p.receivedBytes, resumedBytes),
+        bytesPerServer: servers.map((_, i) =>
+          all.reduce((sum, p) => sum + p.bytesPerServer[i]!, 0)
+        ),
+        tasks: all.flatMap((p) => p.progress()),
+      };
+    });
+    const checking = kept?.run().catch((error) => {
+      abort.abort(error);
+      throw error;
+    });
+    const settled = await Promise.allSettled([tasks.run(), checking]);
+    const rejected = settled.find((s) => s.status === "rejected");
+    let failed = rejected && { error: rejected.reason };
+    if (kept !== undefined && kept.failedBytes > 0) {
+      if (!kept.changed) {
+        onEvent?.({ type: "kept-mismatch", bytes: kept.failedBytes });
+      }
+      if (failed === undefined && !abort.signal.aborted) {
+        // Numbered after the first pass's ranges, stolen tails included.
+        const first = tasks.progress().length;
+        againRanges = planRanges(size, options.numChunks, {
+          blockSize,
+          done: new IntervalSet(kept.failed()).gaps(size),
+        }).map((range) => ({ ...range, index: first + range.index }));
+        // A server serves one connection at a time: the first pass's
+        // kept connections would hold the second's off.
+        tasks[Symbol.dispose]();
+        again = new RangeTasks(taskOptions, againRanges);
+        failed = await again.run().then(() => undefined, (error) => ({
+          error,
+        }));
+      }
+    }
     clearInterval(timer);
     // A save that fails now is as good as one that failed a tick earlier:
     // the next one (below, or the commit) settles the matter.
@@ -562,8 +646,8 @@ export async function download(
       await checkpoint().catch(() => {});
       throw failed.error;
     }
-    const missing = tasks.missing();
-    if (missing.length > 0) {
+    const missing = passes().flatMap((pass) => pass.missing());
+    if (missing.length > 0 || present(false).size < size) {
       await checkpoint();
       throw new IncompleteDownloadError(
         missing,
@@ -584,26 +668,32 @@ export async function download(
       // The complete file stays under its temporary name, its state saying
       // so: the same command with --force finishes it without a transfer.
       if (error instanceof OutputExistsError) {
-        await saveState(statePath, snapshot()).catch(() => {});
+        await writer.save(await snapshot()).catch(() => {});
       }
       throw error;
     }
     await removeState(statePath);
+    const all = passes();
     return {
       size,
-      ranges,
-      bytesPerServer: tasks.bytesPerServer,
-      failovers: tasks.failovers,
-      retryRounds: tasks.retryRounds,
-      resumedBytes,
+      ranges: [...ranges, ...againRanges],
+      bytesPerServer: servers.map((_, i) =>
+        all.reduce((sum, p) => sum + p.bytesPerServer[i]!, 0)
+      ),
+      failovers: all.reduce((sum, p) => sum + p.failovers, 0),
+      retryRounds: all.reduce((sum, p) => sum + p.retryRounds, 0),
+      resumedBytes: trustedBytes + (kept?.passedBytes ?? 0),
+      refetchedBytes: kept?.failedBytes ?? 0,
       excluded: servers.filter((_, i) => excluded[i]),
     };
   } finally {
     clearInterval(timer);
     await checkpointing?.catch(() => {});
+    writer[Symbol.dispose]();
     output.close();
-    tasks[Symbol.dispose]();
+    for (const pass of passes()) pass[Symbol.dispose]();
     hasher?.[Symbol.dispose]();
+    keptHasher?.[Symbol.dispose]();
     await endListing();
   }
 }

@@ -1,12 +1,12 @@
 /**
  * The control file saved beside a partial download, as aria2's `.aria2`
- * file is: which file version it holds and which bytes are complete, so a
- * later run continues where this one stopped.
+ * file is: which bytes are complete and which digest list they were checked
+ * against, so a later run continues where this one stopped.
  *
  * @module
  */
 
-import { writeAll } from "./conn_io.ts";
+import { writeAll, writeAllSync } from "./conn_io.ts";
 import type { Interval } from "./interval_set.ts";
 
 /** Suffix added to the partial file's name for its control file. */
@@ -21,15 +21,25 @@ export interface DownloadState {
   /** The block size digests were checked in (1 without verification). */
   blockSize: number;
   /**
-   * SHA-256 (hex) of the block digest list the download was checked
-   * against, or `null` when it ran without verification.
+   * SHA-256 (hex) of the first {@linkcode DownloadState.listed} digests of
+   * the block digest list the bytes were checked against (the whole list
+   * once it arrived), which tells a later run whether the file changed; or
+   * `null` when no digest was known (without verification, say).
    */
   identity: string | null;
-  /** Byte intervals written (and verified, when checked). */
+  /** How many digests, from the first, `identity` covers; 0 without one. */
+  listed: number;
+  /**
+   * Byte intervals written and flushed (and verified, when checked). A hint
+   * for a later run: with checks on, it checks them again before they
+   * count.
+   */
   done: Interval[];
 }
 
-const FORMAT = "msfd-state-1";
+const FORMAT = "msfd-state-2";
+/** The format before `listed`: its identity covered the whole list. */
+const FORMAT_1 = "msfd-state-1";
 
 /**
  * Encodes a state as JSON text.
@@ -60,7 +70,8 @@ export function decodeState(text: string): DownloadState | undefined {
   }
   if (
     typeof value !== "object" || value === null ||
-    value.format !== FORMAT || typeof value.name !== "string" ||
+    (value.format !== FORMAT && value.format !== FORMAT_1) ||
+    typeof value.name !== "string" ||
     !isUint(value.size) || !isUint(value.blockSize) ||
     (value.blockSize as number) < 1 ||
     (value.identity !== null && typeof value.identity !== "string") ||
@@ -69,6 +80,17 @@ export function decodeState(text: string): DownloadState | undefined {
     return undefined;
   }
   const size = value.size as number;
+  const blockSize = value.blockSize as number;
+  const blocks = Math.ceil(size / blockSize);
+  const identity = value.identity as string | null;
+  const listed = value.format === FORMAT_1
+    ? (identity === null ? 0 : blocks)
+    : value.listed;
+  if (
+    !isUint(listed) || listed > blocks || (identity === null) !== (listed === 0)
+  ) {
+    return undefined;
+  }
   const done: Interval[] = [];
   for (const interval of value.done as unknown[]) {
     if (
@@ -80,13 +102,7 @@ export function decodeState(text: string): DownloadState | undefined {
     }
     done.push([interval[0], interval[1]]);
   }
-  return {
-    name: value.name,
-    size,
-    blockSize: value.blockSize as number,
-    identity: value.identity as string | null,
-    done,
-  };
+  return { name: value.name, size, blockSize, identity, listed, done };
 }
 
 /**
@@ -144,5 +160,97 @@ export async function removeState(path: string): Promise<void> {
     await Deno.remove(path);
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}
+
+/** Granularity of the space a {@linkcode StateWriter} reserves. */
+const RESERVE_UNIT = 4096;
+
+/**
+ * Saves the control file of one download again and again, as
+ * {@linkcode saveState} does, but into space taken beforehand: the
+ * temporary file stays allocated between saves and each save overwrites
+ * it in place (the text padded with spaces to its size), so the save that
+ * follows a full disk needs no new space. The space the replaced state
+ * frees is taken back at once for the next save, before a write of the
+ * download can take it.
+ */
+export class StateWriter implements Disposable {
+  /** Where the state goes. */
+  readonly path: string;
+  readonly #temporary: string;
+  /** Bytes the temporary file holds ready for the next save; 0 if none. */
+  #reserved = 0;
+
+  /**
+   * Creates a writer; nothing is written before the first save.
+   *
+   * @param path Where the state goes.
+   */
+  constructor(path: string) {
+    this.path = path;
+    this.#temporary = `${path}.tmp`;
+  }
+
+  /**
+   * Replaces the state so that a crash at any moment leaves either the old
+   * one or the new one: the temporary file is written, flushed and renamed
+   * over it, then allocated again for the next save.
+   *
+   * @param state The state.
+   * @throws The file system's error, such as a full disk; the previous
+   * state stays valid then.
+   */
+  async save(state: DownloadState): Promise<void> {
+    const text = new TextEncoder().encode(encodeState(state));
+    const length = text.length <= this.#reserved
+      ? this.#reserved
+      : Math.ceil((2 * text.length) / RESERVE_UNIT) * RESERVE_UNIT;
+    const padded = new Uint8Array(length).fill(0x20);
+    padded.set(text);
+    padded[length - 1] = 0x0a;
+    this.#reserved = 0;
+    try {
+      // Not truncated: the bytes go where the reserved ones are.
+      using file = await Deno.open(this.#temporary, {
+        write: true,
+        create: true,
+      });
+      await writeAll(file, padded);
+      await file.truncate(length);
+      await file.syncData();
+    } catch (error) {
+      this.#removeTemporary();
+      throw error;
+    }
+    // Synchronous from here: no write of the download runs in between, so
+    // the space the old state frees is the next save's.
+    Deno.renameSync(this.#temporary, this.path);
+    try {
+      using file = Deno.openSync(this.#temporary, {
+        write: true,
+        create: true,
+        truncate: true,
+      });
+      writeAllSync(file, padded.fill(0x20, 0, length - 1));
+      this.#reserved = length;
+    } catch {
+      // No reserve: the next save needs new space, and may fail.
+      this.#removeTemporary();
+    }
+  }
+
+  /** Removes the reserved temporary file; the state stays. */
+  [Symbol.dispose](): void {
+    this.#reserved = 0;
+    this.#removeTemporary();
+  }
+
+  #removeTemporary(): void {
+    try {
+      Deno.removeSync(this.#temporary);
+    } catch {
+      // Gone already, or never made.
+    }
   }
 }

@@ -7,6 +7,7 @@ import {
   removeState,
   saveState,
   STATE_SUFFIX,
+  StateWriter,
 } from "./download_state.ts";
 import { withTempDir } from "./_temp_dir.ts";
 
@@ -21,6 +22,7 @@ const VERIFIED: DownloadState = {
   size: 1_000_003,
   blockSize: 65_536,
   identity: "ab".repeat(32),
+  listed: 16,
   done: [[0, 131_072], [262_144, 1_000_003]],
 };
 
@@ -29,6 +31,7 @@ const UNVERIFIED: DownloadState = {
   size: 10,
   blockSize: 1,
   identity: null,
+  listed: 0,
   done: [],
 };
 
@@ -54,7 +57,35 @@ Deno.test("an encoded state is one line of JSON with a format tag", () => {
   const text = encodeState(UNVERIFIED);
   assert.ok(text.endsWith("\n"));
   assert.equal(text.indexOf("\n"), text.length - 1);
-  assert.equal(stored(UNVERIFIED).format, "msfd-state-1");
+  assert.equal(stored(UNVERIFIED).format, "msfd-state-2");
+});
+
+Deno.test("a state of the first format is read with its identity covering the whole list", () => {
+  const { listed: _, ...rest } = stored();
+  for (const [identity, listed] of [["ab".repeat(32), 16], [null, 0]]) {
+    const text = JSON.stringify({ ...rest, format: "msfd-state-1", identity });
+    assert.deepEqual(decodeState(text), {
+      ...VERIFIED,
+      identity,
+      listed,
+    });
+  }
+});
+
+Deno.test("decodeState refuses a listed count that does not fit the identity or the file", () => {
+  const spoiled: [unknown, unknown][] = [
+    [null, 3],
+    ["ab".repeat(32), 0],
+    ["ab".repeat(32), 17],
+    ["ab".repeat(32), -1],
+    ["ab".repeat(32), 1.5],
+    ["ab".repeat(32), "3"],
+    ["ab".repeat(32), undefined],
+  ];
+  for (const [identity, listed] of spoiled) {
+    const text = JSON.stringify({ ...stored(), identity, listed });
+    assert.equal(decodeState(text), undefined, `${identity} ${listed}`);
+  }
 });
 
 Deno.test("decodeState ignores fields it does not know", () => {
@@ -77,14 +108,16 @@ Deno.test("decodeState refuses JSON that is not an object", () => {
 });
 
 Deno.test("decodeState refuses a wrong or missing format tag", () => {
-  for (const format of ["msfd-state-2", "", 1, null, undefined]) {
+  for (const format of ["msfd-state-3", "msfd-state-0", "", 1, null]) {
     const text = JSON.stringify({ ...stored(), format });
     assert.equal(decodeState(text), undefined, String(format));
   }
 });
 
 Deno.test("decodeState refuses a state with a field missing", () => {
-  for (const field of ["name", "size", "blockSize", "identity", "done"]) {
+  for (
+    const field of ["format", "name", "size", "blockSize", "identity", "done"]
+  ) {
     const value = stored();
     delete value[field];
     assert.equal(decodeState(JSON.stringify(value)), undefined, field);
@@ -200,5 +233,60 @@ Deno.test("removeState deletes a state file and ignores a missing one", async ()
     await removeState(path);
     await removeState(`${dir}/never/there`);
     assert.equal(await loadState(path), undefined);
+  });
+});
+
+Deno.test("a state writer replaces the state and keeps its temporary file allocated for the next save", async () => {
+  await withTempDir("download_state_test_", async (dir) => {
+    const path = `${dir}/file.bin.part${STATE_SUFFIX}`;
+    {
+      using writer = new StateWriter(path);
+      await writer.save(VERIFIED);
+      assert.deepEqual(await loadState(path), VERIFIED);
+      assert.deepEqual(await listDir(dir), [
+        `file.bin.part${STATE_SUFFIX}`,
+        `file.bin.part${STATE_SUFFIX}.tmp`,
+      ]);
+      // The state and its reserve take the same whole units of space.
+      const size = (await Deno.stat(path)).size;
+      assert.equal(size % 4096, 0);
+      assert.equal((await Deno.stat(`${path}.tmp`)).size, size);
+      const text = await Deno.readTextFile(path);
+      assert.ok(text.startsWith(encodeState(VERIFIED)));
+      assert.match(text.slice(encodeState(VERIFIED).length), /^ *\n$/);
+
+      await writer.save(UNVERIFIED);
+      assert.deepEqual(await loadState(path), UNVERIFIED);
+      assert.equal((await Deno.stat(path)).size, size);
+
+      // A state longer than the reserve takes more space.
+      const long = {
+        ...VERIFIED,
+        done: Array.from(
+          { length: 300 },
+          (_, i) => [i * 3000, i * 3000 + 1000] as const,
+        ),
+      };
+      await writer.save(long);
+      assert.deepEqual(await loadState(path), long);
+      assert.ok((await Deno.stat(path)).size > size);
+    }
+    // Disposed: the reserve is gone, the state stays.
+    assert.deepEqual(await listDir(dir), [`file.bin.part${STATE_SUFFIX}`]);
+  });
+});
+
+Deno.test("a state writer whose save fails leaves the previous state", async () => {
+  await withTempDir("download_state_test_", async (dir) => {
+    const path = `${dir}/file${STATE_SUFFIX}`;
+    using writer = new StateWriter(path);
+    await writer.save(VERIFIED);
+    await Deno.remove(`${path}.tmp`);
+    await Deno.mkdir(`${path}.tmp/inner`, { recursive: true });
+    await assert.rejects(writer.save(UNVERIFIED));
+    assert.deepEqual(await loadState(path), VERIFIED);
+    await Deno.remove(`${path}.tmp`, { recursive: true });
+    await writer.save(UNVERIFIED);
+    assert.deepEqual(await loadState(path), UNVERIFIED);
   });
 });

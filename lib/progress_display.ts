@@ -366,8 +366,12 @@ export interface DownloadSummary {
   failovers: number;
   /** How many retry rounds ranges needed. */
   retryRounds: number;
-  /** Bytes kept from an earlier run. */
+  /** Bytes kept from an earlier run that count: checked against the
+   * digests when `verified`, trusted otherwise. */
   resumedBytes: number;
+  /** Bytes kept from an earlier run that failed their check and were
+   * fetched again. */
+  refetchedBytes: number;
   /** Servers left out because their copy differs. */
   excluded: string[];
   /** Whether blocks were checked against SHA-256 digests. */
@@ -407,6 +411,7 @@ export function summarizeDownload(options: {
     failovers: result.failovers,
     retryRounds: result.retryRounds,
     resumedBytes: result.resumedBytes,
+    refetchedBytes: result.refetchedBytes,
     excluded: [...options.excluded],
     verified: options.verified,
   };
@@ -449,7 +454,18 @@ export function formatSummary(
     }${summary.verified ? "" : "; blocks not verified"}`,
   );
   if (summary.resumedBytes > 0) {
-    lines.push(`  ${bytesText(summary.resumedBytes)} resumed from before`);
+    lines.push(
+      `  ${bytesText(summary.resumedBytes)} resumed from before${
+        summary.verified ? ", checked against the digests" : ", not checked"
+      }`,
+    );
+  }
+  if (summary.refetchedBytes > 0) {
+    lines.push(
+      `  ${
+        bytesText(summary.refetchedBytes)
+      } kept from before did not match their digests and were fetched again`,
+    );
   }
   if (summary.excluded.length > 0) {
     lines.push(

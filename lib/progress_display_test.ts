@@ -228,6 +228,7 @@ const RESULT: DownloadResult = {
   failovers: 1,
   retryRounds: 2,
   resumedBytes: 2 * MIB,
+  refetchedBytes: MIB,
   excluded: [{ hostname: "127.0.0.1", port: 30003 }],
 };
 
@@ -255,6 +256,7 @@ Deno.test("the summary counts the bytes fetched in this run for its rate", () =>
     failovers: 1,
     retryRounds: 2,
     resumedBytes: 2 * MIB,
+    refetchedBytes: MIB,
     excluded: ["127.0.0.1:30003"],
     verified: true,
   });
@@ -275,7 +277,8 @@ Deno.test("the summary for people names the servers that sent bytes, what was re
     "  127.0.0.1:30001  sent 6.0 MiB (6291456 bytes)",
     "  127.0.0.1:30004  sent 2.0 MiB (2097152 bytes)",
     "  2 chunks from 2 of 4 servers; 1 failover, 2 retry rounds",
-    "  2.0 MiB (2097152 bytes) resumed from before",
+    "  2.0 MiB (2097152 bytes) resumed from before, checked against the digests",
+    "  1.0 MiB (1048576 bytes) kept from before did not match their digests and were fetched again",
     "  left out (their copy differs): 127.0.0.1:30003",
     'Saved as "/home/me/f.bin"',
   ]);
@@ -291,6 +294,7 @@ Deno.test("the summary of a plain download has no resumed or left-out line", () 
         bytesPerServer: [600, 0, 0, 0],
         size: 600,
         resumedBytes: 0,
+        refetchedBytes: 0,
         excluded: [],
         failovers: 0,
         retryRounds: 0,
@@ -308,6 +312,28 @@ Deno.test("the summary of a plain download has no resumed or left-out line", () 
     "  2 chunks from 1 of 4 servers; 0 failovers, 0 retry rounds; blocks not verified",
     'Saved as "/tmp/f.bin"',
   ]);
+});
+
+Deno.test("the summary says kept bytes were not checked when blocks were not verified", () => {
+  const lines = formatSummary(
+    summarizeDownload({
+      file: "f.bin",
+      path: "f.bin",
+      result: { ...RESULT, refetchedBytes: 0, excluded: [] },
+      servers: SERVERS,
+      excluded: [],
+      seconds: 2,
+      verified: false,
+    }),
+    "/tmp/f.bin",
+  );
+  assert.ok(
+    lines.includes(
+      "  2.0 MiB (2097152 bytes) resumed from before, not checked",
+    ),
+    lines.join("\n"),
+  );
+  assert.ok(!lines.some((line) => /fetched again/.test(line)));
 });
 
 /** A display writing to a string, with a clock the test moves. */

@@ -62,6 +62,17 @@ export class ReferenceDigests {
     return this.#bytes === this.#list.length ? this.#list : undefined;
   }
 
+  /**
+   * The first digests of the list, once they arrived.
+   *
+   * @param blocks How many, from the first.
+   * @returns Them, concatenated, or `undefined` if not all arrived yet.
+   */
+  prefix(blocks: number): Uint8Array<ArrayBuffer> | undefined {
+    if (blocks > this.covered) return undefined;
+    return this.#list.subarray(0, blocks * DIGEST_BYTES);
+  }
+
   /** Whether no more digests will come: the list is whole, or no server
    * could send the rest. */
   get ended(): boolean {

@@ -121,3 +121,12 @@ Deno.test("a reference list knows which server listed which block", () => {
   assert.ok(list.listedBy(1, 0) && list.listedBy(1, 2));
   assert.ok(!list.listedBy(2, 0));
 });
+
+Deno.test("a reference list gives the first digests once they arrived", () => {
+  const reference = new ReferenceDigests(10);
+  assert.deepEqual(reference.prefix(0), new Uint8Array(0));
+  assert.equal(reference.prefix(1), undefined);
+  reference.add(0, LIST.subarray(0, 3 * DIGEST_BYTES + 7));
+  assert.deepEqual(reference.prefix(3), LIST.subarray(0, 3 * DIGEST_BYTES));
+  assert.equal(reference.prefix(4), undefined);
+});

@@ -28,9 +28,11 @@ Deno.test("a download completes when the state save under way as its ranges end 
     timeouts: DEFAULT_TIMEOUTS,
     // A save every millisecond, so one is under way when the ranges end.
     checkpointMs: 1,
-    // After the first save, every save fails: its temporary file's name is
-    // taken by a folder that is not empty.
+    // After the first save, every save fails: its temporary file's name
+    // (held in reserve after a save) is taken by a folder that is not
+    // empty.
     onStart: () => {
+      Deno.removeSync(`${output}.part.state.tmp`);
       Deno.mkdirSync(`${output}.part.state.tmp`);
       Deno.writeTextFileSync(`${output}.part.state.tmp/x`, "");
     },

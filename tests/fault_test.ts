@@ -474,7 +474,7 @@ Deno.test("a digest list that stalls mid-range moves on to a server busy with a 
   assert.doesNotMatch(stderr, /without verification/);
 });
 
-Deno.test("an interrupt while the digest list arrives saves no bytes as done, and the next run is whole", async () => {
+Deno.test("an interrupt while the digest list arrives keeps the bytes checked so far, and the next run resumes them", async () => {
   const bytes = randomBytes(4 * MiB);
   await using env = await setup({
     bytes,
@@ -488,18 +488,31 @@ Deno.test("an interrupt while the digest list arrives saves no bytes as done, an
   const args = ["--stall-timeout", "0", "servers.txt", "4", "f.bin"];
   const first = await stopClientAfter(env.work, args, 1500, "SIGINT");
   assert.equal(first.code, 130, new TextDecoder().decode(first.stderr));
-  // The second range came, but without the whole list its bytes cannot be
-  // tied to a version.
-  assert.ok(
-    await holds(`${env.work}/f.bin.part`, MiB, bytes.subarray(MiB, 2 * MiB)),
-  );
+  // The second range came and was checked against the first 40 digests:
+  // the state keeps it, tied to those digests.
   const state = JSON.parse(
     await Deno.readTextFile(`${env.work}/f.bin.part.state`),
   );
-  assert.deepEqual([state.identity, state.done], [null, []]);
+  const blockSize = state.blockSize as number;
+  assert.equal(state.listed, 40);
+  assert.equal(
+    state.identity,
+    toHex(sha256Of(digestsOf(bytes, blockSize).subarray(0, 40 * 32))),
+  );
+  const done = state.done as [number, number][];
+  assert.ok(done.some(([s, e]) => s <= MiB && e >= 2 * MiB), `done: ${done}`);
+  let kept = 0;
+  for (const [start, end] of done) {
+    assert.ok(end <= 40 * blockSize, `done: ${done}`);
+    assert.ok(
+      await holds(`${env.work}/f.bin.part`, start, bytes.subarray(start, end)),
+    );
+    kept += end - start;
+  }
   const second = await download(env.work, args);
   assert.equal(second.code, 0, second.stderr);
-  assert.doesNotMatch(second.stderr, /Resuming/);
+  assert.match(second.stderr, new RegExp(`Resuming: ${kept} bytes`));
+  assert.doesNotMatch(second.stderr, /starting over|do not match/);
   await assertIdentical(`${env.work}/f.bin`, bytes);
 });
 
@@ -529,9 +542,15 @@ Deno.test("a resumed run interrupted while it waits for the digest list leaves i
   const args = ["--stall-timeout", "0", "servers.txt", "4", "f.bin"];
   const first = await stopClientAfter(env.work, args, 1500, "SIGINT");
   assert.equal(first.code, 130, new TextDecoder().decode(first.stderr));
+  // The same bytes, tied to the same version: the list did not reach the
+  // digests that would tell whether it still holds.
+  const state = JSON.parse(
+    await Deno.readTextFile(`${env.work}/f.bin.part.state`),
+  );
+  const old = JSON.parse(saved);
   assert.deepEqual(
-    JSON.parse(await Deno.readTextFile(`${env.work}/f.bin.part.state`)),
-    JSON.parse(saved),
+    [state.identity, state.listed, state.done],
+    [old.identity, 64, old.done],
   );
   // The file changes on the server, keeping its size: the next run sees it.
   await Deno.writeFile(`${env.served}/f.bin`, newBytes);

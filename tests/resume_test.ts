@@ -1,0 +1,274 @@
+/**
+ * Resuming a partial download: bytes kept from an earlier run count only
+ * once they match the digest list, a full disk keeps what was written, and
+ * "the file changed" is said only when it did.
+ */
+
+import assert from "node:assert/strict";
+import { digestsOf, sha256Of, toHex } from "../lib/_digest_oracle.ts";
+import { FaultProxy } from "./fault_proxy.ts";
+import {
+  randomBytes,
+  runClient,
+  sameBytes,
+  serverInfo,
+  ServerProcess,
+  tempDir,
+} from "./harness.ts";
+
+const MiB = 1024 * 1024;
+const BLOCK = 64 * 1024;
+
+/** A file served by one server behind a proxy that counts the bytes. */
+async function setup(bytes: Uint8Array) {
+  const served = await tempDir();
+  const work = await tempDir();
+  await Deno.writeFile(`${served.path}/f.bin`, bytes);
+  const server = await ServerProcess.start(served.path);
+  const proxy = FaultProxy.start({
+    upstreamPort: server.port,
+    fault: () => undefined,
+  });
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo([proxy.port]),
+  );
+  return {
+    served: served.path,
+    work: work.path,
+    proxy,
+    async [Symbol.asyncDispose]() {
+      await proxy[Symbol.asyncDispose]();
+      await server[Symbol.asyncDispose]();
+      await work[Symbol.asyncDispose]();
+      await served[Symbol.asyncDispose]();
+    },
+  };
+}
+
+/** A partial download as an earlier run leaves it: `<name>.part` holding
+ * `part`, and a state of the older format saying `done` is complete. */
+async function leavePartial(options: {
+  work: string;
+  bytes: Uint8Array;
+  part: Uint8Array;
+  done: [number, number][];
+  identity?: string | null;
+}) {
+  await Deno.writeFile(`${options.work}/f.bin.part`, options.part);
+  const identity = options.identity !== undefined
+    ? options.identity
+    : toHex(sha256Of(digestsOf(options.bytes, BLOCK)));
+  await Deno.writeTextFile(
+    `${options.work}/f.bin.part.state`,
+    JSON.stringify({
+      format: "msfd-state-1",
+      name: "f.bin",
+      size: options.bytes.length,
+      blockSize: BLOCK,
+      identity,
+      done: options.done,
+    }) + "\n",
+  );
+}
+
+async function download(work: string, args: string[]) {
+  return await runClient({
+    cwd: work,
+    args: ["--json", ...args, "servers.txt", "4", "f.bin"],
+    timeoutMs: 30_000,
+  });
+}
+
+async function assertIdentical(path: string, bytes: Uint8Array) {
+  assert.ok(sameBytes(await Deno.readFile(path), bytes), `${path} differs`);
+}
+
+Deno.test("kept bytes overwritten with zeros inside their completed range are checked, and fetched again", async () => {
+  const bytes = randomBytes(8 * MiB);
+  await using env = await setup(bytes);
+  // Six of eight MiB done; then 1 MiB of them overwritten with zeros.
+  const part = new Uint8Array(bytes.length);
+  part.set(bytes.subarray(0, 6 * MiB));
+  part.fill(0, 2 * MiB, 3 * MiB);
+  await leavePartial({ work: env.work, bytes, part, done: [[0, 6 * MiB]] });
+  const run = await download(env.work, []);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  assert.match(
+    run.stderr,
+    /warning: 1048576 bytes \(1\.0 MiB\) kept from before do not match their digests; fetching them again/,
+  );
+  const summary = JSON.parse(run.stdout);
+  assert.equal(summary.resumedBytes, 5 * MiB);
+  assert.equal(summary.refetchedBytes, MiB);
+  // The missing and the damaged bytes, the digest list and headers.
+  assert.ok(
+    env.proxy.bytesToClient <= 3 * MiB + 64 * 1024,
+    `fetched ${env.proxy.bytesToClient} bytes`,
+  );
+});
+
+Deno.test("a state that says every byte is done counts only the bytes that match the digests", async () => {
+  const bytes = randomBytes(4 * MiB);
+  await using env = await setup(bytes);
+  // The first half came; the state was edited to claim the whole file.
+  const part = new Uint8Array(bytes.length);
+  part.set(bytes.subarray(0, 2 * MiB));
+  await leavePartial({
+    work: env.work,
+    bytes,
+    part,
+    done: [[0, bytes.length]],
+  });
+  const run = await download(env.work, []);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const summary = JSON.parse(run.stdout);
+  assert.equal(summary.resumedBytes, 2 * MiB);
+  assert.equal(summary.refetchedBytes, 2 * MiB);
+  assert.ok(summary.chunks > 0);
+  assert.match(run.stderr, /2\.0 MiB \(2097152 bytes\) resumed from before/);
+  assert.match(
+    run.stderr,
+    /2\.0 MiB \(2097152 bytes\) kept from before did not match their digests and were fetched again/,
+  );
+});
+
+Deno.test("with --no-verify, kept bytes are trusted as they are", async () => {
+  const bytes = randomBytes(2 * MiB);
+  await using env = await setup(bytes);
+  const part = bytes.slice();
+  part.fill(0, 0, 100);
+  await leavePartial({
+    work: env.work,
+    bytes,
+    part,
+    done: [[0, bytes.length]],
+  });
+  const run = await download(env.work, ["--no-verify"]);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, part);
+  const summary = JSON.parse(run.stdout);
+  assert.equal(summary.resumedBytes, bytes.length);
+  assert.equal(summary.refetchedBytes, 0);
+});
+
+Deno.test("a state with a digest identity and no finished bytes does not say the file changed", async () => {
+  const bytes = randomBytes(2 * MiB);
+  await using env = await setup(bytes);
+  await leavePartial({
+    work: env.work,
+    bytes,
+    part: new Uint8Array(bytes.length),
+    done: [],
+  });
+  const run = await download(env.work, []);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  assert.doesNotMatch(run.stderr, /starting over/);
+});
+
+Deno.test("a partial download whose file changed on the server says so, and keeps none of its bytes", async () => {
+  const bytes = randomBytes(2 * MiB);
+  await using env = await setup(bytes);
+  const old = randomBytes(bytes.length);
+  await leavePartial({
+    work: env.work,
+    bytes: old,
+    part: old,
+    done: [[0, MiB]],
+  });
+  const run = await download(env.work, []);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  assert.match(
+    run.stderr,
+    /warning: starting over: the file changed on the servers since the partial download/,
+  );
+  assert.doesNotMatch(run.stderr, /do not match their digests/);
+  assert.equal(JSON.parse(run.stdout).resumedBytes, 0);
+});
+
+async function mountTmpfs(path: string, size: string): Promise<boolean> {
+  try {
+    const result = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", path],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return result.success;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+async function remountTmpfs(path: string, size: string): Promise<void> {
+  const result = await new Deno.Command("mount", {
+    args: ["-o", `remount,size=${size}`, path],
+  }).output();
+  assert.ok(result.success, new TextDecoder().decode(result.stderr));
+}
+
+/** Fills a small disk with a download, frees space, and runs it again. */
+async function fillTheDiskThenResume(cached: boolean) {
+  const bytes = randomBytes(24 * MiB);
+  await using env = await setup(bytes);
+  if (cached) {
+    // A whole download first, so the server has the digests cached.
+    const warm = await download(env.work, []);
+    assert.equal(warm.code, 0, warm.stderr);
+    await Deno.remove(`${env.work}/f.bin`);
+  }
+  const disk = `${env.work}/small`;
+  await Deno.mkdir(disk);
+  if (!(await mountTmpfs(disk, "8M"))) {
+    console.log("skipped: mounting a small tmpfs needs root");
+    return;
+  }
+  try {
+    await Deno.copyFile(`${env.work}/servers.txt`, `${disk}/servers.txt`);
+    const full = await download(disk, []);
+    assert.equal(full.code, 5, full.stderr);
+    assert.match(full.stderr, /no space left/);
+    assert.match(full.stderr, /The partial download is kept/);
+    const state = JSON.parse(
+      await Deno.readTextFile(`${disk}/f.bin.part.state`),
+    );
+    const done = state.done as [number, number][];
+    const kept = done.reduce((sum, [s, e]) => sum + (e - s), 0);
+    assert.ok(kept >= MiB, `the state keeps ${kept} bytes`);
+    const part = await Deno.readFile(`${disk}/f.bin.part`);
+    for (const [start, end] of done) {
+      assert.ok(
+        sameBytes(part.subarray(start, end), bytes.subarray(start, end)),
+        `bytes ${start}-${end} are not the file's`,
+      );
+    }
+
+    await remountTmpfs(disk, "64M");
+    const before = env.proxy.bytesToClient;
+    const again = await download(disk, []);
+    assert.equal(again.code, 0, again.stderr);
+    await assertIdentical(`${disk}/f.bin`, bytes);
+    assert.doesNotMatch(again.stderr, /starting over/);
+    assert.match(again.stderr, new RegExp(`Resuming: ${kept} bytes`));
+    assert.equal(JSON.parse(again.stdout).resumedBytes, kept);
+    const fetched = env.proxy.bytesToClient - before;
+    assert.ok(
+      fetched <= bytes.length - kept + 64 * 1024,
+      `the rerun fetched ${fetched} bytes with ${kept} of ${bytes.length} kept`,
+    );
+  } finally {
+    await new Deno.Command("umount", { args: [disk] }).output();
+  }
+}
+
+Deno.test("a download that fills the disk keeps what it wrote, and the rerun resumes it", async () => {
+  await fillTheDiskThenResume(false);
+});
+
+Deno.test("a download that fills the disk keeps what it wrote with the digests cached on the server too", async () => {
+  await fillTheDiskThenResume(true);
+});
