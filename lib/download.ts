@@ -33,7 +33,7 @@ import {
   requestSize,
   type Timeouts,
 } from "./server_connection.ts";
-import type { ServerAddress } from "./server_list.ts";
+import { formatAddress, type ServerAddress } from "./server_list.ts";
 import { TimeoutError } from "./watchdog.ts";
 
 export type { RangeEvent, TaskProgress };
@@ -77,6 +77,33 @@ export class IncompleteDownloadError extends Error {
     this.missing = missing;
     this.partialPath = partialPath;
     this.interrupted = interrupted;
+  }
+}
+
+/**
+ * Some ranges could not be fetched because the file changed on the servers
+ * since the download started: the server that reported its size now has
+ * another version (another size, or blocks that no longer match the digest
+ * list). What was fetched of the first version stays as the partial file.
+ */
+export class FileChangedError extends IncompleteDownloadError {
+  /** How the file changed: the server, and what it reports now. */
+  readonly how: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param options The ranges not complete, the temporary file, and how
+   * the file changed.
+   */
+  constructor(
+    options: { missing: ByteRange[]; partialPath: string; how: string },
+  ) {
+    super(options.missing, options.partialPath, false);
+    this.name = "FileChangedError";
+    this.how = options.how;
+    this.message =
+      `not all chunks are downloaded: the file changed on the servers since the download started (${options.how})`;
   }
 }
 
@@ -488,9 +515,12 @@ export async function download(
   const serverLocks = servers.map(() => new Mutex());
   // Servers left out for good: their copy differs from the first one's.
   const excluded = servers.map(() => false);
+  // Why each server was left out.
+  const leftOutWhy: (string | undefined)[] = servers.map(() => undefined);
   const exclude = (serverIndex: number, reason: string) => {
     if (excluded[serverIndex]) return;
     excluded[serverIndex] = true;
+    leftOutWhy[serverIndex] = reason;
     onEvent?.({
       type: "server-excluded",
       server: servers[serverIndex]!,
@@ -683,6 +713,19 @@ export async function download(
     const missing = tasks.missing();
     if (missing.length > 0) {
       await checkpoint();
+      // The server the download settled on has another version now: the
+      // file changed on the servers.
+      if (excluded[first] && !(options.signal?.aborted ?? false)) {
+        throw new FileChangedError({
+          missing,
+          partialPath,
+          how: `${formatAddress(servers[first]!)}: ${leftOutWhy[first]}${
+            servers.length > 1 && excluded.every(Boolean)
+              ? "; every other server has another version too"
+              : ""
+          }`,
+        });
+      }
       throw new IncompleteDownloadError(
         missing,
         partialPath,
