@@ -225,9 +225,11 @@ function reached(task: Task): number {
   return Math.min(task.position + task.received, task.range.end);
 }
 
-/** End of the bytes of a task that are safe to keep. */
+/** End of the bytes of a task that are safe to keep: within its range
+ * (after a takeover, checks of bytes past its new end may still pass; the
+ * bytes there are the thief's to write). */
 function keptTo(task: Task): number {
-  return task.verifier?.verifiedTo ?? task.position;
+  return Math.min(task.verifier?.verifiedTo ?? task.position, task.range.end);
 }
 
 /** Waits `ms`, or less when the signal aborts or `wake` settles. */
