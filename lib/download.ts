@@ -34,8 +34,9 @@ import {
   requestSize,
   type Timeouts,
 } from "./server_connection.ts";
-import type { ServerAddress } from "./server_list.ts";
+import { formatAddress, type ServerAddress } from "./server_list.ts";
 import { sideFilePaths } from "./side_files.ts";
+import { TimeoutError } from "./watchdog.ts";
 
 export type { RangeEvent, TaskProgress };
 
@@ -78,6 +79,33 @@ export class IncompleteDownloadError extends Error {
     this.missing = missing;
     this.partialPath = partialPath;
     this.interrupted = interrupted;
+  }
+}
+
+/**
+ * Some ranges could not be fetched because the file changed on the servers
+ * since the download started: the server that reported its size now has
+ * another version (another size, or blocks that no longer match the digest
+ * list). What was fetched of the first version stays as the partial file.
+ */
+export class FileChangedError extends IncompleteDownloadError {
+  /** How the file changed: the server, and what it reports now. */
+  readonly how: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param options The ranges not complete, the temporary file, and how
+   * the file changed.
+   */
+  constructor(
+    options: { missing: ByteRange[]; partialPath: string; how: string },
+  ) {
+    super(options.missing, options.partialPath, false);
+    this.name = "FileChangedError";
+    this.how = options.how;
+    this.message =
+      `not all chunks are downloaded: the file changed on the servers since the download started (${options.how})`;
   }
 }
 
@@ -207,43 +235,111 @@ export interface DownloadResult {
   excluded: ServerAddress[];
 }
 
+/** Once a server reported the size, how long the servers listed before
+ * it still have to answer: list order decides among those that answer, but
+ * one that accepts and never answers delays the download by this at most. */
+export const SIZE_GRACE_MS = 1000;
+
+/** The size a server reported, or why it did not. */
+type SizeAnswer = { size: number } | { error: unknown };
+
 /**
- * Asks the servers, in list order, for the size of a file and returns the
- * first answer.
+ * Asks every server for the size of a file at once, and takes the answer
+ * of the first server in list order that reports one. Servers listed
+ * before the first to answer get {@linkcode SIZE_GRACE_MS} more; those
+ * that have not answered by then are given up.
  *
  * @param options The servers, the name, deadlines and event sink.
- * @returns The size and the index of the server that reported it.
+ * @returns The size, the index of the server that reported it, and which
+ * servers reported the same size by then.
  * @throws {CannotTransferError} If no server reported a size.
  */
 export async function findFileSize(
   options: Pick<DownloadOptions, "servers" | "name" | "timeouts" | "onEvent">,
-): Promise<{ size: number; serverIndex: number }> {
-  const reasons: string[] = [];
-  for (const [serverIndex, server] of options.servers.entries()) {
-    try {
-      const size = await requestSize(
-        { server, timeouts: options.timeouts },
-        options.name,
-      );
-      options.onEvent?.({ type: "size", server, size });
-      return { size, serverIndex };
-    } catch (error) {
-      const detail = describeFailure(server, error);
-      reasons.push(detail);
-      options.onEvent?.({ type: "size-failed", detail });
+): Promise<{ size: number; serverIndex: number; responsive: boolean[] }> {
+  const { servers, timeouts, name } = options;
+  const answers: (SizeAnswer | undefined)[] = servers.map(() => undefined);
+  const giveUp = new AbortController();
+  let changed = Promise.withResolvers<void>();
+  const asked = servers.map((server, i) =>
+    requestSize({ server, timeouts, signal: giveUp.signal }, name).then(
+      (size) => ({ size }),
+      (error) => ({ error }),
+    ).then((answer: SizeAnswer) => {
+      // Given up, unless a deadline of its own passed first.
+      answers[i] = "error" in answer && giveUp.signal.aborted &&
+          !(answer.error instanceof TimeoutError)
+        ? {
+          error: new Error(
+            `no answer within ${
+              SIZE_GRACE_MS / 1000
+            } s of the first server that answered`,
+          ),
+        }
+        : answer;
+      changed.resolve();
+    })
+  );
+  let graceOver = false;
+  let grace: ReturnType<typeof setTimeout> | undefined;
+  let chosen: number | undefined;
+  try {
+    while (true) {
+      // The first server in list order that answered, unless one before
+      // it may still answer.
+      const first = answers.findIndex((a) => a !== undefined && "size" in a);
+      const pending = answers.findIndex((a) => a === undefined);
+      if (first >= 0 && (pending < 0 || pending > first || graceOver)) {
+        chosen = first;
+        break;
+      }
+      if (first < 0 && pending < 0) break;
+      if (first >= 0 && grace === undefined) {
+        grace = setTimeout(() => {
+          graceOver = true;
+          changed.resolve();
+        }, SIZE_GRACE_MS);
+      }
+      await changed.promise;
+      changed = Promise.withResolvers<void>();
     }
+  } finally {
+    clearTimeout(grace);
+    giveUp.abort();
+    await Promise.all(asked);
   }
-  throw new CannotTransferError(reasons);
+  const reasons = servers.flatMap((server, i) => {
+    const answer = answers[i]!;
+    if (chosen !== undefined && i >= chosen) return [];
+    return "error" in answer ? [describeFailure(server, answer.error)] : [];
+  });
+  for (const detail of reasons) {
+    options.onEvent?.({ type: "size-failed", detail });
+  }
+  if (chosen === undefined) throw new CannotTransferError(reasons);
+  const size = (answers[chosen] as { size: number }).size;
+  options.onEvent?.({ type: "size", server: servers[chosen]!, size });
+  const responsive = answers.map((a) =>
+    a !== undefined && "size" in a && a.size === size
+  );
+  return { size, serverIndex: chosen, responsive };
 }
+
+/** A digest list request unanswered for this long gets a second one, to
+ * the next server: the first to answer sends the list, the other request
+ * is given up. */
+export const LIST_GRACE_MS = 2000;
 
 /**
  * Fills the reference digest list: asks the size server first, then the
  * others in list order after it. A server that has not cached the list
  * computes it while it sends it, so the list fills from its start while
  * ranges are fetched. After a server fails midway, the next one's list must
- * agree with the digests already taken. Each server is asked under its
- * lock, so no range queues behind the list on it. Never rejects: when no
- * server sends the rest, the list gives up and says so in an event.
+ * agree with the digests already taken. A server that has not answered
+ * within {@linkcode LIST_GRACE_MS} is not waited for alone: the next one is
+ * asked as well, and the first to answer is kept. Each server is asked
+ * under its lock, so no range queues behind the list on it. Never rejects:
+ * when no server sends the rest, the list gives up and says so in an event.
  */
 async function fetchReference(
   options: DownloadOptions,
@@ -267,20 +363,45 @@ async function fetchReference(
   const { servers } = options;
   const { reference, signal } = request;
   const reasons: string[] = [];
-  for (let k = 0; k < servers.length && !signal.aborted; k++) {
-    const serverIndex = (request.first + k) % servers.length;
+  /** The requests under way, by server: whether each was answered. */
+  const running = new Map<
+    number,
+    { cancel: AbortController; replied: boolean }
+  >();
+  let changed = Promise.withResolvers<void>();
+  let next = 0;
+  let launchedAt = 0;
+  let finished = false;
+  const cancelOthers = (serverIndex: number) => {
+    for (const [other, entry] of running) {
+      if (other !== serverIndex) entry.cancel.abort();
+    }
+  };
+  const ask = async (serverIndex: number) => {
     const server = servers[serverIndex]!;
-    if (request.excluded[serverIndex]) continue;
+    const entry = { cancel: new AbortController(), replied: false };
+    running.set(serverIndex, entry);
     try {
       await request.locks[serverIndex]!.runExclusive(async () => {
+        entry.cancel.signal.throwIfAborted();
         request.onServer(serverIndex);
         try {
           await requestBlockDigests(
-            { server, timeouts: options.timeouts, signal },
+            {
+              server,
+              timeouts: options.timeouts,
+              signal: AbortSignal.any([signal, entry.cancel.signal]),
+            },
             { name: options.name, fileSize: request.size },
             request.blockSize,
             {
-              onReply: request.onReply,
+              onReply: () => {
+                // Another server answered first: it sends the list.
+                entry.cancel.signal.throwIfAborted();
+                entry.replied = true;
+                cancelOthers(serverIndex);
+                request.onReply();
+              },
               onDigests: (at, bytes) => {
                 if (!reference.add(at, bytes, serverIndex)) {
                   throw new OtherVersionError(
@@ -294,15 +415,62 @@ async function fetchReference(
           request.onServer(undefined);
         }
       });
-      return;
+      finished = true;
+      cancelOthers(serverIndex);
     } catch (error) {
-      reasons.push(describeFailure(server, error));
-      // Its ranges would not match the digests taken either.
-      if (error instanceof OtherVersionError && !signal.aborted) {
-        request.exclude(serverIndex, error.message);
+      // Given up for another server's answer: no failure of its own.
+      if (!entry.cancel.signal.aborted || signal.aborted) {
+        reasons.push(describeFailure(server, error));
+        // Its ranges would not match the digests taken either.
+        if (error instanceof OtherVersionError && !signal.aborted) {
+          request.exclude(serverIndex, error.message);
+        }
       }
+    } finally {
+      running.delete(serverIndex);
+      changed.resolve();
     }
+  };
+  const launch = (): boolean => {
+    for (; next < servers.length; next++) {
+      const serverIndex = (request.first + next) % servers.length;
+      if (request.excluded[serverIndex]) continue;
+      next++;
+      launchedAt = performance.now();
+      ask(serverIndex);
+      return true;
+    }
+    return false;
+  };
+  while (!finished && !signal.aborted) {
+    const answered = [...running.values()].some((entry) => entry.replied);
+    const waited = performance.now() - launchedAt;
+    if (running.size === 0 || (!answered && waited >= LIST_GRACE_MS)) {
+      if (!launch() && running.size === 0) break;
+      continue;
+    }
+    const wake = changed.promise;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(
+        resolve,
+        answered ? 2 ** 31 - 1 : LIST_GRACE_MS - waited,
+      );
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      signal.addEventListener("abort", done, { once: true });
+      wake.then(done);
+    });
+    changed = Promise.withResolvers<void>();
   }
+  // The others were given up, or stopped with the signal.
+  while (running.size > 0) {
+    await changed.promise;
+    changed = Promise.withResolvers<void>();
+  }
+  if (finished) return;
   if (signal.aborted) {
     reference.stop(signal.reason);
     return;
@@ -367,7 +535,9 @@ export async function download(
   options: DownloadOptions,
 ): Promise<DownloadResult> {
   const { servers, timeouts, onEvent } = options;
-  const { size, serverIndex: first } = await findFileSize(options);
+  const { size, serverIndex: first, responsive } = await findFileSize(
+    options,
+  );
   const { partial: partialPath, state: statePath } = sideFilePaths(
     options.outputPath,
   );
@@ -386,9 +556,12 @@ export async function download(
   const serverLocks = servers.map(() => new Mutex());
   // Servers left out for good: their copy differs from the first one's.
   const excluded = servers.map(() => false);
+  // Why each server was left out.
+  const leftOutWhy: (string | undefined)[] = servers.map(() => undefined);
   const exclude = (serverIndex: number, reason: string) => {
     if (excluded[serverIndex]) return;
     excluded[serverIndex] = true;
+    leftOutWhy[serverIndex] = reason;
     onEvent?.({
       type: "server-excluded",
       server: servers[serverIndex]!,
@@ -529,6 +702,7 @@ export async function download(
     excluded,
     exclude,
     listingOn: () => listingOn,
+    responsive,
     abort,
     onEvent,
   };
@@ -649,6 +823,19 @@ export async function download(
     const missing = passes().flatMap((pass) => pass.missing());
     if (missing.length > 0 || present(false).size < size) {
       await checkpoint();
+      // The server the download settled on has another version now: the
+      // file changed on the servers.
+      if (excluded[first] && !(options.signal?.aborted ?? false)) {
+        throw new FileChangedError({
+          missing,
+          partialPath,
+          how: `${formatAddress(servers[first]!)}: ${leftOutWhy[first]}${
+            servers.length > 1 && excluded.every(Boolean)
+              ? "; every other server has another version too"
+              : ""
+          }`,
+        });
+      }
       throw new IncompleteDownloadError(
         missing,
         partialPath,

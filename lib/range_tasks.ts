@@ -26,7 +26,11 @@ import {
   type Timeouts,
 } from "./server_connection.ts";
 import type { ServerAddress } from "./server_list.ts";
-import { decideSteal, minPieceFor } from "./work_stealing.ts";
+import {
+  decideSteal,
+  minPieceFor,
+  type StealDecision,
+} from "./work_stealing.ts";
 
 /** What the tasks report while they run. */
 export type RangeEvent =
@@ -105,6 +109,10 @@ export interface RangeTasksOptions {
   exclude: (serverIndex: number, reason: string) => void;
   /** The server whose lock the digest list holds now, if any. */
   listingOn: () => number | undefined;
+  /** Servers known to answer: they reported the file's size. A server
+   * that had no range of its own takes over stuck work only if it is one,
+   * or no such server is left. Default: none. */
+  responsive?: readonly boolean[] | undefined;
   /** Stops every task; a write error aborts it. */
   abort: AbortController;
   /** Receives progress and failures; optional. */
@@ -138,6 +146,14 @@ interface Task {
   waitingFor: number | undefined;
   /** Whether it waits for the digest list to cover its next bytes. */
   waitingForList: boolean;
+  /** When its server last sent something (or the request went out). */
+  heardAt: number;
+  /** Whether a piece is being handed over (written) now. */
+  writing: boolean;
+  /** Gives up the current request: another server took the task over. */
+  cancel: AbortController | undefined;
+  /** Whether another server took the task over: it ends there. */
+  takenOver: boolean;
   /** When the current or last connection started and ended, and what it
    * brought. */
   attemptStart: number;
@@ -154,6 +170,17 @@ function rateOf(task: Task, now: number): number {
   // Too early to tell while the first bytes are on their way.
   const seconds = (now - task.attemptStart) / 1000;
   return seconds > 0.05 ? task.attemptBytes / seconds : 0;
+}
+
+/** A connected task whose server sends nothing for this long is stuck: a
+ * free server takes it over whole, and its request is given up. Far below
+ * the reply and stall timeouts, far above what a working server keeps a
+ * client waiting (a reply comes within milliseconds). */
+export const STUCK_MS = 2000;
+
+/** Whether a task's server has sent nothing for {@linkcode STUCK_MS}. */
+function isStuck(task: Task, now: number): boolean {
+  return task.active && !task.writing && now - task.heardAt >= STUCK_MS;
 }
 
 /** Memory for receive buffers, shared by the servers' connections (more
@@ -198,9 +225,11 @@ function reached(task: Task): number {
   return Math.min(task.position + task.received, task.range.end);
 }
 
-/** End of the bytes of a task that are safe to keep. */
+/** End of the bytes of a task that are safe to keep: within its range
+ * (after a takeover, checks of bytes past its new end may still pass; the
+ * bytes there are the thief's to write). */
 function keptTo(task: Task): number {
-  return task.verifier?.verifiedTo ?? task.position;
+  return Math.min(task.verifier?.verifiedTo ?? task.position, task.range.end);
 }
 
 /** Waits `ms`, or less when the signal aborts or `wake` settles. */
@@ -246,6 +275,8 @@ export class RangeTasks implements Disposable {
   #keptConnections: KeptConnection[];
   /** Servers that failed in this run: asked after the others. */
   #failed: boolean[];
+  /** Servers that answered in this run: the size, or a range. */
+  #responsive: boolean[];
   #failovers = 0;
   #retryRounds = 0;
   /** Settles whenever a task ends, so waiting thieves look again at once. */
@@ -266,6 +297,7 @@ export class RangeTasks implements Disposable {
     );
     this.#keptConnections = servers.map(() => new KeptConnection());
     this.#failed = servers.map(() => false);
+    this.#responsive = servers.map((_, i) => options.responsive?.[i] ?? false);
     this.#tasks = ranges.map((range) => this.#newTask(range));
   }
 
@@ -322,10 +354,18 @@ export class RangeTasks implements Disposable {
    * is aborted then); the others are stopped and waited for first.
    */
   async run(): Promise<void> {
-    // The planned ones: each steals tails, and fetches them, once it is done.
-    const settled = await Promise.allSettled(
-      this.#tasks.map((task) => this.#runTask(task)),
+    // The planned ones: each steals tails, and fetches them, once it is
+    // done. Servers without a range of their own stand by to take over
+    // what gets stuck.
+    const { servers } = this.#options;
+    const planned = new Set(
+      this.#tasks.map((t) => t.range.index % servers.length),
     );
+    const standBy = [...servers.keys()].filter((s) => !planned.has(s));
+    const settled = await Promise.allSettled([
+      ...this.#tasks.map((task) => this.#runTask(task)),
+      ...standBy.map((server) => this.#standBy(server)),
+    ]);
     const failure = settled.find((s) => s.status === "rejected");
     if (failure) throw failure.reason;
   }
@@ -349,6 +389,10 @@ export class RangeTasks implements Disposable {
         hasher,
       }),
       blockSources: new Set(),
+      heardAt: 0,
+      writing: false,
+      cancel: undefined,
+      takenOver: false,
       active: false,
       checking: undefined,
       checkFailure: undefined,
@@ -362,12 +406,12 @@ export class RangeTasks implements Disposable {
     };
   }
 
-  #request(serverIndex: number): RequestOptions {
+  #request(serverIndex: number, signal?: AbortSignal): RequestOptions {
     const { servers, timeouts, abort } = this.#options;
     return {
       server: servers[serverIndex]!,
       timeouts,
-      signal: abort.signal,
+      signal: signal ?? abort.signal,
       kept: this.#keptConnections[serverIndex],
     };
   }
@@ -388,9 +432,14 @@ export class RangeTasks implements Disposable {
    * the range is complete. */
   async #attempt(task: Task, serverIndex: number): Promise<boolean> {
     const { servers, locks, excluded, abort, onEvent } = this.#options;
-    const request = this.#request(serverIndex);
+    const cancel = new AbortController();
+    const request = this.#request(
+      serverIndex,
+      AbortSignal.any([abort.signal, cancel.signal]),
+    );
     const { range } = task;
     task.server = serverIndex;
+    task.cancel = cancel;
     try {
       let failure: unknown;
       let first = true;
@@ -410,6 +459,7 @@ export class RangeTasks implements Disposable {
           const end = Math.min(range.end, until);
           if (leftOut || task.position >= end) return;
           task.active = true;
+          task.heardAt = performance.now();
           if (first) {
             task.attemptStart = performance.now();
             task.attemptBytes = 0;
@@ -426,7 +476,10 @@ export class RangeTasks implements Disposable {
               length: end - task.position,
               fileSize: this.#options.size,
               onData: (piece) => this.#receive(task, serverIndex, piece),
-              onRead: (bytes) => task.received += bytes,
+              onRead: (bytes) => {
+                task.received += bytes;
+                task.heardAt = performance.now();
+              },
               // A thief may move the end down while this runs.
               end: () => Math.min(task.range.end, until),
               pieceBytes: pieceSizeFor(
@@ -458,9 +511,35 @@ export class RangeTasks implements Disposable {
           task.checking = undefined;
           task.checkFailure = undefined;
         }
-        if (leftOut) return false;
+        if (leftOut || cancel.signal.aborted) break;
       }
-      if (failure !== undefined) throw failure;
+      if (
+        failure !== undefined &&
+        (!cancel.signal.aborted ||
+          decisiveError(failure) instanceof OutputError)
+      ) {
+        throw failure;
+      }
+      if (cancel.signal.aborted && !abort.signal.aborted) {
+        // Taken over: its bytes are another task's now.
+        this.#failed[serverIndex] = true;
+        task.takenOver = true;
+        onEvent?.({
+          type: "range-failed",
+          range,
+          position: keptTo(task),
+          detail: describeFailure(
+            request.server,
+            new Error(
+              `nothing received for ${
+                STUCK_MS / 1000
+              } s; a free server took over`,
+            ),
+          ),
+        });
+        return false;
+      }
+      if (leftOut) return false;
       return task.position >= range.end;
     } catch (caught) {
       task.waitingFor = undefined;
@@ -525,13 +604,24 @@ export class RangeTasks implements Disposable {
     serverIndex: number,
     received: Uint8Array,
   ): Promise<boolean> {
-    // Only up to the range's end: a thief may have moved it down.
-    const piece = received.subarray(0, task.range.end - task.position);
+    // Only up to the range's end: a thief may have moved it down, even
+    // below the position when it took over the range.
+    const piece = received.subarray(
+      0,
+      Math.max(0, task.range.end - task.position),
+    );
     if (piece.length > 0) {
-      await this.#options.output.writeAt(task.position, piece);
+      task.writing = true;
+      try {
+        await this.#options.output.writeAt(task.position, piece);
+      } finally {
+        task.writing = false;
+        task.heardAt = performance.now();
+      }
       task.position += piece.length;
       task.attemptBytes += piece.length;
       this.#bytesPerServer[serverIndex]! += piece.length;
+      this.#responsive[serverIndex] = true;
     }
     task.received -= received.length;
     // A failed check ends the transfer: what follows the bad block is
@@ -557,16 +647,18 @@ export class RangeTasks implements Disposable {
     return task.position < task.range.end;
   }
 
-  /** A block failed its check: a server whose own copy differs is left
-   * out for good; otherwise the bytes were damaged on the way. */
+  /** A block failed its check: a server whose own copy differs (from the
+   * list, or from what it listed itself) is left out for good; otherwise
+   * the bytes were damaged on the way. */
   async #judgeCorruption(
     error: IntegrityError,
     serverIndex: number,
   ): Promise<void> {
     const { reference, blockSize, locks, exclude } = this.#options;
     const block = error.start / blockSize;
-    // Its copy would be judged against its own list: no verdict on it.
-    if (reference!.listedBy(serverIndex, block)) return;
+    // Judged against its own list, a copy that differs has changed since
+    // the server sent it (or its list was stale): not the first server's.
+    const ownList = reference!.listedBy(serverIndex, block);
     // Compared already, so it arrived.
     const expected = reference!.digestOf(block)!;
     try {
@@ -579,11 +671,12 @@ export class RangeTasks implements Disposable {
         )
       );
       if (!equalBytes(theirs, expected)) {
+        const bytes = `bytes ${error.start}-${error.end - 1}`;
         exclude(
           serverIndex,
-          `its copy differs from the first server's in bytes ${error.start}-${
-            error.end - 1
-          }`,
+          ownList
+            ? `its file changed after it sent its digest list (${bytes} differ)`
+            : `its copy differs from the first server's in ${bytes}`,
         );
       }
     } catch (caught) {
@@ -633,6 +726,8 @@ export class RangeTasks implements Disposable {
           });
           return serverIndex;
         }
+        // Another server fetches the rest: this one has not answered.
+        if (task.takenOver) return undefined;
       }
     }
     return undefined;
@@ -654,32 +749,76 @@ export class RangeTasks implements Disposable {
   }
 
   async #stealWhileUseful(task: Task): Promise<void> {
-    const { servers, locks, blockSize, abort, onEvent } = this.#options;
-    const minPiece = minPieceFor(blockSize);
-    let current = task;
-    let server = await this.#fetchTask(
-      current,
-      current.range.index % servers.length,
+    const server = await this.#fetchTask(
+      task,
+      task.range.index % this.#options.servers.length,
     );
     this.#endTask();
+    if (server !== undefined) await this.#stealFrom(server, task);
+  }
+
+  /** A server without a range of its own: it waits for a task stuck on
+   * a server that sends nothing (or queued behind a busy one), takes it
+   * over, and once it has fetched that, steals like any other. Among such
+   * servers, those that answered in this run go first. */
+  async #standBy(server: number): Promise<void> {
+    try {
+      await this.#stealFrom(server, undefined);
+    } finally {
+      this.#endTask();
+    }
+  }
+
+  /** Whether a standing-by server may take over work now: it answered in
+   * this run and has not failed since, or no server that did is left. */
+  #mayStandIn(server: number): boolean {
+    const { excluded } = this.#options;
+    const trusted = (s: number) =>
+      this.#responsive[s]! && !this.#failed[s] && !excluded[s];
+    return trusted(server) ||
+      !this.#options.servers.some((_, s) => trusted(s));
+  }
+
+  /** Keeps stealing the tail of the task expected to finish last, on a
+   * server that just proved free (after `current`, its last task), or
+   * that stands by (`current` undefined) for stuck work. */
+  async #stealFrom(first: number, last: Task | undefined): Promise<void> {
+    const { locks, excluded, blockSize, abort, onEvent } = this.#options;
+    const minPiece = minPieceFor(blockSize);
+    let current = last;
+    let server: number | undefined = first;
     while (server !== undefined && !abort.signal.aborted) {
+      if (excluded[server]) return;
       const now = performance.now();
-      const decision = decideSteal(
-        this.#tasks.map((t) => ({
-          position: reached(t),
-          end: t.range.end,
-          rate: rateOf(t, now),
-          active: t.active,
-          waitingFor: t.waitingFor,
-          waitingForList: t.waitingForList,
-        })),
-        { server, rate: rateOf(current, now) },
-        {
-          isBusy: (s) => locks[s]!.isLocked(),
-          listingOn: this.#options.listingOn(),
-        },
-        { blockSize, minPieceBytes: minPiece },
-      );
+      const standingBy = current === undefined;
+      const decision: StealDecision = standingBy && !this.#mayStandIn(server)
+        ? {
+          action: this.#tasks.some((t) => keptTo(t) < t.range.end)
+            ? "wait"
+            : "stop",
+        }
+        : decideSteal(
+          this.#tasks.map((t) => ({
+            position: reached(t),
+            end: t.range.end,
+            rate: rateOf(t, now),
+            active: t.active,
+            stuck: isStuck(t, now),
+            kept: keptTo(t),
+            waitingFor: t.waitingFor,
+            waitingForList: t.waitingForList,
+          })),
+          {
+            server,
+            rate: current === undefined ? 0 : rateOf(current, now),
+            wholeOnly: standingBy,
+          },
+          {
+            isBusy: (s) => locks[s]!.isLocked(),
+            listingOn: this.#options.listingOn(),
+          },
+          { blockSize, minPieceBytes: minPiece },
+        );
       if (decision.action === "stop") return;
       if (decision.action === "wait") {
         await delay(100, abort.signal, this.#taskEnded.promise);
@@ -692,6 +831,8 @@ export class RangeTasks implements Disposable {
         end: victim.range.end,
       });
       victim.range.end = decision.splitAt;
+      // Its server sends nothing: its request is given up.
+      if (decision.takeOver) victim.cancel?.abort();
       this.#tasks.push(current);
       onEvent?.({ type: "stolen", from: victim.range, range: current.range });
       server = await this.#fetchTask(current, server);

@@ -16,6 +16,18 @@ export interface TaskProgress {
   rate: number;
   /** Whether it is connected to a server now (rather than waiting). */
   active: boolean;
+  /**
+   * Whether it is connected but its server has sent nothing for a while:
+   * no reply yet, or no bytes (a server that accepts and never answers, or
+   * went quiet). It is taken over whole, like a task that waits.
+   */
+  stuck?: boolean;
+  /**
+   * Where a task taken over whole ends: the end of its checked bytes (a
+   * block boundary), at most `position`. Default: `position` rounded up to
+   * a block.
+   */
+  kept?: number;
 }
 
 /** How to split. */
@@ -53,7 +65,9 @@ export function minPieceFor(blockSize: number): number {
  * halves are expected to finish at the same time: the victim keeps a
  * share of its remaining bytes in proportion to its rate. A task waiting
  * for a server gives up all its bytes; one whose rate is not known yet,
- * half.
+ * half. A task taken whole (waiting, or stuck) ends where its checked
+ * bytes end and is taken however little is left of it: the thief is free,
+ * and the task would wait.
  *
  * @param tasks The unfinished tasks.
  * @param options Alignment, minimum piece and the thief's rate.
@@ -70,10 +84,25 @@ export function planSteal(
   let bestRemaining = -1;
   for (const [victim, task] of tasks.entries()) {
     const remaining = task.end - task.position;
+    const whole = !task.active || task.stuck === true;
+    if (whole) {
+      const splitAt = Math.min(
+        task.end,
+        task.kept ?? Math.ceil(task.position / blockSize) * blockSize,
+      );
+      if (splitAt >= task.end) continue;
+      if (
+        Infinity > bestFinish ||
+        (bestFinish === Infinity && remaining > bestRemaining)
+      ) {
+        best = { victim, splitAt };
+        bestFinish = Infinity;
+        bestRemaining = remaining;
+      }
+      continue;
+    }
     if (remaining < minPieceBytes) continue;
-    const keepShare = !task.active
-      ? 0
-      : task.rate > 0 && thiefRate > 0
+    const keepShare = task.rate > 0 && thiefRate > 0
       ? task.rate / (task.rate + thiefRate)
       : 0.5;
     const splitAt = Math.min(
@@ -82,9 +111,7 @@ export function planSteal(
         blockSize,
     );
     if (task.end - splitAt < minPieceBytes) continue;
-    const finish = task.active && task.rate > 0
-      ? remaining / task.rate
-      : Infinity;
+    const finish = task.rate > 0 ? remaining / task.rate : Infinity;
     if (
       finish > bestFinish ||
       (finish === bestFinish && remaining > bestRemaining)
@@ -115,8 +142,12 @@ export interface ServerState {
 
 /** What a free server does next. */
 export type StealDecision =
-  /** Takes `[splitAt, end)` of task `victim` (an index into the tasks). */
-  | { action: "steal"; victim: number; splitAt: number }
+  /**
+   * Takes `[splitAt, end)` of task `victim` (an index into the tasks); with
+   * `takeOver`, the victim is stuck on a server that sends nothing, and its
+   * request is to be given up.
+   */
+  | { action: "steal"; victim: number; splitAt: number; takeOver: boolean }
   /** Looks again in a moment, or when a task ends. */
   | { action: "wait" }
   /** Has nothing left worth doing. */
@@ -130,19 +161,24 @@ export type StealDecision =
  * for the thief's own server (it would only queue behind it), for a server
  * that is free (the task is about to start), or for the digest list (the
  * thief would wait as long). Thieves that took such tasks whole passed
- * them back and forth without end. With nothing to take now, it waits
- * while some task has more than a minimum piece left: a victim whose rate
- * is not known yet, or that waits for the list, may be worth it later.
+ * them back and forth without end. A task stuck on a server that sends
+ * nothing is taken whole. With nothing to take now, it waits while some
+ * task is unfinished: a victim whose rate is not known yet, that waits for
+ * the list, or whose server goes quiet, may be worth it later.
+ *
+ * A thief with `wholeOnly` (a server that had no range of its own) takes
+ * only what waits: tasks stuck, or queued behind a busy server.
  *
  * @param tasks Every task; those finished are skipped.
- * @param thief The free server and its recent rate (0 when unknown).
+ * @param thief The free server, its recent rate (0 when unknown), and
+ * whether it takes only whole tasks that wait.
  * @param servers Which servers are taken.
  * @param options Alignment and the minimum piece.
  * @returns The decision; a steal names its victim by index in `tasks`.
  */
 export function decideSteal(
   tasks: readonly StealCandidate[],
-  thief: { server: number; rate: number },
+  thief: { server: number; rate: number; wholeOnly?: boolean },
   servers: ServerState,
   options: { blockSize: number; minPieceBytes: number },
 ): StealDecision {
@@ -153,7 +189,8 @@ export function decideSteal(
     tasks[i]!.waitingFor !== thief.server
   );
   const open = busy ? [] : unfinished.filter((i) => {
-    const { waitingFor, waitingForList } = tasks[i]!;
+    const { waitingFor, waitingForList, active, stuck } = tasks[i]!;
+    if (thief.wholeOnly && active && !stuck) return false;
     return !waitingForList &&
       (waitingFor === undefined || servers.isBusy(waitingFor));
   });
@@ -162,14 +199,14 @@ export function decideSteal(
     thiefRate: thief.rate,
   });
   if (steal !== undefined) {
+    const victim = tasks[open[steal.victim]!]!;
     return {
       action: "steal",
       victim: open[steal.victim]!,
       splitAt: steal.splitAt,
+      takeOver: victim.active && victim.stuck === true,
     };
   }
-  const worthWaiting = unfinished.some((i) =>
-    tasks[i]!.end - tasks[i]!.position > options.minPieceBytes
-  );
-  return { action: worthWaiting ? "wait" : "stop" };
+  // A running task may go quiet: it is taken over then.
+  return { action: unfinished.length > 0 ? "wait" : "stop" };
 }

@@ -61,7 +61,7 @@ Deno.test("planSteal takes all of a task that waits for a server and half of one
 Deno.test("planSteal leaves pieces smaller than the minimum alone", () => {
   assert.equal(
     planSteal(
-      [{ position: 0, end: MiB - 1, rate: 0, active: false }],
+      [{ position: 0, end: MiB - 1, rate: 40 * MiB, active: true }],
       options,
     ),
     undefined,
@@ -75,6 +75,35 @@ Deno.test("planSteal leaves pieces smaller than the minimum alone", () => {
     undefined,
   );
   assert.equal(planSteal([], options), undefined);
+});
+
+Deno.test("planSteal takes all of a waiting or stuck task however little is left, from where its checked bytes end", () => {
+  // Queued behind a busy server: it would only wait.
+  assert.deepEqual(
+    planSteal(
+      [{ position: 0, end: MiB - 1, rate: 0, active: false }],
+      options,
+    ),
+    { victim: 0, splitAt: 0 },
+  );
+  // Connected, but its server sends nothing: its unchecked bytes go too.
+  const stuck = {
+    position: 3 * MiB + 100,
+    end: 3 * MiB + 200_000,
+    rate: 2 * MiB,
+    active: true,
+    stuck: true,
+    kept: 3 * MiB,
+  };
+  assert.deepEqual(
+    planSteal([{ ...stuck, stuck: false, end: 8 * MiB }, stuck], options),
+    { victim: 1, splitAt: 3 * MiB },
+  );
+  // Nothing left past its checked bytes: nothing to take.
+  assert.equal(
+    planSteal([{ ...stuck, end: 3 * MiB, position: 3 * MiB }], options),
+    undefined,
+  );
 });
 
 Deno.test("minPieceFor is a block and at least 128 KiB", () => {
@@ -141,6 +170,7 @@ Deno.test("decideSteal takes the tail of a running task, naming it by its index"
     action: "steal",
     victim: 1,
     splitAt: 768 * 1024,
+    takeOver: false,
   });
 });
 
@@ -148,7 +178,7 @@ Deno.test("decideSteal takes all of a task queued behind a busy server, none of 
   const queued = slowTask({ active: false, waitingFor: 2 });
   assert.deepEqual(
     decideSteal([queued], thief, taken([2]), stealOptions),
-    { action: "steal", victim: 0, splitAt: 0 },
+    { action: "steal", victim: 0, splitAt: 0, takeOver: false },
   );
   // Server 2 is free: the task gets it in a moment. Taking it whole would
   // leave it to another thief to take back, and so on without end.
@@ -191,15 +221,60 @@ Deno.test("decideSteal stops a thief whose server has ranges queued, and keeps o
   );
 });
 
-Deno.test("decideSteal stops when no task has more than a minimum piece left", () => {
+Deno.test("decideSteal waits while a task with less than a minimum piece left runs, and stops once every task is done", () => {
   for (const left of [MiB / 2, MiB]) {
     const nearlyDone = slowTask({ position: 8 * MiB - left });
+    // Its server may go quiet: the thief would take it over then.
     assert.deepEqual(
-      decideSteal([nearlyDone], thief, taken([]), stealOptions),
-      { action: "stop" },
+      decideSteal([nearlyDone], thief, taken([1]), stealOptions),
+      { action: "wait" },
     );
   }
+  const done = slowTask({ position: 8 * MiB });
+  assert.deepEqual(decideSteal([done], thief, taken([]), stealOptions), {
+    action: "stop",
+  });
   assert.deepEqual(decideSteal([], thief, taken([]), stealOptions), {
     action: "stop",
   });
+});
+
+Deno.test("decideSteal takes over a task stuck on a silent server, and says to give up its request", () => {
+  const stuck = slowTask({
+    position: MiB / 2,
+    end: MiB,
+    rate: 0,
+    stuck: true,
+    kept: 0,
+  });
+  assert.deepEqual(
+    decideSteal([stuck], thief, taken([1]), stealOptions),
+    { action: "steal", victim: 0, splitAt: 0, takeOver: true },
+  );
+});
+
+Deno.test("decideSteal gives a server without a range of its own only the tasks that wait or are stuck", () => {
+  const standBy = { server: 3, rate: 0, wholeOnly: true };
+  assert.deepEqual(
+    decideSteal([slowTask()], standBy, taken([1]), stealOptions),
+    { action: "wait" },
+  );
+  assert.deepEqual(
+    decideSteal(
+      [slowTask(), slowTask({ stuck: true, kept: 0 })],
+      standBy,
+      taken([1, 2]),
+      stealOptions,
+    ),
+    { action: "steal", victim: 1, splitAt: 0, takeOver: true },
+  );
+  assert.deepEqual(
+    decideSteal(
+      [slowTask({ active: false, waitingFor: 2 })],
+      standBy,
+      taken([2]),
+      stealOptions,
+    ),
+    { action: "steal", victim: 0, splitAt: 0, takeOver: false },
+  );
 });

@@ -1,0 +1,247 @@
+/**
+ * Servers that accept connections and never answer, or go quiet: a free
+ * server takes their work over, and the size lookup does not wait on them
+ * in turn. Every download ends byte-identical within seconds of what the
+ * good server alone needs, with the default timeouts.
+ */
+
+import assert from "node:assert/strict";
+import { type Fault, FaultProxy } from "./fault_proxy.ts";
+import {
+  randomBytes,
+  runClient,
+  sameBytes,
+  serverInfo,
+  ServerProcess,
+  tempDir,
+} from "./harness.ts";
+
+/** Accepts connections on 127.0.0.1 and never writes, holding them open. */
+class SilentServer implements AsyncDisposable {
+  readonly port: number;
+  #listener: Deno.TcpListener;
+  #conns = new Set<Deno.TcpConn>();
+  #accepting: Promise<void>;
+
+  constructor() {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.#listener = listener;
+    this.port = listener.addr.port;
+    this.#accepting = (async () => {
+      try {
+        for await (const conn of listener) this.#conns.add(conn);
+      } catch (error) {
+        if (!(error instanceof Deno.errors.BadResource)) throw error;
+      }
+    })();
+  }
+
+  /** How many connections it accepted. */
+  get accepted(): number {
+    return this.#conns.size;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#listener.close();
+    await this.#accepting;
+    for (const conn of this.#conns) {
+      try {
+        conn.close();
+      } catch {
+        // The client closed it already.
+      }
+    }
+  }
+}
+
+/** A served folder with one file, the work folder, and the servers. */
+async function setup(bytes: Uint8Array, goodServers = 1) {
+  const served = await tempDir();
+  const work = await tempDir();
+  await Deno.writeFile(`${served.path}/f.bin`, bytes);
+  const servers = await Promise.all(
+    Array.from({ length: goodServers }, () => ServerProcess.start(served.path)),
+  );
+  return {
+    served: served.path,
+    work: work.path,
+    servers,
+    async [Symbol.asyncDispose]() {
+      await Promise.all(servers.map((s) => s[Symbol.asyncDispose]()));
+      await work[Symbol.asyncDispose]();
+      await served[Symbol.asyncDispose]();
+    },
+  };
+}
+
+async function download(work: string, ports: number[], args: string[]) {
+  await Deno.writeTextFile(`${work}/servers.txt`, serverInfo(ports));
+  const started = performance.now();
+  const run = await runClient({
+    cwd: work,
+    args: ["servers.txt", ...args],
+    timeoutMs: 40_000,
+  });
+  return { ...run, seconds: (performance.now() - started) / 1000 };
+}
+
+/** The time a download may take beyond the good server's own: the grace
+ * of the size lookup and the one before a stuck task is taken over, with
+ * room for a loaded machine. */
+const BOUND_S = 9;
+
+Deno.test("one good server listed first and three silent ones download within seconds", async () => {
+  const bytes = randomBytes(4 * 1024 * 1024 + 17);
+  await using env = await setup(bytes);
+  await using s1 = new SilentServer();
+  await using s2 = new SilentServer();
+  await using s3 = new SilentServer();
+  const run = await download(
+    env.work,
+    [env.servers[0]!.port, s1.port, s2.port, s3.port],
+    ["4", "f.bin"],
+  );
+  assert.equal(run.code, 0, run.stderr);
+  assert.ok(sameBytes(await Deno.readFile(`${env.work}/f.bin`), bytes));
+  assert.ok(run.seconds < BOUND_S, `took ${run.seconds} s\n${run.stderr}`);
+  assert.match(run.stderr, /nothing received for 2 s; a free server took over/);
+});
+
+Deno.test("three silent servers listed before the good one delay neither the size nor the chunks", async () => {
+  const bytes = randomBytes(4 * 1024 * 1024 + 17);
+  await using env = await setup(bytes);
+  await using s1 = new SilentServer();
+  await using s2 = new SilentServer();
+  await using s3 = new SilentServer();
+  const run = await download(
+    env.work,
+    [s1.port, s2.port, s3.port, env.servers[0]!.port],
+    ["4", "f.bin"],
+  );
+  assert.equal(run.code, 0, run.stderr);
+  assert.ok(sameBytes(await Deno.readFile(`${env.work}/f.bin`), bytes));
+  assert.ok(run.seconds < BOUND_S, `took ${run.seconds} s\n${run.stderr}`);
+  assert.match(
+    run.stderr,
+    /no size from 127\.0\.0\.1:\d+: no answer within 1 s of the first server that answered/,
+  );
+});
+
+Deno.test("nineteen silent servers and one good one listed last download within seconds", async () => {
+  const bytes = randomBytes(2 * 1024 * 1024 + 5);
+  await using env = await setup(bytes);
+  const silent = Array.from({ length: 19 }, () => new SilentServer());
+  try {
+    for (const chunks of ["4", "1"]) {
+      await Deno.remove(`${env.work}/f.bin`).catch(() => {});
+      const run = await download(
+        env.work,
+        [...silent.map((s) => s.port), env.servers[0]!.port],
+        [chunks, "f.bin"],
+      );
+      assert.equal(run.code, 0, run.stderr);
+      assert.ok(sameBytes(await Deno.readFile(`${env.work}/f.bin`), bytes));
+      assert.ok(
+        run.seconds < BOUND_S,
+        `${chunks} chunks took ${run.seconds} s\n${run.stderr}`,
+      );
+    }
+  } finally {
+    await Promise.all(silent.map((s) => s[Symbol.asyncDispose]()));
+  }
+});
+
+Deno.test("the size comes from the first server in list order that answers within the grace", async () => {
+  // Two servers with files of the same name and other sizes: the one
+  // listed first wins, though a silent one is listed before both.
+  const served = await tempDir();
+  const other = await tempDir();
+  await Deno.writeFile(`${served.path}/f.bin`, randomBytes(300_000));
+  await Deno.writeFile(`${other.path}/f.bin`, randomBytes(200_000));
+  await using a = await ServerProcess.start(served.path);
+  await using b = await ServerProcess.start(other.path);
+  await using env = await setup(new Uint8Array(0), 0);
+  await using silent = new SilentServer();
+  try {
+    for (
+      const [ports, size] of [[[silent.port, a.port, b.port], 300_000], [[
+        silent.port,
+        b.port,
+        a.port,
+      ], 200_000]] as const
+    ) {
+      await Deno.remove(`${env.work}/f.bin`).catch(() => {});
+      const run = await download(env.work, [...ports], ["2", "f.bin"]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal((await Deno.stat(`${env.work}/f.bin`)).size, size);
+      assert.ok(run.seconds < BOUND_S, `took ${run.seconds} s`);
+    }
+  } finally {
+    await other[Symbol.asyncDispose]();
+    await served[Symbol.asyncDispose]();
+  }
+});
+
+/** A good server behind a proxy that applies `fault` to its connections. */
+function faulty(
+  env: { servers: ServerProcess[] },
+  server: number,
+  fault: (connection: number) => Fault | undefined,
+): FaultProxy {
+  return FaultProxy.start({ upstreamPort: env.servers[server]!.port, fault });
+}
+
+Deno.test("a server that answers the size but never a range has its chunks taken over", async () => {
+  const bytes = randomBytes(4 * 1024 * 1024 + 3);
+  await using env = await setup(bytes, 2);
+  // Connections: the size, the digest list, then ranges.
+  await using proxy = faulty(
+    env,
+    0,
+    (i) => i >= 2 ? { kind: "silent" } : undefined,
+  );
+  const run = await download(env.work, [proxy.port, env.servers[1]!.port], [
+    "4",
+    "f.bin",
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.ok(sameBytes(await Deno.readFile(`${env.work}/f.bin`), bytes));
+  assert.ok(run.seconds < BOUND_S, `took ${run.seconds} s\n${run.stderr}`);
+});
+
+Deno.test("a server that sends a few bytes of each range then stalls has its chunks taken over", async () => {
+  const bytes = randomBytes(4 * 1024 * 1024 + 3);
+  await using env = await setup(bytes, 2);
+  // The size reply passes (it has no payload); each range stops after its
+  // first 1000 bytes.
+  await using proxy = faulty(
+    env,
+    1,
+    () => ({ kind: "stall", after: 24 + 1000 }),
+  );
+  const run = await download(env.work, [env.servers[0]!.port, proxy.port], [
+    "4",
+    "f.bin",
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.ok(sameBytes(await Deno.readFile(`${env.work}/f.bin`), bytes));
+  assert.ok(run.seconds < BOUND_S, `took ${run.seconds} s\n${run.stderr}`);
+});
+
+Deno.test("a size server that never sends the digest list is passed over for the next one", async () => {
+  const bytes = randomBytes(4 * 1024 * 1024 + 3);
+  await using env = await setup(bytes, 2);
+  await using proxy = faulty(
+    env,
+    0,
+    (i) => i === 1 ? { kind: "silent" } : undefined,
+  );
+  const run = await download(env.work, [proxy.port, env.servers[1]!.port], [
+    "4",
+    "f.bin",
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.ok(sameBytes(await Deno.readFile(`${env.work}/f.bin`), bytes));
+  assert.ok(run.seconds < BOUND_S, `took ${run.seconds} s\n${run.stderr}`);
+  assert.doesNotMatch(run.stderr, /without verification/);
+});
