@@ -15,6 +15,7 @@ import {
   spawnClient,
   tempDir,
 } from "./harness.ts";
+import { Tmpfs } from "./_tmpfs.ts";
 
 /** A file served by `count` servers, each behind its own proxy. */
 async function setup(options: {
@@ -297,46 +298,29 @@ Deno.test("--sha256 keeps a file whose digest does not match from its final name
   await assertIdentical(`${env.work}/f.bin`, bytes);
 });
 
-async function mountTmpfs(path: string, size: string): Promise<boolean> {
-  try {
-    const result = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", path],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return result.success;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
 Deno.test("a full disk ends with a clear message, exit 5, and the partial file kept", async (t) => {
   const bytes = randomBytes(3 * 1024 * 1024);
   await using env = await setup({ bytes, faults: [clean] });
   const disk = `${env.work}/small`;
   await Deno.mkdir(disk);
-  if (!(await mountTmpfs(disk, "1M"))) {
+  await using tmpfs = await Tmpfs.mount(disk, { size: "1M" });
+  if (tmpfs === undefined) {
     console.log("skipped: mounting a small tmpfs needs root");
     return;
   }
-  try {
-    await Deno.copyFile(`${env.work}/servers.txt`, `${disk}/servers.txt`);
-    const run = await download(disk, ["servers.txt", "3", "f.bin"]);
-    await t.step("exit code and message", () => {
-      assert.equal(run.code, 5, run.stderr);
-      assert.match(run.stderr, /no space left/);
-    });
-    await t.step(
-      "no file under the final name, the partial file kept",
-      async () => {
-        await assert.rejects(Deno.stat(`${disk}/f.bin`));
-        await Deno.stat(`${disk}/f.bin.part`);
-      },
-    );
-  } finally {
-    await new Deno.Command("umount", { args: [disk] }).output();
-  }
+  await Deno.copyFile(`${env.work}/servers.txt`, `${disk}/servers.txt`);
+  const run = await download(disk, ["servers.txt", "3", "f.bin"]);
+  await t.step("exit code and message", () => {
+    assert.equal(run.code, 5, run.stderr);
+    assert.match(run.stderr, /no space left/);
+  });
+  await t.step(
+    "no file under the final name, the partial file kept",
+    async () => {
+      await assert.rejects(Deno.stat(`${disk}/f.bin`));
+      await Deno.stat(`${disk}/f.bin.part`);
+    },
+  );
 });
 
 Deno.test("a trickling server's chunk is finished by the others", async () => {

@@ -17,6 +17,7 @@ import {
 } from "./harness.ts";
 import { sideFilePaths } from "../lib/side_files.ts";
 import { ignoresFileModes } from "../lib/_temp_dir.ts";
+import { Tmpfs } from "./_tmpfs.ts";
 
 /** Waits until something is at `path`, for at most 20 s. */
 async function waitFor(path: string): Promise<void> {
@@ -281,6 +282,39 @@ Deno.test({
     assert.doesNotMatch(await server.log(), /"data\.bin"/);
     await Deno.chmod(`${work.path}/locked`, 0o755);
   },
+});
+
+Deno.test("a read-only folder is refused with exit code 2 before any server is asked", async () => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  await Deno.writeFile(`${served.path}/data.bin`, randomBytes(1000));
+  await using server = await ServerProcess.start(served.path);
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo([server.port]),
+  );
+  await Deno.mkdir(`${work.path}/ro`);
+  // Read-only for root as well, unlike a folder's mode.
+  await using tmpfs = await Tmpfs.mount(`${work.path}/ro`, {
+    size: "1M",
+    readOnly: true,
+  });
+  if (tmpfs === undefined) {
+    console.log("skipped: mounting a read-only tmpfs needs root");
+    return;
+  }
+  for (const output of ["ro", "ro/data.bin"]) {
+    const run = await runClient({
+      cwd: work.path,
+      args: ["-o", output, "servers.txt", "2", "data.bin"],
+    });
+    assert.equal(run.code, 2, run.stderr);
+    assert.equal(
+      run.stderr,
+      `error: Cannot write into "ro": the file system is read-only\n`,
+    );
+  }
+  assert.doesNotMatch(await server.log(), /"data\.bin"/);
 });
 
 Deno.test("files whose names fill the 255 bytes a file name may have are downloaded and resumed", async (t) => {

@@ -15,6 +15,7 @@ import {
   ServerProcess,
   tempDir,
 } from "./harness.ts";
+import { Tmpfs } from "./_tmpfs.ts";
 
 const MiB = 1024 * 1024;
 const BLOCK = 64 * 1024;
@@ -190,27 +191,6 @@ Deno.test("a partial download whose file changed on the server says so, and keep
   assert.equal(JSON.parse(run.stdout).resumedBytes, 0);
 });
 
-async function mountTmpfs(path: string, size: string): Promise<boolean> {
-  try {
-    const result = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", path],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return result.success;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
-async function remountTmpfs(path: string, size: string): Promise<void> {
-  const result = await new Deno.Command("mount", {
-    args: ["-o", `remount,size=${size}`, path],
-  }).output();
-  assert.ok(result.success, new TextDecoder().decode(result.stderr));
-}
-
 /** Fills a small disk with a download, frees space, and runs it again. */
 async function fillTheDiskThenResume(cached: boolean) {
   const bytes = randomBytes(24 * MiB);
@@ -223,46 +203,43 @@ async function fillTheDiskThenResume(cached: boolean) {
   }
   const disk = `${env.work}/small`;
   await Deno.mkdir(disk);
-  if (!(await mountTmpfs(disk, "8M"))) {
+  await using tmpfs = await Tmpfs.mount(disk, { size: "8M" });
+  if (tmpfs === undefined) {
     console.log("skipped: mounting a small tmpfs needs root");
     return;
   }
-  try {
-    await Deno.copyFile(`${env.work}/servers.txt`, `${disk}/servers.txt`);
-    const full = await download(disk, []);
-    assert.equal(full.code, 5, full.stderr);
-    assert.match(full.stderr, /no space left/);
-    assert.match(full.stderr, /The partial download is kept/);
-    const state = JSON.parse(
-      await Deno.readTextFile(`${disk}/f.bin.part.state`),
-    );
-    const done = state.done as [number, number][];
-    const kept = done.reduce((sum, [s, e]) => sum + (e - s), 0);
-    assert.ok(kept >= MiB, `the state keeps ${kept} bytes`);
-    const part = await Deno.readFile(`${disk}/f.bin.part`);
-    for (const [start, end] of done) {
-      assert.ok(
-        sameBytes(part.subarray(start, end), bytes.subarray(start, end)),
-        `bytes ${start}-${end} are not the file's`,
-      );
-    }
-
-    await remountTmpfs(disk, "64M");
-    const before = env.proxy.bytesToClient;
-    const again = await download(disk, []);
-    assert.equal(again.code, 0, again.stderr);
-    await assertIdentical(`${disk}/f.bin`, bytes);
-    assert.doesNotMatch(again.stderr, /starting over/);
-    assert.match(again.stderr, new RegExp(`Resuming: ${kept} bytes`));
-    assert.equal(JSON.parse(again.stdout).resumedBytes, kept);
-    const fetched = env.proxy.bytesToClient - before;
+  await Deno.copyFile(`${env.work}/servers.txt`, `${disk}/servers.txt`);
+  const full = await download(disk, []);
+  assert.equal(full.code, 5, full.stderr);
+  assert.match(full.stderr, /no space left/);
+  assert.match(full.stderr, /The partial download is kept/);
+  const state = JSON.parse(
+    await Deno.readTextFile(`${disk}/f.bin.part.state`),
+  );
+  const done = state.done as [number, number][];
+  const kept = done.reduce((sum, [s, e]) => sum + (e - s), 0);
+  assert.ok(kept >= MiB, `the state keeps ${kept} bytes`);
+  const part = await Deno.readFile(`${disk}/f.bin.part`);
+  for (const [start, end] of done) {
     assert.ok(
-      fetched <= bytes.length - kept + 64 * 1024,
-      `the rerun fetched ${fetched} bytes with ${kept} of ${bytes.length} kept`,
+      sameBytes(part.subarray(start, end), bytes.subarray(start, end)),
+      `bytes ${start}-${end} are not the file's`,
     );
-  } finally {
-    await new Deno.Command("umount", { args: [disk] }).output();
   }
+
+  await tmpfs.resize("64M");
+  const before = env.proxy.bytesToClient;
+  const again = await download(disk, []);
+  assert.equal(again.code, 0, again.stderr);
+  await assertIdentical(`${disk}/f.bin`, bytes);
+  assert.doesNotMatch(again.stderr, /starting over/);
+  assert.match(again.stderr, new RegExp(`Resuming: ${kept} bytes`));
+  assert.equal(JSON.parse(again.stdout).resumedBytes, kept);
+  const fetched = env.proxy.bytesToClient - before;
+  assert.ok(
+    fetched <= bytes.length - kept + 64 * 1024,
+    `the rerun fetched ${fetched} bytes with ${kept} of ${bytes.length} kept`,
+  );
 }
 
 Deno.test("a download that fills the disk keeps what it wrote, and the rerun resumes it", async () => {
