@@ -7,6 +7,7 @@
  */
 
 import { writeRandomFile } from "./data_file.ts";
+import { SETTLE_MS } from "../lib/file_digests.ts";
 import { Nginx } from "./nginx.ts";
 import type { Installed } from "./peers.ts";
 import { ProjectServers, serverInfoText } from "./project_servers.ts";
@@ -105,6 +106,10 @@ export async function runScenario(
   try {
     log(`generating ${formatMiB(scenario.sizeBytes)} of random bytes`);
     await writeRandomFile(sourcePath, scenario.sizeBytes);
+    // A server caches a file's digests only once its last change is
+    // SETTLE_MS old (a rewrite within the same second could keep its key):
+    // without the wait, the warm runs would hash the file again.
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
 
     await using servers = await ProjectServers.start(
       dataDir,
