@@ -185,6 +185,34 @@ Deno.test("server refuses names outside the folder and anything but regular file
   });
 });
 
+Deno.test("a name that leads through a symbolic link loop is refused, not reported missing", async () => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  await Deno.symlink("loop-b", `${served.path}/loop-a`);
+  await Deno.symlink("loop-a", `${served.path}/loop-b`);
+  await using server = await ServerProcess.start(served.path);
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    `127.0.0.1 ${server.port}\n`,
+  );
+  const run = await runClient({
+    cwd: work.path,
+    args: ["servers.txt", "2", "loop-a"],
+  });
+  assert.equal(run.code, 3, run.stderr);
+  assert.ok(
+    run.stderr.includes(
+      `127.0.0.1:${server.port}: forbidden: Refused: "loop-a" leads through a symbolic link loop`,
+    ),
+    run.stderr,
+  );
+  assert.doesNotMatch(run.stderr, /not found|No such file/);
+  assert.match(
+    await server.log(),
+    /SIZE "loop-a" sent=0 forbidden: Refused: "loop-a" leads through a symbolic link loop \(/,
+  );
+});
+
 Deno.test("server survives garbage, wrong versions and vanishing clients", async (t) => {
   await using root = await tempDir();
   const bytes = randomBytes(4 * 1024 * 1024);
