@@ -347,7 +347,7 @@ function reporter(
         break;
       case "range-failed":
         print(
-          `warning: chunk ${event.range.index} (bytes ${event.range.start}-${
+          `warning: chunk ${event.range.chunk} (bytes ${event.range.start}-${
             event.range.end - 1
           }) stopped at byte ${event.position}: ${event.detail}`,
         );
@@ -387,7 +387,7 @@ function reporter(
         break;
       case "retry-round":
         print(
-          `chunk ${event.range.index}: retry round ${event.round} in ${
+          `chunk ${event.range.chunk}: retry round ${event.round} in ${
             event.delayMs / 1000
           } s`,
         );
@@ -637,7 +637,7 @@ export async function main(args: string[]): Promise<number> {
       console.error(error.message);
       for (const range of error.missing) {
         console.error(
-          `  chunk ${range.index} (bytes ${range.start}-${
+          `  chunk ${range.chunk} (bytes ${range.start}-${
             range.end - 1
           }) failed on every server`,
         );

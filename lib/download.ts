@@ -19,7 +19,7 @@ import {
 import { type Interval, IntervalSet } from "./interval_set.ts";
 import { KeptBytes, listIdentity } from "./kept_bytes.ts";
 import { OutputError, OutputExistsError, OutputFile } from "./output_file.ts";
-import { type ByteRange, planRanges } from "./range_planner.ts";
+import { type ByteRange, planChunks, planRanges } from "./range_planner.ts";
 import {
   type RangeEvent,
   RangeTasks,
@@ -209,8 +209,15 @@ export interface DownloadProgress {
   doneBytes: number;
   /** Bytes received from each server, in list order. */
   bytesPerServer: readonly number[];
-  /** One entry per range, stolen tails included. */
+  /** One entry per range, stolen tails included; each names the user's
+   * chunk it lies in. */
   tasks: TaskProgress[];
+  /** The user's chunks (see {@linkcode planChunks}): what the display
+   * shows, each the sum of its ranges. */
+  chunks: readonly ByteRange[];
+  /** The bytes kept from an earlier run that did not fail their check
+   * (so far), in order. */
+  resumed: readonly Interval[];
 }
 
 /** What a finished download did. */
@@ -219,6 +226,9 @@ export interface DownloadResult {
   size: number;
   /** The ranges fetched in this run. */
   ranges: ByteRange[];
+  /** How many chunks the user's `numChunks` made of the file (fewer for a
+   * file of fewer blocks). */
+  chunks: number;
   /** Bytes received from each server, in list order. */
   bytesPerServer: number[];
   /** How many times a range moved on to another server. */
@@ -671,6 +681,7 @@ export async function download(
     : undefined;
   // Without checks, kept bytes are trusted as they are.
   const trusted = kept === undefined ? candidates : [];
+  const trustedIntervals = new IntervalSet(trusted).intervals;
   const trustedBytes = new IntervalSet(trusted).size;
   const candidateBytes = new IntervalSet(candidates).size;
   if (candidateBytes > 0) {
@@ -687,6 +698,9 @@ export async function download(
     blockSize,
     done: candidates,
   });
+  // What the user asked for: the ranges of this run, and of a second
+  // pass, are numbered by the chunk they lie in.
+  const chunks = planChunks(size, options.numChunks, blockSize);
   const taskOptions = {
     servers,
     name: options.name,
@@ -783,6 +797,8 @@ export async function download(
           all.reduce((sum, p) => sum + p.bytesPerServer[i]!, 0)
         ),
         tasks: all.flatMap((p) => p.progress()),
+        chunks,
+        resumed: kept === undefined ? trustedIntervals : kept.standing(),
       };
     });
     const checking = kept?.run().catch((error) => {
@@ -797,7 +813,8 @@ export async function download(
         onEvent?.({ type: "kept-mismatch", bytes: kept.failedBytes });
       }
       if (failed === undefined && !abort.signal.aborted) {
-        // Numbered after the first pass's ranges, stolen tails included.
+        // Numbered after the first pass's ranges, stolen tails included;
+        // each refetched piece belongs to the user's chunk it lies in.
         const first = tasks.progress().length;
         againRanges = planRanges(size, options.numChunks, {
           blockSize,
@@ -864,6 +881,7 @@ export async function download(
     return {
       size,
       ranges: [...ranges, ...againRanges],
+      chunks: chunks.length,
       bytesPerServer: servers.map((_, i) =>
         all.reduce((sum, p) => sum + p.bytesPerServer[i]!, 0)
       ),

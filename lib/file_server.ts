@@ -214,7 +214,10 @@ async function serveRequest(
         );
       }
     } else if (isDisconnect(error) || error instanceof TimeoutError) {
-      outcome.result = `disconnected: ${(error as Error).message}`;
+      outcome.result = describeEnd(error, outcome, {
+        peer: peerOf(conn),
+        stopping: options.signal?.aborted ?? false,
+      });
     } else {
       outcome.result = `server error: ${String(error)}`;
       await replyError(
@@ -458,17 +461,50 @@ async function replyError(
   }
 }
 
+/**
+ * What ended a request early, in words: the server stopping (SIGINT or
+ * SIGTERM closed the connection), a deadline, or the client leaving; never
+ * the system's error for the closed socket ("Bad resource ID", "Broken
+ * pipe", "Connection reset by peer").
+ */
+function describeEnd(
+  error: unknown,
+  outcome: Outcome,
+  { peer, stopping }: { peer: string; stopping: boolean },
+): string {
+  if (stopping) {
+    return outcome.request === undefined
+      ? `stopped while waiting for the request of ${peer}`
+      : outcome.replied
+      ? `stopped during a transfer to ${peer}`
+      : `stopped before replying to ${peer}`;
+  }
+  if (error instanceof TimeoutError) return `disconnected: ${error.message}`;
+  return `disconnected: the client closed the connection ${
+    outcome.request === undefined
+      ? "before its request was complete"
+      : outcome.replied
+      ? "during the transfer"
+      : "before the reply"
+  }`;
+}
+
+/** The client's address as the log shows it. */
+function peerOf(conn: Deno.TcpConn): string {
+  // A dual-stack socket sees IPv4 peers as "::ffff:a.b.c.d": log them as IPv4.
+  const { hostname, port } = conn.remoteAddr;
+  return formatAddress({
+    hostname: hostname.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, ""),
+    port,
+  });
+}
+
 function formatLogLine(
   conn: Deno.TcpConn,
   outcome: Outcome,
   elapsedMs: number,
 ): string {
-  // A dual-stack socket sees IPv4 peers as "::ffff:a.b.c.d": log them as IPv4.
-  const { hostname, port } = conn.remoteAddr;
-  const peer = formatAddress({
-    hostname: hostname.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, ""),
-    port,
-  });
+  const peer = peerOf(conn);
   const request = outcome.request;
   const what = request === undefined
     ? "-"

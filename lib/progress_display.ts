@@ -142,12 +142,108 @@ export function percentOf(done: number, total: number): number {
   return Math.min(100, Math.max(0, Math.floor(done * 100 / total)));
 }
 
-function taskPercent(task: TaskProgress): number {
-  return percentOf(task.position - task.start, task.end - task.start);
+/**
+ * One of the user's chunks as the display shows it: the sum of its pieces
+ * (the ranges fetched for it in this run, stolen tails included) and of the
+ * bytes kept from before.
+ */
+export interface ChunkView {
+  /** The chunk's number, from 0, as the user's `numchunks` made it. */
+  index: number;
+  /** First byte of the chunk. */
+  start: number;
+  /** One past its last byte. */
+  end: number;
+  /** Bytes present: kept from before, and received. */
+  doneBytes: number;
+  /** The servers to show, in list order: those sending bytes of it now;
+   * when none is, those its pieces wait for; else those that sent them. */
+  servers: number[];
+  /** Whether bytes of it are on their way now. */
+  active: boolean;
+  /** How many times its pieces moved on to another server. */
+  failovers: number;
+  /** Whether all of it was kept from an earlier run. */
+  resumed: boolean;
 }
 
-function isDone(task: TaskProgress): boolean {
-  return task.position >= task.end;
+/** Bytes of `[start, end)` inside the intervals. */
+function overlap(
+  intervals: readonly (readonly [number, number])[],
+  start: number,
+  end: number,
+): number {
+  let bytes = 0;
+  for (const [s, e] of intervals) {
+    bytes += Math.max(0, Math.min(e, end) - Math.max(s, start));
+  }
+  return bytes;
+}
+
+/**
+ * The user's chunks with what is done of each: a chunk's progress is the
+ * sum of its pieces, however work stealing split them, and of the bytes
+ * kept from before.
+ *
+ * @param progress Where the download is.
+ * @returns One view per chunk, in file order.
+ */
+export function chunkViews(progress: DownloadProgress): ChunkView[] {
+  const { chunks, tasks, resumed } = progress;
+  // The kept intervals, each counted in the chunks it meets.
+  const kept = chunks.map(() => 0);
+  for (const interval of resumed) {
+    // Chunks are in file order: the first one that ends past the start.
+    let lo = 0;
+    let hi = chunks.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (chunks[mid]!.end <= interval[0]) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let c = lo; c < chunks.length && chunks[c]!.start < interval[1]; c++) {
+      kept[c]! += overlap([interval], chunks[c]!.start, chunks[c]!.end);
+    }
+  }
+  const pieces = chunks.map((): TaskProgress[] => []);
+  for (const task of tasks) pieces[task.chunk]?.push(task);
+  return chunks.map((chunk, c) => {
+    const own = pieces[c]!;
+    const unfinished = own.filter((t) => t.position < t.end);
+    const sending = unfinished.filter((t) => t.active);
+    const shown = sending.length > 0
+      ? sending
+      : unfinished.length > 0
+      ? unfinished
+      : own;
+    const servers = [
+      ...new Set(
+        shown.flatMap((t) => t.server === undefined ? [] : [t.server]),
+      ),
+    ].sort((a, b) => a - b);
+    const doneBytes = own.reduce(
+      (sum, t) => sum + t.position - t.start,
+      kept[c]!,
+    );
+    return {
+      index: chunk.chunk,
+      start: chunk.start,
+      end: chunk.end,
+      doneBytes: Math.min(doneBytes, chunk.end - chunk.start),
+      servers,
+      active: sending.length > 0,
+      failovers: own.reduce((sum, t) => sum + t.failovers, 0),
+      resumed: own.length === 0 && kept[c]! >= chunk.end - chunk.start,
+    };
+  });
+}
+
+function chunkPercent(chunk: ChunkView): number {
+  return percentOf(chunk.doneBytes, chunk.end - chunk.start);
+}
+
+function isDone(chunk: ChunkView): boolean {
+  return chunk.doneBytes >= chunk.end - chunk.start;
 }
 
 function plural(count: number, word: string): string {
@@ -170,9 +266,12 @@ function fit(line: string, width: number): string {
   return line.length <= room ? line : line.slice(0, room);
 }
 
-function serverOf(task: TaskProgress, servers: readonly string[]): string {
-  if (task.server === undefined) return "-";
-  return servers[task.server] ?? `server ${task.server}`;
+/** A chunk's server, and how many more share it: `host:port +1`. */
+function serverOf(chunk: ChunkView, servers: readonly string[]): string {
+  const [first, ...more] = chunk.servers;
+  if (first === undefined) return "-";
+  const name = servers[first] ?? `server ${first}`;
+  return more.length > 0 ? `${name} +${more.length}` : name;
 }
 
 /** The first variant that fits in `width` columns, or the last one cut. */
@@ -213,21 +312,24 @@ function headerLine(frame: ProgressFrame): string {
   );
 }
 
-function taskLines(frame: ProgressFrame): string[] {
-  const { tasks } = frame.progress;
-  const indexWidth = Math.max(...tasks.map((t) => String(t.index).length));
+function chunkLines(
+  frame: ProgressFrame,
+  chunks: readonly ChunkView[],
+): string[] {
+  const indexWidth = Math.max(...chunks.map((t) => String(t.index).length));
   const serverWidth = Math.max(
     1,
-    ...tasks.map((t) => serverOf(t, frame.servers).length),
+    ...chunks.map((t) => serverOf(t, frame.servers).length),
   );
-  return tasks.map((task) => {
-    const percent = taskPercent(task);
+  return chunks.map((chunk) => {
+    const percent = chunkPercent(chunk);
     const notes: string[] = [];
-    if (isDone(task)) notes.push("done");
-    else if (!task.active) notes.push("waiting");
-    if (task.failovers > 0) notes.push(plural(task.failovers, "failover"));
-    const head = `  #${String(task.index).padEnd(indexWidth)} ${
-      serverOf(task, frame.servers).padEnd(serverWidth)
+    if (chunk.resumed) notes.push("resumed");
+    else if (isDone(chunk)) notes.push("done");
+    else if (!chunk.active) notes.push("waiting");
+    if (chunk.failovers > 0) notes.push(plural(chunk.failovers, "failover"));
+    const head = `  #${String(chunk.index).padEnd(indexWidth)} ${
+      serverOf(chunk, frame.servers).padEnd(serverWidth)
     }`;
     const tail = ` ${String(percent).padStart(3)}%${
       notes.length > 0 ? `  ${notes.join(", ")}` : ""
@@ -241,10 +343,9 @@ function taskLines(frame: ProgressFrame): string[] {
   });
 }
 
-/** One character per group of tasks, in file order: `#` done, `.` not
+/** One character per group of chunks, in file order: `#` done, `.` not
  * started, a digit for the tens of percent of a started one. */
-function chunkMap(tasks: readonly TaskProgress[], cells: number): string {
-  const ordered = [...tasks].sort((a, b) => a.start - b.start);
+function chunkMap(ordered: readonly ChunkView[], cells: number): string {
   const count = Math.min(cells, ordered.length);
   let map = "";
   for (let c = 0; c < count; c++) {
@@ -253,7 +354,7 @@ function chunkMap(tasks: readonly TaskProgress[], cells: number): string {
       Math.floor((c + 1) * ordered.length / count),
     );
     const total = group.reduce((sum, t) => sum + t.end - t.start, 0);
-    const done = group.reduce((sum, t) => sum + t.position - t.start, 0);
+    const done = group.reduce((sum, t) => sum + t.doneBytes, 0);
     if (group.every(isDone)) map += "#";
     else if (done <= 0) map += ".";
     else map += String(Math.min(9, Math.floor(percentOf(done, total) / 10)));
@@ -261,15 +362,18 @@ function chunkMap(tasks: readonly TaskProgress[], cells: number): string {
   return map;
 }
 
-function compactLines(frame: ProgressFrame, room: number): string[] {
-  const { tasks } = frame.progress;
-  const done = tasks.filter(isDone).length;
-  const active = tasks.filter((t) => t.active && !isDone(t));
-  const failovers = tasks.reduce((sum, t) => sum + t.failovers, 0);
+function compactLines(
+  frame: ProgressFrame,
+  chunks: readonly ChunkView[],
+  room: number,
+): string[] {
+  const done = chunks.filter(isDone).length;
+  const active = chunks.filter((t) => t.active && !isDone(t));
+  const failovers = chunks.reduce((sum, t) => sum + t.failovers, 0);
   const counts = `  ${
-    plural(tasks.length, "chunk")
+    plural(chunks.length, "chunk")
   }: ${done} done, ${active.length} active, ${
-    tasks.length - done - active.length
+    chunks.length - done - active.length
   } waiting`;
   const lines = [
     firstFitting(
@@ -278,9 +382,9 @@ function compactLines(frame: ProgressFrame, room: number): string[] {
     ),
   ];
   const inner = Math.max(1, frame.width - 1 - 4);
-  const mapLines = Math.min(2, room - 2, Math.ceil(tasks.length / inner));
+  const mapLines = Math.min(2, room - 2, Math.ceil(chunks.length / inner));
   if (mapLines > 0) {
-    const map = chunkMap(tasks, mapLines * inner);
+    const map = chunkMap(chunks, mapLines * inner);
     for (let at = 0; at < map.length; at += inner) {
       const piece = map.slice(at, at + inner);
       lines.push(
@@ -296,11 +400,11 @@ function compactLines(frame: ProgressFrame, room: number): string[] {
   const serverWidth = Math.max(
     ...active.map((t) => serverOf(t, frame.servers).length),
   );
-  const cells = active.map((task) =>
-    `#${String(task.index).padEnd(indexWidth)} ${
-      serverOf(task, frame.servers).padEnd(serverWidth)
-    } ${String(taskPercent(task)).padStart(3)}%${
-      task.failovers > 0 ? ` (${plural(task.failovers, "failover")})` : ""
+  const cells = active.map((chunk) =>
+    `#${String(chunk.index).padEnd(indexWidth)} ${
+      serverOf(chunk, frame.servers).padEnd(serverWidth)
+    } ${String(chunkPercent(chunk)).padStart(3)}%${
+      chunk.failovers > 0 ? ` (${plural(chunk.failovers, "failover")})` : ""
     }`
   );
   const cellWidth = Math.max(...cells.map((c) => c.length));
@@ -327,21 +431,22 @@ function compactLines(frame: ProgressFrame, room: number): string[] {
 
 /**
  * Renders one frame of the live display: a line for the whole download,
- * then a line per task, or, when the tasks do not fit, their counts, a map
- * of the chunks and the active ones packed several to a line.
+ * then a line per chunk of the user's (each the sum of its pieces), or,
+ * when the chunks do not fit, their counts, a map of them and the active
+ * ones packed several to a line.
  *
  * @param frame The progress, time, rate and room.
  * @returns The lines, each shorter than `frame.width`, at most
- * `frame.maxLines` of them (and never fewer than 2 when there are tasks).
+ * `frame.maxLines` of them (and never fewer than 2 when there are chunks).
  */
 export function renderProgress(frame: ProgressFrame): string[] {
   const maxLines = Math.max(2, frame.maxLines);
-  const { tasks } = frame.progress;
+  const chunks = chunkViews(frame.progress);
   const lines = [headerLine(frame)];
-  if (tasks.length > 0 && tasks.length + 1 <= maxLines) {
-    lines.push(...taskLines(frame));
-  } else if (tasks.length > 0) {
-    lines.push(...compactLines(frame, maxLines - 1));
+  if (chunks.length > 0 && chunks.length + 1 <= maxLines) {
+    lines.push(...chunkLines(frame, chunks));
+  } else if (chunks.length > 0) {
+    lines.push(...compactLines(frame, chunks, maxLines - 1));
   }
   return lines.map((line) => fit(line, frame.width));
 }
@@ -356,9 +461,10 @@ export interface DownloadSummary {
   size: number;
   /** From the start of the run to the end, rounded to the millisecond. */
   seconds: number;
-  /** Bytes fetched in this run (resumed ones left out) per second. */
+  /** The bytes fetched in this run (`fetchedBytes`) per second. */
   bytesPerSecond: number;
-  /** How many ranges were fetched in this run. */
+  /** How many chunks the user's `numchunks` made of the file (fewer for a
+   * file of fewer blocks), however many pieces they were fetched in. */
   chunks: number;
   /** Every listed server, with the bytes it sent. */
   servers: { server: string; bytes: number }[];
@@ -369,6 +475,8 @@ export interface DownloadSummary {
   /** Bytes kept from an earlier run that count: checked against the
    * digests when `verified`, trusted otherwise. */
   resumedBytes: number;
+  /** Bytes of the file fetched in this run: all but the resumed ones. */
+  fetchedBytes: number;
   /** Bytes kept from an earlier run that failed their check and were
    * fetched again. */
   refetchedBytes: number;
@@ -403,7 +511,7 @@ export function summarizeDownload(options: {
     bytesPerSecond: Math.round(
       (result.size - result.resumedBytes) / Math.max(seconds, 1e-3),
     ),
-    chunks: result.ranges.length,
+    chunks: result.chunks,
     servers: options.servers.map((server, i) => ({
       server,
       bytes: result.bytesPerServer[i] ?? 0,
@@ -411,6 +519,7 @@ export function summarizeDownload(options: {
     failovers: result.failovers,
     retryRounds: result.retryRounds,
     resumedBytes: result.resumedBytes,
+    fetchedBytes: result.size - result.resumedBytes,
     refetchedBytes: result.refetchedBytes,
     excluded: [...options.excluded],
     verified: options.verified,
@@ -421,6 +530,10 @@ function bytesText(bytes: number): string {
   return bytes < 1024
     ? plural(bytes, "byte")
     : `${formatByteSize(bytes)} (${bytes} bytes)`;
+}
+
+function shortBytes(bytes: number): string {
+  return bytes < 1024 ? plural(bytes, "byte") : formatByteSize(bytes);
 }
 
 /**
@@ -436,10 +549,18 @@ export function formatSummary(
   summary: DownloadSummary,
   location: string,
 ): string[] {
+  const rate = `${formatByteSize(summary.bytesPerSecond)}/s`;
+  // A resumed download's rate is over the bytes fetched in this run: the
+  // line says so, and how many were resumed.
+  const how = summary.resumedBytes > 0
+    ? `: ${shortBytes(summary.resumedBytes)} resumed from before, ${
+      shortBytes(summary.fetchedBytes)
+    } fetched at ${rate}`
+    : `, ${rate}`;
   const lines = [
     `Downloaded ${quoteName(summary.file)}: ${bytesText(summary.size)} in ${
       summary.seconds.toFixed(2)
-    } s, ${formatByteSize(summary.bytesPerSecond)}/s`,
+    } s${how}`,
   ];
   const senders = summary.servers.filter((s) => s.bytes > 0);
   const width = Math.max(0, ...senders.map((s) => s.server.length));

@@ -5,7 +5,9 @@ import type {
   DownloadResult,
   TaskProgress,
 } from "./download.ts";
+import type { ByteRange } from "./range_planner.ts";
 import {
+  chunkViews,
   formatDuration,
   formatSummary,
   ProgressDisplay,
@@ -36,6 +38,7 @@ function tasksOf(
     const done = fraction(i);
     return {
       index: i,
+      chunk: i,
       start,
       end,
       position: start + Math.floor(done * (end - start)),
@@ -47,13 +50,31 @@ function tasksOf(
   });
 }
 
-function progressOf(size: number, tasks: TaskProgress[]): DownloadProgress {
+/** A download whose chunks are the tasks' ranges, unless given. */
+function progressOf(
+  size: number,
+  tasks: TaskProgress[],
+  more: { chunks?: ByteRange[]; resumed?: [number, number][] } = {},
+): DownloadProgress {
+  const resumed = more.resumed ?? [];
+  const resumedBytes = resumed.reduce((sum, [s, e]) => sum + e - s, 0);
   return {
     size,
-    resumedBytes: 0,
-    doneBytes: tasks.reduce((sum, t) => sum + t.position - t.start, 0),
+    resumedBytes,
+    doneBytes: tasks.reduce(
+      (sum, t) => sum + t.position - t.start,
+      resumedBytes,
+    ),
     bytesPerServer: SERVERS.map(() => 0),
     tasks,
+    chunks: more.chunks ??
+      tasks.map((t) => ({
+        index: t.chunk,
+        chunk: t.chunk,
+        start: t.start,
+        end: t.end,
+      })),
+    resumed,
   };
 }
 
@@ -218,12 +239,145 @@ Deno.test("a terminal too narrow for the bar keeps the percent and the ETA", () 
   assert.doesNotMatch(lines[0]!, /\[/);
 });
 
+/** The chunks of 4 MiB in 4 of 1 MiB. */
+const FOUR_CHUNKS: ByteRange[] = Array.from({ length: 4 }, (_, i) => ({
+  index: i,
+  chunk: i,
+  start: i * MIB,
+  end: (i + 1) * MIB,
+}));
+
+/** A piece of chunk `chunk`: `[start, end)` reached `position`. */
+function piece(
+  index: number,
+  chunk: number,
+  [start, end, position]: [number, number, number],
+  extra: Partial<TaskProgress> = {},
+): TaskProgress {
+  return {
+    index,
+    chunk,
+    start,
+    end,
+    position,
+    server: undefined,
+    active: false,
+    failovers: 0,
+    ...extra,
+  };
+}
+
+Deno.test("pieces taken over by work stealing are shown as parts of the user's chunks", () => {
+  const half = MIB / 2;
+  // 4 chunks asked for; chunk 0's tail and chunk 1's tail were taken over
+  // by the servers that finished first, and one of them again.
+  const tasks = [
+    piece(0, 0, [0, half, half], { server: 0 }),
+    piece(1, 1, [MIB, MIB + half, MIB + half / 2], {
+      server: 1,
+      active: true,
+      failovers: 1,
+    }),
+    piece(2, 2, [2 * MIB, 3 * MIB, 3 * MIB], { server: 2 }),
+    piece(3, 3, [3 * MIB, 4 * MIB, 4 * MIB], { server: 3 }),
+    piece(4, 0, [half, MIB, MIB], { server: 2 }),
+    piece(5, 1, [MIB + half, 2 * MIB - half / 2, MIB + half], {
+      server: 3,
+      active: true,
+    }),
+    piece(6, 1, [2 * MIB - half / 2, 2 * MIB, 2 * MIB - half / 4], {
+      server: 2,
+      active: true,
+    }),
+  ];
+  const progress = progressOf(4 * MIB, tasks, { chunks: FOUR_CHUNKS });
+  const views = chunkViews(progress);
+  assert.deepEqual(views.map((v) => v.doneBytes), [
+    MIB,
+    half / 2 + half / 4,
+    MIB,
+    MIB,
+  ]);
+  assert.deepEqual(views[1]!.servers, [1, 2, 3]);
+  assert.equal(views[1]!.failovers, 1);
+  const lines = renderProgress(frameOf(progress));
+  assert.equal(lines.length, 5, lines.join("\n"));
+  // A chunk done names the servers that sent it; one under way, those
+  // sending now.
+  assert.match(
+    lines[1]!,
+    /^ {2}#0 127\.0\.0\.1:30001 \+1 \[=+\] 100% {2}done$/,
+  );
+  assert.match(
+    lines[2]!,
+    /^ {2}#1 127\.0\.0\.1:30002 \+2 \[=+> *\] {2}37% {2}1 failover$/,
+  );
+  assert.match(lines[3]!, /^ {2}#2 127\.0\.0\.1:30003 {4}\[=+\] 100% {2}done$/);
+  assert.match(lines[4]!, /^ {2}#3 127\.0\.0\.1:30004 {4}\[=+\] 100% {2}done$/);
+  assert.doesNotMatch(lines.join("\n"), /#[4-9]/);
+});
+
+Deno.test("a resumed run shows every chunk the user asked for, those kept from before too", () => {
+  // Chunk 0 was done before, chunk 2 half; chunks 1 and 3 start afresh.
+  const tasks = [
+    piece(0, 1, [MIB, 2 * MIB, MIB + MIB / 4], { server: 0, active: true }),
+    piece(1, 2, [2 * MIB + MIB / 2, 3 * MIB, 3 * MIB], { server: 1 }),
+    piece(2, 3, [3 * MIB, 4 * MIB, 3 * MIB], { server: 2 }),
+  ];
+  const progress = progressOf(4 * MIB, tasks, {
+    chunks: FOUR_CHUNKS,
+    resumed: [[0, MIB], [2 * MIB, 2 * MIB + MIB / 2]],
+  });
+  const lines = renderProgress(frameOf(progress));
+  assert.equal(lines.length, 5, lines.join("\n"));
+  assert.match(lines[0]!, /^ 56% /);
+  assert.match(lines[1]!, /^ {2}#0 - +\[=+\] 100% {2}resumed$/);
+  assert.match(lines[2]!, /^ {2}#1 127\.0\.0\.1:30001 \[=+> *\] {2}25%$/);
+  assert.match(lines[3]!, /^ {2}#2 127\.0\.0\.1:30002 \[=+\] 100% {2}done$/);
+  assert.match(
+    lines[4]!,
+    /^ {2}#3 127\.0\.0\.1:30003 \[ +\] {3}0% {2}waiting$/,
+  );
+});
+
+Deno.test("many pieces of few chunks are counted as those chunks in the compact display", () => {
+  // 40 chunks; each split into 3 pieces by work stealing.
+  const size = 40 * MIB;
+  const chunks = Array.from({ length: 40 }, (_, i) => ({
+    index: i,
+    chunk: i,
+    start: i * MIB,
+    end: (i + 1) * MIB,
+  }));
+  const third = MIB / 4;
+  const tasks = chunks.flatMap((c) =>
+    [0, 1, 2].map((k) => {
+      const start = c.start + k * third;
+      const end = k === 2 ? c.end : start + third;
+      const done = c.chunk < 10 || (c.chunk === 10 && k < 2);
+      return piece(c.chunk * 3 + k, c.chunk, [start, end, done ? end : start], {
+        server: c.chunk % 4,
+        active: c.chunk === 10 && k === 2,
+      });
+    })
+  );
+  const lines = renderProgress(
+    frameOf(progressOf(size, tasks, { chunks })),
+  );
+  assert.equal(
+    lines[1],
+    "  40 chunks: 10 done, 1 active, 29 waiting; 0 failovers",
+  );
+  assert.match(lines.join("\n"), /#10 127\.0\.0\.1:30003 {2}50%/);
+});
+
 const RESULT: DownloadResult = {
   size: 10 * MIB,
   ranges: [
-    { index: 0, start: 0, end: 5 * MIB },
-    { index: 1, start: 5 * MIB, end: 10 * MIB },
+    { index: 0, chunk: 0, start: 0, end: 5 * MIB },
+    { index: 1, chunk: 1, start: 5 * MIB, end: 10 * MIB },
   ],
+  chunks: 2,
   bytesPerServer: [6 * MIB, 0, 0, 2 * MIB],
   failovers: 1,
   retryRounds: 2,
@@ -256,6 +410,7 @@ Deno.test("the summary counts the bytes fetched in this run for its rate", () =>
     failovers: 1,
     retryRounds: 2,
     resumedBytes: 2 * MIB,
+    fetchedBytes: 8 * MIB,
     refetchedBytes: MIB,
     excluded: ["127.0.0.1:30003"],
     verified: true,
@@ -273,7 +428,7 @@ Deno.test("the summary for people names the servers that sent bytes, what was re
     verified: true,
   });
   assert.deepEqual(formatSummary(summary, "/home/me/f.bin"), [
-    'Downloaded "f.bin": 10.0 MiB (10485760 bytes) in 2.00 s, 4.0 MiB/s',
+    'Downloaded "f.bin": 10.0 MiB (10485760 bytes) in 2.00 s: 2.0 MiB resumed from before, 8.0 MiB fetched at 4.0 MiB/s',
     "  127.0.0.1:30001  sent 6.0 MiB (6291456 bytes)",
     "  127.0.0.1:30004  sent 2.0 MiB (2097152 bytes)",
     "  2 chunks from 2 of 4 servers; 1 failover, 2 retry rounds",

@@ -2,6 +2,7 @@ import { prng } from "./_seeded_random.ts";
 import assert from "node:assert/strict";
 import {
   type ByteRange,
+  planChunks,
   type PlanOptions,
   planRanges,
 } from "./range_planner.ts";
@@ -12,6 +13,7 @@ function assertPlan(ranges: ByteRange[], size: number, numChunks: number) {
   let next = 0;
   for (const [i, range] of ranges.entries()) {
     assert.equal(range.index, i, where);
+    assert.equal(range.chunk, i, where);
     assert.equal(range.start, next, `${where}: gap or overlap at ${i}`);
     assert.ok(range.end > range.start, `${where}: empty range ${i}`);
     assert.ok(Number.isSafeInteger(range.end), where);
@@ -63,26 +65,27 @@ Deno.test("ranges cover the file exactly and contiguously", () => {
 
 Deno.test("the last range takes the remainder", () => {
   assert.deepEqual(planRanges(10, 4), [
-    { index: 0, start: 0, end: 2 },
-    { index: 1, start: 2, end: 4 },
-    { index: 2, start: 4, end: 6 },
-    { index: 3, start: 6, end: 10 },
+    { index: 0, chunk: 0, start: 0, end: 2 },
+    { index: 1, chunk: 1, start: 2, end: 4 },
+    { index: 2, chunk: 2, start: 4, end: 6 },
+    { index: 3, chunk: 3, start: 6, end: 10 },
   ]);
   assert.deepEqual(planRanges(11, 3), [
-    { index: 0, start: 0, end: 3 },
-    { index: 1, start: 3, end: 6 },
-    { index: 2, start: 6, end: 11 },
+    { index: 0, chunk: 0, start: 0, end: 3 },
+    { index: 1, chunk: 1, start: 3, end: 6 },
+    { index: 2, chunk: 2, start: 6, end: 11 },
   ]);
   const big = 2 ** 32 + 5;
   assert.deepEqual(planRanges(big, 2), [
-    { index: 0, start: 0, end: 2 ** 31 + 2 },
-    { index: 1, start: 2 ** 31 + 2, end: big },
+    { index: 0, chunk: 0, start: 0, end: 2 ** 31 + 2 },
+    { index: 1, chunk: 1, start: 2 ** 31 + 2, end: big },
   ]);
 });
 
 Deno.test("one chunk is the whole file", () => {
   assert.deepEqual(planRanges(12_345, 1), [{
     index: 0,
+    chunk: 0,
     start: 0,
     end: 12_345,
   }]);
@@ -96,9 +99,9 @@ Deno.test("an empty file gets no range", () => {
 
 Deno.test("a file smaller than the chunk count gets one range per byte", () => {
   assert.deepEqual(planRanges(3, 10), [
-    { index: 0, start: 0, end: 1 },
-    { index: 1, start: 1, end: 2 },
-    { index: 2, start: 2, end: 3 },
+    { index: 0, chunk: 0, start: 0, end: 1 },
+    { index: 1, chunk: 1, start: 1, end: 2 },
+    { index: 2, chunk: 2, start: 2, end: 3 },
   ]);
   for (let size = 1; size < 20; size++) {
     assertPlan(planRanges(size, 20), size, 20);
@@ -154,15 +157,24 @@ function assertAlignedPlan(
   const { blockSize, done } = options;
   const where = `size ${size}, ${numChunks} chunks, block ${blockSize}, ` +
     `done ${JSON.stringify(done)}`;
-  const gaps = missingRuns(size, done);
+  // The runs of missing bytes, cut where the user's chunks meet.
+  const chunks = planChunks(size, numChunks, blockSize);
+  const gaps = missingRuns(size, done).flatMap(([start, end]) =>
+    chunks.flatMap((chunk) => {
+      const from = Math.max(start!, chunk.start);
+      const to = Math.min(end!, chunk.end);
+      return from < to ? [[from, to, chunk.chunk]] : [];
+    })
+  );
   let at = 0;
   let previousEnd = 0;
-  for (const [g, [gapStart, gapEnd]] of gaps.entries()) {
+  for (const [g, [gapStart, gapEnd, chunk]] of gaps.entries()) {
     const inGap: ByteRange[] = [];
     let next = gapStart!;
     while (at < ranges.length && ranges[at]!.start < gapEnd!) {
       const range = ranges[at]!;
       assert.equal(range.index, at, `${where}: index of range ${at}`);
+      assert.equal(range.chunk, chunk, `${where}: chunk of range ${at}`);
       assert.ok(range.start >= previousEnd, `${where}: overlap at ${at}`);
       assert.equal(
         range.start,
@@ -215,14 +227,14 @@ function randomDone(
 
 Deno.test("with a block size, fresh ranges start and end on block boundaries", () => {
   assert.deepEqual(planRanges(100, 4, { blockSize: 8 }), [
-    { index: 0, start: 0, end: 24 },
-    { index: 1, start: 24, end: 48 },
-    { index: 2, start: 48, end: 72 },
-    { index: 3, start: 72, end: 100 },
+    { index: 0, chunk: 0, start: 0, end: 24 },
+    { index: 1, chunk: 1, start: 24, end: 48 },
+    { index: 2, chunk: 2, start: 48, end: 72 },
+    { index: 3, chunk: 3, start: 72, end: 100 },
   ]);
   assert.deepEqual(planRanges(64, 2, { blockSize: 16 }), [
-    { index: 0, start: 0, end: 32 },
-    { index: 1, start: 32, end: 64 },
+    { index: 0, chunk: 0, start: 0, end: 32 },
+    { index: 1, chunk: 1, start: 32, end: 64 },
   ]);
   for (const size of [1, 7, 100, 1000, 4096, 65_537, 1_000_003, 2 ** 40 + 3]) {
     for (const blockSize of [1, 2, 3, 16, 1024, 65_536]) {
@@ -257,43 +269,81 @@ Deno.test("a fresh download gets exactly numChunks ranges when it has enough blo
 
 Deno.test("a fresh download with fewer blocks than chunks gets one range per block", () => {
   assert.deepEqual(planRanges(10, 8, { blockSize: 4 }), [
-    { index: 0, start: 0, end: 4 },
-    { index: 1, start: 4, end: 8 },
-    { index: 2, start: 8, end: 10 },
+    { index: 0, chunk: 0, start: 0, end: 4 },
+    { index: 1, chunk: 1, start: 4, end: 8 },
+    { index: 2, chunk: 2, start: 8, end: 10 },
   ]);
   assert.deepEqual(planRanges(3, 4, { blockSize: 1024 }), [
-    { index: 0, start: 0, end: 3 },
+    { index: 0, chunk: 0, start: 0, end: 3 },
   ]);
 });
 
-Deno.test("ranges cover only the bytes not done", () => {
+Deno.test("ranges cover only the bytes not done, each within the user's chunk it lies in", () => {
+  // Chunks of 20, 20, 20 and 40 bytes; the gap from 50 is cut at 60.
   assert.deepEqual(planRanges(100, 4, { blockSize: 10, done: [[0, 50]] }), [
-    { index: 0, start: 50, end: 60 },
-    { index: 1, start: 60, end: 70 },
-    { index: 2, start: 70, end: 80 },
-    { index: 3, start: 80, end: 100 },
+    { index: 0, chunk: 2, start: 50, end: 60 },
+    { index: 1, chunk: 3, start: 60, end: 70 },
+    { index: 2, chunk: 3, start: 70, end: 80 },
+    { index: 3, chunk: 3, start: 80, end: 100 },
   ]);
   // Gaps of 20 and 40 bytes share 4 ranges about 1:3.
   assert.deepEqual(planRanges(100, 4, { blockSize: 10, done: [[20, 60]] }), [
-    { index: 0, start: 0, end: 20 },
-    { index: 1, start: 60, end: 70 },
-    { index: 2, start: 70, end: 80 },
-    { index: 3, start: 80, end: 100 },
+    { index: 0, chunk: 0, start: 0, end: 20 },
+    { index: 1, chunk: 3, start: 60, end: 70 },
+    { index: 2, chunk: 3, start: 70, end: 80 },
+    { index: 3, chunk: 3, start: 80, end: 100 },
   ]);
   // A tiny gap still gets its own range.
   assert.deepEqual(
     planRanges(1000, 2, { blockSize: 10, done: [[0, 10], [20, 1000]] }),
-    [{ index: 0, start: 10, end: 20 }],
+    [{ index: 0, chunk: 0, start: 10, end: 20 }],
   );
-  // Done intervals in any order, overlapping, ending at an unaligned size.
+  // Done intervals in any order, overlapping, ending at an unaligned size;
+  // chunks of 30, 30 and 35 bytes: the gap from 40 to 80 is cut at 60.
   assert.deepEqual(
     planRanges(95, 3, { blockSize: 10, done: [[80, 95], [0, 30], [10, 40]] }),
     [
-      { index: 0, start: 40, end: 50 },
-      { index: 1, start: 50, end: 60 },
-      { index: 2, start: 60, end: 80 },
+      { index: 0, chunk: 1, start: 40, end: 50 },
+      { index: 1, chunk: 1, start: 50, end: 60 },
+      { index: 2, chunk: 2, start: 60, end: 70 },
+      { index: 3, chunk: 2, start: 70, end: 80 },
     ],
   );
+});
+
+Deno.test("a resumed run numbers its ranges by the chunks of the first run", () => {
+  // 8 chunks of 1 MiB in 64 KiB blocks; the first run got the first
+  // 640 KiB of each chunk, and all of chunk 5.
+  const MiB = 1024 * 1024;
+  const blockSize = 64 * 1024;
+  const done: [number, number][] = Array.from(
+    { length: 8 },
+    (_, i) => [i * MiB, i === 5 ? (i + 1) * MiB : i * MiB + 640 * 1024],
+  );
+  const ranges = planRanges(8 * MiB, 8, { blockSize, done });
+  assert.deepEqual(
+    [...new Set(ranges.map((r) => r.chunk))],
+    [0, 1, 2, 3, 4, 6, 7],
+  );
+  for (const range of ranges) {
+    const chunk = Math.floor(range.start / MiB);
+    assert.equal(range.chunk, chunk, JSON.stringify(range));
+    assert.ok(range.end <= (chunk + 1) * MiB, JSON.stringify(range));
+  }
+});
+
+Deno.test("the user's chunks are the fresh plan, whatever is done", () => {
+  assert.deepEqual(
+    planChunks(100, 4, 10),
+    planRanges(100, 4, { blockSize: 10 }),
+  );
+  assert.deepEqual(planChunks(10, 8, 4), [
+    { index: 0, chunk: 0, start: 0, end: 4 },
+    { index: 1, chunk: 1, start: 4, end: 8 },
+    { index: 2, chunk: 2, start: 8, end: 10 },
+  ]);
+  assert.deepEqual(planChunks(0, 4), []);
+  assert.throws(() => planChunks(100, 0), RangeError);
 });
 
 Deno.test("a file already done gets no range", () => {

@@ -55,6 +55,8 @@ export type RangeEvent =
 export interface TaskProgress {
   /** The range's number; stolen tails get numbers after the planned ones. */
   index: number;
+  /** The user's chunk the range lies in (a stolen tail, its victim's). */
+  chunk: number;
   /** First byte of the range. */
   start: number;
   /** End of the range (exclusive); it moves down when a tail is stolen. */
@@ -325,6 +327,7 @@ export class RangeTasks implements Disposable {
   progress(): TaskProgress[] {
     return this.#tasks.map((t) => ({
       index: t.range.index,
+      chunk: t.range.chunk,
       start: t.range.start,
       end: t.range.end,
       position: reached(t),
@@ -827,6 +830,8 @@ export class RangeTasks implements Disposable {
       const victim = this.#tasks[decision.victim]!;
       current = this.#newTask({
         index: this.#tasks.length,
+        // Still a part of the user's chunk.
+        chunk: victim.range.chunk,
         start: decision.splitAt,
         end: victim.range.end,
       });

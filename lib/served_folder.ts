@@ -170,10 +170,17 @@ function namesFolder(name: string): boolean {
 }
 
 function mapFsError(error: unknown, name: string): FileAccessError {
+  if (error instanceof Deno.errors.FilesystemLoop) {
+    // The name exists; following it never ends.
+    return new FileAccessError(
+      Status.FORBIDDEN,
+      `Refused: ${quoteName(name)} leads through a symbolic link loop`,
+      { cause: error },
+    );
+  }
   if (
     error instanceof Deno.errors.NotFound ||
-    error instanceof Deno.errors.NotADirectory ||
-    error instanceof Deno.errors.FilesystemLoop
+    error instanceof Deno.errors.NotADirectory
   ) {
     return new FileAccessError(
       Status.NOT_FOUND,

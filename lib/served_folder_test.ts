@@ -215,7 +215,6 @@ Deno.test("a served folder reports missing files as not found", async () => {
         "nowhere/file.txt",
         "a.txt/inside-a-file",
         "link-broken",
-        "loop-a",
       ]
     ) {
       assertRefused(
@@ -223,6 +222,19 @@ Deno.test("a served folder reports missing files as not found", async () => {
         name,
         Status.NOT_FOUND,
         `No such file: "${name}"`,
+      );
+    }
+  });
+});
+
+Deno.test("a served folder refuses a name that leads through a symbolic link loop", async () => {
+  await withFolder((folder) => {
+    for (const name of ["loop-a", "loop-b/file.txt"]) {
+      assertRefused(
+        folder,
+        name,
+        Status.FORBIDDEN,
+        `Refused: "${name}" leads through a symbolic link loop`,
       );
     }
   });

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { readExact, writeAll } from "./conn_io.ts";
+import { isDisconnect, readExact, writeAll } from "./conn_io.ts";
 import { escapeUnseen } from "./quoted_name.ts";
 import {
   DIGEST_BYTES,
@@ -61,6 +61,36 @@ export class ServerReplyError extends Error {
     this.name = "ServerReplyError";
     this.status = status;
   }
+}
+
+/**
+ * The connection ended before the reply did: the server closed it (it
+ * stopped, or dropped this client), or it was lost on the way. The message
+ * says so in words, and when; the system's error is the cause.
+ */
+export class ConnectionLostError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What happened, and when.
+   * @param options The system's error, as `cause`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ConnectionLostError";
+  }
+}
+
+/** A system error that means the connection ended, told in words: whether
+ * the reply had begun decides which. Other errors are returned as they are. */
+function inWords(error: unknown, replied: boolean): unknown {
+  if (!isDisconnect(error)) return error;
+  return new ConnectionLostError(
+    replied
+      ? "the server closed the connection during the transfer"
+      : "the server closed the connection before replying",
+    { cause: error },
+  );
 }
 
 /** The server's copy of the file is not the one the client settled on. */
@@ -239,7 +269,9 @@ async function exchange<T>(
       }
       const stale = reused !== undefined && !replied &&
         !(explained instanceof TimeoutError) && !signal?.aborted;
-      if (!stale) throw explained;
+      if (!stale) {
+        throw signal?.aborted ? explained : inWords(explained, replied);
+      }
     } finally {
       signal?.removeEventListener("abort", close);
       close();
@@ -405,8 +437,8 @@ async function streamPayload(
       buffer.subarray(0, Math.min(buffer.length, length - at)),
     );
     if (n === null) {
-      throw new Deno.errors.UnexpectedEof(
-        `The server stopped after ${at} of ${length} bytes`,
+      throw new ConnectionLostError(
+        `the server closed the connection during the transfer, after ${at} of ${length} bytes`,
       );
     }
     watchdog.kick();
@@ -465,7 +497,7 @@ export interface RangeRequest {
  * @param range What to fetch and where it goes.
  * @throws {ServerReplyError} If the server refused, or has another size.
  * @throws {TimeoutError} If a deadline passed.
- * @throws {Deno.errors.UnexpectedEof} If the server stopped short.
+ * @throws {ConnectionLostError} If the server stopped short.
  */
 export function fetchRange(
   options: RequestOptions,
@@ -511,8 +543,8 @@ export function fetchRange(
               buffer.subarray(filled, pieceEnd() - position),
             );
             if (n === null) {
-              throw new Deno.errors.UnexpectedEof(
-                `The server stopped after ${
+              throw new ConnectionLostError(
+                `the server closed the connection during the transfer, after ${
                   position + filled - range.offset
                 } of ${range.length} bytes`,
               );
@@ -552,6 +584,15 @@ export function describeFailure(server: ServerAddress, error: unknown): string {
   let reason: string;
   if (error instanceof Deno.errors.ConnectionRefused) {
     reason = "connection refused";
+  } else if (
+    error instanceof Deno.errors.BadResource ||
+    error instanceof Deno.errors.Interrupted ||
+    (error instanceof DOMException && error.name === "AbortError")
+  ) {
+    // Closed on this side: the request was given up.
+    reason = "the request was given up";
+  } else if (isDisconnect(error)) {
+    reason = "the server closed the connection";
   } else if (error instanceof Error) {
     reason = error.message;
   } else {

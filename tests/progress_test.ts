@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { digestsOf, sha256Of, toHex } from "../lib/_digest_oracle.ts";
 import { formatByteSize } from "../lib/byte_size.ts";
 import {
   CLIENT_SCRIPT,
@@ -158,6 +159,105 @@ Deno.test("on a terminal 200 chunks are shown compactly, within the line budget"
   assert.ok(screen.widestWhileHidden < COLUMNS, `${screen.widestWhileHidden}`);
   assert.equal(screen.cursorVisible, true);
   assert.match(screen.lines.at(-2)!, /^ {2}200 chunks from 4 of 4 servers; /);
+});
+
+/** The chunk numbers in the display's per-chunk lines. */
+function chunksShown(output: string): Set<number> {
+  return new Set(
+    frameLines(output).flatMap((line) => /^ {2}#(\d+) /.exec(line)?.[1] ?? [])
+      .map(Number),
+  );
+}
+
+Deno.test("on a terminal 4 chunks asked for stay 4 chunks while fast servers take over a slow one's work", async () => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  const bytes = randomBytes(12 * MIB);
+  await Deno.writeFile(`${served.path}/f.bin`, bytes);
+  // Chunk 0's server sends 512 KiB/s, the others 4 MiB/s: they finish
+  // their own chunks first and take over parts of chunk 0.
+  const servers = await Promise.all(
+    ["512K", "4M", "4M", "4M"].map((rate) =>
+      ServerProcess.start(served.path, ["--quiet", "--rate-limit", rate])
+    ),
+  );
+  try {
+    await Deno.writeTextFile(
+      `${work.path}/servers.txt`,
+      serverInfo(servers.map((s) => s.port)),
+    );
+    const run = await runClientInTerminal({
+      cwd: work.path,
+      args: ["servers.txt", "4", "f.bin"],
+      columns: COLUMNS,
+      timeoutMs: 30_000,
+    });
+    assert.equal(run.code, 0, run.output);
+    assert.ok(sameBytes(await Deno.readFile(`${work.path}/f.bin`), bytes));
+    assert.deepEqual([...chunksShown(run.output)].sort(), [0, 1, 2, 3]);
+    assert.doesNotMatch(run.output, /\d+ chunks: /);
+    const screen = replayTerminal(run.output, 1000);
+    assert.ok(
+      screen.lines.some((line) =>
+        /^ {2}4 chunks from \d of 4 servers; /.test(line)
+      ),
+      screen.lines.join("\n"),
+    );
+  } finally {
+    await Promise.all(servers.map((s) => s[Symbol.asyncDispose]()));
+  }
+});
+
+Deno.test("on a terminal a resumed download shows the chunks of the first run, those kept from before too", async () => {
+  await using setup = await slowSetup();
+  // 8 chunks of 1.5 MiB; the first run got chunk 0.
+  const kept = 3 * MIB / 2;
+  const part = new Uint8Array(setup.bytes.length);
+  part.set(setup.bytes.subarray(0, kept));
+  await Deno.writeFile(`${setup.work}/f.bin.part`, part);
+  await Deno.writeTextFile(
+    `${setup.work}/f.bin.part.state`,
+    JSON.stringify({
+      format: "msfd-state-1",
+      name: "f.bin",
+      size: setup.bytes.length,
+      blockSize: 64 * 1024,
+      identity: toHex(sha256Of(digestsOf(setup.bytes, 64 * 1024))),
+      done: [[0, kept]],
+    }) + "\n",
+  );
+  const run = await runClientInTerminal({
+    cwd: setup.work,
+    args: ["servers.txt", "8", "f.bin"],
+    columns: COLUMNS,
+    timeoutMs: 30_000,
+  });
+  assert.equal(run.code, 0, run.output);
+  assert.ok(sameBytes(await Deno.readFile(`${setup.work}/f.bin`), setup.bytes));
+  assert.deepEqual(
+    [...chunksShown(run.output)].sort(),
+    [0, 1, 2, 3, 4, 5, 6, 7],
+  );
+  assert.ok(
+    frameLines(run.output).some((line) =>
+      /^ {2}#0 - +\[=+\] 100% {2}resumed$/.test(line)
+    ),
+    run.output,
+  );
+  const screen = replayTerminal(run.output, 1000);
+  assert.ok(
+    screen.lines.some((line) =>
+      /^Downloaded "f\.bin": 12\.0 MiB \(12582912 bytes\) in [\d.]+ s: 1\.5 MiB resumed from before, 10\.5 MiB fetched at [\d.]+ [KM]iB\/s$/
+        .test(line)
+    ),
+    screen.lines.join("\n"),
+  );
+  assert.ok(
+    screen.lines.some((line) =>
+      /^ {2}8 chunks from 4 of 4 servers; /.test(line)
+    ),
+    screen.lines.join("\n"),
+  );
 });
 
 Deno.test("Ctrl-C on a terminal clears the display and gives the cursor back", async () => {

@@ -7,7 +7,9 @@
 import assert from "node:assert/strict";
 import { digestsOf, sha256Of, toHex } from "../lib/_digest_oracle.ts";
 import { FaultProxy } from "./fault_proxy.ts";
+import { formatByteSize } from "../lib/byte_size.ts";
 import {
+  closedPort,
   randomBytes,
   runClient,
   sameBytes,
@@ -108,6 +110,64 @@ Deno.test("kept bytes overwritten with zeros inside their completed range are ch
     env.proxy.bytesToClient <= 3 * MiB + 64 * 1024,
     `fetched ${env.proxy.bytesToClient} bytes`,
   );
+});
+
+Deno.test("a resumed download numbers its chunks as the first run did, and its summary tells resumed and fetched bytes apart", async () => {
+  const bytes = randomBytes(8 * MiB);
+  await using env = await setup(bytes);
+  // Chunks of 2 MiB. The first run got chunk 0 and half of chunk 1; one
+  // block of that half was damaged since.
+  const part = new Uint8Array(bytes.length);
+  part.set(bytes.subarray(0, 3 * MiB));
+  const damaged = 2 * MiB + MiB / 2;
+  part.fill(0, damaged, damaged + BLOCK);
+  await leavePartial({ work: env.work, bytes, part, done: [[0, 3 * MiB]] });
+  // Every other range starts at a server that is down: each says which.
+  const down = closedPort();
+  await Deno.writeTextFile(
+    `${env.work}/servers.txt`,
+    serverInfo([env.proxy.port, down]),
+  );
+  const run = await download(env.work, []);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  // The missing bytes of chunk 2 are fetched in two ranges, the second
+  // from the server that is down first: still chunk 2, as the user's.
+  assert.ok(
+    run.stderr.includes(
+      `warning: chunk 2 (bytes 4194304-5242879) stopped at byte 4194304: 127.0.0.1:${down}: connection refused\n`,
+    ),
+    run.stderr,
+  );
+  const warnings = [
+    ...run.stderr.matchAll(/^warning: chunk (\d+) \(bytes (\d+)-(\d+)\)/gm),
+  ];
+  assert.ok(warnings.length >= 2, run.stderr);
+  for (const [line, chunk, first, last] of warnings) {
+    assert.equal(Number(chunk), Math.floor(Number(first) / (2 * MiB)), line);
+    assert.equal(Number(chunk), Math.floor(Number(last) / (2 * MiB)), line);
+  }
+  const summary = JSON.parse(run.stdout);
+  const resumed = 3 * MiB - BLOCK;
+  assert.equal(summary.chunks, 4);
+  assert.equal(summary.resumedBytes, resumed);
+  assert.equal(summary.fetchedBytes, bytes.length - resumed);
+  assert.equal(summary.refetchedBytes, BLOCK);
+  assert.equal(
+    summary.bytesPerSecond,
+    Math.round((bytes.length - resumed) / summary.seconds),
+  );
+  assert.ok(
+    run.stderr.includes(
+      `\nDownloaded "f.bin": 8.0 MiB (8388608 bytes) in ${
+        summary.seconds.toFixed(2)
+      } s: ${formatByteSize(resumed)} resumed from before, ${
+        formatByteSize(bytes.length - resumed)
+      } fetched at ${formatByteSize(summary.bytesPerSecond)}/s\n`,
+    ),
+    run.stderr,
+  );
+  assert.match(run.stderr, /^ {2}4 chunks from 1 of 2 servers; /m);
 });
 
 Deno.test("a state that says every byte is done counts only the bytes that match the digests", async () => {

@@ -17,6 +17,7 @@ import {
   sameBytes,
   SERVER_SCRIPT,
   ServerProcess,
+  spawnClient,
   tempDir,
 } from "./harness.ts";
 
@@ -185,6 +186,34 @@ Deno.test("server refuses names outside the folder and anything but regular file
   });
 });
 
+Deno.test("a name that leads through a symbolic link loop is refused, not reported missing", async () => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  await Deno.symlink("loop-b", `${served.path}/loop-a`);
+  await Deno.symlink("loop-a", `${served.path}/loop-b`);
+  await using server = await ServerProcess.start(served.path);
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    `127.0.0.1 ${server.port}\n`,
+  );
+  const run = await runClient({
+    cwd: work.path,
+    args: ["servers.txt", "2", "loop-a"],
+  });
+  assert.equal(run.code, 3, run.stderr);
+  assert.ok(
+    run.stderr.includes(
+      `127.0.0.1:${server.port}: forbidden: Refused: "loop-a" leads through a symbolic link loop`,
+    ),
+    run.stderr,
+  );
+  assert.doesNotMatch(run.stderr, /not found|No such file/);
+  assert.match(
+    await server.log(),
+    /SIZE "loop-a" sent=0 forbidden: Refused: "loop-a" leads through a symbolic link loop \(/,
+  );
+});
+
 Deno.test("server survives garbage, wrong versions and vanishing clients", async (t) => {
   await using root = await tempDir();
   const bytes = randomBytes(4 * 1024 * 1024);
@@ -314,6 +343,105 @@ Deno.test("server stops promptly with exit code 0 on SIGINT and SIGTERM", async 
     const status = await server.stop("SIGTERM");
     assert.equal(status.code, 0);
   });
+});
+
+Deno.test("a server stopped during a transfer logs it in words, and the client says the server closed the connection", async (t) => {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    await t.step(signal, async () => {
+      await using root = await tempDir();
+      await using work = await tempDir();
+      const size = 1024 * 1024;
+      await Deno.writeFile(`${root.path}/slow.bin`, randomBytes(size));
+      // The transfer takes 4 s: the server is stopped in the middle of it.
+      const server = await ServerProcess.start(root.path, [
+        "--rate-limit",
+        "256K",
+      ]);
+      await using _server = server;
+      await Deno.writeTextFile(
+        `${work.path}/servers.txt`,
+        `127.0.0.1 ${server.port}\n`,
+      );
+      const client = spawnClient({
+        cwd: work.path,
+        args: ["--retries", "0", "servers.txt", "1", "slow.bin"],
+        timeoutMs: 30_000,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const status = await server.stop(signal);
+      assert.equal(status.code, 0);
+      const log = await server.log();
+      assert.match(
+        log,
+        /RANGE "slow\.bin" 0\+1048576 sent=\d+ stopped during a transfer to 127\.0\.0\.1:\d+ \d+ms\n/,
+      );
+      assert.doesNotMatch(log, /Bad resource|os error|Interrupted|canceled/i);
+      const output = await client.output();
+      const stderr = new TextDecoder().decode(output.stderr);
+      assert.equal(output.code, 4, stderr);
+      assert.match(
+        stderr,
+        new RegExp(
+          `^warning: chunk 0 \\(bytes 0-1048575\\) stopped at byte \\d+: 127\\.0\\.0\\.1:${server.port}: the server closed the connection during the transfer, after \\d+ of 1048576 bytes$`,
+          "m",
+        ),
+      );
+      assert.doesNotMatch(
+        stderr,
+        /Bad resource|os error|Interrupted|canceled/i,
+      );
+    });
+  }
+});
+
+Deno.test("a client that leaves logs in words when it left", async () => {
+  await using root = await tempDir();
+  await Deno.writeFile(`${root.path}/slow.bin`, randomBytes(1024 * 1024));
+  await using server = await ServerProcess.start(root.path, [
+    "--rate-limit",
+    "256K",
+  ]);
+  {
+    using conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: server.port,
+    });
+    await writeAll(
+      conn,
+      encodeRequest({
+        op: Op.RANGE,
+        name: "slow.bin",
+        offset: 0,
+        length: 1024 * 1024,
+      }),
+    );
+    await readExact(conn, new Uint8Array(HEADER_LENGTH + 1000));
+  }
+  {
+    using conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: server.port,
+    });
+    await writeAll(conn, new TextEncoder().encode("MSFD"));
+  }
+  // The server notices on its next write; then it serves the next client.
+  const reply = await ask(server.port, {
+    op: Op.SIZE,
+    name: "slow.bin",
+    offset: 0,
+    length: 0,
+  });
+  assert.equal(reply.fileSize, 1024 * 1024);
+  const log = await server.log();
+  assert.match(
+    log,
+    /RANGE "slow\.bin" 0\+1048576 sent=\d+ disconnected: the client closed the connection during the transfer \d+ms\n/,
+  );
+  assert.match(
+    log,
+    / - sent=0 disconnected: the client closed the connection before its request was complete \d+ms\n/,
+  );
+  assert.doesNotMatch(log, /Bad resource|os error|Interrupted|canceled/i);
 });
 
 Deno.test("server reports startup errors with a message and a non-zero exit", async (t) => {
