@@ -433,3 +433,38 @@ Deno.test("a state file of 1.5 GiB is not read: the download says so and starts 
     /warning: starting over: the download state "f\.bin\.part\.state" cannot be used: it is larger than the 64 MiB a download state can be\n/,
   );
 });
+
+Deno.test("a partial file shorter than its state says is reported before the download starts over", async () => {
+  const bytes = randomBytes(2 * MiB);
+  await using env = await setup(bytes);
+  await leavePartial({
+    work: env.work,
+    bytes,
+    part: bytes.subarray(0, MiB),
+    done: [[0, MiB]],
+  });
+  const run = await download(env.work, []);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  assert.match(
+    run.stderr,
+    /warning: starting over: the partial file "f\.bin\.part" is missing or not 2097152 bytes long\n/,
+  );
+});
+
+Deno.test("a state whose done intervals are out of order and overlap resumes the bytes they cover", async () => {
+  const bytes = randomBytes(8 * MiB);
+  await using env = await setup(bytes);
+  await leavePartial({
+    work: env.work,
+    bytes,
+    part: damagedPartial(bytes),
+    done: [[3 * MiB, 6 * MiB], [0, 2 * MiB], [MiB, 3 * MiB + 100]],
+  });
+  const run = await download(env.work, []);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const summary = JSON.parse(run.stdout);
+  assert.equal(summary.resumedBytes, 5 * MiB);
+  assert.equal(summary.refetchedBytes, MiB);
+});
