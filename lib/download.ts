@@ -552,6 +552,8 @@ function alignDone(
  * the signal stopped the download; the temporary file and its state stay.
  * @throws {ChecksumMismatchError} If `sha256` was given and does not match.
  * @throws {OutputError} If the output cannot be written.
+ * @throws {UnreadableStateError} If the saved state was written by a newer
+ * version; it is left as it is, and no server is asked.
  * @throws {OutputExistsError} If a file took the output's name meanwhile
  * and `replace` is not set; the complete file stays as the partial one.
  */
