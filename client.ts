@@ -28,6 +28,7 @@ import {
   type DownloadResult,
   IncompleteDownloadError,
 } from "./lib/download.ts";
+import { UnreadableStateError } from "./lib/download_state.ts";
 import {
   localName,
   OutputError,
@@ -375,6 +376,13 @@ function reporter(
           }) kept from before do not match their digests; fetching them again`,
         );
         break;
+      case "kept-unchecked":
+        print(
+          `warning: ${event.bytes} bytes (${
+            formatByteSize(event.bytes)
+          }) kept from before cannot be checked (no server sent their digests); fetching them again`,
+        );
+        break;
       case "restarted":
         print(`warning: starting over: ${event.reason}`);
         break;
@@ -664,6 +672,15 @@ export async function main(args: string[]): Promise<number> {
         }: remove ${
           quoteName(error.path)
         }, or run the same command with --force to replace it`,
+      );
+      return ExitCode.USAGE;
+    }
+    if (error instanceof UnreadableStateError) {
+      // Only a state of a newer version ends the download: it is kept.
+      console.error(
+        `error: ${error.message}; resume with that version, or remove ${
+          quoteName(error.path)
+        } to start over`,
       );
       return ExitCode.USAGE;
     }

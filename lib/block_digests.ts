@@ -70,6 +70,23 @@ export function chooseBlockSize(size: number, numChunks: number): number {
 }
 
 /**
+ * Whether a block size, such as one a saved state names, can be used for a
+ * file: a power of two from 2 up to the largest {@linkcode chooseBlockSize}
+ * picks for the file (with one range), whose digest list the servers can
+ * send. Any other is refused by the servers, or is not one this client
+ * picks.
+ *
+ * @param blockSize The block size.
+ * @param size The file size.
+ * @returns `true` if the digests can be asked for in blocks of that size.
+ */
+export function isUsableBlockSize(blockSize: number, size: number): boolean {
+  return Number.isSafeInteger(blockSize) && blockSize >= 2 &&
+    blockSize <= chooseBlockSize(size, 1) &&
+    hashListLength(size, blockSize) !== undefined;
+}
+
+/**
  * SHA-256 of some bytes (with Web Crypto, which needs no import).
  *
  * @param bytes The bytes; not backed by a `SharedArrayBuffer`.

@@ -4,6 +4,7 @@ import {
   chooseBlockSize,
   digestEachBlock,
   IntegrityError,
+  isUsableBlockSize,
   MAX_CHOSEN_BLOCK_BYTES,
   RangeVerifier,
   sha256,
@@ -347,4 +348,40 @@ Deno.test("a range verifier whose list stopped fails the blocks still waiting, a
   });
   assert.equal(parts.verifiedTo, 64);
   assert.equal(parts.position, 64);
+});
+
+Deno.test("a block size is usable for a file when the servers can list it and the client could pick it", () => {
+  const MiB = 1024 * 1024;
+  const usable: [number, number][] = [
+    [32, 64 * MiB],
+    [64 * 1024, 64 * MiB],
+    [256 * 1024, 64 * MiB],
+    [4096, 70_000],
+    [512 * 1024, 2 ** 40],
+  ];
+  for (const [blockSize, size] of usable) {
+    assert.ok(isUsableBlockSize(blockSize, size), `${blockSize} ${size}`);
+  }
+  const unusable: [number, number][] = [
+    // Not a power of two, or 1 (the state of a run without checks).
+    [3, 64 * MiB],
+    [65_537, 64 * MiB],
+    [1, 64 * MiB],
+    [0, 64 * MiB],
+    [-4, 64 * MiB],
+    [2.5, 64 * MiB],
+    // Larger than the client picks for the file.
+    [512 * 1024, 64 * MiB],
+    [8192, 70_000],
+    [2 ** 30, 64 * MiB],
+    [4 * MiB, 2 ** 40],
+    // A list too long for the servers to send.
+    [16, 64 * MiB],
+    [2, 8 * MiB],
+    // A file too small for any block size but 1.
+    [2, 31],
+  ];
+  for (const [blockSize, size] of unusable) {
+    assert.ok(!isUsableBlockSize(blockSize, size), `${blockSize} ${size}`);
+  }
 });

@@ -9,12 +9,13 @@
 
 import { Mutex } from "async-mutex";
 import { BlockHasher } from "./block_hasher.ts";
-import { chooseBlockSize } from "./block_digests.ts";
+import { chooseBlockSize, isUsableBlockSize } from "./block_digests.ts";
 import {
   type DownloadState,
   loadState,
   removeState,
   StateWriter,
+  UnreadableStateError,
 } from "./download_state.ts";
 import { type Interval, IntervalSet } from "./interval_set.ts";
 import { KeptBytes, listIdentity } from "./kept_bytes.ts";
@@ -154,6 +155,13 @@ export type DownloadEvent =
   | {
     type: "kept-mismatch";
     /** Bytes kept from an earlier run that failed their check: they are
+     * fetched again. */
+    bytes: number;
+  }
+  | {
+    type: "kept-unchecked";
+    /** Bytes kept from an earlier run that cannot be checked (no server
+     * sent their digests): with checks on they do not count, and are
      * fetched again. */
     bytes: number;
   }
@@ -497,11 +505,26 @@ async function fetchReference(
 }
 
 /** The saved state, if any; a state that cannot be read is an
- * {@linkcode OutputError}. */
-async function readState(path: string): Promise<DownloadState | undefined> {
+ * {@linkcode OutputError}. One that is not a valid state is not used (it
+ * says why in a "restarted" event), unless a newer version wrote it: that
+ * one is left alone, as an {@linkcode UnreadableStateError}. */
+async function readState(
+  path: string,
+  onEvent: DownloadOptions["onEvent"],
+): Promise<DownloadState | undefined> {
   try {
     return await loadState(path);
   } catch (error) {
+    if (error instanceof UnreadableStateError) {
+      if (error.newerFormat !== undefined) throw error;
+      onEvent?.({
+        type: "restarted",
+        reason: `the download state ${
+          quoteName(path)
+        } cannot be used: ${error.problem}`,
+      });
+      return undefined;
+    }
     if (
       !(error instanceof Deno.errors.IsADirectory ||
         error instanceof Deno.errors.PermissionDenied)
@@ -521,7 +544,8 @@ function alignDone(
   blockSize: number,
   size: number,
 ): Interval[] {
-  return done.flatMap(([start, end]) => {
+  // Sorted and merged first: a state edited by hand may be neither.
+  return new IntervalSet(done).intervals.flatMap(([start, end]) => {
     const s = Math.ceil(start / blockSize) * blockSize;
     const e = end === size ? end : Math.floor(end / blockSize) * blockSize;
     return e > s ? [[s, e] as const] : [];
@@ -538,6 +562,8 @@ function alignDone(
  * the signal stopped the download; the temporary file and its state stay.
  * @throws {ChecksumMismatchError} If `sha256` was given and does not match.
  * @throws {OutputError} If the output cannot be written.
+ * @throws {UnreadableStateError} If the saved state was written by a newer
+ * version; it is left as it is, and no server is asked.
  * @throws {OutputExistsError} If a file took the output's name meanwhile
  * and `replace` is not set; the complete file stays as the partial one.
  */
@@ -545,20 +571,22 @@ export async function download(
   options: DownloadOptions,
 ): Promise<DownloadResult> {
   const { servers, timeouts, onEvent } = options;
-  const { size, serverIndex: first, responsive } = await findFileSize(
-    options,
-  );
   const { partial: partialPath, state: statePath } = sideFilePaths(
     options.outputPath,
   );
+  // Read first: a state that must be left alone ends the download before
+  // any server is asked.
+  const saved = await readState(statePath, onEvent);
+  const { size, serverIndex: first, responsive } = await findFileSize(
+    options,
+  );
 
-  const saved = await readState(statePath);
   const sameFile = saved !== undefined && saved.name === options.name &&
     saved.size === size;
   const verify = (options.verify ?? true) && size > 0;
   const blockSize = !verify
     ? 1
-    : sameFile && saved.blockSize > 1
+    : sameFile && isUsableBlockSize(saved.blockSize, size)
     ? saved.blockSize
     : chooseBlockSize(size, options.numChunks);
   // A server that has not cached the list computes it as it sends it:
@@ -619,13 +647,21 @@ export async function download(
   // they count once they match the digest list (see KeptBytes below).
   let candidates: Interval[] = [];
   if (saved !== undefined && saved.done.length > 0) {
-    if (sameFile) {
-      candidates = alignDone(saved.done, blockSize, size);
-    } else {
+    if (!sameFile) {
       onEvent?.({
         type: "restarted",
         reason: "the partial download is of another file",
       });
+    } else if (verify && reference === undefined) {
+      // Checks are on: no byte goes into the file unchecked unless the
+      // user is told, as they are of the bytes fetched without digests.
+      onEvent?.({
+        type: "restarted",
+        reason:
+          "the bytes kept from before cannot be checked: no server sent block digests",
+      });
+    } else {
+      candidates = alignDone(saved.done, blockSize, size);
     }
   }
   let opened: Awaited<ReturnType<typeof OutputFile.open>>;
@@ -640,6 +676,14 @@ export async function download(
     throw error;
   }
   const { output, resumed } = opened;
+  if (!resumed && candidates.length > 0) {
+    onEvent?.({
+      type: "restarted",
+      reason: `the partial file ${
+        quoteName(partialPath)
+      } is missing or not ${size} bytes long`,
+    });
+  }
   // Blocks are hashed on a worker thread while this one receives.
   let hasher: BlockHasher | undefined;
   try {
@@ -679,8 +723,9 @@ export async function download(
         }),
     })
     : undefined;
-  // Without checks, kept bytes are trusted as they are.
-  const trusted = kept === undefined ? candidates : [];
+  // Without checks, kept bytes are trusted as they are; with checks, only
+  // those that pass count.
+  const trusted = verify ? [] : candidates;
   const trustedIntervals = new IntervalSet(trusted).intervals;
   const trustedBytes = new IntervalSet(trusted).size;
   const candidateBytes = new IntervalSet(candidates).size;
@@ -808,9 +853,14 @@ export async function download(
     const settled = await Promise.allSettled([tasks.run(), checking]);
     const rejected = settled.find((s) => s.status === "rejected");
     let failed = rejected && { error: rejected.reason };
-    if (kept !== undefined && kept.failedBytes > 0) {
-      if (!kept.changed) {
+    if (
+      kept !== undefined && (kept.failedBytes > 0 || kept.uncheckedBytes > 0)
+    ) {
+      if (!kept.changed && kept.failedBytes > 0) {
         onEvent?.({ type: "kept-mismatch", bytes: kept.failedBytes });
+      }
+      if (kept.uncheckedBytes > 0) {
+        onEvent?.({ type: "kept-unchecked", bytes: kept.uncheckedBytes });
       }
       if (failed === undefined && !abort.signal.aborted) {
         // Numbered after the first pass's ranges, stolen tails included;
@@ -818,7 +868,8 @@ export async function download(
         const first = tasks.progress().length;
         againRanges = planRanges(size, options.numChunks, {
           blockSize,
-          done: new IntervalSet(kept.failed()).gaps(size),
+          done: new IntervalSet([...kept.failed(), ...kept.unchecked()])
+            .gaps(size),
         }).map((range) => ({ ...range, index: first + range.index }));
         // A server serves one connection at a time: the first pass's
         // kept connections would hold the second's off.

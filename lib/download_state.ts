@@ -8,6 +8,7 @@
 
 import { writeAll, writeAllSync } from "./conn_io.ts";
 import type { Interval } from "./interval_set.ts";
+import { quoteName } from "./quoted_name.ts";
 
 /** Suffix added to the partial file's name for its control file. */
 export const STATE_SUFFIX = ".state";
@@ -40,6 +41,47 @@ export interface DownloadState {
 const FORMAT = "msfd-state-2";
 /** The format before `listed`: its identity covered the whole list. */
 const FORMAT_1 = "msfd-state-1";
+/** Format tags of this kind with a higher number are of newer versions. */
+const FORMAT_PATTERN = /^msfd-state-([1-9][0-9]{0,8})$/;
+
+/**
+ * The largest control file read: 64 MiB, room for over a million done
+ * intervals, more than a download keeps (its ranges are at most 10,000
+ * chunks, split further only where blocks failed). A larger file is not a
+ * state this program wrote, and is not read into memory.
+ */
+export const MAX_STATE_BYTES = 64 * 1024 * 1024;
+
+/** A control file is there but cannot be used; nothing of it is. */
+export class UnreadableStateError extends Error {
+  /** Where it is. */
+  readonly path: string;
+  /** What is wrong with it, such as `it is not JSON`. */
+  readonly problem: string;
+  /** The format tag of a newer version of the program, if it has one:
+   * that version can read it, this one must not overwrite it. */
+  readonly newerFormat: string | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @param options Where the file is, what is wrong with it, and the
+   * format tag of a newer version if it has one.
+   */
+  constructor(
+    options: { path: string; problem: string; newerFormat?: string },
+  ) {
+    super(
+      `The download state ${
+        quoteName(options.path)
+      } cannot be read: ${options.problem}`,
+    );
+    this.name = "UnreadableStateError";
+    this.path = options.path;
+    this.problem = options.problem;
+    this.newerFormat = options.newerFormat;
+  }
+}
 
 /**
  * Encodes a state as JSON text.
@@ -55,6 +97,111 @@ function isUint(value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 0;
 }
 
+/** What {@linkcode parseState} found: the state, or what is wrong. */
+export type ParsedState =
+  | { state: DownloadState }
+  | {
+    /** What is wrong with the text, such as `it is not JSON`. */
+    problem: string;
+    /** The format tag, when it is one of a newer version. */
+    newerFormat?: string;
+  };
+
+/**
+ * Decodes a control file's text, saying what is wrong with it if it is
+ * not a valid state.
+ *
+ * @param text The stored text.
+ * @returns The state, or the problem.
+ */
+export function parseState(text: string): ParsedState {
+  let value: Record<string, unknown>;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { problem: "it is not JSON" };
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return { problem: "it is not a JSON object" };
+  }
+  const format = value.format;
+  if (format !== FORMAT && format !== FORMAT_1) {
+    const number = typeof format === "string"
+      ? FORMAT_PATTERN.exec(format)?.[1]
+      : undefined;
+    if (number !== undefined && Number(number) > 2) {
+      return {
+        problem: `it was written by a newer version of the client (format ${
+          JSON.stringify(format)
+        })`,
+        newerFormat: format as string,
+      };
+    }
+    return {
+      problem: format === undefined
+        ? "it has no format tag"
+        : `its format tag is ${JSON.stringify(format)}, not "${FORMAT}"`,
+    };
+  }
+  if (typeof value.name !== "string") {
+    return { problem: "its name is not a string" };
+  }
+  if (!isUint(value.size)) {
+    return { problem: "its size is not a whole number of bytes" };
+  }
+  if (!isUint(value.blockSize) || (value.blockSize as number) < 1) {
+    return { problem: "its block size is not a positive whole number" };
+  }
+  if (
+    value.identity !== null &&
+    !(typeof value.identity === "string" && IDENTITY.test(value.identity))
+  ) {
+    return {
+      problem: "its identity is neither null nor 64 hexadecimal digits",
+    };
+  }
+  if (!Array.isArray(value.done)) {
+    return { problem: "its done intervals are not a list" };
+  }
+  const size = value.size as number;
+  const blockSize = value.blockSize as number;
+  const blocks = Math.ceil(size / blockSize);
+  const identity = value.identity as string | null;
+  const listed = format === FORMAT_1
+    ? (identity === null ? 0 : blocks)
+    : value.listed;
+  if (
+    !isUint(listed) || listed > blocks || (identity === null) !== (listed === 0)
+  ) {
+    return {
+      problem: `its listed count ${
+        JSON.stringify(listed)
+      } does not fit its identity and its ${blocks} blocks`,
+    };
+  }
+  const done: Interval[] = [];
+  for (const [i, interval] of (value.done as unknown[]).entries()) {
+    if (
+      !Array.isArray(interval) || interval.length !== 2 ||
+      !isUint(interval[0]) || !isUint(interval[1]) ||
+      interval[0] > interval[1] || interval[1] > size
+    ) {
+      return {
+        problem: `its done interval ${
+          i + 1
+        } is not a pair of offsets from 0 to ${size}`,
+      };
+    }
+    done.push([interval[0], interval[1]]);
+  }
+  return {
+    state: { name: value.name, size, blockSize, identity, listed, done },
+  };
+}
+
+/** The identity: a SHA-256 in lower-case hex. */
+const IDENTITY = /^[0-9a-f]{64}$/;
+
 /**
  * Decodes a control file's text.
  *
@@ -62,64 +209,64 @@ function isUint(value: unknown): value is number {
  * @returns The state, or `undefined` if the text is not a valid state.
  */
 export function decodeState(text: string): DownloadState | undefined {
-  let value: Record<string, unknown>;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (
-    typeof value !== "object" || value === null ||
-    (value.format !== FORMAT && value.format !== FORMAT_1) ||
-    typeof value.name !== "string" ||
-    !isUint(value.size) || !isUint(value.blockSize) ||
-    (value.blockSize as number) < 1 ||
-    (value.identity !== null && typeof value.identity !== "string") ||
-    !Array.isArray(value.done)
-  ) {
-    return undefined;
-  }
-  const size = value.size as number;
-  const blockSize = value.blockSize as number;
-  const blocks = Math.ceil(size / blockSize);
-  const identity = value.identity as string | null;
-  const listed = value.format === FORMAT_1
-    ? (identity === null ? 0 : blocks)
-    : value.listed;
-  if (
-    !isUint(listed) || listed > blocks || (identity === null) !== (listed === 0)
-  ) {
-    return undefined;
-  }
-  const done: Interval[] = [];
-  for (const interval of value.done as unknown[]) {
-    if (
-      !Array.isArray(interval) || interval.length !== 2 ||
-      !isUint(interval[0]) || !isUint(interval[1]) ||
-      interval[0] > interval[1] || interval[1] > size
-    ) {
-      return undefined;
+  const parsed = parseState(text);
+  return "state" in parsed ? parsed.state : undefined;
+}
+
+/** Reads a file of at most `limit` bytes, or gives `undefined` for a
+ * longer one (as its size says, or as it turns out while it is read). */
+async function readUpTo(
+  path: string,
+  limit: number,
+): Promise<Uint8Array | undefined> {
+  using file = await Deno.open(path, { read: true });
+  const known = (await file.stat()).size;
+  if (known > limit) return undefined;
+  let buffer = new Uint8Array(Math.max(known, 4096) + 1);
+  let filled = 0;
+  while (true) {
+    const n = await file.read(buffer.subarray(filled));
+    if (n === null) return buffer.subarray(0, filled);
+    filled += n;
+    if (filled > limit) return undefined;
+    if (filled === buffer.length) {
+      // It grew since, or its size says nothing (as under /proc).
+      const larger = new Uint8Array(Math.min(2 * buffer.length, limit + 1));
+      larger.set(buffer);
+      buffer = larger;
     }
-    done.push([interval[0], interval[1]]);
   }
-  return { name: value.name, size, blockSize, identity, listed, done };
 }
 
 /**
  * Reads a control file.
  *
  * @param path Where it is.
- * @returns The state, or `undefined` if there is none or it is unreadable.
+ * @returns The state, or `undefined` if there is none.
+ * @throws {UnreadableStateError} If there is one that is not a valid
+ * state, or one larger than {@linkcode MAX_STATE_BYTES}.
  */
 export async function loadState(
   path: string,
 ): Promise<DownloadState | undefined> {
+  let bytes: Uint8Array | undefined;
   try {
-    return decodeState(await Deno.readTextFile(path));
+    bytes = await readUpTo(path, MAX_STATE_BYTES);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
   }
+  if (bytes === undefined) {
+    throw new UnreadableStateError({
+      path,
+      problem: `it is larger than the ${
+        MAX_STATE_BYTES / 1024 / 1024
+      } MiB a download state can be`,
+    });
+  }
+  const parsed = parseState(new TextDecoder().decode(bytes));
+  if ("state" in parsed) return parsed.state;
+  throw new UnreadableStateError({ path, ...parsed });
 }
 
 /**

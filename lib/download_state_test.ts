@@ -4,10 +4,13 @@ import {
   type DownloadState,
   encodeState,
   loadState,
+  MAX_STATE_BYTES,
+  parseState,
   removeState,
   saveState,
   STATE_SUFFIX,
   StateWriter,
+  UnreadableStateError,
 } from "./download_state.ts";
 import { withTempDir } from "./_temp_dir.ts";
 
@@ -206,12 +209,106 @@ Deno.test("loading a missing state file gives undefined", async () => {
   });
 });
 
-Deno.test("loading a corrupt state file gives undefined", async () => {
+Deno.test("loading a corrupt state file says what is wrong with it", async () => {
   await withTempDir("download_state_test_", async (dir) => {
     const path = `${dir}/corrupt${STATE_SUFFIX}`;
     await Deno.writeTextFile(path, encodeState(VERIFIED).slice(0, 30));
-    assert.equal(await loadState(path), undefined);
+    await assert.rejects(loadState(path), (error: unknown) => {
+      assert.ok(error instanceof UnreadableStateError);
+      assert.equal(error.path, path);
+      assert.equal(error.problem, "it is not JSON");
+      assert.equal(error.newerFormat, undefined);
+      assert.equal(
+        error.message,
+        `The download state ${
+          JSON.stringify(path)
+        } cannot be read: it is not JSON`,
+      );
+      return true;
+    });
   });
+});
+
+Deno.test("a state file larger than a state can be is refused without reading it", async () => {
+  await withTempDir("download_state_test_", async (dir) => {
+    const path = `${dir}/huge${STATE_SUFFIX}`;
+    // Sparse: 1.5 GiB of nothing, which would not fit in a string.
+    using file = await Deno.open(path, { write: true, create: true });
+    await file.truncate(1536 * 1024 * 1024);
+    await assert.rejects(loadState(path), (error: unknown) => {
+      assert.ok(error instanceof UnreadableStateError);
+      assert.equal(
+        error.problem,
+        "it is larger than the 64 MiB a download state can be",
+      );
+      return true;
+    });
+    await file.truncate(MAX_STATE_BYTES + 1);
+    await assert.rejects(loadState(path), UnreadableStateError);
+    // At the limit it is read, and is not a state.
+    await file.truncate(MAX_STATE_BYTES);
+    await assert.rejects(loadState(path), /it is not JSON/);
+  });
+});
+
+Deno.test("parseState says what is wrong with a state that cannot be used", () => {
+  const cases: [Record<string, unknown> | string, string][] = [
+    ["[1, 2]", "it is not a JSON object"],
+    [{ ...stored(), format: undefined }, "it has no format tag"],
+    [
+      { ...stored(), format: "other" },
+      'its format tag is "other", not "msfd-state-2"',
+    ],
+    [{ ...stored(), name: 5 }, "its name is not a string"],
+    [{ ...stored(), size: -1 }, "its size is not a whole number of bytes"],
+    [
+      { ...stored(), blockSize: 0 },
+      "its block size is not a positive whole number",
+    ],
+    [
+      { ...stored(), identity: "ab".repeat(31) },
+      "its identity is neither null nor 64 hexadecimal digits",
+    ],
+    [
+      { ...stored(), identity: "AB".repeat(32) },
+      "its identity is neither null nor 64 hexadecimal digits",
+    ],
+    [
+      { ...stored(), listed: 100_000 },
+      "its listed count 100000 does not fit its identity and its 16 blocks",
+    ],
+    [
+      { ...stored(), done: [[0, 5], [7, 1_000_004]] },
+      "its done interval 2 is not a pair of offsets from 0 to 1000003",
+    ],
+  ];
+  for (const [value, problem] of cases) {
+    const text = typeof value === "string" ? value : JSON.stringify(value);
+    assert.deepEqual(parseState(text), { problem }, text);
+  }
+});
+
+Deno.test("parseState tells a state of a newer version from a broken one", () => {
+  for (const format of ["msfd-state-3", "msfd-state-12"]) {
+    assert.deepEqual(parseState(JSON.stringify({ ...stored(), format })), {
+      problem:
+        `it was written by a newer version of the client (format "${format}")`,
+      newerFormat: format,
+    });
+  }
+  // Even with fields this version does not know the meaning of.
+  assert.deepEqual(
+    parseState(JSON.stringify({ format: "msfd-state-3", parts: {} })),
+    {
+      problem:
+        'it was written by a newer version of the client (format "msfd-state-3")',
+      newerFormat: "msfd-state-3",
+    },
+  );
+  for (const format of ["msfd-state-0", "msfd-state-03", "msfd-state-x"]) {
+    const parsed = parseState(JSON.stringify({ ...stored(), format }));
+    assert.ok(!("state" in parsed) && parsed.newerFormat === undefined);
+  }
 });
 
 Deno.test("saving a state into a missing folder fails and leaves nothing", async () => {

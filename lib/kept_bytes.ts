@@ -3,7 +3,8 @@
  * the digest list before they count: the state file that names them is a
  * hint, the digests are the truth. The kept blocks are read back and
  * hashed as the list arrives, while the missing ranges are fetched; the
- * blocks that fail are fetched again afterwards.
+ * blocks that fail, and those whose digests no server sent, are fetched
+ * again afterwards.
  *
  * @module
  */
@@ -111,27 +112,33 @@ export interface KeptBytesOptions {
   saved: ListIdentity | undefined;
   /** Stops the check: the bytes not checked yet still stand. */
   signal: AbortSignal;
-  /** Called when the list shows that the file changed since the earlier
-   * run; the bytes not checked yet fall then, unchecked. */
+  /** Called once the file is shown to have changed since the earlier run:
+   * the list differs from the one the earlier run checked against, and a
+   * kept block fails. */
   onChanged?: () => void;
 }
 
 /**
  * The check of the bytes kept from an earlier run. Each block is read
  * back once the digest list covers it and passes or fails; one whose
- * digest will not come (no server sent the rest of the list) passes
- * unchecked, as a received one does. Meanwhile, once the list covers as
- * many digests as the earlier run's identity, it tells whether the file
- * changed since; if it did, what is not checked yet fails at once.
+ * digest will not come (no server sent the rest of the list) stays
+ * unchecked, and does not count: checks are on. Meanwhile, once the list
+ * covers as many digests as the earlier run's identity, it tells whether
+ * the list is the one the earlier run checked against. If not, the kept
+ * bytes still count as far as they pass (the digests are the truth), but
+ * no longer stand before they do, and the file is said to have changed
+ * once one fails: the identity alone cannot tell a changed file from an
+ * edited state.
  */
 export class KeptBytes {
   #options: KeptBytesOptions;
   #passed = new IntervalSet();
   #failed = new IntervalSet();
+  #unchecked = new IntervalSet();
   #candidateBytes: number;
   /** Whether the list still has to show that the earlier run's version
-   * is this one. */
-  #judgement: "pending" | "same" | "changed" | "unknown";
+   * is this one; "differs" until a kept block fails, "changed" then. */
+  #judgement: "pending" | "same" | "differs" | "changed" | "unknown";
 
   /**
    * Creates the check; nothing is read before {@linkcode run}.
@@ -154,11 +161,16 @@ export class KeptBytes {
     return this.#failed.size;
   }
 
+  /** Kept bytes whose digests no server sent: they are fetched again. */
+  get uncheckedBytes(): number {
+    return this.#unchecked.size;
+  }
+
   /** Kept bytes that did not fail: passed, or not checked yet (unless the
-   * file changed). */
+   * list differs from the earlier run's). */
   get standingBytes(): number {
-    if (this.changed) return this.#passed.size;
-    return this.#candidateBytes - this.#failed.size;
+    if (this.#distrusted) return this.#passed.size;
+    return this.#candidateBytes - this.#failed.size - this.#unchecked.size;
   }
 
   /** The intervals that passed. */
@@ -171,16 +183,30 @@ export class KeptBytes {
     return this.#failed.intervals;
   }
 
-  /** The intervals that did not fail: passed, or not checked yet (unless
-   * the file changed: then only those that passed). */
-  standing(): Interval[] {
-    if (this.changed) return this.passed();
-    return subtract(this.#options.candidates, this.#failed);
+  /** The intervals whose digests no server sent: to fetch again. */
+  unchecked(): Interval[] {
+    return this.#unchecked.intervals;
   }
 
-  /** Whether the list showed that the file changed since the earlier run. */
+  /** The intervals that did not fail: passed, or not checked yet (unless
+   * the list differs from the earlier run's: then only those that
+   * passed). */
+  standing(): Interval[] {
+    if (this.#distrusted) return this.passed();
+    const out = new IntervalSet([...this.failed(), ...this.unchecked()]);
+    return subtract(this.#options.candidates, out);
+  }
+
+  /** Whether the file changed since the earlier run: the list differs
+   * from the one it checked against, and a kept block failed. */
   get changed(): boolean {
     return this.#judgement === "changed";
+  }
+
+  /** Whether the list differs from the one the earlier run checked
+   * against: kept bytes not checked yet may be of another version. */
+  get #distrusted(): boolean {
+    return this.#judgement === "differs" || this.#judgement === "changed";
   }
 
   /**
@@ -225,13 +251,12 @@ export class KeptBytes {
             return;
           }
           if (signal.aborted) return;
-          if (this.#judgement === "changed") {
-            this.#failed.add(at, end);
+          const listedEnd = reference.covered * blockSize;
+          if (at >= listedEnd) {
+            // The list ended before this block: no digest will come.
+            this.#unchecked.add(at, end);
             break;
           }
-          const listedEnd = reference.ended
-            ? end
-            : reference.covered * blockSize;
           const pieceEnd = Math.min(end, at + pieceBytes, listedEnd);
           const index = turn % buffers.length;
           const hasher = hashers[turn % Math.max(1, hashers.length)];
@@ -270,7 +295,7 @@ export class KeptBytes {
     const wholeEnd = readEnd === end
       ? end
       : start + Math.floor(bytes.length / blockSize) * blockSize;
-    if (wholeEnd < end) this.#failed.add(wholeEnd, end);
+    if (wholeEnd < end) this.#fail(wholeEnd, end);
     const blocks = bytes.subarray(0, wholeEnd - start);
     if (blocks.length === 0) return;
     let digests: Uint8Array | undefined;
@@ -285,11 +310,28 @@ export class KeptBytes {
       const blockEnd = Math.min(at + blockSize, wholeEnd);
       const expected = reference.digestOf(at / blockSize);
       const actual = digests.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES);
-      if (expected === undefined || equalBytes(actual, expected)) {
+      if (expected === undefined) {
+        // Pieces end where the list does: not reached.
+        this.#unchecked.add(at, blockEnd);
+      } else if (equalBytes(actual, expected)) {
         this.#passed.add(at, blockEnd);
       } else {
-        this.#failed.add(at, blockEnd);
+        this.#fail(at, blockEnd);
       }
+    }
+  }
+
+  /** Fails kept bytes; with a list that differs from the earlier run's,
+   * that shows the file changed. */
+  #fail(start: number, end: number): void {
+    this.#failed.add(start, end);
+    this.#confirmChange();
+  }
+
+  #confirmChange(): void {
+    if (this.#judgement === "differs" && this.#failed.size > 0) {
+      this.#judgement = "changed";
+      this.#options.onChanged?.();
     }
   }
 
@@ -311,8 +353,8 @@ export class KeptBytes {
     } else if (now.identity === saved.identity) {
       this.#judgement = "same";
     } else {
-      this.#judgement = "changed";
-      this.#options.onChanged?.();
+      this.#judgement = "differs";
+      this.#confirmChange();
     }
   }
 }

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { digestsOf, sha256Of, toHex } from "../lib/_digest_oracle.ts";
-import { FaultProxy } from "./fault_proxy.ts";
+import { type Fault, FaultProxy } from "./fault_proxy.ts";
 import { formatByteSize } from "../lib/byte_size.ts";
 import {
   closedPort,
@@ -22,15 +22,19 @@ import { Tmpfs } from "./_tmpfs.ts";
 const MiB = 1024 * 1024;
 const BLOCK = 64 * 1024;
 
-/** A file served by one server behind a proxy that counts the bytes. */
-async function setup(bytes: Uint8Array) {
+/** A file served by one server behind a proxy that counts the bytes (and
+ * does `fault` to connections, if given). */
+async function setup(
+  bytes: Uint8Array,
+  fault: (connectionIndex: number) => Fault | undefined = () => undefined,
+) {
   const served = await tempDir();
   const work = await tempDir();
   await Deno.writeFile(`${served.path}/f.bin`, bytes);
   const server = await ServerProcess.start(served.path);
   const proxy = FaultProxy.start({
     upstreamPort: server.port,
-    fault: () => undefined,
+    fault,
   });
   await Deno.writeTextFile(
     `${work.path}/servers.txt`,
@@ -50,13 +54,15 @@ async function setup(bytes: Uint8Array) {
 }
 
 /** A partial download as an earlier run leaves it: `<name>.part` holding
- * `part`, and a state of the older format saying `done` is complete. */
+ * `part`, and a state of the older format saying `done` is complete (in
+ * blocks of 64 KiB, unless `edit` changes that or more). */
 async function leavePartial(options: {
   work: string;
   bytes: Uint8Array;
   part: Uint8Array;
   done: [number, number][];
   identity?: string | null;
+  edit?: Record<string, unknown>;
 }) {
   await Deno.writeFile(`${options.work}/f.bin.part`, options.part);
   const identity = options.identity !== undefined
@@ -71,6 +77,7 @@ async function leavePartial(options: {
       blockSize: BLOCK,
       identity,
       done: options.done,
+      ...options.edit,
     }) + "\n",
   );
 }
@@ -308,4 +315,216 @@ Deno.test("a download that fills the disk keeps what it wrote, and the rerun res
 
 Deno.test("a download that fills the disk keeps what it wrote with the digests cached on the server too", async () => {
   await fillTheDiskThenResume(true);
+});
+
+/** An 8 MiB file of which an earlier run kept 6 MiB, the fifth of them
+ * zeros since: a wrong file if they were trusted. */
+function damagedPartial(bytes: Uint8Array): Uint8Array {
+  const part = new Uint8Array(bytes.length);
+  part.set(bytes.subarray(0, 6 * MiB));
+  part.fill(0, 4 * MiB, 5 * MiB);
+  return part;
+}
+
+/** The second connection the client opens asks for the digest list (the
+ * first asks for the size). */
+const LIST_CONNECTION = 1;
+
+Deno.test("kept bytes are fetched again, not trusted, when no server sends block digests", async () => {
+  const bytes = randomBytes(8 * MiB);
+  await using env = await setup(
+    bytes,
+    (i) => i === LIST_CONNECTION ? { kind: "cut", after: 0 } : undefined,
+  );
+  const part = damagedPartial(bytes);
+  await leavePartial({ work: env.work, bytes, part, done: [[0, 6 * MiB]] });
+  const run = await download(env.work, []);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  assert.match(run.stderr, /warning: downloading without verification/);
+  assert.match(
+    run.stderr,
+    /warning: starting over: the bytes kept from before cannot be checked: no server sent block digests/,
+  );
+  assert.doesNotMatch(run.stderr, /resumed from before|Resuming/);
+  assert.equal(JSON.parse(run.stdout).resumedBytes, 0);
+});
+
+Deno.test("kept bytes past the end of a digest list that stopped early are fetched again, not trusted", async () => {
+  const bytes = randomBytes(8 * MiB);
+  // The list of 128 digests stops after 40 of them (2.5 MiB).
+  await using env = await setup(
+    bytes,
+    (i) =>
+      i === LIST_CONNECTION ? { kind: "cut", after: 24 + 40 * 32 } : undefined,
+  );
+  const part = damagedPartial(bytes);
+  await leavePartial({ work: env.work, bytes, part, done: [[0, 6 * MiB]] });
+  const run = await download(env.work, []);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  assert.match(
+    run.stderr,
+    /warning: downloading without verification from byte 2621440 on/,
+  );
+  assert.match(
+    run.stderr,
+    /warning: 3670016 bytes \(3\.5 MiB\) kept from before cannot be checked \(no server sent their digests\); fetching them again/,
+  );
+  assert.match(
+    run.stderr,
+    /2\.5 MiB \(2621440 bytes\) resumed from before, checked against the digests/,
+  );
+  const summary = JSON.parse(run.stdout);
+  assert.equal(summary.resumedBytes, 2.5 * MiB);
+  assert.equal(summary.refetchedBytes, 0);
+});
+
+for (const blockSize of [3, 2, 1 << 30]) {
+  Deno.test(`a state with block size ${blockSize}, which the client does not use for this file, has its kept bytes checked in blocks it picks`, async () => {
+    const bytes = randomBytes(8 * MiB);
+    await using env = await setup(bytes);
+    const part = damagedPartial(bytes);
+    await leavePartial({
+      work: env.work,
+      bytes,
+      part,
+      done: [[0, 6 * MiB]],
+      edit: { blockSize },
+    });
+    const run = await download(env.work, []);
+    assert.equal(run.code, 0, run.stderr);
+    await assertIdentical(`${env.work}/f.bin`, bytes);
+    assert.doesNotMatch(run.stderr, /without verification|starting over/);
+    assert.match(
+      run.stderr,
+      /warning: 1048576 bytes \(1\.0 MiB\) kept from before do not match their digests; fetching them again/,
+    );
+    const summary = JSON.parse(run.stdout);
+    assert.equal(summary.resumedBytes, 5 * MiB);
+    assert.equal(summary.refetchedBytes, MiB);
+  });
+}
+
+Deno.test("a state edited to another block size the servers can list does not say the file changed", async () => {
+  const bytes = randomBytes(8 * MiB);
+  await using env = await setup(bytes);
+  const part = new Uint8Array(bytes.length);
+  part.set(bytes.subarray(0, 6 * MiB));
+  // Its identity is of the list in blocks of 64 KiB.
+  await leavePartial({
+    work: env.work,
+    bytes,
+    part,
+    done: [[0, 6 * MiB]],
+    edit: { blockSize: 16384 },
+  });
+  const run = await download(env.work, []);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  assert.doesNotMatch(run.stderr, /changed on the servers|starting over/);
+  const summary = JSON.parse(run.stdout);
+  assert.equal(summary.resumedBytes, 6 * MiB);
+  assert.equal(summary.refetchedBytes, 0);
+});
+
+Deno.test("a state that cannot be used is named with what is wrong with it before the download starts over", async () => {
+  const bytes = randomBytes(8 * MiB);
+  await using env = await setup(bytes);
+  await leavePartial({
+    work: env.work,
+    bytes,
+    part: damagedPartial(bytes),
+    done: [[0, 6 * MiB]],
+    edit: { format: "msfd-state-2", identity: null, listed: 100000 },
+  });
+  const run = await download(env.work, []);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  assert.match(
+    run.stderr,
+    /warning: starting over: the download state "f\.bin\.part\.state" cannot be used: its listed count 100000 does not fit its identity and its 128 blocks\n/,
+  );
+  assert.equal(JSON.parse(run.stdout).resumedBytes, 0);
+});
+
+Deno.test("a state written by a newer version ends the download with exit code 2 and is left as it is", async () => {
+  const bytes = randomBytes(8 * MiB);
+  await using env = await setup(bytes);
+  const part = damagedPartial(bytes);
+  await leavePartial({
+    work: env.work,
+    bytes,
+    part,
+    done: [[0, 6 * MiB]],
+    edit: { format: "msfd-state-3" },
+  });
+  const state = await Deno.readTextFile(`${env.work}/f.bin.part.state`);
+  const run = await download(env.work, []);
+  assert.equal(run.code, 2, run.stderr);
+  assert.equal(
+    run.stderr,
+    'error: The download state "f.bin.part.state" cannot be read: it was written by a newer version of the client (format "msfd-state-3"); resume with that version, or remove "f.bin.part.state" to start over\n',
+  );
+  assert.equal(env.proxy.connections, 0);
+  assert.equal(
+    await Deno.readTextFile(`${env.work}/f.bin.part.state`),
+    state,
+  );
+  await assertIdentical(`${env.work}/f.bin.part`, part);
+});
+
+Deno.test("a state file of 1.5 GiB is not read: the download says so and starts over", async () => {
+  const bytes = randomBytes(2 * MiB);
+  await using env = await setup(bytes);
+  await Deno.writeFile(`${env.work}/f.bin.part`, bytes);
+  {
+    using file = await Deno.open(`${env.work}/f.bin.part.state`, {
+      write: true,
+      create: true,
+    });
+    await file.truncate(1536 * MiB);
+  }
+  const run = await download(env.work, []);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  assert.match(
+    run.stderr,
+    /warning: starting over: the download state "f\.bin\.part\.state" cannot be used: it is larger than the 64 MiB a download state can be\n/,
+  );
+});
+
+Deno.test("a partial file shorter than its state says is reported before the download starts over", async () => {
+  const bytes = randomBytes(2 * MiB);
+  await using env = await setup(bytes);
+  await leavePartial({
+    work: env.work,
+    bytes,
+    part: bytes.subarray(0, MiB),
+    done: [[0, MiB]],
+  });
+  const run = await download(env.work, []);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  assert.match(
+    run.stderr,
+    /warning: starting over: the partial file "f\.bin\.part" is missing or not 2097152 bytes long\n/,
+  );
+});
+
+Deno.test("a state whose done intervals are out of order and overlap resumes the bytes they cover", async () => {
+  const bytes = randomBytes(8 * MiB);
+  await using env = await setup(bytes);
+  await leavePartial({
+    work: env.work,
+    bytes,
+    part: damagedPartial(bytes),
+    done: [[3 * MiB, 6 * MiB], [0, 2 * MiB], [MiB, 3 * MiB + 100]],
+  });
+  const run = await download(env.work, []);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const summary = JSON.parse(run.stdout);
+  assert.equal(summary.resumedBytes, 5 * MiB);
+  assert.equal(summary.refetchedBytes, MiB);
 });
