@@ -305,9 +305,17 @@ async function chooseOutputPath(
   output: string | undefined,
 ): Promise<string> {
   if (output === undefined || output === "") return base;
+  // `x/`, `x/.` and `..` name a folder, whatever the system's stat makes
+  // of them (Deno's drops a trailing slash).
+  const namesFolder = /(^|\/)\.{0,2}$/.test(output);
   try {
     if ((await Deno.stat(output)).isDirectory) {
       return `${output.replace(/\/+$/, "")}/${base}`;
+    }
+    if (namesFolder) {
+      throw new UnusableOutputError(
+        `Cannot write into ${quoteName(output)}: it is not a folder`,
+      );
     }
   } catch (error) {
     if (error instanceof Deno.errors.NotADirectory) {
@@ -319,7 +327,7 @@ async function chooseOutputPath(
     }
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
-  if (output.endsWith("/")) {
+  if (namesFolder) {
     throw new UnusableOutputError(
       `Cannot write into ${quoteName(output)}: no such folder`,
     );

@@ -172,6 +172,28 @@ Deno.test("output paths that cannot be used are refused with exit code 2 before 
       message: `Cannot write into "newdir/": no such folder`,
     },
     {
+      what: "into a file named with a slash",
+      args: ["-o", "file/"],
+      message: `Cannot write into "file/": it is not a folder`,
+    },
+    {
+      what: "into a file named with a slash and a dot",
+      args: ["-o", "file/."],
+      message: `Cannot write into "file/.": it is not a folder`,
+    },
+    {
+      what: "under /proc, which Deno opens only with all permissions",
+      args: ["-o", "/proc/x"],
+      message:
+        `Deno opens "/proc/x" only with all permissions (as paths under /proc): run with --allow-all, or use a folder elsewhere`,
+    },
+    {
+      what: "under /sys, which Deno opens only with all permissions",
+      args: ["-o", "/sys/x"],
+      message:
+        `Deno opens "/sys/x" only with all permissions (as paths under /sys): run with --allow-all, or use a folder elsewhere`,
+    },
+    {
       what: "into a file",
       args: ["-o", "file/x.iso"],
       message:
