@@ -676,9 +676,13 @@ export async function main(args: string[]): Promise<number> {
       return ExitCode.USAGE;
     }
     if (error instanceof OutputError) {
+      // Kept only if the next run can resume it: a partial file with its
+      // state.
+      const kept = await pathExists(sideFiles.partial) &&
+        await pathExists(sideFiles.state);
       console.error(
         `error: ${error.message}\n${
-          await pathExists(sideFiles.partial)
+          kept
             ? "The partial download is kept; fix the cause and run the same command again to resume."
             : "Nothing was kept; fix the cause and run the same command again."
         }`,

@@ -759,6 +759,12 @@ export async function download(
     try {
       await checkpoint();
     } catch (error) {
+      // A fresh partial file holds nothing yet: without a state it would
+      // only be overwritten, so it goes.
+      if (!resumed) {
+        output.close();
+        await Deno.remove(partialPath).catch(() => {});
+      }
       throw new OutputError(
         `Cannot save the download state ${quoteName(statePath)}: ${
           (error as Error).message

@@ -339,6 +339,47 @@ Deno.test("a read-only folder is refused with exit code 2 before any server is a
   assert.doesNotMatch(await server.log(), /"data\.bin"/);
 });
 
+Deno.test("a disk without free inodes keeps nothing and promises no resume", async (t) => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  await Deno.writeFile(`${served.path}/data.bin`, randomBytes(300_000));
+  await using server = await ServerProcess.start(served.path);
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo([server.port]),
+  );
+  await Deno.mkdir(`${work.path}/disk`);
+  // The disk's root folder takes one inode and the lock one: with 2, the
+  // partial file cannot be made; with 3, its state cannot.
+  for (const [inodes, failing] of [[2, "partial file"], [3, "state"]]) {
+    await t.step(
+      `${inodes} inodes: the ${failing} cannot be made`,
+      async () => {
+        await using tmpfs = await Tmpfs.mount(`${work.path}/disk`, {
+          size: "8M",
+          inodes: inodes as number,
+        });
+        if (tmpfs === undefined) {
+          console.log("skipped: mounting a tmpfs needs root");
+          return;
+        }
+        const run = await runClient({
+          cwd: work.path,
+          args: ["-o", "disk", "servers.txt", "2", "data.bin"],
+        });
+        assert.equal(run.code, 5, run.stderr);
+        assert.match(run.stderr, /No space left on device/);
+        assert.match(
+          run.stderr,
+          /\nNothing was kept; fix the cause and run the same command again\.\n$/,
+        );
+        assert.doesNotMatch(run.stderr, /download is kept|resume/);
+        assert.deepEqual(await namesIn(`${work.path}/disk`), []);
+      },
+    );
+  }
+});
+
 Deno.test("files whose names fill the 255 bytes a file name may have are downloaded and resumed", async (t) => {
   await using served = await tempDir();
   await using work = await tempDir();
