@@ -2,7 +2,9 @@
  * The lock a running download holds on its output: an exclusive advisory
  * lock (`flock`) on a side file, `<name>.part.lock`. The system releases
  * it when the process ends, however it ends, so a crashed run leaves at
- * most an unlocked file that the next run takes over.
+ * most an unlocked, empty file that the next run takes over. A file at the
+ * lock's name that is not empty or has other names is no lock: it is
+ * refused, never removed.
  *
  * @module
  */
@@ -56,11 +58,18 @@ export class OutputLock implements AsyncDisposable {
   /** The lock file. */
   readonly path: string;
   #file: Deno.FsFile;
+  /** The file locked, so the release removes no other. */
+  #held: { dev: number; ino: number | null };
   #released = false;
 
-  private constructor(path: string, file: Deno.FsFile) {
+  private constructor(
+    path: string,
+    file: Deno.FsFile,
+    held: { dev: number; ino: number | null },
+  ) {
     this.path = path;
     this.#file = file;
+    this.#held = { dev: held.dev, ino: held.ino };
   }
 
   /**
@@ -118,7 +127,23 @@ export class OutputLock implements AsyncDisposable {
           throw error;
         });
         if (named?.ino === held.ino && named?.dev === held.dev) {
-          return new OutputLock(files.lock, file);
+          // A lock file is empty and has one name: anything else is another
+          // file, which the release would remove.
+          if (held.nlink !== null && held.nlink > 1) {
+            throw new UnusableOutputError(
+              `${
+                quoteName(files.lock)
+              } has other names (hard links), where the lock of a running download goes: move it away, or name another output with -o`,
+            );
+          }
+          if (held.size > 0) {
+            throw new UnusableOutputError(
+              `${
+                quoteName(files.lock)
+              } is a file that is not empty, where the (empty) lock of a running download goes: move it away, or name another output with -o`,
+            );
+          }
+          return new OutputLock(files.lock, file, held);
         }
         if (attempt >= 10) {
           throw new OutputLockedError(files.output, files.lock);
@@ -132,15 +157,19 @@ export class OutputLock implements AsyncDisposable {
   }
 
   /**
-   * Releases the lock and removes its file. The file goes first, while the
-   * lock is still held, so no other run can lock it in between and keep a
-   * lock on a file the next run no longer finds.
+   * Releases the lock and removes its file, if its name still leads to it.
+   * The file goes first, while the lock is still held, so no other run can
+   * lock it in between and keep a lock on a file the next run no longer
+   * finds.
    */
   async release(): Promise<void> {
     if (this.#released) return;
     this.#released = true;
     try {
-      await Deno.remove(this.path);
+      const named = await Deno.lstat(this.path);
+      if (named.ino === this.#held.ino && named.dev === this.#held.dev) {
+        await Deno.remove(this.path);
+      }
     } catch {
       // Whatever stops the removal (the file removed by hand, the folder
       // made read-only), the lock ends with the handle below, and a file

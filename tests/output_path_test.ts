@@ -339,6 +339,80 @@ Deno.test("a read-only folder is refused with exit code 2 before any server is a
   assert.doesNotMatch(await server.log(), /"data\.bin"/);
 });
 
+Deno.test("a side file with other names is never written through: the state's temporary copy is replaced, the partial file and a lock that is none are refused", async (t) => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  await using elsewhere = await tempDir();
+  const bytes = randomBytes(300_000);
+  await Deno.writeFile(`${served.path}/data.bin`, bytes);
+  await using server = await ServerProcess.start(served.path);
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo([server.port]),
+  );
+  const precious = `${elsewhere.path}/precious.txt`;
+  const sides = sideFilePaths(`${work.path}/data.bin`);
+  const replaced = [
+    ["stateTemporary", "the state's temporary copy"],
+    ["state", "the state"],
+  ] as const;
+  for (const [side, what] of replaced) {
+    await t.step(`a hard link as ${what} is replaced`, async () => {
+      await Deno.writeTextFile(precious, "precious\n");
+      await Deno.link(precious, sides[side]);
+      const run = await runClient({
+        cwd: work.path,
+        args: ["servers.txt", "2", "data.bin"],
+      });
+      assert.equal(run.code, 0, run.stderr);
+      assert.ok(sameBytes(await Deno.readFile(`${work.path}/data.bin`), bytes));
+      assert.equal(await Deno.readTextFile(precious), "precious\n");
+      assert.deepEqual(await namesIn(work.path), ["data.bin", "servers.txt"]);
+      await Deno.remove(`${work.path}/data.bin`);
+    });
+  }
+  const refused: [string, string, (path: string) => Promise<void>][] = [
+    [
+      "a hard link as the partial file",
+      `"data.bin.part" has other names (hard links), where the partial download goes: move it away, or name another output with -o`,
+      (path) => Deno.link(precious, path + ".part"),
+    ],
+    [
+      "a hard link as the lock",
+      `"data.bin.part.lock" has other names (hard links), where the lock of a running download goes: move it away, or name another output with -o`,
+      (path) => Deno.link(precious, path + ".part.lock"),
+    ],
+    [
+      "a file that is not empty as the lock",
+      `"data.bin.part.lock" is a file that is not empty, where the (empty) lock of a running download goes: move it away, or name another output with -o`,
+      (path) => Deno.writeTextFile(path + ".part.lock", "mine\n"),
+    ],
+  ];
+  for (const [what, message, make] of refused) {
+    await t.step(`${what} is refused`, async () => {
+      await Deno.writeTextFile(precious, "precious\n");
+      await make(`${work.path}/data.bin`);
+      const before = await namesIn(work.path);
+      const run = await runClient({
+        cwd: work.path,
+        args: ["servers.txt", "2", "data.bin"],
+      });
+      assert.equal(run.code, 2, run.stderr);
+      assert.equal(run.stderr, `error: ${message}\n`);
+      assert.deepEqual(await namesIn(work.path), before);
+      assert.equal(await Deno.readTextFile(precious), "precious\n");
+      for (const name of before) {
+        if (name !== "servers.txt") await Deno.remove(`${work.path}/${name}`);
+      }
+    });
+  }
+  assert.equal(
+    (await server.log()).match(/SIZE "/g)?.length,
+    2,
+    "only the two downloads asked the server",
+  );
+});
+
 Deno.test("a disk without free inodes keeps nothing and promises no resume", async (t) => {
   await using served = await tempDir();
   await using work = await tempDir();
