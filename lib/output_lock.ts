@@ -9,7 +9,7 @@
  * @module
  */
 
-import { kindAt, UnusableOutputError } from "./side_files.ts";
+import { kindAt, LOCK_SUFFIX, UnusableOutputError } from "./side_files.ts";
 import { quoteName } from "./quoted_name.ts";
 
 /** Another download to the same output is running. */
@@ -19,10 +19,25 @@ export class OutputLockedError extends UnusableOutputError {
    *
    * @param output The output path.
    * @param lockPath The lock file another run holds.
+   * @param options `owner`: the lock is not the output's own but that of
+   * the download whose side file the output is (see `ownerLockPath`).
    */
-  constructor(output: string, lockPath: string) {
+  constructor(
+    output: string,
+    lockPath: string,
+    options: { owner?: boolean } = {},
+  ) {
+    const partial = lockPath.slice(0, -LOCK_SUFFIX.length);
     super(
-      `Another download to ${quoteName(output)} is running (it holds ${
+      `${
+        options.owner
+          ? `Another download that writes ${
+            quoteName(partial)
+          } or the files beside it`
+          : `Another download to ${
+            quoteName(output)
+          }, or to one of its side files,`
+      } is running (it holds ${
         quoteName(lockPath)
       }): wait for it to end, or name another output with -o`,
     );
@@ -75,14 +90,15 @@ export class OutputLock implements AsyncDisposable {
   /**
    * Takes the lock of an output at once, or fails: it never waits.
    *
-   * @param files The output path and its lock file's path.
+   * @param files The output path and its lock file's path; `owner` when
+   * the lock is that of the download whose side file the output is.
    * @returns The lock, held until disposed.
    * @throws {OutputLockedError} If another process holds it.
    * @throws {UnusableOutputError} If the lock file cannot be created: the
    * folder is missing, not a folder, or not writable.
    */
   static async acquire(
-    files: { output: string; lock: string },
+    files: { output: string; lock: string; owner?: boolean },
   ): Promise<OutputLock> {
     let kind: string | undefined;
     try {
@@ -119,7 +135,7 @@ export class OutputLock implements AsyncDisposable {
       }
       try {
         if (!await file.tryLock(true)) {
-          throw new OutputLockedError(files.output, files.lock);
+          throw new OutputLockedError(files.output, files.lock, files);
         }
         const held = await file.stat();
         const named = await Deno.lstat(files.lock).catch((error) => {
@@ -146,7 +162,7 @@ export class OutputLock implements AsyncDisposable {
           return new OutputLock(files.lock, file, held);
         }
         if (attempt >= 10) {
-          throw new OutputLockedError(files.output, files.lock);
+          throw new OutputLockedError(files.output, files.lock, files);
         }
       } catch (error) {
         file.close();

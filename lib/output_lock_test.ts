@@ -18,7 +18,7 @@ Deno.test("a held output lock refuses a second holder at once, and is free again
           assert.ok(error instanceof UnusableOutputError);
           assert.equal(
             error.message,
-            `Another download to "${dir}/f.bin" is running (it holds "${dir}/f.bin.part.lock"): wait for it to end, or name another output with -o`,
+            `Another download to "${dir}/f.bin", or to one of its side files, is running (it holds "${dir}/f.bin.part.lock"): wait for it to end, or name another output with -o`,
           );
           return true;
         },

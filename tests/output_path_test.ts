@@ -80,7 +80,7 @@ Deno.test("a second download to the same output is refused at once while the fir
     assert.equal(second.code, 2, second.stderr);
     assert.match(
       second.stderr,
-      /^error: Another download to ".*data\.bin" is running \(it holds ".*data\.bin\.part\.lock"\): wait for it to end, or name another output with -o$/m,
+      /^error: Another download to ".*data\.bin", or to one of its side files, is running \(it holds ".*data\.bin\.part\.lock"\): wait for it to end, or name another output with -o$/m,
     );
     // Refused before any server was asked.
     assert.doesNotMatch(second.stderr, /reports|Saved/);
@@ -93,6 +93,102 @@ Deno.test("a second download to the same output is refused at once while the fir
   // Only the first client asked the server: one size request.
   const sizes = (await server.log()).match(/SIZE "/g) ?? [];
   assert.equal(sizes.length, 1);
+});
+
+Deno.test("a download to another download's partial file or state, and that download, never run at once", async () => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  const data = randomBytes(2 * 1024 * 1024);
+  const partial = randomBytes(2 * 1024 * 1024);
+  await Deno.writeFile(`${served.path}/data.bin`, data);
+  await Deno.writeFile(`${served.path}/data.bin.part`, partial);
+  await Deno.writeTextFile(`${served.path}/data.bin.part.state`, "{}");
+  await using server = await ServerProcess.start(served.path, [
+    "--rate-limit",
+    "1M",
+  ]);
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo([server.port]),
+  );
+  // The download to data.bin runs; data.bin.part and data.bin.part.state
+  // are its side files.
+  const first = spawnClient({
+    cwd: work.path,
+    args: ["servers.txt", "2", "data.bin"],
+  });
+  await waitFor(`${work.path}/data.bin.part.lock`);
+  for (const name of ["data.bin.part", "data.bin.part.state"]) {
+    const second = await runClient({
+      cwd: work.path,
+      args: ["servers.txt", "2", name],
+    });
+    assert.equal(second.code, 2, second.stderr);
+    assert.equal(
+      second.stderr,
+      `error: Another download that writes "data.bin.part" or the files beside it is running (it holds "data.bin.part.lock"): wait for it to end, or name another output with -o\n`,
+    );
+  }
+  const done = await output(first);
+  assert.equal(done.code, 0, done.stderr);
+  assert.ok(sameBytes(await Deno.readFile(`${work.path}/data.bin`), data));
+  assert.deepEqual(await namesIn(work.path), ["data.bin", "servers.txt"]);
+  await Deno.remove(`${work.path}/data.bin`);
+
+  // The other way round: the download to data.bin.part runs first.
+  const other = spawnClient({
+    cwd: work.path,
+    args: ["servers.txt", "2", "data.bin.part"],
+  });
+  await waitFor(`${work.path}/data.bin.part.part.lock`);
+  const second = await runClient({
+    cwd: work.path,
+    args: ["servers.txt", "2", "data.bin"],
+  });
+  assert.equal(second.code, 2, second.stderr);
+  assert.equal(
+    second.stderr,
+    `error: Another download to "data.bin", or to one of its side files, is running (it holds "data.bin.part.lock"): wait for it to end, or name another output with -o\n`,
+  );
+  const saved = await output(other);
+  assert.equal(saved.code, 0, saved.stderr);
+  assert.ok(
+    sameBytes(await Deno.readFile(`${work.path}/data.bin.part`), partial),
+  );
+  assert.deepEqual(await namesIn(work.path), ["data.bin.part", "servers.txt"]);
+  // Only the two downloads that ran asked the server.
+  assert.equal((await server.log()).match(/SIZE "/g)?.length, 2);
+});
+
+Deno.test("a partial file that another program puts in place after the checks is left alone", async () => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  await Deno.writeFile(`${served.path}/data.bin`, randomBytes(100_000));
+  await using server = await ServerProcess.start(served.path);
+  // Listed first, it accepts and never answers: the client waits a moment
+  // for its size after the checks.
+  using silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo([silent.addr.port, server.port]),
+  );
+  const client = spawnClient({
+    cwd: work.path,
+    args: ["servers.txt", "2", "data.bin"],
+  });
+  using _asked = await silent.accept();
+  await Deno.writeTextFile(`${work.path}/data.bin.part`, "another program's");
+  const run = await output(client);
+  assert.equal(run.code, 5, run.stderr);
+  assert.match(
+    run.stderr,
+    /^error: "data\.bin\.part" appeared during the download, where the partial download goes: it is left alone; move it away, and run the same command again\nNothing was kept; fix the cause and run the same command again\.\n$/m,
+  );
+  assert.equal(
+    await Deno.readTextFile(`${work.path}/data.bin.part`),
+    "another program's",
+  );
+  assert.deepEqual(await namesIn(work.path), ["data.bin.part", "servers.txt"]);
 });
 
 Deno.test("a file that takes the output's name during the download is not replaced, and --force then finishes from the kept bytes", async () => {
