@@ -54,6 +54,8 @@ import {
 } from "./lib/server_list.ts";
 import {
   checkOutputPath,
+  type FileIdentity,
+  ownerLockPath,
   sideFilePaths,
   type SideFiles,
   UnusableOutputError,
@@ -306,9 +308,17 @@ async function chooseOutputPath(
   output: string | undefined,
 ): Promise<string> {
   if (output === undefined || output === "") return base;
+  // `x/`, `x/.` and `..` name a folder, whatever the system's stat makes
+  // of them (Deno's drops a trailing slash).
+  const namesFolder = /(^|\/)\.{0,2}$/.test(output);
   try {
     if ((await Deno.stat(output)).isDirectory) {
       return `${output.replace(/\/+$/, "")}/${base}`;
+    }
+    if (namesFolder) {
+      throw new UnusableOutputError(
+        `Cannot write into ${quoteName(output)}: it is not a folder`,
+      );
     }
   } catch (error) {
     if (error instanceof Deno.errors.NotADirectory) {
@@ -320,7 +330,7 @@ async function chooseOutputPath(
     }
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
-  if (output.endsWith("/")) {
+  if (namesFolder) {
     throw new UnusableOutputError(
       `Cannot write into ${quoteName(output)}: no such folder`,
     );
@@ -453,22 +463,42 @@ async function deniedPermission(
   return undefined;
 }
 
+/** The locks a download holds, and the partial file its checks found. */
+interface HeldOutput {
+  /** The output's own lock. */
+  lock: OutputLock;
+  /** The lock of the download whose side file the output is, if any. */
+  ownerLock: OutputLock | undefined;
+  /** The partial file found, `null` if none. */
+  partial: FileIdentity | null;
+}
+
 /**
- * Takes the output's lock and checks, under it, that the output and its
+ * Takes the output's locks and checks, under them, that the output and its
  * side files can be used, before any server is asked.
  *
- * @returns The lock, or the exit code after the message was printed.
+ * @returns The locks, or the exit code after the message was printed.
  */
 async function lockOutput(
   sideFiles: SideFiles,
   force: boolean,
-): Promise<OutputLock | number> {
+): Promise<HeldOutput | number> {
   let lock: OutputLock | undefined;
+  let ownerLock: OutputLock | undefined;
   try {
     lock = await OutputLock.acquire(sideFiles);
-    await checkOutputPath(sideFiles, { force });
-    return lock;
+    const owner = ownerLockPath(sideFiles.output);
+    if (owner !== undefined) {
+      ownerLock = await OutputLock.acquire({
+        output: sideFiles.output,
+        lock: owner,
+        owner: true,
+      });
+    }
+    const { partial } = await checkOutputPath(sideFiles, { force });
+    return { lock, ownerLock, partial };
   } catch (error) {
+    await ownerLock?.release();
     await lock?.release();
     const denied = notCapableIn(error);
     if (denied !== undefined) {
@@ -539,6 +569,7 @@ export async function main(args: string[]): Promise<number> {
       sideFiles.state,
       sideFiles.stateTemporary,
       sideFiles.lock,
+      ...[ownerLockPath(outputPath) ?? []].flat(),
       outputPath,
     ],
   };
@@ -547,10 +578,12 @@ export async function main(args: string[]): Promise<number> {
     console.error(`error: ${refused}`);
     return ExitCode.USAGE;
   }
-  // Held until the download ends, so no other run writes the same output.
-  const lock = await lockOutput(sideFiles, config.force);
-  if (typeof lock === "number") return lock;
-  await using _lock = lock;
+  // Held until the download ends, so no other run writes the same output
+  // or side files.
+  const held = await lockOutput(sideFiles, config.force);
+  if (typeof held === "number") return held;
+  await using _lock = held.lock;
+  await using _ownerLock = held.ownerLock;
 
   const started = performance.now();
   const display = !config.quiet && Deno.stderr.isTerminal()
@@ -587,6 +620,7 @@ export async function main(args: string[]): Promise<number> {
         numChunks: config.numChunks,
         outputPath,
         replace: config.force,
+        partialFound: held.partial,
         timeouts: config.timeouts,
         retries: config.retries,
         verify: config.verify,
@@ -685,9 +719,13 @@ export async function main(args: string[]): Promise<number> {
       return ExitCode.USAGE;
     }
     if (error instanceof OutputError) {
+      // Kept only if the next run can resume it: a partial file with its
+      // state.
+      const kept = await pathExists(sideFiles.partial) &&
+        await pathExists(sideFiles.state);
       console.error(
         `error: ${error.message}\n${
-          await pathExists(sideFiles.partial)
+          kept
             ? "The partial download is kept; fix the cause and run the same command again to resume."
             : "Nothing was kept; fix the cause and run the same command again."
         }`,

@@ -36,7 +36,7 @@ import {
   type Timeouts,
 } from "./server_connection.ts";
 import { formatAddress, type ServerAddress } from "./server_list.ts";
-import { sideFilePaths } from "./side_files.ts";
+import { type FileIdentity, sideFilePaths } from "./side_files.ts";
 import { TimeoutError } from "./watchdog.ts";
 
 export type { RangeEvent, TaskProgress };
@@ -182,6 +182,10 @@ export interface DownloadOptions {
   /** Replace a file that has the output's name. Default false: the
    * download then ends in an {@linkcode OutputExistsError} instead. */
   replace?: boolean;
+  /** The partial file the checks before the download found, `null` if
+   * none: no other file at its name is written into. Without it, whatever
+   * has the name is taken as this download's. */
+  partialFound?: FileIdentity | null;
   /** Deadlines for each request. */
   timeouts: Timeouts;
   /** Rounds over all servers after the first one, per range. Default 3. */
@@ -666,11 +670,10 @@ export async function download(
   }
   let opened: Awaited<ReturnType<typeof OutputFile.open>>;
   try {
-    opened = await OutputFile.open(
-      options.outputPath,
-      size,
-      candidates.length > 0,
-    );
+    opened = await OutputFile.open(options.outputPath, size, {
+      resume: candidates.length > 0,
+      found: options.partialFound,
+    });
   } catch (error) {
     await endListing();
     throw error;
@@ -818,6 +821,12 @@ export async function download(
     try {
       await checkpoint();
     } catch (error) {
+      // A fresh partial file holds nothing yet: without a state it would
+      // only be overwritten, so it goes.
+      if (!resumed) {
+        output.close();
+        await Deno.remove(partialPath).catch(() => {});
+      }
       throw new OutputError(
         `Cannot save the download state ${quoteName(statePath)}: ${
           (error as Error).message

@@ -387,3 +387,33 @@ Deno.test("a state writer whose save fails leaves the previous state", async () 
     assert.deepEqual(await loadState(path), UNVERIFIED);
   });
 });
+
+Deno.test("saving a state never writes through a hard link at the temporary name", async () => {
+  await withTempDir("download_state_test_", async (dir) => {
+    const path = `${dir}/file.bin.part${STATE_SUFFIX}`;
+    await Deno.writeTextFile(`${dir}/precious`, "precious\n");
+    await Deno.link(`${dir}/precious`, `${path}.tmp`);
+    await saveState(path, VERIFIED);
+    assert.deepEqual(await loadState(path), VERIFIED);
+    assert.equal(await Deno.readTextFile(`${dir}/precious`), "precious\n");
+
+    await Deno.link(`${dir}/precious`, `${path}.tmp`);
+    {
+      using writer = new StateWriter(path);
+      await writer.save(UNVERIFIED);
+      assert.deepEqual(await loadState(path), UNVERIFIED);
+      // The reserve made by the first save, swapped for a hard link.
+      await Deno.remove(`${path}.tmp`);
+      await Deno.link(`${dir}/precious`, `${path}.tmp`);
+      await writer.save(VERIFIED);
+      assert.deepEqual(await loadState(path), VERIFIED);
+      // Or given a second name.
+      await Deno.link(`${path}.tmp`, `${dir}/second`);
+      await writer.save(UNVERIFIED);
+      assert.deepEqual(await loadState(path), UNVERIFIED);
+      assert.match(await Deno.readTextFile(`${dir}/second`), /^ *\n$/);
+    }
+    assert.equal(await Deno.readTextFile(`${dir}/precious`), "precious\n");
+    assert.equal((await Deno.lstat(`${dir}/precious`)).nlink, 1);
+  });
+});

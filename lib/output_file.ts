@@ -8,7 +8,7 @@
 import { Mutex } from "async-mutex";
 import { createSha256 } from "./block_digests.ts";
 import { writeAllSync } from "./conn_io.ts";
-import { sideFilePaths } from "./side_files.ts";
+import { type FileIdentity, sideFilePaths } from "./side_files.ts";
 import { quoteName } from "./quoted_name.ts";
 
 export { PARTIAL_SUFFIX } from "./side_files.ts";
@@ -111,52 +111,100 @@ export class OutputFile {
 
   /**
    * Opens the temporary file: an existing one of the right size when
-   * resuming, otherwise a new (or truncated) one, sized.
+   * resuming, otherwise a new (or emptied) one, sized. It never writes into
+   * a file it may not take: one with other names, or one that is not the
+   * file the checks before the download found (see `checkOutputPath`),
+   * such as a file another program put there since.
    *
    * @param path The final name.
    * @param size The file size in bytes.
-   * @param resume Whether to keep the temporary file's contents.
+   * @param options `resume`: keep the temporary file's contents. `found`:
+   * the partial file the checks found, `null` if none (so any file there
+   * now appeared since), or `undefined` if no checks were made (whatever
+   * is there is this download's).
    * @returns The open output, and whether its contents were kept.
-   * @throws {OutputError} If the file cannot be created or sized.
+   * @throws {OutputError} If the file cannot be created or sized, or a file
+   * it may not take has its name.
    */
   static async open(
     path: string,
     size: number,
-    resume = false,
+    options: { resume?: boolean; found?: FileIdentity | null } = {},
   ): Promise<{ output: OutputFile; resumed: boolean }> {
     const partialPath = sideFilePaths(path).partial;
-    if (resume) {
+    let file: Deno.FsFile | undefined;
+    try {
+      file = await Deno.open(partialPath, { read: true, write: true });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) {
+        throw new OutputError(
+          `Cannot open ${quoteName(partialPath)}: ${describe(error)}`,
+          { cause: error },
+        );
+      }
+    }
+    if (file !== undefined) {
       try {
-        const file = await Deno.open(partialPath, { read: true, write: true });
-        if ((await file.stat()).size === size) {
+        const info = await file.stat();
+        const { found } = options;
+        if (
+          found === null ||
+          (found !== undefined &&
+            (info.dev !== found.dev || info.ino !== found.ino))
+        ) {
+          throw new OutputError(
+            `${
+              quoteName(partialPath)
+            } appeared during the download, where the partial download goes: it is left alone; move it away, and run the same command again`,
+          );
+        }
+        if (!info.isFile) {
+          throw new OutputError(
+            `${
+              quoteName(partialPath)
+            } is not a regular file, where the partial download goes: it is left alone; move it away, and run the same command again`,
+          );
+        }
+        if (info.nlink !== null && info.nlink > 1) {
+          throw new OutputError(
+            `${
+              quoteName(partialPath)
+            } has other names (hard links), where the partial download goes: it is left alone; move it away, and run the same command again`,
+          );
+        }
+        if (options.resume && info.size === size) {
           return {
             output: new OutputFile(path, partialPath, file),
             resumed: true,
           };
         }
-        file.close();
+        // Emptied, then sized: a fresh start reads as zeros.
+        await file.truncate(0);
       } catch (error) {
-        if (!(error instanceof Deno.errors.NotFound)) {
-          throw new OutputError(
-            `Cannot open ${quoteName(partialPath)}: ${describe(error)}`,
-            { cause: error },
-          );
-        }
+        file.close();
+        if (error instanceof OutputError) throw error;
+        throw new OutputError(
+          `Cannot open ${quoteName(partialPath)}: ${describe(error)}`,
+          { cause: error },
+        );
       }
-    }
-    let file: Deno.FsFile;
-    try {
-      file = await Deno.open(partialPath, {
-        read: true,
-        write: true,
-        create: true,
-        truncate: true,
-      });
-    } catch (error) {
-      throw new OutputError(
-        `Cannot create ${quoteName(partialPath)}: ${describe(error)}`,
-        { cause: error },
-      );
+    } else {
+      try {
+        file = await Deno.open(partialPath, {
+          read: true,
+          write: true,
+          createNew: true,
+        });
+      } catch (error) {
+        throw new OutputError(
+          error instanceof Deno.errors.AlreadyExists
+            ? `${
+              quoteName(partialPath)
+            } appeared during the download, where the partial download goes: it is left alone; move it away, and run the same command again`
+            : `Cannot create ${quoteName(partialPath)}: ${describe(error)}`,
+          { cause: error },
+        );
+      }
     }
     try {
       await file.truncate(size);

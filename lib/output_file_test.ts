@@ -163,7 +163,9 @@ Deno.test("resuming keeps a partial file of the right size", async () => {
     const path = `${dir}/resume.bin`;
     const before = pattern(3000);
     await Deno.writeFile(path + PARTIAL_SUFFIX, before);
-    const { output, resumed } = await OutputFile.open(path, 3000, true);
+    const { output, resumed } = await OutputFile.open(path, 3000, {
+      resume: true,
+    });
     try {
       assert.equal(resumed, true);
       assert.equal(output.partialPath, path + PARTIAL_SUFFIX);
@@ -185,7 +187,9 @@ Deno.test("resuming recreates a partial file of another size", async () => {
     const path = `${dir}/resize.bin`;
     for (const size of [10, 5000, 0]) {
       await Deno.writeFile(path + PARTIAL_SUFFIX, pattern(3000));
-      const { output, resumed } = await OutputFile.open(path, size, true);
+      const { output, resumed } = await OutputFile.open(path, size, {
+        resume: true,
+      });
       output.close();
       assert.equal(resumed, false, `size ${size}`);
       assert.deepEqual(
@@ -200,7 +204,9 @@ Deno.test("resuming recreates a partial file of another size", async () => {
 Deno.test("resuming without a partial file creates one", async () => {
   await withTempDir("output_file_test_", async (dir) => {
     const path = `${dir}/fresh.bin`;
-    const { output, resumed } = await OutputFile.open(path, 100, true);
+    const { output, resumed } = await OutputFile.open(path, 100, {
+      resume: true,
+    });
     output.close();
     assert.equal(resumed, false);
     assert.deepEqual(
@@ -215,7 +221,7 @@ Deno.test("opening without resume truncates a partial file of the right size", a
     const path = `${dir}/restart.bin`;
     await Deno.writeFile(path + PARTIAL_SUFFIX, pattern(100));
     for (const resume of [false, undefined]) {
-      const { output, resumed } = await OutputFile.open(path, 100, resume);
+      const { output, resumed } = await OutputFile.open(path, 100, { resume });
       output.close();
       assert.equal(resumed, false);
       assert.deepEqual(
@@ -230,11 +236,14 @@ Deno.test("resuming over a folder named like the partial file is an OutputError"
   await withTempDir("output_file_test_", async (dir) => {
     const path = `${dir}/folder.bin`;
     await Deno.mkdir(path + PARTIAL_SUFFIX);
-    await assert.rejects(OutputFile.open(path, 10, true), (error: unknown) => {
-      assert.ok(error instanceof OutputError);
-      assert.match(error.message, /^Cannot open ".*folder\.bin\.part": /);
-      return true;
-    });
+    await assert.rejects(
+      OutputFile.open(path, 10, { resume: true }),
+      (error: unknown) => {
+        assert.ok(error instanceof OutputError);
+        assert.match(error.message, /^Cannot open ".*folder\.bin\.part": /);
+        return true;
+      },
+    );
   });
 });
 
@@ -313,7 +322,9 @@ Deno.test("sha256 of a resumed file covers the kept bytes", async () => {
     const path = `${dir}/kept.bin`;
     const bytes = pattern(4096);
     await Deno.writeFile(path + PARTIAL_SUFFIX, bytes);
-    const { output, resumed } = await OutputFile.open(path, bytes.length, true);
+    const { output, resumed } = await OutputFile.open(path, bytes.length, {
+      resume: true,
+    });
     try {
       assert.equal(resumed, true);
       assert.equal(await output.sha256(), await sha256Hex(bytes));
@@ -356,7 +367,7 @@ Deno.test("committing never replaces a file that took the final name, unless tol
     } finally {
       output.close();
     }
-    const again = (await OutputFile.open(path, 4, true)).output;
+    const again = (await OutputFile.open(path, 4, { resume: true })).output;
     try {
       await again.commit({ replace: true });
     } finally {
@@ -427,5 +438,74 @@ Deno.test("committing refuses a partial file that was replaced or removed during
     } finally {
       output.close();
     }
+  });
+});
+
+Deno.test("a partial file that appeared after the checks is never written into", async () => {
+  await withTempDir("output_file_test_", async (dir) => {
+    const path = `${dir}/f.bin`;
+    const partial = sideFilePaths(path).partial;
+    const appeared = (file: string) =>
+      `"${file}" appeared during the download, where the partial download goes: it is left alone; move it away, and run the same command again`;
+    // The checks found none.
+    await Deno.writeTextFile(partial, "saved by another run");
+    for (const resume of [false, true]) {
+      await assert.rejects(OutputFile.open(path, 20, { resume, found: null }), {
+        name: "OutputError",
+        message: appeared(partial),
+      });
+    }
+    assert.equal(await Deno.readTextFile(partial), "saved by another run");
+    // The checks found another file.
+    await Deno.writeTextFile(`${dir}/checked`, "");
+    const { dev, ino } = await Deno.lstat(`${dir}/checked`);
+    for (const resume of [false, true]) {
+      await assert.rejects(
+        OutputFile.open(path, 20, { resume, found: { dev, ino } }),
+        { name: "OutputError", message: appeared(partial) },
+      );
+    }
+    assert.equal(await Deno.readTextFile(partial), "saved by another run");
+  });
+});
+
+Deno.test("the partial file the checks found is emptied on a fresh start, kept on resume, and refused once it has other names", async () => {
+  await withTempDir("output_file_test_", async (dir) => {
+    const path = `${dir}/f.bin`;
+    const partial = sideFilePaths(path).partial;
+    await Deno.writeFile(partial, pattern(8));
+    const { dev, ino } = await Deno.lstat(partial);
+    const found = { dev, ino };
+    {
+      const { output, resumed } = await OutputFile.open(path, 8, {
+        resume: true,
+        found,
+      });
+      output.close();
+      assert.equal(resumed, true);
+      assert.deepEqual(await Deno.readFile(partial), pattern(8));
+    }
+    {
+      const { output, resumed } = await OutputFile.open(path, 8, { found });
+      output.close();
+      assert.equal(resumed, false);
+      assert.deepEqual(await Deno.readFile(partial), new Uint8Array(8));
+      assert.equal((await Deno.lstat(partial)).ino, ino);
+    }
+    await Deno.writeFile(partial, pattern(8));
+    await Deno.link(partial, `${dir}/other name`);
+    for (const resume of [false, true]) {
+      await assert.rejects(OutputFile.open(path, 8, { resume, found }), {
+        name: "OutputError",
+        message:
+          `"${partial}" has other names (hard links), where the partial download goes: it is left alone; move it away, and run the same command again`,
+      });
+    }
+    assert.deepEqual(await Deno.readFile(`${dir}/other name`), pattern(8));
+    // Gone since the checks: a new one is made.
+    await Deno.remove(partial);
+    const { output } = await OutputFile.open(path, 8, { found });
+    output.close();
+    assert.deepEqual(await Deno.readFile(partial), new Uint8Array(8));
   });
 });

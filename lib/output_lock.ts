@@ -2,12 +2,14 @@
  * The lock a running download holds on its output: an exclusive advisory
  * lock (`flock`) on a side file, `<name>.part.lock`. The system releases
  * it when the process ends, however it ends, so a crashed run leaves at
- * most an unlocked file that the next run takes over.
+ * most an unlocked, empty file that the next run takes over. A file at the
+ * lock's name that is not empty or has other names is no lock: it is
+ * refused, never removed.
  *
  * @module
  */
 
-import { kindAt, UnusableOutputError } from "./side_files.ts";
+import { kindAt, LOCK_SUFFIX, UnusableOutputError } from "./side_files.ts";
 import { quoteName } from "./quoted_name.ts";
 
 /** Another download to the same output is running. */
@@ -17,10 +19,25 @@ export class OutputLockedError extends UnusableOutputError {
    *
    * @param output The output path.
    * @param lockPath The lock file another run holds.
+   * @param options `owner`: the lock is not the output's own but that of
+   * the download whose side file the output is (see `ownerLockPath`).
    */
-  constructor(output: string, lockPath: string) {
+  constructor(
+    output: string,
+    lockPath: string,
+    options: { owner?: boolean } = {},
+  ) {
+    const partial = lockPath.slice(0, -LOCK_SUFFIX.length);
     super(
-      `Another download to ${quoteName(output)} is running (it holds ${
+      `${
+        options.owner
+          ? `Another download that writes ${
+            quoteName(partial)
+          } or the files beside it`
+          : `Another download to ${
+            quoteName(output)
+          }, or to one of its side files,`
+      } is running (it holds ${
         quoteName(lockPath)
       }): wait for it to end, or name another output with -o`,
     );
@@ -56,24 +73,32 @@ export class OutputLock implements AsyncDisposable {
   /** The lock file. */
   readonly path: string;
   #file: Deno.FsFile;
+  /** The file locked, so the release removes no other. */
+  #held: { dev: number; ino: number | null };
   #released = false;
 
-  private constructor(path: string, file: Deno.FsFile) {
+  private constructor(
+    path: string,
+    file: Deno.FsFile,
+    held: { dev: number; ino: number | null },
+  ) {
     this.path = path;
     this.#file = file;
+    this.#held = { dev: held.dev, ino: held.ino };
   }
 
   /**
    * Takes the lock of an output at once, or fails: it never waits.
    *
-   * @param files The output path and its lock file's path.
+   * @param files The output path and its lock file's path; `owner` when
+   * the lock is that of the download whose side file the output is.
    * @returns The lock, held until disposed.
    * @throws {OutputLockedError} If another process holds it.
    * @throws {UnusableOutputError} If the lock file cannot be created: the
    * folder is missing, not a folder, or not writable.
    */
   static async acquire(
-    files: { output: string; lock: string },
+    files: { output: string; lock: string; owner?: boolean },
   ): Promise<OutputLock> {
     let kind: string | undefined;
     try {
@@ -110,7 +135,7 @@ export class OutputLock implements AsyncDisposable {
       }
       try {
         if (!await file.tryLock(true)) {
-          throw new OutputLockedError(files.output, files.lock);
+          throw new OutputLockedError(files.output, files.lock, files);
         }
         const held = await file.stat();
         const named = await Deno.lstat(files.lock).catch((error) => {
@@ -118,10 +143,26 @@ export class OutputLock implements AsyncDisposable {
           throw error;
         });
         if (named?.ino === held.ino && named?.dev === held.dev) {
-          return new OutputLock(files.lock, file);
+          // A lock file is empty and has one name: anything else is another
+          // file, which the release would remove.
+          if (held.nlink !== null && held.nlink > 1) {
+            throw new UnusableOutputError(
+              `${
+                quoteName(files.lock)
+              } has other names (hard links), where the lock of a running download goes: move it away, or name another output with -o`,
+            );
+          }
+          if (held.size > 0) {
+            throw new UnusableOutputError(
+              `${
+                quoteName(files.lock)
+              } is a file that is not empty, where the (empty) lock of a running download goes: move it away, or name another output with -o`,
+            );
+          }
+          return new OutputLock(files.lock, file, held);
         }
         if (attempt >= 10) {
-          throw new OutputLockedError(files.output, files.lock);
+          throw new OutputLockedError(files.output, files.lock, files);
         }
       } catch (error) {
         file.close();
@@ -132,15 +173,19 @@ export class OutputLock implements AsyncDisposable {
   }
 
   /**
-   * Releases the lock and removes its file. The file goes first, while the
-   * lock is still held, so no other run can lock it in between and keep a
-   * lock on a file the next run no longer finds.
+   * Releases the lock and removes its file, if its name still leads to it.
+   * The file goes first, while the lock is still held, so no other run can
+   * lock it in between and keep a lock on a file the next run no longer
+   * finds.
    */
   async release(): Promise<void> {
     if (this.#released) return;
     this.#released = true;
     try {
-      await Deno.remove(this.path);
+      const named = await Deno.lstat(this.path);
+      if (named.ino === this.#held.ino && named.dev === this.#held.dev) {
+        await Deno.remove(this.path);
+      }
     } catch {
       // Whatever stops the removal (the file removed by hand, the folder
       // made read-only), the lock ends with the handle below, and a file

@@ -18,7 +18,7 @@ Deno.test("a held output lock refuses a second holder at once, and is free again
           assert.ok(error instanceof UnusableOutputError);
           assert.equal(
             error.message,
-            `Another download to "${dir}/f.bin" is running (it holds "${dir}/f.bin.part.lock"): wait for it to end, or name another output with -o`,
+            `Another download to "${dir}/f.bin", or to one of its side files, is running (it holds "${dir}/f.bin.part.lock"): wait for it to end, or name another output with -o`,
           );
           return true;
         },
@@ -78,5 +78,49 @@ Deno.test("a lock in a folder that cannot take it says why", async () => {
         return true;
       });
     }
+  });
+});
+
+Deno.test("a file at the lock's name that is not empty or has other names is refused and left alone", async () => {
+  await withTempDir("output_lock_test_", async (dir) => {
+    const { lock } = files(dir);
+    await Deno.writeTextFile(lock, "mine\n");
+    await assert.rejects(
+      OutputLock.acquire(files(dir)),
+      (error: unknown) => {
+        assert.ok(error instanceof UnusableOutputError);
+        assert.equal(
+          error.message,
+          `"${lock}" is a file that is not empty, where the (empty) lock of a running download goes: move it away, or name another output with -o`,
+        );
+        return true;
+      },
+    );
+    assert.equal(await Deno.readTextFile(lock), "mine\n");
+    await Deno.remove(lock);
+    await Deno.writeTextFile(`${dir}/other`, "");
+    await Deno.link(`${dir}/other`, lock);
+    await assert.rejects(
+      OutputLock.acquire(files(dir)),
+      (error: unknown) => {
+        assert.ok(error instanceof UnusableOutputError);
+        assert.equal(
+          error.message,
+          `"${lock}" has other names (hard links), where the lock of a running download goes: move it away, or name another output with -o`,
+        );
+        return true;
+      },
+    );
+    assert.equal((await Deno.lstat(lock)).nlink, 2);
+  });
+});
+
+Deno.test("releasing a lock leaves a file that took the lock's name meanwhile", async () => {
+  await withTempDir("output_lock_test_", async (dir) => {
+    const lock = await OutputLock.acquire(files(dir));
+    await Deno.writeTextFile(`${dir}/new`, "someone else's");
+    await Deno.rename(`${dir}/new`, lock.path);
+    await lock.release();
+    assert.equal(await Deno.readTextFile(lock.path), "someone else's");
   });
 });

@@ -59,12 +59,14 @@ export function describeNoAccess(
   access: { kind: string; what: string; flag: string },
   program: { task: string },
 ): string {
-  // Deno grants paths under /dev only with every permission, which no task
-  // of the project asks for.
+  // Deno grants paths under /dev, /proc and /sys only with every
+  // permission, which no task of the project asks for.
   if (access.kind === "all") {
+    const system = /^\/(dev|proc|sys)(\/|$)/.exec(access.what)?.[1];
+    const which = system === undefined ? "/dev, /proc and /sys" : `/${system}`;
     return `Deno opens ${
       quoteName(access.what)
-    } only with all permissions (as every path under /dev): run with ${access.flag}, or use a folder elsewhere`;
+    } only with all permissions (as paths under ${which}): run with ${access.flag}, or use a folder elsewhere`;
   }
   return `no ${access.kind} access to ${
     quoteName(access.what)

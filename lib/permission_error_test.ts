@@ -22,7 +22,26 @@ Deno.test("a path that needs all permissions is named without a task that lacks 
   );
   assert.equal(
     describeDenied(error, client),
-    'Deno opens "/dev/shm/files" only with all permissions (as every path under /dev): run with --allow-all, or use a folder elsewhere',
+    'Deno opens "/dev/shm/files" only with all permissions (as paths under /dev): run with --allow-all, or use a folder elsewhere',
+  );
+});
+
+Deno.test("a path under /proc or /sys that needs all permissions is said to be under that folder", () => {
+  for (const [path, folder] of [["/proc/x", "/proc"], ["/sys", "/sys"]]) {
+    const error = new Deno.errors.NotCapable(
+      `Requires all access to "${path}", run again with the --allow-all flag`,
+    );
+    assert.equal(
+      describeDenied(error, client),
+      `Deno opens "${path}" only with all permissions (as paths under ${folder}): run with --allow-all, or use a folder elsewhere`,
+    );
+  }
+  const elsewhere = new Deno.errors.NotCapable(
+    'Requires all access to "x", run again with the --allow-all flag',
+  );
+  assert.equal(
+    describeDenied(elsewhere, client),
+    'Deno opens "x" only with all permissions (as paths under /dev, /proc and /sys): run with --allow-all, or use a folder elsewhere',
   );
 });
 

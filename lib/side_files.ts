@@ -102,6 +102,46 @@ export function sideFilePaths(output: string): SideFiles {
   };
 }
 
+/**
+ * The lock of the download that would write the output as one of its own
+ * side files, if the output's name is one: an output `x.part`,
+ * `x.part.state` or `x.part.state.tmp` is a side file of a download to
+ * `x`, which holds `x.part.lock`. A download to such an output holds that
+ * lock too, so the two never run at once. (An output named like a lock,
+ * `x.part.lock`, needs none: a lock is never written into, and a file at
+ * its name that is not empty is refused, never removed.)
+ *
+ * @param output The output's path.
+ * @returns The lock's path, or `undefined` when the output's name is no
+ * other download's side file.
+ */
+export function ownerLockPath(output: string): string | undefined {
+  const slash = output.lastIndexOf("/");
+  const base = output.slice(slash + 1);
+  for (const suffix of ["", STATE_SUFFIX, STATE_SUFFIX + TEMPORARY_SUFFIX]) {
+    if (!base.endsWith(PARTIAL_SUFFIX + suffix)) continue;
+    const partial = base.slice(0, base.length - suffix.length);
+    // Another download's partial file has a name before its suffix, and
+    // room for every side file's name.
+    if (
+      partial === PARTIAL_SUFFIX ||
+      utf8Length(partial + STATE_SUFFIX + TEMPORARY_SUFFIX) > NAME_MAX_BYTES
+    ) {
+      return undefined;
+    }
+    return output.slice(0, slash + 1) + partial + LOCK_SUFFIX;
+  }
+  return undefined;
+}
+
+/** Which file a path led to: its device and inode. */
+export interface FileIdentity {
+  /** The device. */
+  dev: number;
+  /** The inode, `null` where the system has none. */
+  ino: number | null;
+}
+
 /** The output path cannot be used: the download does not start. */
 export class UnusableOutputError extends Error {
   /**
@@ -147,12 +187,15 @@ export async function kindAt(path: string): Promise<string | undefined> {
  *
  * @param files The output's side files.
  * @param options `force`: an existing output file may be replaced.
+ * @returns Which file the partial file is, or `null` if there is none: the
+ * download overwrites or resumes that file only, never one that takes its
+ * name later.
  * @throws {UnusableOutputError} Saying what is wrong and what to do.
  */
 export async function checkOutputPath(
   files: SideFiles,
   options: { force: boolean },
-): Promise<void> {
+): Promise<{ partial: FileIdentity | null }> {
   const base = files.output.slice(files.output.lastIndexOf("/") + 1);
   const length = utf8Length(base);
   if (length > NAME_MAX_BYTES) {
@@ -192,8 +235,9 @@ export async function checkOutputPath(
   }
   // A fresh start truncates the partial file: through another name, that
   // would destroy another file.
+  let partial: FileIdentity | null = null;
   if ((await kindAt(files.partial)) === "file") {
-    const { nlink } = await Deno.lstat(files.partial);
+    const { nlink, dev, ino } = await Deno.lstat(files.partial);
     if (nlink !== null && nlink > 1) {
       throw new UnusableOutputError(
         `${
@@ -201,11 +245,13 @@ export async function checkOutputPath(
         } has other names (hard links), where the partial download goes: move it away, or name another output with -o`,
       );
     }
+    partial = { dev, ino };
   }
   try {
     (await Deno.open(files.state, { read: true })).close();
+    return { partial };
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return;
+    if (error instanceof Deno.errors.NotFound) return { partial };
     if (error instanceof Deno.errors.PermissionDenied) {
       throw new UnusableOutputError(
         `Cannot read the download state ${

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   checkOutputPath,
   NAME_MAX_BYTES,
+  ownerLockPath,
   sideBaseName,
   sideFilePaths,
   UnusableOutputError,
@@ -80,11 +81,19 @@ async function refusal(
 
 Deno.test("checkOutputPath passes a free name, and side files that are regular files", async () => {
   await withTempDir("side_files_test_", async (dir) => {
-    await checkOutputPath(sideFilePaths(`${dir}/f.bin`), { force: false });
+    assert.deepEqual(
+      await checkOutputPath(sideFilePaths(`${dir}/f.bin`), { force: false }),
+      { partial: null },
+    );
     for (const side of ["part", "part.state", "part.state.tmp", "part.lock"]) {
       await Deno.writeTextFile(`${dir}/f.bin.${side}`, "");
     }
-    await checkOutputPath(sideFilePaths(`${dir}/f.bin`), { force: false });
+    // Which file the partial one is, so no other is written into later.
+    const { dev, ino } = await Deno.lstat(`${dir}/f.bin.part`);
+    assert.deepEqual(
+      await checkOutputPath(sideFilePaths(`${dir}/f.bin`), { force: false }),
+      { partial: { dev, ino } },
+    );
     await Deno.writeTextFile(`${dir}/f.bin`, "");
     await checkOutputPath(sideFilePaths(`${dir}/f.bin`), { force: true });
   });
@@ -175,4 +184,39 @@ Deno.test("checkOutputPath refuses a partial file with other names, which a fres
       `"f.bin.part" has other names (hard links), where the partial download goes: move it away, or name another output with -o`,
     );
   });
+});
+
+Deno.test("an output named like another download's side file takes that download's lock too", () => {
+  assert.equal(ownerLockPath("dir/x.part"), "dir/x.part.lock");
+  assert.equal(ownerLockPath("dir/x.part.state"), "dir/x.part.lock");
+  assert.equal(ownerLockPath("x.part.state.tmp"), "x.part.lock");
+  // Each is a side file of the download to x, and each of those runs holds
+  // the lock the download to x holds.
+  for (const side of ["partial", "state", "stateTemporary"] as const) {
+    assert.equal(
+      ownerLockPath(sideFilePaths("dir/x")[side]),
+      sideFilePaths("dir/x").lock,
+    );
+  }
+  // The side files of a long name, shortened.
+  const long = "n".repeat(250);
+  assert.equal(
+    ownerLockPath(sideFilePaths(long).partial),
+    sideFilePaths(long).lock,
+  );
+  for (
+    const name of [
+      "x",
+      "x.bin",
+      "x.part.lock",
+      "x.partial",
+      "x.part.tmp",
+      ".part",
+      "dir/.part.state",
+      // No download's partial file: its side files' names would not fit.
+      "n".repeat(241) + ".part",
+    ]
+  ) {
+    assert.equal(ownerLockPath(name), undefined, name);
+  }
 });

@@ -18,15 +18,18 @@ export class Tmpfs implements AsyncDisposable {
    * Mounts a tmpfs on an existing folder.
    *
    * @param path The folder.
-   * @param options Its size (`1M`, `64M`) and whether it is read-only.
+   * @param options Its size (`1M`, `64M`), how many files and folders it
+   * may hold (its own root folder counts), and whether it is read-only.
    * @returns The mount, or `undefined` where mounting is not allowed (not
    * root, or no `mount` program).
    */
   static async mount(
     path: string,
-    options: { size: string; readOnly?: boolean },
+    options: { size: string; inodes?: number; readOnly?: boolean },
   ): Promise<Tmpfs | undefined> {
-    const flags = `size=${options.size}${options.readOnly ? ",ro" : ""}`;
+    const flags = `size=${options.size}${
+      options.inodes === undefined ? "" : `,nr_inodes=${options.inodes}`
+    }${options.readOnly ? ",ro" : ""}`;
     try {
       const result = await new Deno.Command("mount", {
         args: ["-t", "tmpfs", "-o", flags, "tmpfs", path],

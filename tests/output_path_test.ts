@@ -80,7 +80,7 @@ Deno.test("a second download to the same output is refused at once while the fir
     assert.equal(second.code, 2, second.stderr);
     assert.match(
       second.stderr,
-      /^error: Another download to ".*data\.bin" is running \(it holds ".*data\.bin\.part\.lock"\): wait for it to end, or name another output with -o$/m,
+      /^error: Another download to ".*data\.bin", or to one of its side files, is running \(it holds ".*data\.bin\.part\.lock"\): wait for it to end, or name another output with -o$/m,
     );
     // Refused before any server was asked.
     assert.doesNotMatch(second.stderr, /reports|Saved/);
@@ -93,6 +93,102 @@ Deno.test("a second download to the same output is refused at once while the fir
   // Only the first client asked the server: one size request.
   const sizes = (await server.log()).match(/SIZE "/g) ?? [];
   assert.equal(sizes.length, 1);
+});
+
+Deno.test("a download to another download's partial file or state, and that download, never run at once", async () => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  const data = randomBytes(2 * 1024 * 1024);
+  const partial = randomBytes(2 * 1024 * 1024);
+  await Deno.writeFile(`${served.path}/data.bin`, data);
+  await Deno.writeFile(`${served.path}/data.bin.part`, partial);
+  await Deno.writeTextFile(`${served.path}/data.bin.part.state`, "{}");
+  await using server = await ServerProcess.start(served.path, [
+    "--rate-limit",
+    "1M",
+  ]);
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo([server.port]),
+  );
+  // The download to data.bin runs; data.bin.part and data.bin.part.state
+  // are its side files.
+  const first = spawnClient({
+    cwd: work.path,
+    args: ["servers.txt", "2", "data.bin"],
+  });
+  await waitFor(`${work.path}/data.bin.part.lock`);
+  for (const name of ["data.bin.part", "data.bin.part.state"]) {
+    const second = await runClient({
+      cwd: work.path,
+      args: ["servers.txt", "2", name],
+    });
+    assert.equal(second.code, 2, second.stderr);
+    assert.equal(
+      second.stderr,
+      `error: Another download that writes "data.bin.part" or the files beside it is running (it holds "data.bin.part.lock"): wait for it to end, or name another output with -o\n`,
+    );
+  }
+  const done = await output(first);
+  assert.equal(done.code, 0, done.stderr);
+  assert.ok(sameBytes(await Deno.readFile(`${work.path}/data.bin`), data));
+  assert.deepEqual(await namesIn(work.path), ["data.bin", "servers.txt"]);
+  await Deno.remove(`${work.path}/data.bin`);
+
+  // The other way round: the download to data.bin.part runs first.
+  const other = spawnClient({
+    cwd: work.path,
+    args: ["servers.txt", "2", "data.bin.part"],
+  });
+  await waitFor(`${work.path}/data.bin.part.part.lock`);
+  const second = await runClient({
+    cwd: work.path,
+    args: ["servers.txt", "2", "data.bin"],
+  });
+  assert.equal(second.code, 2, second.stderr);
+  assert.equal(
+    second.stderr,
+    `error: Another download to "data.bin", or to one of its side files, is running (it holds "data.bin.part.lock"): wait for it to end, or name another output with -o\n`,
+  );
+  const saved = await output(other);
+  assert.equal(saved.code, 0, saved.stderr);
+  assert.ok(
+    sameBytes(await Deno.readFile(`${work.path}/data.bin.part`), partial),
+  );
+  assert.deepEqual(await namesIn(work.path), ["data.bin.part", "servers.txt"]);
+  // Only the two downloads that ran asked the server.
+  assert.equal((await server.log()).match(/SIZE "/g)?.length, 2);
+});
+
+Deno.test("a partial file that another program puts in place after the checks is left alone", async () => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  await Deno.writeFile(`${served.path}/data.bin`, randomBytes(100_000));
+  await using server = await ServerProcess.start(served.path);
+  // Listed first, it accepts and never answers: the client waits a moment
+  // for its size after the checks.
+  using silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo([silent.addr.port, server.port]),
+  );
+  const client = spawnClient({
+    cwd: work.path,
+    args: ["servers.txt", "2", "data.bin"],
+  });
+  using _asked = await silent.accept();
+  await Deno.writeTextFile(`${work.path}/data.bin.part`, "another program's");
+  const run = await output(client);
+  assert.equal(run.code, 5, run.stderr);
+  assert.match(
+    run.stderr,
+    /^error: "data\.bin\.part" appeared during the download, where the partial download goes: it is left alone; move it away, and run the same command again\nNothing was kept; fix the cause and run the same command again\.\n$/m,
+  );
+  assert.equal(
+    await Deno.readTextFile(`${work.path}/data.bin.part`),
+    "another program's",
+  );
+  assert.deepEqual(await namesIn(work.path), ["data.bin.part", "servers.txt"]);
 });
 
 Deno.test("a file that takes the output's name during the download is not replaced, and --force then finishes from the kept bytes", async () => {
@@ -170,6 +266,28 @@ Deno.test("output paths that cannot be used are refused with exit code 2 before 
       what: "into a missing folder named with a slash",
       args: ["-o", "newdir/"],
       message: `Cannot write into "newdir/": no such folder`,
+    },
+    {
+      what: "into a file named with a slash",
+      args: ["-o", "file/"],
+      message: `Cannot write into "file/": it is not a folder`,
+    },
+    {
+      what: "into a file named with a slash and a dot",
+      args: ["-o", "file/."],
+      message: `Cannot write into "file/.": it is not a folder`,
+    },
+    {
+      what: "under /proc, which Deno opens only with all permissions",
+      args: ["-o", "/proc/x"],
+      message:
+        `Deno opens "/proc/x" only with all permissions (as paths under /proc): run with --allow-all, or use a folder elsewhere`,
+    },
+    {
+      what: "under /sys, which Deno opens only with all permissions",
+      args: ["-o", "/sys/x"],
+      message:
+        `Deno opens "/sys/x" only with all permissions (as paths under /sys): run with --allow-all, or use a folder elsewhere`,
     },
     {
       what: "into a file",
@@ -315,6 +433,121 @@ Deno.test("a read-only folder is refused with exit code 2 before any server is a
     );
   }
   assert.doesNotMatch(await server.log(), /"data\.bin"/);
+});
+
+Deno.test("a side file with other names is never written through: the state's temporary copy is replaced, the partial file and a lock that is none are refused", async (t) => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  await using elsewhere = await tempDir();
+  const bytes = randomBytes(300_000);
+  await Deno.writeFile(`${served.path}/data.bin`, bytes);
+  await using server = await ServerProcess.start(served.path);
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo([server.port]),
+  );
+  const precious = `${elsewhere.path}/precious.txt`;
+  const sides = sideFilePaths(`${work.path}/data.bin`);
+  const replaced = [
+    ["stateTemporary", "the state's temporary copy"],
+    ["state", "the state"],
+  ] as const;
+  for (const [side, what] of replaced) {
+    await t.step(`a hard link as ${what} is replaced`, async () => {
+      await Deno.writeTextFile(precious, "precious\n");
+      await Deno.link(precious, sides[side]);
+      const run = await runClient({
+        cwd: work.path,
+        args: ["servers.txt", "2", "data.bin"],
+      });
+      assert.equal(run.code, 0, run.stderr);
+      assert.ok(sameBytes(await Deno.readFile(`${work.path}/data.bin`), bytes));
+      assert.equal(await Deno.readTextFile(precious), "precious\n");
+      assert.deepEqual(await namesIn(work.path), ["data.bin", "servers.txt"]);
+      await Deno.remove(`${work.path}/data.bin`);
+    });
+  }
+  const refused: [string, string, (path: string) => Promise<void>][] = [
+    [
+      "a hard link as the partial file",
+      `"data.bin.part" has other names (hard links), where the partial download goes: move it away, or name another output with -o`,
+      (path) => Deno.link(precious, path + ".part"),
+    ],
+    [
+      "a hard link as the lock",
+      `"data.bin.part.lock" has other names (hard links), where the lock of a running download goes: move it away, or name another output with -o`,
+      (path) => Deno.link(precious, path + ".part.lock"),
+    ],
+    [
+      "a file that is not empty as the lock",
+      `"data.bin.part.lock" is a file that is not empty, where the (empty) lock of a running download goes: move it away, or name another output with -o`,
+      (path) => Deno.writeTextFile(path + ".part.lock", "mine\n"),
+    ],
+  ];
+  for (const [what, message, make] of refused) {
+    await t.step(`${what} is refused`, async () => {
+      await Deno.writeTextFile(precious, "precious\n");
+      await make(`${work.path}/data.bin`);
+      const before = await namesIn(work.path);
+      const run = await runClient({
+        cwd: work.path,
+        args: ["servers.txt", "2", "data.bin"],
+      });
+      assert.equal(run.code, 2, run.stderr);
+      assert.equal(run.stderr, `error: ${message}\n`);
+      assert.deepEqual(await namesIn(work.path), before);
+      assert.equal(await Deno.readTextFile(precious), "precious\n");
+      for (const name of before) {
+        if (name !== "servers.txt") await Deno.remove(`${work.path}/${name}`);
+      }
+    });
+  }
+  assert.equal(
+    (await server.log()).match(/SIZE "/g)?.length,
+    2,
+    "only the two downloads asked the server",
+  );
+});
+
+Deno.test("a disk without free inodes keeps nothing and promises no resume", async (t) => {
+  await using served = await tempDir();
+  await using work = await tempDir();
+  await Deno.writeFile(`${served.path}/data.bin`, randomBytes(300_000));
+  await using server = await ServerProcess.start(served.path);
+  await Deno.writeTextFile(
+    `${work.path}/servers.txt`,
+    serverInfo([server.port]),
+  );
+  await Deno.mkdir(`${work.path}/disk`);
+  // The disk's root folder takes one inode and the lock one: with 2, the
+  // partial file cannot be made; with 3, its state cannot.
+  for (const [inodes, failing] of [[2, "partial file"], [3, "state"]]) {
+    await t.step(
+      `${inodes} inodes: the ${failing} cannot be made`,
+      async () => {
+        await using tmpfs = await Tmpfs.mount(`${work.path}/disk`, {
+          size: "8M",
+          inodes: inodes as number,
+        });
+        if (tmpfs === undefined) {
+          console.log("skipped: mounting a tmpfs needs root");
+          return;
+        }
+        const run = await runClient({
+          cwd: work.path,
+          args: ["-o", "disk", "servers.txt", "2", "data.bin"],
+        });
+        assert.equal(run.code, 5, run.stderr);
+        assert.match(run.stderr, /No space left on device/);
+        assert.match(
+          run.stderr,
+          /\nNothing was kept; fix the cause and run the same command again\.\n$/,
+        );
+        assert.doesNotMatch(run.stderr, /download is kept|resume/);
+        assert.deepEqual(await namesIn(`${work.path}/disk`), []);
+      },
+    );
+  }
 });
 
 Deno.test("files whose names fill the 255 bytes a file name may have are downloaded and resumed", async (t) => {
