@@ -78,8 +78,8 @@ const MAX_CHUNKS = 10_000;
 const USAGE = `Usage: client.ts [options] <server-info> <numchunks> [filename]
 
 Downloads a file from the servers listed in <server-info> (one "host port"
-per line, at most ${MAX_SERVERS} used), split into <numchunks> ranges (at
-most ${MAX_CHUNKS}) fetched at once. Without [filename] it asks for one on
+per line, at most ${MAX_SERVERS} used; - reads the list from standard input),
+split into <numchunks> ranges (1 to ${MAX_CHUNKS}) fetched at once. Without [filename] it asks for one on
 standard input. The file is written to the current folder under its base
 name.
 
