@@ -79,9 +79,9 @@ const USAGE = `Usage: client.ts [options] <server-info> <numchunks> [filename]
 
 Downloads a file from the servers listed in <server-info> (one "host port"
 per line, at most ${MAX_SERVERS} used; - reads the list from standard input),
-split into <numchunks> ranges (1 to ${MAX_CHUNKS}) fetched at once. Without [filename] it asks for one on
-standard input. The file is written to the current folder under its base
-name.
+split into <numchunks> ranges (1 to ${MAX_CHUNKS}) fetched at once. Without
+[filename] it asks for one on standard input. The file is written to the
+current folder under its base name.
 
 Options:
   -o, --output PATH          where to write: a file name, or an existing folder
