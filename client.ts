@@ -16,8 +16,8 @@ import {
 import {
   parseCommandLine,
   parseSeconds,
-  PROGRAM_VERSION,
   UsageError,
+  versionLine,
 } from "./lib/cli_args.ts";
 import {
   CannotTransferError,
@@ -81,10 +81,10 @@ const MAX_CHUNKS = 10_000;
 const USAGE = `Usage: client.ts [options] <server-info> <numchunks> [filename]
 
 Downloads a file from the servers listed in <server-info> (one "host port"
-per line, at most ${MAX_SERVERS} used), split into <numchunks> ranges (at
-most ${MAX_CHUNKS}) fetched at once. Without [filename] it asks for one on
-standard input. The file is written to the current folder under its base
-name.
+per line, at most ${MAX_SERVERS} used; - reads the list from standard input),
+split into <numchunks> ranges (1 to ${MAX_CHUNKS}) fetched at once. Without
+[filename] it asks for one on standard input. The file is written to the
+current folder under its base name.
 
 Options:
   -o, --output PATH          where to write: a file name, or an existing folder
@@ -108,7 +108,7 @@ Options:
 })
   --quiet                    print errors only (no progress, no summary)
   -h, --help                 show this help
-  --version                  show the version
+  --version                  show the version and the protocol version
 
 On a terminal, standard error shows the progress live: the whole file, and
 each chunk with its server, percent and failovers. A summary follows.
@@ -174,14 +174,11 @@ function parseConfig(args: string[]): ClientConfig | "help" | "version" {
     string | undefined,
   ];
   const numChunks = /^\d+$/.test(chunksText) ? Number(chunksText) : NaN;
-  if (!Number.isSafeInteger(numChunks) || numChunks < 1) {
+  if (!(numChunks >= 1 && numChunks <= MAX_CHUNKS)) {
     throw new UsageError(
-      `numchunks must be a positive integer: received "${chunksText}"`,
-    );
-  }
-  if (numChunks > MAX_CHUNKS) {
-    throw new UsageError(
-      `numchunks must be at most ${MAX_CHUNKS}: received "${chunksText}"`,
+      `numchunks must be a whole number from 1 to ${MAX_CHUNKS}: received ${
+        quoteName(chunksText)
+      }`,
     );
   }
   const seconds = (flag: keyof typeof OPTIONS, fallback: number) => {
@@ -197,12 +194,16 @@ function parseConfig(args: string[]): ClientConfig | "help" | "version" {
     : NaN;
   if (Number.isNaN(retries)) {
     throw new UsageError(
-      `--retries takes a whole number from 0 to 999: received "${values.retries}"`,
+      `--retries takes a whole number from 0 to 999: received ${
+        quoteName(values.retries ?? "")
+      }`,
     );
   }
   if (values.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(values.sha256)) {
     throw new UsageError(
-      `--sha256 takes 64 hexadecimal digits: received "${values.sha256}"`,
+      `--sha256 takes 64 hexadecimal digits: received ${
+        quoteName(values.sha256)
+      }`,
     );
   }
   return {
@@ -224,24 +225,57 @@ function parseConfig(args: string[]): ClientConfig | "help" | "version" {
   };
 }
 
+/**
+ * An input that cannot be used, other than a malformed command line (the
+ * server list, the file name): exit code 2, without the pointer to --help,
+ * which would not help.
+ */
+class InputError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong with the input.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "InputError";
+  }
+}
+
+/** The server-info arguments that mean standard input: `-`, and
+ * `/dev/stdin`, which Deno opens only with all permissions. */
+const STANDARD_INPUT = new Set(["-", "/dev/stdin"]);
+
+/** Reads all of standard input as text. */
+async function readStandardInput(): Promise<string> {
+  return await new Response(Deno.stdin.readable).text();
+}
+
 async function readServers(path: string): Promise<ServerAddress[]> {
+  const fromStdin = STANDARD_INPUT.has(path);
+  const shown = fromStdin ? "standard input" : quoteName(path);
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = fromStdin
+      ? await readStandardInput()
+      : await Deno.readTextFile(path);
   } catch (error) {
+    const cannot = `Cannot read server list ${shown}`;
     if (error instanceof Deno.errors.NotFound) {
-      throw new UsageError(
-        `Cannot read server list ${quoteName(path)}: no such file`,
-      );
+      throw new InputError(`${cannot}: no such file`);
     }
     if (error instanceof Deno.errors.IsADirectory) {
-      throw new UsageError(
-        `Cannot read server list ${quoteName(path)}: it is a folder`,
-      );
+      throw new InputError(`${cannot}: it is a folder`);
     }
     if (error instanceof Deno.errors.PermissionDenied) {
-      throw new UsageError(
-        `Cannot read server list ${quoteName(path)}: permission denied`,
+      throw new InputError(`${cannot}: permission denied`);
+    }
+    if (
+      error instanceof Deno.errors.NotCapable && path.startsWith("/dev/")
+    ) {
+      // Such as bash's <(...), which passes /dev/fd/63.
+      throw new InputError(
+        `${cannot}: Deno opens paths under /dev only with all permissions; give - to read the list from standard input`,
       );
     }
     throw error;
@@ -250,7 +284,7 @@ async function readServers(path: string): Promise<ServerAddress[]> {
     const list = parseServerList(text);
     if (list.ignored > 0) {
       console.error(
-        `warning: ${quoteName(path)} lists ${
+        `warning: ${shown} lists ${
           list.servers.length + list.ignored
         } servers; only the first ${MAX_SERVERS} are used`,
       );
@@ -258,7 +292,7 @@ async function readServers(path: string): Promise<ServerAddress[]> {
     return list.servers;
   } catch (error) {
     if (error instanceof ServerListError) {
-      throw new UsageError(`${error.message} (in ${quoteName(path)})`);
+      throw new InputError(`${error.message} (in ${shown})`);
     }
     throw error;
   }
@@ -279,13 +313,18 @@ async function readLine(): Promise<string | undefined> {
   }
 }
 
-async function askFilename(): Promise<string> {
+async function askFilename(serverInfo: string): Promise<string> {
+  if (STANDARD_INPUT.has(serverInfo)) {
+    throw new UsageError(
+      "No file name given: standard input holds the server list, so the file name goes on the command line",
+    );
+  }
   await Deno.stderr.write(new TextEncoder().encode("enter filename: "));
   const line = await readLine();
   // Blanks around the name go, but not a U+FEFF, which names can hold.
   const name = line?.replace(/^[^\S\uFEFF]+|[^\S\uFEFF]+$/g, "");
   if (name === undefined || name === "") {
-    throw new UsageError("No file name given");
+    throw new InputError("No file name given");
   }
   return name;
 }
@@ -296,7 +335,7 @@ function checkFilename(name: string): string {
     return localName(name);
   } catch (error) {
     if (error instanceof ProtocolError || error instanceof TypeError) {
-      throw new UsageError(error.message);
+      throw new InputError(error.message);
     }
     throw error;
   }
@@ -540,11 +579,11 @@ export async function main(args: string[]): Promise<number> {
       return ExitCode.OK;
     }
     if (config === "version") {
-      console.log(`client.ts ${PROGRAM_VERSION}`);
+      console.log(versionLine("client.ts"));
       return ExitCode.OK;
     }
     servers = await readServers(config.serverInfo);
-    name = config.filename ?? await askFilename();
+    name = config.filename ?? await askFilename(config.serverInfo);
     outputPath = await chooseOutputPath(checkFilename(name), config.output);
   } catch (error) {
     const denied = notCapableIn(error);
@@ -552,7 +591,9 @@ export async function main(args: string[]): Promise<number> {
       console.error(`error: ${describeDeniedToClient(denied)}`);
       return ExitCode.USAGE;
     }
-    if (error instanceof UnusableOutputError) {
+    if (
+      error instanceof UnusableOutputError || error instanceof InputError
+    ) {
       console.error(`error: ${error.message}`);
       return ExitCode.USAGE;
     }
@@ -656,10 +697,6 @@ export async function main(args: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CannotTransferError) {
       console.error(error.message);
-      // Without --quiet each reason was printed as its server failed.
-      if (config.quiet) {
-        for (const reason of error.reasons) console.error(`  ${reason}`);
-      }
       return ExitCode.CANNOT_TRANSFER;
     }
     const denied = notCapableIn(error);

@@ -10,8 +10,8 @@ import { parseByteSize } from "./lib/byte_size.ts";
 import {
   parseCommandLine,
   parseSeconds,
-  PROGRAM_VERSION,
   UsageError,
+  versionLine,
 } from "./lib/cli_args.ts";
 import {
   DEFAULT_REQUEST_TIMEOUT_MS,
@@ -47,7 +47,7 @@ Options:
                              1024-based, so 40M is 40 MiB/s)
   --quiet                    no log line per request
   -h, --help                 show this help
-  --version                  show the version
+  --version                  show the version and the protocol version
 
 Exit codes: 0 stopped by SIGINT/SIGTERM, 1 cannot start, 2 bad command line.`;
 
@@ -87,7 +87,9 @@ function parseConfig(args: string[]): ServerConfig | "help" | "version" {
   const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
   if (!(port >= 0 && port <= 65535)) {
     throw new UsageError(
-      `Port must be an integer from 0 to 65535: received "${portText}"`,
+      `Port must be an integer from 0 to 65535: received ${
+        quoteName(portText)
+      }`,
     );
   }
   let rateLimit: number | undefined;
@@ -232,7 +234,7 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (config === "version") {
-    console.log(`server.ts ${PROGRAM_VERSION}`);
+    console.log(versionLine("server.ts"));
     return 0;
   }
 

@@ -33,6 +33,7 @@ import {
   OtherVersionError,
   requestBlockDigests,
   requestSize,
+  sizeFailureReason,
   type Timeouts,
 } from "./server_connection.ts";
 import { formatAddress, type ServerAddress } from "./server_list.ts";
@@ -43,16 +44,27 @@ export type { RangeEvent, TaskProgress };
 
 /** No server could report the file's size. */
 export class CannotTransferError extends Error {
-  /** One line per server: why it could not. */
+  /** One line per server: `host:port: why it could not`. */
   readonly reasons: string[];
 
   /**
-   * Creates the error.
+   * Creates the error. Its message starts with the words `Cannot transfer
+   * this file`, names the file, and says why each server could not: on the
+   * same line for one server, else one indented line each below.
    *
-   * @param reasons One line per server: why it could not.
+   * @param name The file asked for.
+   * @param reasons One line per server: `host:port: why it could not`.
    */
-  constructor(reasons: string[]) {
-    super("Cannot transfer this file");
+  constructor(name: string, reasons: string[]) {
+    super(
+      reasons.length === 1
+        ? `Cannot transfer this file ${quoteName(name)}: ${reasons[0]}`
+        : `Cannot transfer this file ${
+          quoteName(name)
+        }: no server reported its size\n${
+          reasons.map((reason) => `  ${reason}`).join("\n")
+        }`,
+    );
     this.name = "CannotTransferError";
     this.reasons = reasons;
   }
@@ -333,12 +345,14 @@ export async function findFileSize(
   const reasons = servers.flatMap((server, i) => {
     const answer = answers[i]!;
     if (chosen !== undefined && i >= chosen) return [];
-    return "error" in answer ? [describeFailure(server, answer.error)] : [];
+    return "error" in answer
+      ? [`${formatAddress(server)}: ${sizeFailureReason(answer.error)}`]
+      : [];
   });
+  if (chosen === undefined) throw new CannotTransferError(name, reasons);
   for (const detail of reasons) {
     options.onEvent?.({ type: "size-failed", detail });
   }
-  if (chosen === undefined) throw new CannotTransferError(reasons);
   const size = (answers[chosen] as { size: number }).size;
   options.onEvent?.({ type: "size", server: servers[chosen]!, size });
   const responsive = answers.map((a) =>

@@ -174,7 +174,7 @@ function mapFsError(error: unknown, name: string): FileAccessError {
     // The name exists; following it never ends.
     return new FileAccessError(
       Status.FORBIDDEN,
-      `Refused: ${quoteName(name)} leads through a symbolic link loop`,
+      `Leads through a symbolic link loop: ${quoteName(name)}`,
       { cause: error },
     );
   }

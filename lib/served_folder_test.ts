@@ -234,7 +234,7 @@ Deno.test("a served folder refuses a name that leads through a symbolic link loo
         folder,
         name,
         Status.FORBIDDEN,
-        `Refused: "${name}" leads through a symbolic link loop`,
+        `Leads through a symbolic link loop: "${name}"`,
       );
     }
   });

@@ -600,3 +600,43 @@ export function describeFailure(server: ServerAddress, error: unknown): string {
   }
   return `${formatAddress(server)}: ${reason}`;
 }
+
+/**
+ * Why a server did not report a file's size, in a few words: `not found`,
+ * `refused: <the server's reason>`, `connection refused`, `timed out ...`,
+ * `wrong protocol: ...` (a server that speaks something else), and so on.
+ *
+ * @param error What the size request threw.
+ * @returns The reason, on one line.
+ */
+export function sizeFailureReason(error: unknown): string {
+  if (error instanceof ServerReplyError) {
+    if (error.status === Status.NOT_FOUND) return "not found";
+    if (error.status === Status.FORBIDDEN) {
+      return `refused: ${error.message.replace(/^forbidden: /, "")}`;
+    }
+    return error.message;
+  }
+  if (error instanceof ProtocolError) {
+    return error.code === "bad-magic"
+      ? 'wrong protocol: its reply does not start with "MSFD" (it speaks another protocol)'
+      : `wrong protocol: ${lowerFirst(error.message)}`;
+  }
+  if (error instanceof Deno.errors.ConnectionRefused) {
+    return "connection refused";
+  }
+  if (error instanceof Deno.errors.ConnectionReset) return "connection reset";
+  if (error instanceof Deno.errors.UnexpectedEof) {
+    return "closed the connection before its reply was complete";
+  }
+  if (error instanceof TimeoutError) return lowerFirst(error.message);
+  const message = error instanceof Error ? error.message : String(error);
+  if (/failed to lookup address/.test(message)) {
+    return `unknown host: ${message}`;
+  }
+  return escapeUnseen(message);
+}
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1);
+}

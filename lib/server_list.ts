@@ -70,7 +70,7 @@ export function parsePort(text: string): number {
   const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
   if (!(port >= 1 && port <= 65535)) {
     throw new RangeError(
-      `Port must be an integer from 1 to 65535: received "${text}"`,
+      `Port must be an integer from 1 to 65535: received ${quoteName(text)}`,
     );
   }
   return port;
@@ -88,8 +88,9 @@ function parseHost(text: string): string | undefined {
 }
 
 /**
- * Parses the text of a server-info file. Blank lines and lines starting
- * with `#` are skipped; text after a `#` is a comment.
+ * Parses the text of a server-info file. Lines end in LF, CR LF or CR.
+ * Blank lines and lines starting with `#` are skipped; text after a `#` is
+ * a comment.
  *
  * @param text The file's contents.
  * @returns The servers to use and how many were left out.
@@ -98,7 +99,7 @@ function parseHost(text: string): string | undefined {
  */
 export function parseServerList(text: string): ServerList {
   const all: ServerAddress[] = [];
-  const lines = text.split(/\r?\n/);
+  const lines = text.split(/\r\n|\r|\n/);
   for (const [index, raw] of lines.entries()) {
     const line = raw.replace(/#.*$/, "").trim();
     if (line === "") continue;

@@ -203,3 +203,19 @@ Deno.test("parseServerList rejects host:port written as a host", () => {
     );
   }
 });
+
+Deno.test("a server list's lines may end in LF, CR LF or CR alone", () => {
+  for (const end of ["\n", "\r\n", "\r"]) {
+    const list = parseServerList(
+      `# servers${end}localhost 1${end}${end}::1 2${end}`,
+    );
+    assert.deepEqual(list.servers, [
+      { hostname: "localhost", port: 1 },
+      { hostname: "::1", port: 2 },
+    ], JSON.stringify(end));
+  }
+  assert.throws(() => parseServerList("localhost 1\rlocalhost x\r"), {
+    message:
+      'Cannot parse server list: line 2: Port must be an integer from 1 to 65535: received "x"',
+  });
+});

@@ -18,11 +18,7 @@
  */
 
 import { resolve } from "node:path";
-import {
-  parseCommandLine,
-  PROGRAM_VERSION,
-  UsageError,
-} from "../lib/cli_args.ts";
+import { parseCommandLine, UsageError, versionLine } from "../lib/cli_args.ts";
 
 const PROJECT = new URL("../", import.meta.url).pathname;
 
@@ -134,7 +130,7 @@ async function build(target: Target, outDir: string): Promise<void> {
       `deno compile ${target.script} failed:\n${compiled.stderr.trimEnd()}`,
     );
   }
-  const expected = `${target.script} ${PROGRAM_VERSION}`;
+  const expected = versionLine(target.script);
   const version = await run(output, ["--version"]);
   if (version.stdout.trim() !== expected) {
     await Deno.remove(output);
