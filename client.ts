@@ -378,6 +378,9 @@ function reporter(
       case "restarted":
         print(`warning: starting over: ${event.reason}`);
         break;
+      case "list-moved":
+        print(`warning: ${event.detail}`);
+        break;
       case "server-excluded":
         print(
           `warning: not using ${
