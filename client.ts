@@ -26,6 +26,7 @@ import {
   type DownloadEvent,
   type DownloadProgress,
   type DownloadResult,
+  FileChangedError,
   IncompleteDownloadError,
 } from "./lib/download.ts";
 import {
@@ -640,9 +641,11 @@ export async function main(args: string[]): Promise<number> {
       console.error(error.message);
       for (const range of error.missing) {
         console.error(
-          `  chunk ${range.index} (bytes ${range.start}-${
-            range.end - 1
-          }) failed on every server`,
+          `  chunk ${range.index} (bytes ${range.start}-${range.end - 1}) ${
+            // Not for want of a server: the version it was part of is gone.
+            error instanceof FileChangedError
+              ? "is not downloaded"
+              : "failed on every server"}`,
         );
       }
       console.error(
