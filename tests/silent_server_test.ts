@@ -367,3 +367,26 @@ Deno.test("servers found silent are not given chunks again while a good server i
     await Promise.all(silent.map((s) => s[Symbol.asyncDispose]()));
   }
 });
+
+Deno.test("a lone server that never sends the digest list lets the download go on unchecked once its reply deadline passes", async () => {
+  const bytes = randomBytes(1024 * 1024 + 3);
+  await using env = await setup(bytes);
+  await using proxy = faulty(
+    env,
+    0,
+    (i) => i === 1 ? { kind: "silent" } : undefined,
+  );
+  const run = await download(env.work, [proxy.port], [
+    "4",
+    "f.bin",
+    "--reply-timeout",
+    "3",
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.ok(sameBytes(await Deno.readFile(`${env.work}/f.bin`), bytes));
+  assert.ok(run.seconds < BOUND_S, `took ${run.seconds} s\n${run.stderr}`);
+  assert.match(
+    run.stderr,
+    /^warning: downloading without verification: no server sent block digests: 127\.0\.0\.1:\d+: Timed out after 3 s without progress while waiting for the reply$/m,
+  );
+});
