@@ -26,6 +26,7 @@ import {
   type DownloadEvent,
   type DownloadProgress,
   type DownloadResult,
+  FileChangedError,
   IncompleteDownloadError,
 } from "./lib/download.ts";
 import { UnreadableStateError } from "./lib/download_state.ts";
@@ -435,6 +436,9 @@ function reporter(
       case "restarted":
         print(`warning: starting over: ${event.reason}`);
         break;
+      case "list-moved":
+        print(`warning: ${event.detail}`);
+        break;
       case "server-excluded":
         print(
           `warning: not using ${
@@ -716,9 +720,11 @@ export async function main(args: string[]): Promise<number> {
       console.error(error.message);
       for (const range of error.missing) {
         console.error(
-          `  chunk ${range.chunk} (bytes ${range.start}-${
-            range.end - 1
-          }) failed on every server`,
+          `  chunk ${range.chunk} (bytes ${range.start}-${range.end - 1}) ${
+            // Not for want of a server: the version it was part of is gone.
+            error instanceof FileChangedError
+              ? "is not downloaded"
+              : "failed on every server"}`,
         );
       }
       console.error(

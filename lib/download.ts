@@ -28,6 +28,7 @@ import {
 } from "./range_tasks.ts";
 import { ReferenceDigests } from "./reference_digests.ts";
 import { quoteName } from "./quoted_name.ts";
+import { DIGEST_BYTES } from "./protocol.ts";
 import {
   describeFailure,
   OtherVersionError,
@@ -178,6 +179,12 @@ export type DownloadEvent =
     bytes: number;
   }
   | { type: "restarted"; reason: string }
+  | {
+    type: "list-moved";
+    /** Which server failed or is too slow for the digest list, and which
+     * one is asked next. */
+    detail: string;
+  }
   | { type: "server-excluded"; server: ServerAddress; reason: string }
   | RangeEvent;
 
@@ -363,19 +370,30 @@ export async function findFileSize(
 
 /** A digest list request unanswered for this long gets a second one, to
  * the next server: the first to answer sends the list, the other request
- * is given up. */
+ * is given up. A list that arrives too slowly over this long gets one too
+ * (see {@linkcode MIN_LIST_BYTES_PER_S}). */
 export const LIST_GRACE_MS = 2000;
+
+/** A digest list that covers less of the file than this per second (over
+ * {@linkcode LIST_GRACE_MS}) is too slow: the next server is asked for it
+ * as well. A server that computes the list as it sends it reads and hashes
+ * far faster than this; one that trickles it would hold every range. */
+export const MIN_LIST_BYTES_PER_S = 8 * 1024 * 1024;
 
 /**
  * Fills the reference digest list: asks the size server first, then the
  * others in list order after it. A server that has not cached the list
  * computes it while it sends it, so the list fills from its start while
- * ranges are fetched. After a server fails midway, the next one's list must
- * agree with the digests already taken. A server that has not answered
- * within {@linkcode LIST_GRACE_MS} is not waited for alone: the next one is
- * asked as well, and the first to answer is kept. Each server is asked
- * under its lock, so no range queues behind the list on it. Never rejects:
- * when no server sends the rest, the list gives up and says so in an event.
+ * ranges are fetched. After a server fails midway, the next one is asked
+ * at once; its list must agree with the digests already taken. A server
+ * that has not answered within {@linkcode LIST_GRACE_MS} is not waited for
+ * alone: the next one is asked as well, and the first to answer is kept.
+ * One whose list arrives too slowly (less than
+ * {@linkcode MIN_LIST_BYTES_PER_S} of the file over {@linkcode
+ * LIST_GRACE_MS}) gets the next one asked as well: the one asked later is
+ * kept once it passes it. Each server is asked under its lock, so no range
+ * queues behind the list on it. Never rejects: when no server sends the
+ * rest, the list gives up and says so in an event.
  */
 async function fetchReference(
   options: DownloadOptions,
@@ -399,23 +417,40 @@ async function fetchReference(
   const { servers } = options;
   const { reference, signal } = request;
   const reasons: string[] = [];
-  /** The requests under way, by server: whether each was answered. */
+  /** The requests under way, by server: whether each was answered, when
+   * it was asked, and how far its list reached. */
   const running = new Map<
     number,
-    { cancel: AbortController; replied: boolean }
+    { cancel: AbortController; replied: boolean; order: number; reach: number }
   >();
   let changed = Promise.withResolvers<void>();
   let next = 0;
   let launchedAt = 0;
   let finished = false;
+  /** Why the list moves on to the next server, if it does. */
+  let failure: string | undefined;
+  /** Where the list stood when the current look at its pace began. */
+  let windowAt = 0;
+  let windowCovered = 0;
+  const startWindow = () => {
+    windowAt = performance.now();
+    windowCovered = reference.covered;
+  };
   const cancelOthers = (serverIndex: number) => {
     for (const [other, entry] of running) {
       if (other !== serverIndex) entry.cancel.abort();
     }
   };
+  const digests = (count: number) =>
+    `${count} of ${reference.blockCount} digests`;
   const ask = async (serverIndex: number) => {
     const server = servers[serverIndex]!;
-    const entry = { cancel: new AbortController(), replied: false };
+    const entry = {
+      cancel: new AbortController(),
+      replied: false,
+      order: next,
+      reach: 0,
+    };
     running.set(serverIndex, entry);
     try {
       await request.locks[serverIndex]!.runExclusive(async () => {
@@ -435,14 +470,27 @@ async function fetchReference(
                 // Another server answered first: it sends the list.
                 entry.cancel.signal.throwIfAborted();
                 entry.replied = true;
-                cancelOthers(serverIndex);
+                // Those that have not answered are given up; one that
+                // answered and is slow goes on until this one passes it.
+                for (const other of running.values()) {
+                  if (!other.replied) other.cancel.abort();
+                }
+                startWindow();
                 request.onReply();
               },
               onDigests: (at, bytes) => {
+                const covered = reference.covered;
                 if (!reference.add(at, bytes, serverIndex)) {
                   throw new OtherVersionError(
                     "its digest list differs from the one received before",
                   );
+                }
+                entry.reach = at + bytes.length;
+                // Ahead of all: those asked before it were overtaken.
+                if (reference.covered > covered) {
+                  for (const other of running.values()) {
+                    if (other.order < entry.order) other.cancel.abort();
+                  }
                 }
               },
             },
@@ -457,6 +505,11 @@ async function fetchReference(
       // Given up for another server's answer: no failure of its own.
       if (!entry.cancel.signal.aborted || signal.aborted) {
         reasons.push(describeFailure(server, error));
+        if (entry.replied) {
+          failure = `the digest list stopped at ${
+            digests(Math.floor(entry.reach / DIGEST_BYTES))
+          }: ${describeFailure(server, error)}`;
+        }
         // Its ranges would not match the digests taken either.
         if (error instanceof OtherVersionError && !signal.aborted) {
           request.exclude(serverIndex, error.message);
@@ -467,35 +520,80 @@ async function fetchReference(
       changed.resolve();
     }
   };
-  const launch = (): boolean => {
+  /** Asks the next server, if any is left; `why` says why, if it is
+   * asked because another failed or is too slow. */
+  const launch = (why?: string): boolean => {
     for (; next < servers.length; next++) {
       const serverIndex = (request.first + next) % servers.length;
       if (request.excluded[serverIndex]) continue;
+      if (why !== undefined) {
+        options.onEvent?.({
+          type: "list-moved",
+          detail: `${why}; asking ${formatAddress(servers[serverIndex]!)} for ${
+            reference.covered > 0 ? "the rest" : "it"
+          }`,
+        });
+      }
+      ask(serverIndex);
       next++;
       launchedAt = performance.now();
-      ask(serverIndex);
       return true;
     }
     return false;
   };
+  /** Digests the list should gain over a look at its pace. */
+  const wanted = Math.ceil(
+    MIN_LIST_BYTES_PER_S * (LIST_GRACE_MS / 1000) / request.blockSize,
+  );
+  /** Whether a server is left to ask. */
+  let more = true;
   while (!finished && !signal.aborted) {
-    const answered = [...running.values()].some((entry) => entry.replied);
-    const waited = performance.now() - launchedAt;
-    if (running.size === 0 || (!answered && waited >= LIST_GRACE_MS)) {
-      if (!launch() && running.size === 0) break;
+    const now = performance.now();
+    if (running.size === 0) {
+      if (!launch(failure)) break;
+      failure = undefined;
       continue;
+    }
+    const answered = [...running].filter(([, entry]) => entry.replied);
+    let wakeAt = Infinity;
+    if (!more) {
+      // Nobody left to ask: wait for those asked.
+    } else if (answered.length === 0) {
+      if (now - launchedAt >= LIST_GRACE_MS) {
+        more = launch();
+        continue;
+      }
+      wakeAt = launchedAt + LIST_GRACE_MS;
+    } else if (now - windowAt >= LIST_GRACE_MS) {
+      const gained = reference.covered - windowCovered;
+      if (gained < Math.min(wanted, reference.blockCount - windowCovered)) {
+        // The one ahead holds the list back.
+        const [slow] = answered.reduce((a, b) =>
+          b[1].reach > a[1].reach ? b : a
+        );
+        more = launch(
+          `the digest list is too slow at ${digests(reference.covered)}: ${
+            formatAddress(servers[slow]!)
+          }: ${gained} digest${gained === 1 ? "" : "s"} in ${
+            LIST_GRACE_MS / 1000
+          } s`,
+        );
+      }
+      startWindow();
+      continue;
+    } else {
+      wakeAt = windowAt + LIST_GRACE_MS;
     }
     const wake = changed.promise;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(
-        resolve,
-        answered ? 2 ** 31 - 1 : LIST_GRACE_MS - waited,
-      );
       const done = () => {
         clearTimeout(timer);
         signal.removeEventListener("abort", done);
         resolve();
       };
+      const timer = wakeAt === Infinity
+        ? undefined
+        : setTimeout(done, Math.max(0, wakeAt - now));
       signal.addEventListener("abort", done, { once: true });
       wake.then(done);
     });

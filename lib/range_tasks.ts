@@ -10,6 +10,7 @@
 import type { BlockHasher } from "./block_hasher.ts";
 import { IntegrityError, RangeVerifier } from "./block_digests.ts";
 import { equalBytes } from "./byte_arrays.ts";
+import { formatByteSize } from "./byte_size.ts";
 import { findCause } from "./error_cause.ts";
 import type { Interval } from "./interval_set.ts";
 import { OutputError, type OutputFile } from "./output_file.ts";
@@ -161,6 +162,39 @@ interface Task {
   attemptStart: number;
   attemptEnd: number;
   attemptBytes: number;
+  /** Bytes received in the current window of {@linkcode RATE_WINDOW_MS}
+   * and the one before: its recent rate. */
+  windowStart: number;
+  windowBytes: number;
+  lastWindowMs: number;
+  lastWindowBytes: number;
+  /** What a free server took over when it gave up the task's request,
+   * and why: the task's range ends at `start` since. */
+  handedOver: { start: number; end: number; why: string } | undefined;
+}
+
+/** A task's recent rate counts the bytes of the last window of this long
+ * and the one before it. */
+const RATE_WINDOW_MS = 1000;
+
+/** Counts bytes a task received for its recent rate. */
+function noteBytes(task: Task, bytes: number, now: number): void {
+  if (now - task.windowStart >= RATE_WINDOW_MS) {
+    task.lastWindowMs = now - task.windowStart;
+    task.lastWindowBytes = task.windowBytes;
+    task.windowStart = now;
+    task.windowBytes = 0;
+  }
+  task.windowBytes += bytes;
+}
+
+/** A running task's rate over about the last one or two seconds, bytes/s;
+ * `undefined` while it has run for less than a window, or does not run. */
+function recentRateOf(task: Task, now: number): number | undefined {
+  if (!task.active) return undefined;
+  const ms = task.lastWindowMs + (now - task.windowStart);
+  if (ms < RATE_WINDOW_MS) return undefined;
+  return ((task.lastWindowBytes + task.windowBytes) * 1000) / ms;
 }
 
 /** A task's receive rate over its current or last connection, bytes/s. */
@@ -277,6 +311,10 @@ export class RangeTasks implements Disposable {
   #keptConnections: KeptConnection[];
   /** Servers that failed in this run: asked after the others. */
   #failed: boolean[];
+  /** Servers whose task a free server took over (they sent nothing, or
+   * too slowly), until they send bytes again: asked after every other,
+   * and given no work they did not ask for. */
+  #stuck: boolean[];
   /** Servers that answered in this run: the size, or a range. */
   #responsive: boolean[];
   #failovers = 0;
@@ -299,6 +337,7 @@ export class RangeTasks implements Disposable {
     );
     this.#keptConnections = servers.map(() => new KeptConnection());
     this.#failed = servers.map(() => false);
+    this.#stuck = servers.map(() => false);
     this.#responsive = servers.map((_, i) => options.responsive?.[i] ?? false);
     this.#tasks = ranges.map((range) => this.#newTask(range));
   }
@@ -396,6 +435,11 @@ export class RangeTasks implements Disposable {
       writing: false,
       cancel: undefined,
       takenOver: false,
+      handedOver: undefined,
+      windowStart: 0,
+      windowBytes: 0,
+      lastWindowMs: 0,
+      lastWindowBytes: 0,
       active: false,
       checking: undefined,
       checkFailure: undefined,
@@ -420,21 +464,29 @@ export class RangeTasks implements Disposable {
   }
 
   /** Servers for a range: its own first, then the others in list order;
-   * those that failed in this run after those that did not. */
+   * those that failed in this run after those that did not, and those
+   * found stuck last. */
   #serverOrder(first: number): number[] {
     const { servers, excluded } = this.#options;
     const rotated = servers.map((_, k) => (first + k) % servers.length)
       .filter((s) => !excluded[s]);
     return [
       ...rotated.filter((s) => !this.#failed[s]),
-      ...rotated.filter((s) => this.#failed[s]),
+      ...rotated.filter((s) => this.#failed[s] && !this.#stuck[s]),
+      ...rotated.filter((s) => this.#stuck[s]),
     ];
   }
 
   /** Fetches what is left of a task's range from one server; `true` once
-   * the range is complete. */
-  async #attempt(task: Task, serverIndex: number): Promise<boolean> {
+   * the range is complete, `"deferred"` if the server was found stuck
+   * while the task waited for it and another one may serve it. */
+  async #attempt(
+    task: Task,
+    serverIndex: number,
+  ): Promise<boolean | "deferred"> {
     const { servers, locks, excluded, abort, onEvent } = this.#options;
+    const stuckBefore = this.#stuck[serverIndex]!;
+    let deferred = false;
     const cancel = new AbortController();
     const request = this.#request(
       serverIndex,
@@ -458,11 +510,19 @@ export class RangeTasks implements Disposable {
           task.waitingFor = undefined;
           // Its digest list differed while this task waited.
           leftOut = excluded[serverIndex]!;
+          // Found stuck while this task waited: the others go first.
+          deferred = first && !stuckBefore && this.#stuck[serverIndex]! &&
+            servers.some((_, s) => !excluded[s] && !this.#stuck[s]);
+          if (deferred) return;
           // The tail may have been stolen while this task waited.
           const end = Math.min(range.end, until);
           if (leftOut || task.position >= end) return;
           task.active = true;
           task.heardAt = performance.now();
+          task.windowStart = task.heardAt;
+          task.windowBytes = 0;
+          task.lastWindowMs = 0;
+          task.lastWindowBytes = 0;
           if (first) {
             task.attemptStart = performance.now();
             task.attemptBytes = 0;
@@ -482,6 +542,7 @@ export class RangeTasks implements Disposable {
               onRead: (bytes) => {
                 task.received += bytes;
                 task.heardAt = performance.now();
+                noteBytes(task, bytes, task.heardAt);
               },
               // A thief may move the end down while this runs.
               end: () => Math.min(task.range.end, until),
@@ -514,7 +575,11 @@ export class RangeTasks implements Disposable {
           task.checking = undefined;
           task.checkFailure = undefined;
         }
-        if (leftOut || cancel.signal.aborted) break;
+        if (leftOut || deferred || cancel.signal.aborted) break;
+      }
+      if (deferred) {
+        task.waitingFor = undefined;
+        return "deferred";
       }
       if (
         failure !== undefined &&
@@ -526,17 +591,20 @@ export class RangeTasks implements Disposable {
       if (cancel.signal.aborted && !abort.signal.aborted) {
         // Taken over: its bytes are another task's now.
         this.#failed[serverIndex] = true;
+        this.#stuck[serverIndex] = true;
         task.takenOver = true;
+        const taken = task.handedOver!;
         onEvent?.({
           type: "range-failed",
-          range,
-          position: keptTo(task),
+          // As it was: its end moved to where the free server starts.
+          range: { ...range, end: taken.end },
+          position: taken.start,
           detail: describeFailure(
             request.server,
             new Error(
-              `nothing received for ${
-                STUCK_MS / 1000
-              } s; a free server took over`,
+              `${taken.why}; a free server took over bytes ${taken.start}-${
+                taken.end - 1
+              }`,
             ),
           ),
         });
@@ -625,6 +693,7 @@ export class RangeTasks implements Disposable {
       task.attemptBytes += piece.length;
       this.#bytesPerServer[serverIndex]! += piece.length;
       this.#responsive[serverIndex] = true;
+      this.#stuck[serverIndex] = false;
     }
     task.received -= received.length;
     // A failed check ends the transfer: what follows the bad block is
@@ -695,7 +764,7 @@ export class RangeTasks implements Disposable {
     task: Task,
     firstServer: number,
   ): Promise<number | undefined> {
-    const { servers, excluded, abort, onEvent } = this.#options;
+    const { servers, abort, onEvent } = this.#options;
     const { range } = task;
     let attempts = 0;
     for (let round = 0; round <= this.#options.retries; round++) {
@@ -711,17 +780,32 @@ export class RangeTasks implements Disposable {
         onEvent?.({ type: "retry-round", range, round, delayMs: wait });
         await delay(wait, abort.signal);
       }
-      const order = this.#serverOrder(firstServer);
-      if (order.length === 0) return undefined;
-      for (const serverIndex of order) {
+      // Each server once per round; the order is taken again after each
+      // attempt, so servers that failed meanwhile go after the others.
+      const tried = new Set<number>();
+      while (true) {
+        const serverIndex = this.#serverOrder(firstServer).find((s) =>
+          !tried.has(s)
+        );
+        if (serverIndex === undefined) break;
         if (abort.signal.aborted) return undefined;
-        // Left out meanwhile, by another range's findings.
-        if (excluded[serverIndex]) continue;
-        if (attempts++ > 0) {
+        const failover = attempts > 0;
+        if (failover) {
           this.#failovers++;
           task.failovers++;
         }
-        if (await this.#attempt(task, serverIndex)) {
+        const done = await this.#attempt(task, serverIndex);
+        if (done === "deferred") {
+          // Asked again after the others, if need be.
+          if (failover) {
+            this.#failovers--;
+            task.failovers--;
+          }
+          continue;
+        }
+        attempts++;
+        tried.add(serverIndex);
+        if (done) {
           onEvent?.({
             type: "range-done",
             range,
@@ -791,7 +875,8 @@ export class RangeTasks implements Disposable {
     let current = last;
     let server: number | undefined = first;
     while (server !== undefined && !abort.signal.aborted) {
-      if (excluded[server]) return;
+      // Left out, or found stuck: it takes no work it was not given.
+      if (excluded[server] || this.#stuck[server]) return;
       const now = performance.now();
       const standingBy = current === undefined;
       const decision: StealDecision = standingBy && !this.#mayStandIn(server)
@@ -808,6 +893,7 @@ export class RangeTasks implements Disposable {
             active: t.active,
             stuck: isStuck(t, now),
             kept: keptTo(t),
+            recentRate: t.writing ? undefined : recentRateOf(t, now),
             waitingFor: t.waitingFor,
             waitingForList: t.waitingForList,
           })),
@@ -835,8 +921,18 @@ export class RangeTasks implements Disposable {
         start: decision.splitAt,
         end: victim.range.end,
       });
+      // Its server sends nothing, or too slowly: its request is given up.
+      if (decision.takeOver) {
+        const rate = recentRateOf(victim, now) ?? 0;
+        victim.handedOver = {
+          start: decision.splitAt,
+          end: victim.range.end,
+          why: decision.tooSlow
+            ? `too slow (${formatByteSize(Math.round(rate))}/s)`
+            : `nothing received for ${STUCK_MS / 1000} s`,
+        };
+      }
       victim.range.end = decision.splitAt;
-      // Its server sends nothing: its request is given up.
       if (decision.takeOver) victim.cancel?.abort();
       this.#tasks.push(current);
       onEvent?.({ type: "stolen", from: victim.range, range: current.range });

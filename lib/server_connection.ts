@@ -204,6 +204,10 @@ export class KeptConnection implements Disposable {
  * before a whole reply header arrived (the server closed it meanwhile), the
  * request is sent once more over a new connection. A server that refuses
  * version 2 is asked again in version 1, and marked in `options.kept`.
+ *
+ * With `fileSize`, the size the client settled on (RANGE and RANGE_HASH
+ * ask only for bytes within it), a RANGE status (range not satisfiable)
+ * says the server's file is shorter now: an {@linkcode OtherVersionError}.
  */
 async function exchange<T>(
   options: RequestOptions,
@@ -214,6 +218,7 @@ async function exchange<T>(
     watchdog: Watchdog,
     finish: (reusable: boolean) => void,
   ) => Promise<T>,
+  fileSize?: number,
 ): Promise<T> {
   const { server, timeouts, signal, kept } = options;
   for (let reuse = true;; reuse = false) {
@@ -246,6 +251,9 @@ async function exchange<T>(
       await writeAll(conn, frame);
       const response = await readResponse(conn);
       replied = true;
+      if (response.status === Status.RANGE && fileSize !== undefined) {
+        throw shorterFile(response.message, fileSize);
+      }
       if (response.status !== Status.OK) {
         throw new ServerReplyError(
           // A server's text is shown, so nothing in it may act on a
@@ -277,6 +285,19 @@ async function exchange<T>(
       close();
     }
   }
+}
+
+/** The file is shorter than `fileSize`: a RANGE reply's message ends with
+ * its size, `… past the end of "<name>" (<size> bytes)`. */
+function shorterFile(message: string, fileSize: number): OtherVersionError {
+  const size = /\((\d+) bytes\)$/.exec(message)?.[1];
+  return new OtherVersionError(
+    size === undefined
+      ? `the server's file is shorter than ${fileSize} bytes (${
+        escapeUnseen(message)
+      }): another version`
+      : `the server's file is ${size} bytes, expected ${fileSize}: another version`,
+  );
 }
 
 /**
@@ -366,7 +387,9 @@ export function requestBlockDigests(
  * @param offset First byte.
  * @param length Number of bytes.
  * @returns The digest.
- * @throws {ServerReplyError} If the server refused, or has another size.
+ * @throws {ServerReplyError} If the server refused.
+ * @throws {OtherVersionError} If the server's file has another size now
+ * (a range past its end says it is shorter).
  * @throws {TimeoutError} If a deadline passed.
  */
 export function requestRangeDigest(
@@ -391,6 +414,7 @@ export function requestRangeDigest(
       finish(true);
       return digest;
     },
+    request.fileSize,
   );
 }
 
@@ -495,7 +519,9 @@ export interface RangeRequest {
  *
  * @param options The server, deadlines and signal.
  * @param range What to fetch and where it goes.
- * @throws {ServerReplyError} If the server refused, or has another size.
+ * @throws {ServerReplyError} If the server refused.
+ * @throws {OtherVersionError} If the server's file has another size now
+ * (a range past its end says it is shorter).
  * @throws {TimeoutError} If a deadline passed.
  * @throws {ConnectionLostError} If the server stopped short.
  */
@@ -570,6 +596,7 @@ export function fetchRange(
         if (more === false) return;
       }
     },
+    range.fileSize,
   );
 }
 

@@ -28,6 +28,52 @@ export interface TaskProgress {
    * a block.
    */
   kept?: number;
+  /**
+   * Its receive rate over the last second or two, in bytes per second;
+   * `undefined` while too early to tell. A tail too small to split whose
+   * task would take hopelessly long at this rate is taken over whole (see
+   * {@linkcode isHopeless}).
+   */
+  recentRate?: number | undefined;
+}
+
+/** A tail is hopeless when its task would need longer than this at its
+ * recent rate (and {@linkcode HOPELESS_MARGIN} times what a free server
+ * would). */
+export const HOPELESS_MS = 2000;
+
+/** How many times longer than a free server a hopeless tail would take. */
+export const HOPELESS_MARGIN = 4;
+
+/**
+ * Whether a running task's tail is hopeless at its recent rate: it would
+ * take over {@linkcode HOPELESS_MS}, and over {@linkcode HOPELESS_MARGIN}
+ * times what a free server at `thiefRate` would need. A server that
+ * trickles the last bytes of a range keeps the download waiting for it
+ * otherwise: such a tail is too small to split, and bytes still arrive.
+ *
+ * @param task The task: where it is, and its recent rate.
+ * @param thiefRate The free server's rate in bytes per second; 0 when
+ * unknown (nothing is judged hopeless then, nor is a task that received
+ * nothing lately: it is stuck).
+ * @returns Whether a free server should take the rest whole.
+ */
+export function isHopeless(
+  task: Pick<TaskProgress, "position" | "end" | "recentRate">,
+  thiefRate: number,
+): boolean {
+  const remaining = task.end - task.position;
+  // One that receives nothing is stuck, not slow: that has a rule of its
+  // own.
+  if (
+    remaining <= 0 || task.recentRate === undefined || task.recentRate <= 0 ||
+    thiefRate <= 0
+  ) {
+    return false;
+  }
+  const finishMs = (remaining / task.recentRate) * 1000;
+  const thiefMs = (remaining / thiefRate) * 1000;
+  return finishMs > HOPELESS_MS && finishMs > HOPELESS_MARGIN * thiefMs;
 }
 
 /** How to split. */
@@ -46,6 +92,9 @@ export interface Steal {
   victim: number;
   /** The victim's new end and the thief's start. */
   splitAt: number;
+  /** Whether the victim runs, but is too slow to finish its tail (see
+   * {@linkcode isHopeless}): it is taken over whole. */
+  hopeless?: boolean;
 }
 
 /**
@@ -67,7 +116,8 @@ export function minPieceFor(blockSize: number): number {
  * for a server gives up all its bytes; one whose rate is not known yet,
  * half. A task taken whole (waiting, or stuck) ends where its checked
  * bytes end and is taken however little is left of it: the thief is free,
- * and the task would wait.
+ * and the task would wait. So is a running task whose tail is too small to
+ * split but hopeless at its recent rate ({@linkcode isHopeless}).
  *
  * @param tasks The unfinished tasks.
  * @param options Alignment, minimum piece and the thief's rate.
@@ -101,7 +151,6 @@ export function planSteal(
       }
       continue;
     }
-    if (remaining < minPieceBytes) continue;
     const keepShare = task.rate > 0 && thiefRate > 0
       ? task.rate / (task.rate + thiefRate)
       : 0.5;
@@ -110,7 +159,25 @@ export function planSteal(
       Math.ceil((task.position + remaining * keepShare) / blockSize) *
         blockSize,
     );
-    if (task.end - splitAt < minPieceBytes) continue;
+    if (remaining < minPieceBytes || task.end - splitAt < minPieceBytes) {
+      if (!isHopeless(task, thiefRate)) continue;
+      // Too small to split, and hopeless: taken whole.
+      const from = Math.min(
+        task.end,
+        task.kept ?? Math.ceil(task.position / blockSize) * blockSize,
+      );
+      const finish = remaining / task.recentRate!;
+      if (
+        from < task.end &&
+        (finish > bestFinish ||
+          (finish === bestFinish && remaining > bestRemaining))
+      ) {
+        best = { victim, splitAt: from, hopeless: true };
+        bestFinish = finish;
+        bestRemaining = remaining;
+      }
+      continue;
+    }
     const finish = task.rate > 0 ? remaining / task.rate : Infinity;
     if (
       finish > bestFinish ||
@@ -144,10 +211,17 @@ export interface ServerState {
 export type StealDecision =
   /**
    * Takes `[splitAt, end)` of task `victim` (an index into the tasks); with
-   * `takeOver`, the victim is stuck on a server that sends nothing, and its
-   * request is to be given up.
+   * `takeOver`, the victim is stuck on a server that sends nothing, or
+   * (`tooSlow`) one too slow to finish its tail, and its request is to be
+   * given up.
    */
-  | { action: "steal"; victim: number; splitAt: number; takeOver: boolean }
+  | {
+    action: "steal";
+    victim: number;
+    splitAt: number;
+    takeOver: boolean;
+    tooSlow?: boolean;
+  }
   /** Looks again in a moment, or when a task ends. */
   | { action: "wait" }
   /** Has nothing left worth doing. */
@@ -162,7 +236,8 @@ export type StealDecision =
  * that is free (the task is about to start), or for the digest list (the
  * thief would wait as long). Thieves that took such tasks whole passed
  * them back and forth without end. A task stuck on a server that sends
- * nothing is taken whole. With nothing to take now, it waits while some
+ * nothing is taken whole, and so is the tail of a running task too small
+ * to split but hopeless at its recent rate. With nothing to take now, it waits while some
  * task is unfinished: a victim whose rate is not known yet, that waits for
  * the list, or whose server goes quiet, may be worth it later.
  *
@@ -204,7 +279,9 @@ export function decideSteal(
       action: "steal",
       victim: open[steal.victim]!,
       splitAt: steal.splitAt,
-      takeOver: victim.active && victim.stuck === true,
+      takeOver: victim.active &&
+        (victim.stuck === true || steal.hopeless === true),
+      ...(steal.hopeless ? { tooSlow: true } : {}),
     };
   }
   // A running task may go quiet: it is taken over then.

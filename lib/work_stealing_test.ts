@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   decideSteal,
+  isHopeless,
   minPieceFor,
   planSteal,
   type StealCandidate,
@@ -276,5 +277,85 @@ Deno.test("decideSteal gives a server without a range of its own only the tasks 
       stealOptions,
     ),
     { action: "steal", victim: 0, splitAt: 0, takeOver: false },
+  );
+});
+
+Deno.test("isHopeless judges a tail by its recent rate against 2 s and four times a free server's time", () => {
+  const tail = { position: 0, end: 100_000 };
+  // 1 byte/s: 100000 s.
+  assert.equal(isHopeless({ ...tail, recentRate: 1 }, 10 * MiB), true);
+  // 40 KiB/s: 2.4 s, against 0.01 s for the thief.
+  assert.equal(isHopeless({ ...tail, recentRate: 40_000 }, 10 * MiB), true);
+  // 100 KiB/s: 1 s, under 2 s.
+  assert.equal(isHopeless({ ...tail, recentRate: 100_000 }, 10 * MiB), false);
+  // 10 KB/s: 10 s, but a thief at 20 KB/s would need 5 s: not 4 times less.
+  assert.equal(isHopeless({ ...tail, recentRate: 10_000 }, 20_000), false);
+  assert.equal(isHopeless({ ...tail, recentRate: 10_000 }, 50_000), true);
+  // Unknown rates, or nothing received lately (that is stuck): never.
+  assert.equal(isHopeless({ ...tail, recentRate: undefined }, MiB), false);
+  assert.equal(isHopeless({ ...tail, recentRate: 0 }, MiB), false);
+  assert.equal(isHopeless({ ...tail, recentRate: 1 }, 0), false);
+  // Nothing left.
+  assert.equal(
+    isHopeless({ position: 5, end: 5, recentRate: 1 }, MiB),
+    false,
+  );
+});
+
+Deno.test("planSteal takes whole a running tail too small to split when it is hopeless, from where its checked bytes end", () => {
+  const trickling: TaskProgress = {
+    position: 10 * MiB + 1000,
+    end: 10 * MiB + 100_000,
+    rate: 20 * MiB,
+    recentRate: 1,
+    active: true,
+    kept: 10 * MiB,
+  };
+  assert.deepEqual(planSteal([trickling], options), {
+    victim: 0,
+    splitAt: 10 * MiB,
+    hopeless: true,
+  });
+  // At a fair pace it is left alone.
+  assert.equal(
+    planSteal([{ ...trickling, recentRate: 20 * MiB }], options),
+    undefined,
+  );
+  // A tail large enough to split is split by the usual rule.
+  const large = { ...trickling, end: 40 * MiB };
+  const steal = planSteal([large], options)!;
+  assert.equal(steal.hopeless, undefined);
+  assert.ok(steal.splitAt > large.position);
+});
+
+Deno.test("decideSteal gives up the request of a hopeless tail, and says it was too slow", () => {
+  const tasks: StealCandidate[] = [
+    {
+      position: 4 * MiB - 50_000,
+      end: 4 * MiB,
+      rate: 8 * MiB,
+      recentRate: 2,
+      active: true,
+      kept: 4 * MiB - 64 * 1024,
+      waitingFor: undefined,
+      waitingForList: false,
+    },
+  ];
+  const servers = { isBusy: () => false, listingOn: undefined };
+  const opts = { blockSize: 64 * 1024, minPieceBytes: 128 * 1024 };
+  assert.deepEqual(
+    decideSteal(tasks, { server: 1, rate: 30 * MiB }, servers, opts),
+    {
+      action: "steal",
+      victim: 0,
+      splitAt: 4 * MiB - 64 * 1024,
+      takeOver: true,
+      tooSlow: true,
+    },
+  );
+  // A thief whose rate is not known yet does not judge it: it waits.
+  assert.deepEqual(
+    decideSteal(tasks, { server: 1, rate: 0 }, servers, opts),
+    { action: "wait" },
   );
 });

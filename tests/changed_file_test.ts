@@ -93,3 +93,19 @@ Deno.test("a file rewritten with other bytes of the same size during a download 
   assert.equal(run.saved, false);
   assert.equal(run.partial, true);
 });
+
+Deno.test("a file that shrinks below the chunks still to fetch is reported as changed on the servers, not as failed on every server", async () => {
+  // Once the first chunk is in, the next ones lie past the new end: the
+  // server answers that their range is not satisfiable.
+  const run = await downloadWhileChanging(async (path) => {
+    await Deno.truncate(path, MiB);
+  });
+  assert.equal(run.code, 4, run.stderr);
+  assert.match(
+    run.stderr,
+    /^not all chunks are downloaded: the file changed on the servers since the download started \(127\.0\.0\.1:\d+: the server's file is 1048576 bytes, expected 4194304: another version\)$/m,
+  );
+  assert.doesNotMatch(run.stderr, /failed on every server|retry round/);
+  assert.equal(run.saved, false);
+  assert.equal(run.partial, true);
+});

@@ -34,8 +34,11 @@ export type Fault =
   | { kind: "silent" }
   /** XOR 0xff into the byte at offset `at` of the server->client stream. */
   | { kind: "flip"; at: number }
-  /** Forward server->client at that rate, in small evenly spaced pieces. */
-  | { kind: "trickle"; bytesPerSecond: number };
+  /**
+   * Forward server->client at that rate, in small evenly spaced pieces; with
+   * `after`, the first `after` bytes at full speed, then the rest so.
+   */
+  | { kind: "trickle"; bytesPerSecond: number; after?: number };
 
 /** Options for {@linkcode FaultProxy.start}. */
 export interface FaultProxyOptions {
@@ -272,22 +275,31 @@ export class FaultProxy implements AsyncDisposable {
         ) {
           bytes[flip - position]! ^= 0xff;
         }
+        const fullSpeed = fault?.kind === "trickle"
+          ? Math.max(0, (fault.after ?? 0) - position)
+          : bytes.length;
+        if (fullSpeed > 0) {
+          const now = bytes.subarray(0, fullSpeed);
+          await writeAll(link.client, now);
+          position += now.length;
+          this.bytesToClient += now.length;
+          bytes = bytes.subarray(now.length);
+        }
         if (fault?.kind !== "trickle") {
-          await writeAll(link.client, bytes);
-          position += bytes.length;
-          this.bytesToClient += bytes.length;
           continue;
         }
         const rate = fault.bytesPerSecond;
-        // The clock starts at the server's first byte, not at the connect.
-        started ??= performance.now();
+        const from = fault.after ?? 0;
+        // The clock starts at the server's first byte to trickle, not at
+        // the connect.
+        if (bytes.length > 0) started ??= performance.now();
         const pieceBytes = Math.max(
           1,
           Math.round(rate * TRICKLE_INTERVAL_MS / 1000),
         );
         while (bytes.length > 0) {
           // Paced from the start, so timer lateness does not add up.
-          const due = started + (position * 1000) / rate;
+          const due = started! + ((position - from) * 1000) / rate;
           await sleep(due - performance.now(), link);
           if (link.closed) return;
           const piece = bytes.subarray(0, pieceBytes);

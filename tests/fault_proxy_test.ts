@@ -340,6 +340,24 @@ Deno.test("trickle forwards every byte at about the given rate", async () => {
   });
 });
 
+Deno.test("trickle with after forwards that many bytes at once, then the rest at the given rate", async () => {
+  await withServer(async ({ server, request, reply }) => {
+    await using proxy = proxyFor(
+      server,
+      () => ({ kind: "trickle", after: 90_024, bytesPerSecond: 20_000 }),
+    );
+    const result = await exchange(proxy.port, request, 10_000);
+    assert.equal(result.end, "eof");
+    assert.ok(sameBytes(result.bytes, reply));
+    // The last 10_000 bytes at 20_000 B/s: about half a second; all of it
+    // at that rate would take 5 s.
+    assert.ok(
+      result.elapsedMs >= 300 && result.elapsedMs <= 3000,
+      `took ${Math.round(result.elapsedMs)} ms`,
+    );
+  });
+});
+
 Deno.test("disposing the proxy closes the connections it holds open", async () => {
   await withServer(async ({ server, request }) => {
     const proxy = proxyFor(

@@ -245,3 +245,148 @@ Deno.test("a size server that never sends the digest list is passed over for the
   assert.ok(run.seconds < BOUND_S, `took ${run.seconds} s\n${run.stderr}`);
   assert.doesNotMatch(run.stderr, /without verification/);
 });
+
+Deno.test("a size server that trickles the digest list is overtaken by the next server", async () => {
+  const bytes = randomBytes(4 * 1024 * 1024 + 3);
+  await using env = await setup(bytes, 2);
+  // Connections: the size, then the digest list: its header at once, then
+  // one digest every 2 s.
+  await using proxy = faulty(
+    env,
+    0,
+    (i) =>
+      i === 1 ? { kind: "trickle", after: 24, bytesPerSecond: 16 } : undefined,
+  );
+  const run = await download(env.work, [proxy.port, env.servers[1]!.port], [
+    "4",
+    "f.bin",
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.ok(sameBytes(await Deno.readFile(`${env.work}/f.bin`), bytes));
+  assert.ok(run.seconds < BOUND_S, `took ${run.seconds} s\n${run.stderr}`);
+  assert.doesNotMatch(run.stderr, /without verification/);
+  assert.match(
+    run.stderr,
+    /^warning: the digest list is too slow at \d+ of 65 digests: 127\.0\.0\.1:\d+: [0-2] digests? in 2 s; asking 127\.0\.0\.1:\d+ for the rest$/m,
+  );
+});
+
+/** Where a digest list of 64 digests ends, after its reply header. */
+const LIST_CUT_AT = 24 + 64 * 32;
+
+Deno.test("a digest list cut after 64 digests is continued by the next server at once", async () => {
+  // 8 chunks of 4 MiB: 32 KiB blocks, 128 digests.
+  const bytes = randomBytes(4 * 1024 * 1024);
+  await using env = await setup(bytes, 2);
+  await using proxy = faulty(
+    env,
+    0,
+    (i) => i === 1 ? { kind: "cut", after: LIST_CUT_AT } : undefined,
+  );
+  const run = await download(env.work, [proxy.port, env.servers[1]!.port], [
+    "8",
+    "f.bin",
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.ok(sameBytes(await Deno.readFile(`${env.work}/f.bin`), bytes));
+  assert.ok(run.seconds < 5, `took ${run.seconds} s\n${run.stderr}`);
+  assert.doesNotMatch(run.stderr, /without verification/);
+  assert.match(
+    run.stderr,
+    /^warning: the digest list stopped at 64 of 128 digests: 127\.0\.0\.1:\d+: the server closed the connection during the transfer, after 2048 of 4096 bytes; asking 127\.0\.0\.1:\d+ for the rest$/m,
+  );
+});
+
+Deno.test("a digest list that stops after 64 digests is continued by the next server within seconds", async () => {
+  const bytes = randomBytes(4 * 1024 * 1024);
+  await using env = await setup(bytes, 2);
+  await using proxy = faulty(
+    env,
+    0,
+    (i) => i === 1 ? { kind: "stall", after: LIST_CUT_AT } : undefined,
+  );
+  const run = await download(env.work, [proxy.port, env.servers[1]!.port], [
+    "8",
+    "f.bin",
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.ok(sameBytes(await Deno.readFile(`${env.work}/f.bin`), bytes));
+  assert.ok(run.seconds < BOUND_S, `took ${run.seconds} s\n${run.stderr}`);
+  assert.doesNotMatch(run.stderr, /without verification/);
+  assert.match(
+    run.stderr,
+    /^warning: the digest list is too slow at 64 of 128 digests: 127\.0\.0\.1:\d+: \d+ digests in 2 s; asking 127\.0\.0\.1:\d+ for the rest$/m,
+  );
+});
+
+Deno.test("a chunk whose last 100000 bytes trickle at 1 byte/s is taken over by a free server", async () => {
+  // Two chunks of 2 MiB; every connection to the proxy trickles once 100000
+  // bytes of the first chunk are left (the size reply and the digest list
+  // are shorter).
+  const bytes = randomBytes(4 * 1024 * 1024);
+  await using env = await setup(bytes, 2);
+  await using proxy = faulty(env, 0, () => ({
+    kind: "trickle",
+    after: 24 + 2 * 1024 * 1024 - 100_000,
+    bytesPerSecond: 1,
+  }));
+  const run = await download(env.work, [proxy.port, env.servers[1]!.port], [
+    "2",
+    "f.bin",
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.ok(sameBytes(await Deno.readFile(`${env.work}/f.bin`), bytes));
+  assert.ok(run.seconds < BOUND_S, `took ${run.seconds} s\n${run.stderr}`);
+  assert.match(
+    run.stderr,
+    /^warning: chunk 0 \(bytes 0-2097151\) stopped at byte \d+: 127\.0\.0\.1:\d+: too slow \(\d+ B\/s\); a free server took over bytes \d+-2097151$/m,
+  );
+});
+
+Deno.test("servers found silent are not given chunks again while a good server is free", async () => {
+  const bytes = randomBytes(4 * 1024 * 1024 + 17);
+  await using env = await setup(bytes);
+  const silent = Array.from({ length: 5 }, () => new SilentServer());
+  try {
+    const run = await download(
+      env.work,
+      [...silent.map((s) => s.port), env.servers[0]!.port],
+      ["36", "f.bin"],
+    );
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(sameBytes(await Deno.readFile(`${env.work}/f.bin`), bytes));
+    // The size, then one range each.
+    for (const s of silent) {
+      assert.ok(s.accepted <= 2, `${s.accepted} connections\n${run.stderr}`);
+    }
+    // Never an empty range in a warning.
+    for (const [, start, end] of run.stderr.matchAll(/bytes (\d+)-(\d+)/g)) {
+      assert.ok(Number(end) >= Number(start), run.stderr);
+    }
+  } finally {
+    await Promise.all(silent.map((s) => s[Symbol.asyncDispose]()));
+  }
+});
+
+Deno.test("a lone server that never sends the digest list lets the download go on unchecked once its reply deadline passes", async () => {
+  const bytes = randomBytes(1024 * 1024 + 3);
+  await using env = await setup(bytes);
+  await using proxy = faulty(
+    env,
+    0,
+    (i) => i === 1 ? { kind: "silent" } : undefined,
+  );
+  const run = await download(env.work, [proxy.port], [
+    "4",
+    "f.bin",
+    "--reply-timeout",
+    "3",
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.ok(sameBytes(await Deno.readFile(`${env.work}/f.bin`), bytes));
+  assert.ok(run.seconds < BOUND_S, `took ${run.seconds} s\n${run.stderr}`);
+  assert.match(
+    run.stderr,
+    /^warning: downloading without verification: no server sent block digests: 127\.0\.0\.1:\d+: Timed out after 3 s without progress while waiting for the reply$/m,
+  );
+});
