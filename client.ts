@@ -6,19 +6,19 @@
  */
 
 import { resolve } from "node:path";
-import { formatByteSize } from "./lib/byte_size.ts";
-import { writeAllSync } from "./lib/conn_io.ts";
+import { formatByteSize } from "./lib/cli/byte_size.ts";
+import { writeAllSync } from "./lib/wire/exact_io.ts";
 import {
   describeDenied,
   describeNoAccess,
   notCapableIn,
-} from "./lib/permission_error.ts";
+} from "./lib/cli/permission_error.ts";
 import {
   parseCommandLine,
   parseSeconds,
   UsageError,
   versionLine,
-} from "./lib/cli_args.ts";
+} from "./lib/cli/cli_args.ts";
 import {
   CannotTransferError,
   ChecksumMismatchError,
@@ -28,31 +28,33 @@ import {
   type DownloadResult,
   FileChangedError,
   IncompleteDownloadError,
-} from "./lib/download.ts";
-import { UnreadableStateError } from "./lib/download_state.ts";
+} from "./lib/client/download.ts";
+import { UnreadableStateError } from "./lib/client/output/download_state.ts";
 import {
   localName,
   OutputError,
   OutputExistsError,
   pathExists,
-} from "./lib/output_file.ts";
-import { OutputLock } from "./lib/output_lock.ts";
+} from "./lib/client/output/output_file.ts";
+import { OutputLock } from "./lib/client/output/output_lock.ts";
 import {
   formatSummary,
   percentOf,
   ProgressDisplay,
   summarizeDownload,
-} from "./lib/progress_display.ts";
-import { encodeName, ProtocolError } from "./lib/protocol.ts";
-import { quoteName } from "./lib/quoted_name.ts";
-import { DEFAULT_TIMEOUTS, type Timeouts } from "./lib/server_connection.ts";
+} from "./lib/client/progress/progress_display.ts";
+import { encodeName, ProtocolError } from "./lib/wire/protocol.ts";
+import { quoteName } from "./lib/wire/quoted_name.ts";
 import {
-  formatAddress,
+  DEFAULT_TIMEOUTS,
+  type Timeouts,
+} from "./lib/client/protocol_client.ts";
+import { formatAddress, type ServerAddress } from "./lib/wire/address.ts";
+import {
   MAX_SERVERS,
   parseServerList,
-  type ServerAddress,
   ServerListError,
-} from "./lib/server_list.ts";
+} from "./lib/client/server_list.ts";
 import {
   checkOutputPath,
   type FileIdentity,
@@ -60,7 +62,7 @@ import {
   sideFilePaths,
   type SideFiles,
   UnusableOutputError,
-} from "./lib/side_files.ts";
+} from "./lib/client/output/side_files.ts";
 
 /** Exit codes, as documented in the README. */
 export const ExitCode = {

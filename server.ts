@@ -5,26 +5,26 @@
  * @module
  */
 
-import { DigestCache } from "./lib/file_digests.ts";
-import { parseByteSize } from "./lib/byte_size.ts";
+import { DigestCache } from "./lib/server/digest_cache.ts";
+import { parseByteSize } from "./lib/cli/byte_size.ts";
 import {
   parseCommandLine,
   parseSeconds,
   UsageError,
   versionLine,
-} from "./lib/cli_args.ts";
+} from "./lib/cli/cli_args.ts";
 import {
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_SEND_TIMEOUT_MS,
   SEND_BUFFER_BYTES,
   serveConnection,
   type ServeOptions,
-} from "./lib/file_server.ts";
-import { describeDenied } from "./lib/permission_error.ts";
-import { quoteName } from "./lib/quoted_name.ts";
-import { RateLimiter } from "./lib/rate_limiter.ts";
-import { ServedFolder } from "./lib/served_folder.ts";
-import { formatAddress } from "./lib/server_list.ts";
+} from "./lib/server/connection_loop.ts";
+import { describeDenied } from "./lib/cli/permission_error.ts";
+import { quoteName } from "./lib/wire/quoted_name.ts";
+import { RateLimiter } from "./lib/server/rate_limiter.ts";
+import { ServedFolder } from "./lib/server/served_folder.ts";
+import { formatAddress } from "./lib/wire/address.ts";
 
 const USAGE = `Usage: server.ts [options] <port>
 

@@ -5,7 +5,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { parseByteSize } from "../lib/byte_size.ts";
+import { parseByteSize } from "../lib/cli/byte_size.ts";
 import {
   defaultScenarios,
   type Scenario,

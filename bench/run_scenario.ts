@@ -7,7 +7,7 @@
  */
 
 import { writeRandomFile } from "./data_file.ts";
-import { SETTLE_MS } from "../lib/file_digests.ts";
+import { SETTLE_MS } from "../lib/server/digest_cache.ts";
 import { Nginx } from "./nginx.ts";
 import type { Installed } from "./peers.ts";
 import { ProjectServers, serverInfoText } from "./project_servers.ts";

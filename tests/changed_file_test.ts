@@ -11,7 +11,7 @@ import {
   serverInfo,
   ServerProcess,
   tempDir,
-} from "./harness.ts";
+} from "./_support/harness.ts";
 
 const MiB = 1024 * 1024;
 

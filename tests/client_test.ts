@@ -8,7 +8,7 @@ import {
   ServerProcess,
   spawnClient,
   tempDir,
-} from "./harness.ts";
+} from "./_support/harness.ts";
 
 /** Starts `count` servers, each serving `root`. */
 async function startServers(

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { randomBytes, sameBytes, serverInfo, tempDir } from "./harness.ts";
+import {
+  randomBytes,
+  sameBytes,
+  serverInfo,
+  tempDir,
+} from "./_support/harness.ts";
 
 const COMPILE_SCRIPT = new URL("../tools/compile.ts", import.meta.url)
   .pathname;

@@ -5,9 +5,14 @@
  */
 
 import assert from "node:assert/strict";
-import { download } from "../lib/download.ts";
-import { DEFAULT_TIMEOUTS } from "../lib/server_connection.ts";
-import { randomBytes, sameBytes, ServerProcess, tempDir } from "./harness.ts";
+import { download } from "../lib/client/download.ts";
+import { DEFAULT_TIMEOUTS } from "../lib/client/protocol_client.ts";
+import {
+  randomBytes,
+  sameBytes,
+  ServerProcess,
+  tempDir,
+} from "./_support/harness.ts";
 
 Deno.test("a download completes when the state save under way as its ranges end fails", async () => {
   await using served = await tempDir();

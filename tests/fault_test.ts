@@ -4,8 +4,8 @@
  */
 
 import assert from "node:assert/strict";
-import { digestsOf, sha256Of, toHex } from "../lib/_digest_oracle.ts";
-import { type Fault, FaultProxy } from "./fault_proxy.ts";
+import { digestsOf, sha256Of, toHex } from "./_support/digest_oracle.ts";
+import { type Fault, FaultProxy } from "./_support/fault_proxy.ts";
 import {
   randomBytes,
   runClient,
@@ -14,8 +14,8 @@ import {
   ServerProcess,
   spawnClient,
   tempDir,
-} from "./harness.ts";
-import { Tmpfs } from "./_tmpfs.ts";
+} from "./_support/harness.ts";
+import { Tmpfs } from "./_support/tmpfs.ts";
 
 /** A file served by `count` servers, each behind its own proxy. */
 async function setup(options: {

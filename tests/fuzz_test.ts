@@ -13,10 +13,10 @@
  * @module
  */
 
-import { concatBytes } from "../lib/byte_arrays.ts";
+import { concatBytes } from "../lib/wire/byte_arrays.ts";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { writeAll } from "../lib/conn_io.ts";
+import { writeAll } from "../lib/wire/exact_io.ts";
 import {
   decodeResponseHeader,
   hashListLength,
@@ -29,7 +29,7 @@ import {
   type ResponseHeader,
   Status,
   VERSION,
-} from "../lib/protocol.ts";
+} from "../lib/wire/protocol.ts";
 import {
   randomBytes,
   runClient,
@@ -37,7 +37,7 @@ import {
   serverInfo,
   ServerProcess,
   tempDir,
-} from "./harness.ts";
+} from "./_support/harness.ts";
 
 const CONNECTIONS = 5000;
 /** Clients at once; the server is serial, the rest wait in its backlog. */

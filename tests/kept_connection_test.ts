@@ -4,20 +4,20 @@
  */
 
 import assert from "node:assert/strict";
-import { concatBytes } from "../lib/byte_arrays.ts";
-import { readExact, writeAll } from "../lib/conn_io.ts";
+import { concatBytes } from "../lib/wire/byte_arrays.ts";
+import { readExact, writeAll } from "../lib/wire/exact_io.ts";
 import {
   encodeResponse,
   HEADER_LENGTH,
   KEEP_OPEN_VERSION,
   Status,
   VERSION,
-} from "../lib/protocol.ts";
+} from "../lib/wire/protocol.ts";
 import {
   DEFAULT_TIMEOUTS,
   fetchRange,
   KeptConnection,
-} from "../lib/server_connection.ts";
+} from "../lib/client/protocol_client.ts";
 import {
   randomBytes,
   runClient,
@@ -25,7 +25,7 @@ import {
   serverInfo,
   ServerProcess,
   tempDir,
-} from "./harness.ts";
+} from "./_support/harness.ts";
 
 /** Fetches a range of "f.bin" from a server on 127.0.0.1 through `kept`. */
 async function fetchBytes(

@@ -14,7 +14,7 @@ import {
   serverInfo,
   ServerProcess,
   tempDir,
-} from "./harness.ts";
+} from "./_support/harness.ts";
 
 const PROJECT_CONFIG = new URL("../deno.json", import.meta.url).pathname;
 const HINT = "Run with --help for usage.";

@@ -14,10 +14,10 @@ import {
   ServerProcess,
   spawnClient,
   tempDir,
-} from "./harness.ts";
-import { sideFilePaths } from "../lib/side_files.ts";
-import { ignoresFileModes } from "../lib/_temp_dir.ts";
-import { Tmpfs } from "./_tmpfs.ts";
+} from "./_support/harness.ts";
+import { sideFilePaths } from "../lib/client/output/side_files.ts";
+import { ignoresFileModes } from "./_support/temp_dir.ts";
+import { Tmpfs } from "./_support/tmpfs.ts";
 
 /** Waits until something is at `path`, for at most 20 s. */
 async function waitFor(path: string): Promise<void> {

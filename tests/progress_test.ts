@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { digestsOf, sha256Of, toHex } from "../lib/_digest_oracle.ts";
-import { formatByteSize } from "../lib/byte_size.ts";
+import { digestsOf, sha256Of, toHex } from "./_support/digest_oracle.ts";
+import { formatByteSize } from "../lib/cli/byte_size.ts";
 import {
   CLIENT_SCRIPT,
   closedPort,
@@ -14,11 +14,11 @@ import {
   ServerProcess,
   spawnClientInTerminal,
   tempDir,
-} from "./harness.ts";
+} from "./_support/harness.ts";
 
 const MIB = 1024 * 1024;
 const COLUMNS = 72;
-/** The display's line budget (MAX_DISPLAY_LINES in lib/progress_display.ts). */
+/** The display's line budget (MAX_DISPLAY_LINES in lib/client/progress/progress_display.ts). */
 const MAX_DISPLAY_LINES = 12;
 
 /**

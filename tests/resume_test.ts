@@ -5,9 +5,9 @@
  */
 
 import assert from "node:assert/strict";
-import { digestsOf, sha256Of, toHex } from "../lib/_digest_oracle.ts";
-import { type Fault, FaultProxy } from "./fault_proxy.ts";
-import { formatByteSize } from "../lib/byte_size.ts";
+import { digestsOf, sha256Of, toHex } from "./_support/digest_oracle.ts";
+import { type Fault, FaultProxy } from "./_support/fault_proxy.ts";
+import { formatByteSize } from "../lib/cli/byte_size.ts";
 import {
   closedPort,
   randomBytes,
@@ -16,8 +16,8 @@ import {
   serverInfo,
   ServerProcess,
   tempDir,
-} from "./harness.ts";
-import { Tmpfs } from "./_tmpfs.ts";
+} from "./_support/harness.ts";
+import { Tmpfs } from "./_support/tmpfs.ts";
 
 const MiB = 1024 * 1024;
 const BLOCK = 64 * 1024;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readExact, writeAll } from "../lib/conn_io.ts";
+import { readExact, writeAll } from "../lib/wire/exact_io.ts";
 import {
   encodeRequest,
   HEADER_LENGTH,
@@ -7,9 +7,9 @@ import {
   readResponse,
   type Request,
   Status,
-} from "../lib/protocol.ts";
-import { digestsOf } from "../lib/_digest_oracle.ts";
-import { quoteName } from "../lib/quoted_name.ts";
+} from "../lib/wire/protocol.ts";
+import { digestsOf } from "./_support/digest_oracle.ts";
+import { quoteName } from "../lib/wire/quoted_name.ts";
 import {
   closedPort,
   randomBytes,
@@ -19,7 +19,7 @@ import {
   ServerProcess,
   spawnClient,
   tempDir,
-} from "./harness.ts";
+} from "./_support/harness.ts";
 
 /** Sends raw bytes and returns everything the server sends back. */
 async function exchangeRaw(

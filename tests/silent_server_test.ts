@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type Fault, FaultProxy } from "./fault_proxy.ts";
+import { type Fault, FaultProxy } from "./_support/fault_proxy.ts";
 import {
   randomBytes,
   runClient,
@@ -14,7 +14,7 @@ import {
   serverInfo,
   ServerProcess,
   tempDir,
-} from "./harness.ts";
+} from "./_support/harness.ts";
 
 /** Accepts connections on 127.0.0.1 and never writes, holding them open. */
 class SilentServer implements AsyncDisposable {

@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
-import { digestsOf, sha256Of } from "../lib/_digest_oracle.ts";
-import { writeAll } from "../lib/conn_io.ts";
+import { digestsOf, sha256Of } from "./_support/digest_oracle.ts";
+import { writeAll } from "../lib/wire/exact_io.ts";
 import {
   encodeResponse,
   Op,
   readRequest,
   type Request,
   Status,
-} from "../lib/protocol.ts";
-import { runClient, serverInfo, tempDir } from "./harness.ts";
+} from "../lib/wire/protocol.ts";
+import { runClient, serverInfo, tempDir } from "./_support/harness.ts";
 
 /** How a {@linkcode FakeServer} answers, request by request. */
 type Answer = (request: Request) => {

@@ -18,7 +18,11 @@
  */
 
 import { resolve } from "node:path";
-import { parseCommandLine, UsageError, versionLine } from "../lib/cli_args.ts";
+import {
+  parseCommandLine,
+  UsageError,
+  versionLine,
+} from "../lib/cli/cli_args.ts";
 
 const PROJECT = new URL("../", import.meta.url).pathname;
 

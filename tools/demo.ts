@@ -7,7 +7,7 @@
  * @module
  */
 
-import { formatByteSize } from "../lib/byte_size.ts";
+import { formatByteSize } from "../lib/cli/byte_size.ts";
 import {
   randomBytes,
   runClient,
@@ -15,7 +15,7 @@ import {
   serverInfo,
   ServerProcess,
   tempDir,
-} from "../tests/harness.ts";
+} from "../tests/_support/harness.ts";
 
 const SIZE = 48 * 1024 * 1024 + 12_345;
 const SERVERS = 4;

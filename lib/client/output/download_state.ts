@@ -1,0 +1,452 @@
+/**
+ * The control file saved beside a partial download, as aria2's `.aria2`
+ * file is: which bytes are complete and which digest list they were checked
+ * against, so a later run continues where this one stopped.
+ *
+ * @module
+ */
+
+import { writeAll, writeAllSync } from "../../wire/exact_io.ts";
+import type { Interval } from "../plan/interval_set.ts";
+import { quoteName } from "../../wire/quoted_name.ts";
+
+/** Suffix added to the partial file's name for its control file. */
+export const STATE_SUFFIX = ".state";
+
+/** What a control file records. */
+export interface DownloadState {
+  /** The name asked of the servers. */
+  name: string;
+  /** The file size. */
+  size: number;
+  /** The block size digests were checked in (1 without verification). */
+  blockSize: number;
+  /**
+   * SHA-256 (hex) of the first {@linkcode DownloadState.listed} digests of
+   * the block digest list the bytes were checked against (the whole list
+   * once it arrived), which tells a later run whether the file changed; or
+   * `null` when no digest was known (without verification, say).
+   */
+  identity: string | null;
+  /** How many digests, from the first, `identity` covers; 0 without one. */
+  listed: number;
+  /**
+   * Byte intervals written and flushed (and verified, when checked). A hint
+   * for a later run: with checks on, it checks them again before they
+   * count.
+   */
+  done: Interval[];
+}
+
+const FORMAT = "msfd-state-2";
+/** The format before `listed`: its identity covered the whole list. */
+const FORMAT_1 = "msfd-state-1";
+/** Format tags of this kind with a higher number are of newer versions. */
+const FORMAT_PATTERN = /^msfd-state-([1-9][0-9]{0,8})$/;
+
+/**
+ * The largest control file read: 64 MiB, room for over a million done
+ * intervals, more than a download keeps (its ranges are at most 10,000
+ * chunks, split further only where blocks failed). A larger file is not a
+ * state this program wrote, and is not read into memory.
+ */
+export const MAX_STATE_BYTES = 64 * 1024 * 1024;
+
+/** A control file is there but cannot be used; nothing of it is. */
+export class UnreadableStateError extends Error {
+  /** Where it is. */
+  readonly path: string;
+  /** What is wrong with it, such as `it is not JSON`. */
+  readonly problem: string;
+  /** The format tag of a newer version of the program, if it has one:
+   * that version can read it, this one must not overwrite it. */
+  readonly newerFormat: string | undefined;
+
+  /**
+   * Creates the error.
+   *
+   * @param options Where the file is, what is wrong with it, and the
+   * format tag of a newer version if it has one.
+   */
+  constructor(
+    options: { path: string; problem: string; newerFormat?: string },
+  ) {
+    super(
+      `The download state ${
+        quoteName(options.path)
+      } cannot be read: ${options.problem}`,
+    );
+    this.name = "UnreadableStateError";
+    this.path = options.path;
+    this.problem = options.problem;
+    this.newerFormat = options.newerFormat;
+  }
+}
+
+/**
+ * Encodes a state as JSON text.
+ *
+ * @param state The state.
+ * @returns The text to store.
+ */
+export function encodeState(state: DownloadState): string {
+  return JSON.stringify({ format: FORMAT, ...state }) + "\n";
+}
+
+function isUint(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+/** What {@linkcode parseState} found: the state, or what is wrong. */
+export type ParsedState =
+  | { state: DownloadState }
+  | {
+    /** What is wrong with the text, such as `it is not JSON`. */
+    problem: string;
+    /** The format tag, when it is one of a newer version. */
+    newerFormat?: string;
+  };
+
+/**
+ * Decodes a control file's text, saying what is wrong with it if it is
+ * not a valid state.
+ *
+ * @param text The stored text.
+ * @returns The state, or the problem.
+ */
+export function parseState(text: string): ParsedState {
+  let value: Record<string, unknown>;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { problem: "it is not JSON" };
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return { problem: "it is not a JSON object" };
+  }
+  const format = value.format;
+  if (format !== FORMAT && format !== FORMAT_1) {
+    const number = typeof format === "string"
+      ? FORMAT_PATTERN.exec(format)?.[1]
+      : undefined;
+    if (number !== undefined && Number(number) > 2) {
+      return {
+        problem: `it was written by a newer version of the client (format ${
+          JSON.stringify(format)
+        })`,
+        newerFormat: format as string,
+      };
+    }
+    return {
+      problem: format === undefined
+        ? "it has no format tag"
+        : `its format tag is ${JSON.stringify(format)}, not "${FORMAT}"`,
+    };
+  }
+  if (typeof value.name !== "string") {
+    return { problem: "its name is not a string" };
+  }
+  if (!isUint(value.size)) {
+    return { problem: "its size is not a whole number of bytes" };
+  }
+  if (!isUint(value.blockSize) || (value.blockSize as number) < 1) {
+    return { problem: "its block size is not a positive whole number" };
+  }
+  if (
+    value.identity !== null &&
+    !(typeof value.identity === "string" && IDENTITY.test(value.identity))
+  ) {
+    return {
+      problem: "its identity is neither null nor 64 hexadecimal digits",
+    };
+  }
+  if (!Array.isArray(value.done)) {
+    return { problem: "its done intervals are not a list" };
+  }
+  const size = value.size as number;
+  const blockSize = value.blockSize as number;
+  const blocks = Math.ceil(size / blockSize);
+  const identity = value.identity as string | null;
+  const listed = format === FORMAT_1
+    ? (identity === null ? 0 : blocks)
+    : value.listed;
+  if (
+    !isUint(listed) || listed > blocks || (identity === null) !== (listed === 0)
+  ) {
+    return {
+      problem: `its listed count ${
+        JSON.stringify(listed)
+      } does not fit its identity and its ${blocks} blocks`,
+    };
+  }
+  const done: Interval[] = [];
+  for (const [i, interval] of (value.done as unknown[]).entries()) {
+    if (
+      !Array.isArray(interval) || interval.length !== 2 ||
+      !isUint(interval[0]) || !isUint(interval[1]) ||
+      interval[0] > interval[1] || interval[1] > size
+    ) {
+      return {
+        problem: `its done interval ${
+          i + 1
+        } is not a pair of offsets from 0 to ${size}`,
+      };
+    }
+    done.push([interval[0], interval[1]]);
+  }
+  return {
+    state: { name: value.name, size, blockSize, identity, listed, done },
+  };
+}
+
+/** The identity: a SHA-256 in lower-case hex. */
+const IDENTITY = /^[0-9a-f]{64}$/;
+
+/**
+ * Decodes a control file's text.
+ *
+ * @param text The stored text.
+ * @returns The state, or `undefined` if the text is not a valid state.
+ */
+export function decodeState(text: string): DownloadState | undefined {
+  const parsed = parseState(text);
+  return "state" in parsed ? parsed.state : undefined;
+}
+
+/** Reads a file of at most `limit` bytes, or gives `undefined` for a
+ * longer one (as its size says, or as it turns out while it is read). */
+async function readUpTo(
+  path: string,
+  limit: number,
+): Promise<Uint8Array | undefined> {
+  using file = await Deno.open(path, { read: true });
+  const known = (await file.stat()).size;
+  if (known > limit) return undefined;
+  let buffer = new Uint8Array(Math.max(known, 4096) + 1);
+  let filled = 0;
+  while (true) {
+    const n = await file.read(buffer.subarray(filled));
+    if (n === null) return buffer.subarray(0, filled);
+    filled += n;
+    if (filled > limit) return undefined;
+    if (filled === buffer.length) {
+      // It grew since, or its size says nothing (as under /proc).
+      const larger = new Uint8Array(Math.min(2 * buffer.length, limit + 1));
+      larger.set(buffer);
+      buffer = larger;
+    }
+  }
+}
+
+/**
+ * Reads a control file.
+ *
+ * @param path Where it is.
+ * @returns The state, or `undefined` if there is none.
+ * @throws {UnreadableStateError} If there is one that is not a valid
+ * state, or one larger than {@linkcode MAX_STATE_BYTES}.
+ */
+export async function loadState(
+  path: string,
+): Promise<DownloadState | undefined> {
+  let bytes: Uint8Array | undefined;
+  try {
+    bytes = await readUpTo(path, MAX_STATE_BYTES);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+  if (bytes === undefined) {
+    throw new UnreadableStateError({
+      path,
+      problem: `it is larger than the ${
+        MAX_STATE_BYTES / 1024 / 1024
+      } MiB a download state can be`,
+    });
+  }
+  const parsed = parseState(new TextDecoder().decode(bytes));
+  if ("state" in parsed) return parsed.state;
+  throw new UnreadableStateError({ path, ...parsed });
+}
+
+/**
+ * Writes a control file so that a crash at any moment leaves either the
+ * old one or the new one: a temporary file, flushed, renamed over it.
+ *
+ * @param path Where it goes.
+ * @param state The state.
+ */
+export async function saveState(
+  path: string,
+  state: DownloadState,
+): Promise<void> {
+  const temporary = `${path}.tmp`;
+  try {
+    using file = await createReplacing(temporary);
+    await writeAll(file, new TextEncoder().encode(encodeState(state)));
+    await file.syncData();
+  } catch (error) {
+    // Typically a full disk: the previous state stays valid.
+    await Deno.remove(temporary).catch(() => {});
+    throw error;
+  }
+  await Deno.rename(temporary, path);
+}
+
+/**
+ * Creates a new file at a path, never writing into one that is there: what
+ * is there loses this name (other names it has keep it), and the new file
+ * is created exclusively.
+ *
+ * @param path Where the file goes.
+ * @returns The new file, open for writing.
+ */
+async function createReplacing(path: string): Promise<Deno.FsFile> {
+  await Deno.remove(path).catch((error) => {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  });
+  return await Deno.open(path, { write: true, createNew: true });
+}
+
+/** As {@linkcode createReplacing}, synchronously. */
+function createReplacingSync(path: string): Deno.FsFile {
+  try {
+    Deno.removeSync(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return Deno.openSync(path, { write: true, createNew: true });
+}
+
+/**
+ * Removes a control file if it exists.
+ *
+ * @param path Where it is.
+ */
+export async function removeState(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}
+
+/** Granularity of the space a {@linkcode StateWriter} reserves. */
+const RESERVE_UNIT = 4096;
+
+/**
+ * Saves the control file of one download again and again, as
+ * {@linkcode saveState} does, but into space taken beforehand: the
+ * temporary file stays allocated between saves and each save overwrites
+ * it in place (the text padded with spaces to its size), so the save that
+ * follows a full disk needs no new space. The space the replaced state
+ * frees is taken back at once for the next save, before a write of the
+ * download can take it. Only a temporary file the writer made itself is
+ * written into: a file found at its name (a hard link to another file,
+ * say) is replaced, never written through.
+ */
+export class StateWriter implements Disposable {
+  /** Where the state goes. */
+  readonly path: string;
+  readonly #temporary: string;
+  /** Bytes the temporary file holds ready for the next save; 0 if none. */
+  #reserved = 0;
+  /** Which file the reserve is, so the next save writes into no other. */
+  #reserve: { dev: number; ino: number | null } | undefined;
+
+  /**
+   * Creates a writer; nothing is written before the first save.
+   *
+   * @param path Where the state goes.
+   */
+  constructor(path: string) {
+    this.path = path;
+    this.#temporary = `${path}.tmp`;
+  }
+
+  /**
+   * Replaces the state so that a crash at any moment leaves either the old
+   * one or the new one: the temporary file is written, flushed and renamed
+   * over it, then allocated again for the next save.
+   *
+   * @param state The state.
+   * @throws The file system's error, such as a full disk; the previous
+   * state stays valid then.
+   */
+  async save(state: DownloadState): Promise<void> {
+    const text = new TextEncoder().encode(encodeState(state));
+    let padded: Uint8Array;
+    try {
+      // Not truncated: the bytes go where the reserved ones are.
+      using file = await this.#openReserve() ??
+        await createReplacing(this.#temporary);
+      const length = text.length <= this.#reserved
+        ? this.#reserved
+        : Math.ceil((2 * text.length) / RESERVE_UNIT) * RESERVE_UNIT;
+      this.#reserved = 0;
+      padded = new Uint8Array(length).fill(0x20);
+      padded.set(text);
+      padded[length - 1] = 0x0a;
+      await writeAll(file, padded);
+      await file.truncate(length);
+      await file.syncData();
+    } catch (error) {
+      this.#reserved = 0;
+      this.#removeTemporary();
+      throw error;
+    }
+    // Synchronous from here: no write of the download runs in between, so
+    // the space the old state frees is the next save's.
+    Deno.renameSync(this.#temporary, this.path);
+    try {
+      using file = createReplacingSync(this.#temporary);
+      writeAllSync(file, padded.fill(0x20, 0, padded.length - 1));
+      const { dev, ino } = file.statSync();
+      this.#reserve = { dev, ino };
+      this.#reserved = padded.length;
+    } catch {
+      // No reserve: the next save needs new space, and may fail.
+      this.#removeTemporary();
+    }
+  }
+
+  /**
+   * Opens the reserve for the next save, if there is one and its name still
+   * leads to it, with no other name.
+   *
+   * @returns The reserve, or `undefined` when a new file must be made.
+   */
+  async #openReserve(): Promise<Deno.FsFile | undefined> {
+    if (this.#reserved === 0 || this.#reserve === undefined) return undefined;
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(this.#temporary, { write: true });
+    } catch {
+      // Gone, or no longer a file: a new one is made in its place.
+      return undefined;
+    }
+    const { dev, ino, nlink, isFile } = await file.stat();
+    if (
+      isFile && nlink === 1 && dev === this.#reserve.dev &&
+      ino === this.#reserve.ino
+    ) {
+      return file;
+    }
+    file.close();
+    return undefined;
+  }
+
+  /** Removes the reserved temporary file; the state stays. */
+  [Symbol.dispose](): void {
+    this.#reserved = 0;
+    this.#removeTemporary();
+  }
+
+  #removeTemporary(): void {
+    try {
+      Deno.removeSync(this.#temporary);
+    } catch {
+      // Gone already, or never made.
+    }
+  }
+}

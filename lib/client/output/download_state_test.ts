@@ -1,0 +1,419 @@
+import assert from "node:assert/strict";
+import {
+  decodeState,
+  type DownloadState,
+  encodeState,
+  loadState,
+  MAX_STATE_BYTES,
+  parseState,
+  removeState,
+  saveState,
+  STATE_SUFFIX,
+  StateWriter,
+  UnreadableStateError,
+} from "./download_state.ts";
+import { withTempDir } from "../../../tests/_support/temp_dir.ts";
+
+async function listDir(dir: string): Promise<string[]> {
+  const names = [];
+  for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+  return names.sort();
+}
+
+const VERIFIED: DownloadState = {
+  name: "folder/file.bin",
+  size: 1_000_003,
+  blockSize: 65_536,
+  identity: "ab".repeat(32),
+  listed: 16,
+  done: [[0, 131_072], [262_144, 1_000_003]],
+};
+
+const UNVERIFIED: DownloadState = {
+  name: "plain.txt",
+  size: 10,
+  blockSize: 1,
+  identity: null,
+  listed: 0,
+  done: [],
+};
+
+/** The stored form of a state, as an object to spoil field by field. */
+function stored(state: DownloadState = VERIFIED): Record<string, unknown> {
+  return JSON.parse(encodeState(state));
+}
+
+Deno.test("a state survives encoding and decoding", () => {
+  const states: DownloadState[] = [
+    VERIFIED,
+    UNVERIFIED,
+    { ...UNVERIFIED, size: 0 },
+    { ...VERIFIED, name: '日本語 "quoted"\n', done: [[5, 5]] },
+    { ...VERIFIED, size: 2 ** 40 + 3, done: [[0, 2 ** 40 + 3]] },
+  ];
+  for (const state of states) {
+    assert.deepEqual(decodeState(encodeState(state)), state);
+  }
+});
+
+Deno.test("an encoded state is one line of JSON with a format tag", () => {
+  const text = encodeState(UNVERIFIED);
+  assert.ok(text.endsWith("\n"));
+  assert.equal(text.indexOf("\n"), text.length - 1);
+  assert.equal(stored(UNVERIFIED).format, "msfd-state-2");
+});
+
+Deno.test("a state of the first format is read with its identity covering the whole list", () => {
+  const { listed: _, ...rest } = stored();
+  for (const [identity, listed] of [["ab".repeat(32), 16], [null, 0]]) {
+    const text = JSON.stringify({ ...rest, format: "msfd-state-1", identity });
+    assert.deepEqual(decodeState(text), {
+      ...VERIFIED,
+      identity,
+      listed,
+    });
+  }
+});
+
+Deno.test("decodeState refuses a listed count that does not fit the identity or the file", () => {
+  const spoiled: [unknown, unknown][] = [
+    [null, 3],
+    ["ab".repeat(32), 0],
+    ["ab".repeat(32), 17],
+    ["ab".repeat(32), -1],
+    ["ab".repeat(32), 1.5],
+    ["ab".repeat(32), "3"],
+    ["ab".repeat(32), undefined],
+  ];
+  for (const [identity, listed] of spoiled) {
+    const text = JSON.stringify({ ...stored(), identity, listed });
+    assert.equal(decodeState(text), undefined, `${identity} ${listed}`);
+  }
+});
+
+Deno.test("decodeState ignores fields it does not know", () => {
+  assert.deepEqual(
+    decodeState(JSON.stringify({ ...stored(), extra: 1 })),
+    VERIFIED,
+  );
+});
+
+Deno.test("decodeState refuses text that is not JSON", () => {
+  for (const text of ["", "{", "not json", '{"format": }', "\u0000"]) {
+    assert.equal(decodeState(text), undefined, JSON.stringify(text));
+  }
+});
+
+Deno.test("decodeState refuses JSON that is not an object", () => {
+  for (const text of ["null", "1", '"msfd-state-1"', "[]", "true"]) {
+    assert.equal(decodeState(text), undefined, text);
+  }
+});
+
+Deno.test("decodeState refuses a wrong or missing format tag", () => {
+  for (const format of ["msfd-state-3", "msfd-state-0", "", 1, null]) {
+    const text = JSON.stringify({ ...stored(), format });
+    assert.equal(decodeState(text), undefined, String(format));
+  }
+});
+
+Deno.test("decodeState refuses a state with a field missing", () => {
+  for (
+    const field of ["format", "name", "size", "blockSize", "identity", "done"]
+  ) {
+    const value = stored();
+    delete value[field];
+    assert.equal(decodeState(JSON.stringify(value)), undefined, field);
+  }
+});
+
+Deno.test("decodeState refuses fields of the wrong type", () => {
+  const spoiled: [string, unknown][] = [
+    ["name", 5],
+    ["name", null],
+    ["size", "100"],
+    ["blockSize", "1"],
+    ["identity", 5],
+    ["identity", false],
+    ["identity", ["ab"]],
+    ["identity", {}],
+    ["done", {}],
+    ["done", "[]"],
+    ["done", null],
+  ];
+  for (const [field, bad] of spoiled) {
+    const text = JSON.stringify({ ...stored(), [field]: bad });
+    assert.equal(decodeState(text), undefined, `${field}: ${bad}`);
+  }
+});
+
+Deno.test("decodeState refuses negative and fractional numbers", () => {
+  const spoiled: [string, unknown][] = [
+    ["size", -1],
+    ["size", 1.5],
+    ["size", 2 ** 53],
+    ["blockSize", -1],
+    ["blockSize", 0.5],
+    ["blockSize", 0],
+  ];
+  for (const [field, bad] of spoiled) {
+    const text = JSON.stringify({ ...stored(), [field]: bad });
+    assert.equal(decodeState(text), undefined, `${field}: ${bad}`);
+  }
+});
+
+Deno.test("decodeState refuses malformed done intervals", () => {
+  const size = VERIFIED.size;
+  const spoiled: unknown[] = [
+    [[0, size + 1]],
+    [[size + 1, size + 2]],
+    [[10, 5]],
+    [[-1, 5]],
+    [[0, 5.5]],
+    [[0.5, 5]],
+    [[0, "5"]],
+    [[0, null]],
+    [[0]],
+    [[0, 1, 2]],
+    [[]],
+    [5],
+    [null],
+    ["0-5"],
+    [{ start: 0, end: 5 }],
+    [[0, 5], [7, 3]],
+  ];
+  for (const done of spoiled) {
+    const text = JSON.stringify({ ...stored(), done });
+    assert.equal(decodeState(text), undefined, JSON.stringify(done));
+  }
+});
+
+Deno.test("a saved state is loaded back and no temporary file stays", async () => {
+  await withTempDir("download_state_test_", async (dir) => {
+    const path = `${dir}/file.bin.part${STATE_SUFFIX}`;
+    await saveState(path, VERIFIED);
+    assert.deepEqual(await loadState(path), VERIFIED);
+    assert.deepEqual(await listDir(dir), [`file.bin.part${STATE_SUFFIX}`]);
+    assert.equal(await Deno.readTextFile(path), encodeState(VERIFIED));
+
+    // Saving again replaces the state, also with a shorter text.
+    await saveState(path, UNVERIFIED);
+    assert.deepEqual(await loadState(path), UNVERIFIED);
+    assert.deepEqual(await listDir(dir), [`file.bin.part${STATE_SUFFIX}`]);
+  });
+});
+
+Deno.test("loading a missing state file gives undefined", async () => {
+  await withTempDir("download_state_test_", async (dir) => {
+    assert.equal(await loadState(`${dir}/missing${STATE_SUFFIX}`), undefined);
+  });
+});
+
+Deno.test("loading a corrupt state file says what is wrong with it", async () => {
+  await withTempDir("download_state_test_", async (dir) => {
+    const path = `${dir}/corrupt${STATE_SUFFIX}`;
+    await Deno.writeTextFile(path, encodeState(VERIFIED).slice(0, 30));
+    await assert.rejects(loadState(path), (error: unknown) => {
+      assert.ok(error instanceof UnreadableStateError);
+      assert.equal(error.path, path);
+      assert.equal(error.problem, "it is not JSON");
+      assert.equal(error.newerFormat, undefined);
+      assert.equal(
+        error.message,
+        `The download state ${
+          JSON.stringify(path)
+        } cannot be read: it is not JSON`,
+      );
+      return true;
+    });
+  });
+});
+
+Deno.test("a state file larger than a state can be is refused without reading it", async () => {
+  await withTempDir("download_state_test_", async (dir) => {
+    const path = `${dir}/huge${STATE_SUFFIX}`;
+    // Sparse: 1.5 GiB of nothing, which would not fit in a string.
+    using file = await Deno.open(path, { write: true, create: true });
+    await file.truncate(1536 * 1024 * 1024);
+    await assert.rejects(loadState(path), (error: unknown) => {
+      assert.ok(error instanceof UnreadableStateError);
+      assert.equal(
+        error.problem,
+        "it is larger than the 64 MiB a download state can be",
+      );
+      return true;
+    });
+    await file.truncate(MAX_STATE_BYTES + 1);
+    await assert.rejects(loadState(path), UnreadableStateError);
+    // At the limit it is read, and is not a state.
+    await file.truncate(MAX_STATE_BYTES);
+    await assert.rejects(loadState(path), /it is not JSON/);
+  });
+});
+
+Deno.test("parseState says what is wrong with a state that cannot be used", () => {
+  const cases: [Record<string, unknown> | string, string][] = [
+    ["[1, 2]", "it is not a JSON object"],
+    [{ ...stored(), format: undefined }, "it has no format tag"],
+    [
+      { ...stored(), format: "other" },
+      'its format tag is "other", not "msfd-state-2"',
+    ],
+    [{ ...stored(), name: 5 }, "its name is not a string"],
+    [{ ...stored(), size: -1 }, "its size is not a whole number of bytes"],
+    [
+      { ...stored(), blockSize: 0 },
+      "its block size is not a positive whole number",
+    ],
+    [
+      { ...stored(), identity: "ab".repeat(31) },
+      "its identity is neither null nor 64 hexadecimal digits",
+    ],
+    [
+      { ...stored(), identity: "AB".repeat(32) },
+      "its identity is neither null nor 64 hexadecimal digits",
+    ],
+    [
+      { ...stored(), listed: 100_000 },
+      "its listed count 100000 does not fit its identity and its 16 blocks",
+    ],
+    [
+      { ...stored(), done: [[0, 5], [7, 1_000_004]] },
+      "its done interval 2 is not a pair of offsets from 0 to 1000003",
+    ],
+  ];
+  for (const [value, problem] of cases) {
+    const text = typeof value === "string" ? value : JSON.stringify(value);
+    assert.deepEqual(parseState(text), { problem }, text);
+  }
+});
+
+Deno.test("parseState tells a state of a newer version from a broken one", () => {
+  for (const format of ["msfd-state-3", "msfd-state-12"]) {
+    assert.deepEqual(parseState(JSON.stringify({ ...stored(), format })), {
+      problem:
+        `it was written by a newer version of the client (format "${format}")`,
+      newerFormat: format,
+    });
+  }
+  // Even with fields this version does not know the meaning of.
+  assert.deepEqual(
+    parseState(JSON.stringify({ format: "msfd-state-3", parts: {} })),
+    {
+      problem:
+        'it was written by a newer version of the client (format "msfd-state-3")',
+      newerFormat: "msfd-state-3",
+    },
+  );
+  for (const format of ["msfd-state-0", "msfd-state-03", "msfd-state-x"]) {
+    const parsed = parseState(JSON.stringify({ ...stored(), format }));
+    assert.ok(!("state" in parsed) && parsed.newerFormat === undefined);
+  }
+});
+
+Deno.test("saving a state into a missing folder fails and leaves nothing", async () => {
+  await withTempDir("download_state_test_", async (dir) => {
+    await assert.rejects(
+      saveState(`${dir}/no/such/state`, UNVERIFIED),
+      Deno.errors.NotFound,
+    );
+    assert.deepEqual(await listDir(dir), []);
+  });
+});
+
+Deno.test("removeState deletes a state file and ignores a missing one", async () => {
+  await withTempDir("download_state_test_", async (dir) => {
+    const path = `${dir}/file${STATE_SUFFIX}`;
+    await saveState(path, UNVERIFIED);
+    await removeState(path);
+    assert.deepEqual(await listDir(dir), []);
+    await removeState(path);
+    await removeState(`${dir}/never/there`);
+    assert.equal(await loadState(path), undefined);
+  });
+});
+
+Deno.test("a state writer replaces the state and keeps its temporary file allocated for the next save", async () => {
+  await withTempDir("download_state_test_", async (dir) => {
+    const path = `${dir}/file.bin.part${STATE_SUFFIX}`;
+    {
+      using writer = new StateWriter(path);
+      await writer.save(VERIFIED);
+      assert.deepEqual(await loadState(path), VERIFIED);
+      assert.deepEqual(await listDir(dir), [
+        `file.bin.part${STATE_SUFFIX}`,
+        `file.bin.part${STATE_SUFFIX}.tmp`,
+      ]);
+      // The state and its reserve take the same whole units of space.
+      const size = (await Deno.stat(path)).size;
+      assert.equal(size % 4096, 0);
+      assert.equal((await Deno.stat(`${path}.tmp`)).size, size);
+      const text = await Deno.readTextFile(path);
+      assert.ok(text.startsWith(encodeState(VERIFIED)));
+      assert.match(text.slice(encodeState(VERIFIED).length), /^ *\n$/);
+
+      await writer.save(UNVERIFIED);
+      assert.deepEqual(await loadState(path), UNVERIFIED);
+      assert.equal((await Deno.stat(path)).size, size);
+
+      // A state longer than the reserve takes more space.
+      const long = {
+        ...VERIFIED,
+        done: Array.from(
+          { length: 300 },
+          (_, i) => [i * 3000, i * 3000 + 1000] as const,
+        ),
+      };
+      await writer.save(long);
+      assert.deepEqual(await loadState(path), long);
+      assert.ok((await Deno.stat(path)).size > size);
+    }
+    // Disposed: the reserve is gone, the state stays.
+    assert.deepEqual(await listDir(dir), [`file.bin.part${STATE_SUFFIX}`]);
+  });
+});
+
+Deno.test("a state writer whose save fails leaves the previous state", async () => {
+  await withTempDir("download_state_test_", async (dir) => {
+    const path = `${dir}/file${STATE_SUFFIX}`;
+    using writer = new StateWriter(path);
+    await writer.save(VERIFIED);
+    await Deno.remove(`${path}.tmp`);
+    await Deno.mkdir(`${path}.tmp/inner`, { recursive: true });
+    await assert.rejects(writer.save(UNVERIFIED));
+    assert.deepEqual(await loadState(path), VERIFIED);
+    await Deno.remove(`${path}.tmp`, { recursive: true });
+    await writer.save(UNVERIFIED);
+    assert.deepEqual(await loadState(path), UNVERIFIED);
+  });
+});
+
+Deno.test("saving a state never writes through a hard link at the temporary name", async () => {
+  await withTempDir("download_state_test_", async (dir) => {
+    const path = `${dir}/file.bin.part${STATE_SUFFIX}`;
+    await Deno.writeTextFile(`${dir}/precious`, "precious\n");
+    await Deno.link(`${dir}/precious`, `${path}.tmp`);
+    await saveState(path, VERIFIED);
+    assert.deepEqual(await loadState(path), VERIFIED);
+    assert.equal(await Deno.readTextFile(`${dir}/precious`), "precious\n");
+
+    await Deno.link(`${dir}/precious`, `${path}.tmp`);
+    {
+      using writer = new StateWriter(path);
+      await writer.save(UNVERIFIED);
+      assert.deepEqual(await loadState(path), UNVERIFIED);
+      // The reserve made by the first save, swapped for a hard link.
+      await Deno.remove(`${path}.tmp`);
+      await Deno.link(`${dir}/precious`, `${path}.tmp`);
+      await writer.save(VERIFIED);
+      assert.deepEqual(await loadState(path), VERIFIED);
+      // Or given a second name.
+      await Deno.link(`${path}.tmp`, `${dir}/second`);
+      await writer.save(UNVERIFIED);
+      assert.deepEqual(await loadState(path), UNVERIFIED);
+      assert.match(await Deno.readTextFile(`${dir}/second`), /^ *\n$/);
+    }
+    assert.equal(await Deno.readTextFile(`${dir}/precious`), "precious\n");
+    assert.equal((await Deno.lstat(`${dir}/precious`)).nlink, 1);
+  });
+});

@@ -1,0 +1,121 @@
+/**
+ * Parsing of the server-info file: one `host port` per line.
+ *
+ * @module
+ */
+
+import { quoteName } from "../wire/quoted_name.ts";
+import type { ServerAddress } from "../wire/address.ts";
+
+/** The most servers a client uses; further lines are ignored. */
+export const MAX_SERVERS = 20;
+
+/** The result of parsing a server list. */
+export interface ServerList {
+  /** The servers to use, in file order, at most {@linkcode MAX_SERVERS}. */
+  servers: ServerAddress[];
+  /** How many valid servers past the limit were left out. */
+  ignored: number;
+}
+
+/** A server list that cannot be used. */
+export class ServerListError extends Error {
+  /** The 1-based line the problem is on, when it is on one line. */
+  readonly line: number | undefined;
+
+  /**
+   * Creates the error for an unusable server list.
+   *
+   * @param message What is wrong.
+   * @param line The 1-based line number, if any.
+   */
+  constructor(message: string, line?: number) {
+    super(message);
+    this.name = "ServerListError";
+    this.line = line;
+  }
+}
+
+const HOSTNAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/;
+const IPV6 = /^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(?:%[A-Za-z0-9_.-]+)?$/;
+
+/**
+ * Parses a port number written in decimal.
+ *
+ * @param text The text to parse.
+ * @returns The port, from 1 to 65535.
+ * @throws {RangeError} If the text is not such a number.
+ */
+export function parsePort(text: string): number {
+  const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+  if (!(port >= 1 && port <= 65535)) {
+    throw new RangeError(
+      `Port must be an integer from 1 to 65535: received ${quoteName(text)}`,
+    );
+  }
+  return port;
+}
+
+function parseHost(text: string): string | undefined {
+  const host = text.startsWith("[") && text.endsWith("]")
+    ? text.slice(1, -1)
+    : text;
+  const colons = host.split(":").length - 1;
+  if (colons >= 2 ? IPV6.test(host) : colons === 0 && HOSTNAME.test(host)) {
+    return host;
+  }
+  return undefined;
+}
+
+/**
+ * Parses the text of a server-info file. Lines end in LF, CR LF or CR.
+ * Blank lines and lines starting with `#` are skipped; text after a `#` is
+ * a comment.
+ *
+ * @param text The file's contents.
+ * @returns The servers to use and how many were left out.
+ * @throws {ServerListError} If a line is malformed (naming its number) or
+ * the list holds no server.
+ */
+export function parseServerList(text: string): ServerList {
+  const all: ServerAddress[] = [];
+  const lines = text.split(/\r\n|\r|\n/);
+  for (const [index, raw] of lines.entries()) {
+    const line = raw.replace(/#.*$/, "").trim();
+    if (line === "") continue;
+    const lineNumber = index + 1;
+    const fields = line.split(/\s+/);
+    const [hostText, portText] = fields;
+    const hostname = hostText === undefined ? undefined : parseHost(hostText);
+    if (
+      fields.length !== 2 || hostname === undefined || portText === undefined
+    ) {
+      throw new ServerListError(
+        `Cannot parse server list: line ${lineNumber} is not "host port": received ${
+          quoteName(raw.trim())
+        }`,
+        lineNumber,
+      );
+    }
+    let port: number;
+    try {
+      port = parsePort(portText);
+    } catch (error) {
+      throw new ServerListError(
+        `Cannot parse server list: line ${lineNumber}: ${
+          (error as Error).message
+        }`,
+        lineNumber,
+      );
+    }
+    all.push({ hostname, port });
+  }
+  if (all.length === 0) {
+    throw new ServerListError("Cannot parse server list: it names no server");
+  }
+  return {
+    servers: all.slice(0, MAX_SERVERS),
+    ignored: Math.max(0, all.length - MAX_SERVERS),
+  };
+}

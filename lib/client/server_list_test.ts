@@ -1,0 +1,204 @@
+import assert from "node:assert/strict";
+import {
+  MAX_SERVERS,
+  parsePort,
+  parseServerList,
+  ServerListError,
+} from "./server_list.ts";
+
+function assertListError(
+  text: string,
+  expected: { message: string; line: number | undefined },
+): void {
+  assert.throws(() => parseServerList(text), (error: unknown) => {
+    assert.ok(
+      error instanceof ServerListError,
+      `not a ServerListError: ${error}`,
+    );
+    assert.equal(error.name, "ServerListError");
+    assert.equal(error.message, expected.message);
+    assert.equal(error.line, expected.line);
+    return true;
+  });
+}
+
+Deno.test("a server list gives hosts and ports in file order", () => {
+  const list = parseServerList(
+    "127.0.0.1 30001\nlocalhost 30002\nfiles.example.com 8080\n",
+  );
+  assert.deepEqual(list, {
+    servers: [
+      { hostname: "127.0.0.1", port: 30001 },
+      { hostname: "localhost", port: 30002 },
+      { hostname: "files.example.com", port: 8080 },
+    ],
+    ignored: 0,
+  });
+});
+
+Deno.test("a server list skips comments and blank lines", () => {
+  const text = [
+    "# servers for the demo",
+    "",
+    "   ",
+    "\t",
+    "  # indented comment",
+    "localhost 30001   # trailing comment",
+    "localhost\t30002",
+    "   localhost    30003   ",
+    "#localhost 30004",
+  ].join("\n");
+  assert.deepEqual(parseServerList(text).servers, [
+    { hostname: "localhost", port: 30001 },
+    { hostname: "localhost", port: 30002 },
+    { hostname: "localhost", port: 30003 },
+  ]);
+});
+
+Deno.test("a server list accepts IPv6 with and without brackets", () => {
+  const text = [
+    "::1 30001",
+    "[::1] 30002",
+    "fe80::1%eth0 30003",
+    "[2001:db8::42] 30004",
+    "::ffff:127.0.0.1 30005",
+  ].join("\n");
+  assert.deepEqual(parseServerList(text).servers, [
+    { hostname: "::1", port: 30001 },
+    { hostname: "::1", port: 30002 },
+    { hostname: "fe80::1%eth0", port: 30003 },
+    { hostname: "2001:db8::42", port: 30004 },
+    { hostname: "::ffff:127.0.0.1", port: 30005 },
+  ]);
+});
+
+Deno.test("a server list accepts host names", () => {
+  const text = [
+    "localhost 1",
+    "a 2",
+    "my-host 3",
+    "srv1.example.org. 4",
+    "EXAMPLE.COM 65535",
+  ].join("\n");
+  assert.deepEqual(
+    parseServerList(text).servers.map((s) => s.hostname),
+    ["localhost", "a", "my-host", "srv1.example.org.", "EXAMPLE.COM"],
+  );
+});
+
+Deno.test("a server list with CRLF line ends parses like one with LF", () => {
+  const text = "# windows\r\nlocalhost 30001\r\n\r\n::1 30002\r\n";
+  assert.deepEqual(parseServerList(text).servers, [
+    { hostname: "localhost", port: 30001 },
+    { hostname: "::1", port: 30002 },
+  ]);
+  assert.deepEqual(parseServerList("localhost 30001").servers, [
+    { hostname: "localhost", port: 30001 },
+  ]);
+});
+
+Deno.test("a malformed line is reported with its line number", () => {
+  const cases: [line: string, shown: string][] = [
+    ["localhost", "localhost"],
+    ["localhost 30001 extra", "localhost 30001 extra"],
+    ["  bad_host! 30001  ", "bad_host! 30001"],
+    ["-leading 30001", "-leading 30001"],
+    ["[::1 30001", "[::1 30001"],
+    ["http://localhost 30001", "http://localhost 30001"],
+  ];
+  for (const [line, shown] of cases) {
+    // The bad line is line 4: after a comment, a blank line and a good line.
+    const text = `# list\n\nlocalhost 1\n${line}\nlocalhost 2\n`;
+    assertListError(text, {
+      message:
+        `Cannot parse server list: line 4 is not "host port": received "${shown}"`,
+      line: 4,
+    });
+  }
+});
+
+Deno.test("a malformed line is counted the same with CRLF line ends", () => {
+  assertListError("localhost 1\r\n\r\nlocalhost\r\n", {
+    message:
+      'Cannot parse server list: line 3 is not "host port": received "localhost"',
+    line: 3,
+  });
+});
+
+Deno.test("a bad port is reported with its line number", () => {
+  for (
+    const port of ["0", "65536", "abc", "1.5", "-1", "+80", "99999999", "0x50"]
+  ) {
+    assertListError(`localhost 1\nlocalhost ${port}\n`, {
+      message:
+        `Cannot parse server list: line 2: Port must be an integer from 1 to 65535: received "${port}"`,
+      line: 2,
+    });
+  }
+});
+
+Deno.test("parsePort accepts 1 to 65535 and nothing else", () => {
+  assert.equal(parsePort("1"), 1);
+  assert.equal(parsePort("80"), 80);
+  assert.equal(parsePort("65535"), 65535);
+  for (const text of ["", "0", "65536", "abc", "1.5", " 80", "80 ", "1e3"]) {
+    assert.throws(() => parsePort(text), {
+      name: "RangeError",
+      message: `Port must be an integer from 1 to 65535: received "${text}"`,
+    });
+  }
+});
+
+Deno.test("a server list that names no server is refused", () => {
+  for (const text of ["", "\n\n", "# only a comment\n   \n", "\r\n"]) {
+    assertListError(text, {
+      message: "Cannot parse server list: it names no server",
+      line: undefined,
+    });
+  }
+});
+
+Deno.test("a server list keeps the first MAX_SERVERS and counts the rest as ignored", () => {
+  const lines = (count: number) =>
+    Array.from({ length: count }, (_, i) => `localhost ${30001 + i}`).join(
+      "\n",
+    );
+
+  const exact = parseServerList(lines(MAX_SERVERS));
+  assert.equal(exact.servers.length, MAX_SERVERS);
+  assert.equal(exact.ignored, 0);
+
+  const over = parseServerList(lines(MAX_SERVERS + 7));
+  assert.equal(over.servers.length, MAX_SERVERS);
+  assert.equal(over.ignored, 7);
+  assert.deepEqual(
+    over.servers.map((s) => s.port),
+    Array.from({ length: MAX_SERVERS }, (_, i) => 30001 + i),
+  );
+});
+
+Deno.test("parseServerList rejects host:port written as a host", () => {
+  for (const line of ["1.2.3.4:80 30001", ": 30001", "localhost:30001 1"]) {
+    assert.throws(
+      () => parseServerList(`${line}\n`),
+      (error: unknown) => error instanceof ServerListError && error.line === 1,
+      line,
+    );
+  }
+});
+
+Deno.test("a server list's lines may end in LF, CR LF or CR alone", () => {
+  for (const end of ["\n", "\r\n", "\r"]) {
+    const list = parseServerList(
+      `# servers${end}localhost 1${end}${end}::1 2${end}`,
+    );
+    assert.deepEqual(list.servers, [
+      { hostname: "localhost", port: 1 },
+      { hostname: "::1", port: 2 },
+    ], JSON.stringify(end));
+  }
+  assert.throws(() => parseServerList("localhost 1\rlocalhost x\r"), {
+    message:
+      'Cannot parse server list: line 2: Port must be an integer from 1 to 65535: received "x"',
+  });
+});

@@ -1,0 +1,185 @@
+/**
+ * The digest lists a server computes from its files: the SHA-256 of every
+ * block, of one byte range, and a cache of lists per file version.
+ *
+ * @module
+ */
+
+import { concatBytes } from "../wire/byte_arrays.ts";
+import { createHash } from "node:crypto";
+
+/**
+ * Size of the reads from the file: at most this much memory, whatever the
+ * block size. The reads stay asynchronous, so the server's deadlines (and
+ * a stop) can cut short the hashing of a large file or a large block.
+ */
+const READ_BYTES = 1024 * 1024;
+
+/**
+ * How long before it is read a file's last change must lie for its list to
+ * be cached: more than the coarsest time stamp granularity of the usual file
+ * systems (2 s on FAT).
+ */
+export const SETTLE_MS = 2100;
+
+/**
+ * Digest lists computed by a server, kept per file version and block size
+ * so a file is read for hashing once, not once per client.
+ */
+export class DigestCache {
+  #entries = new Map<string, Uint8Array>();
+  #maxEntries: number;
+
+  /**
+   * Creates an empty cache.
+   *
+   * @param maxEntries How many lists to keep; the oldest go first.
+   */
+  constructor(maxEntries = 64) {
+    this.#maxEntries = maxEntries;
+  }
+
+  /**
+   * The cache key of a file version: device, inode, size, modification
+   * time and change time, so a replaced or rewritten file gets a new key.
+   * The change time is the one a rewrite cannot fake: setting the
+   * modification time back (`touch -d`) sets it to the present.
+   *
+   * @param info What `stat` said of the open file.
+   * @param blockSize The block size of the list.
+   * @returns The key.
+   */
+  static key(info: Deno.FileInfo, blockSize: number): string {
+    return `${info.dev}:${info.ino}:${info.size}:${info.mtime?.getTime()}:${info.ctime?.getTime()}:${blockSize}`;
+  }
+
+  /**
+   * Whether a list read from a file may be cached under the key of `info`:
+   * the file's last change lies at least {@linkcode SETTLE_MS} before the
+   * reading started. Time stamps are coarse (Deno gives change times in
+   * whole seconds, and some file systems keep no finer ones), so a file
+   * changed just before it was read could be changed again after, with the
+   * very same time stamps.
+   *
+   * @param info What `stat` said of the open file.
+   * @param readFrom When the reading started (`Date.now()`).
+   * @returns `true` if a later change cannot leave the same key.
+   */
+  static settled(info: Deno.FileInfo, readFrom: number): boolean {
+    const changed = info.ctime ?? info.mtime;
+    return changed !== null && changed.getTime() <= readFrom - SETTLE_MS;
+  }
+
+  /** The list stored under `key`, if any. */
+  get(key: string): Uint8Array | undefined {
+    return this.#entries.get(key);
+  }
+
+  /** Stores a list, dropping the oldest one when full. */
+  set(key: string, digests: Uint8Array): void {
+    this.#entries.delete(key);
+    this.#entries.set(key, digests);
+    if (this.#entries.size > this.#maxEntries) {
+      this.#entries.delete(this.#entries.keys().next().value!);
+    }
+  }
+}
+
+/**
+ * Reads a file's blocks in order and yields their digests in batches (the
+ * blocks of one read), so the caller can send each before the next is read.
+ *
+ * @param file An open file, read from its start.
+ * @param size The file size.
+ * @param blockSize The block size.
+ * @param signal Stops the reading (and hashing) when aborted, before the
+ * next read: the work of a connection that is gone.
+ * @yields Concatenated digests of the next blocks.
+ * @throws {Deno.errors.UnexpectedEof} If the file is shorter than `size`.
+ * @throws The signal's reason, once it is aborted.
+ */
+export async function* digestBlocks(
+  file: Deno.FsFile,
+  size: number,
+  blockSize: number,
+  signal?: AbortSignal,
+): AsyncGenerator<Uint8Array> {
+  await file.seek(0, Deno.SeekMode.Start);
+  const buffer = new Uint8Array(READ_BYTES);
+  const blocks = Math.ceil(size / blockSize);
+  const batchBlocks = Math.max(1, Math.floor(buffer.length / blockSize));
+  let hash = createHash("sha256");
+  let inBlock = 0;
+  let done = 0;
+  let position = 0;
+  let batch: Uint8Array[] = [];
+  while (done < blocks) {
+    signal?.throwIfAborted();
+    const n = await file.read(
+      buffer.subarray(0, Math.min(buffer.length, size - position)),
+    );
+    if (n === null) {
+      throw new Deno.errors.UnexpectedEof(
+        `The file ended at byte ${position}, expected ${size}`,
+      );
+    }
+    let at = 0;
+    while (at < n) {
+      const blockEnd = Math.min(blockSize, size - done * blockSize);
+      const take = Math.min(n - at, blockEnd - inBlock);
+      hash.update(buffer.subarray(at, at + take));
+      at += take;
+      inBlock += take;
+      if (inBlock === blockEnd) {
+        batch.push(new Uint8Array(hash.digest()));
+        hash = createHash("sha256");
+        inBlock = 0;
+        done++;
+        if (batch.length >= batchBlocks) {
+          yield concatBytes(batch);
+          batch = [];
+        }
+      }
+    }
+    position += n;
+  }
+  if (batch.length > 0) yield concatBytes(batch);
+}
+
+/**
+ * The SHA-256 digest of a byte range of a file.
+ *
+ * @param file An open file.
+ * @param offset First byte.
+ * @param length Number of bytes.
+ * @param signal Stops the reading (and hashing) when aborted, before the
+ * next read.
+ * @returns The digest.
+ * @throws {Deno.errors.UnexpectedEof} If the file ends first.
+ * @throws The signal's reason, once it is aborted.
+ */
+export async function digestRange(
+  file: Deno.FsFile,
+  offset: number,
+  length: number,
+  signal?: AbortSignal,
+): Promise<Uint8Array> {
+  await file.seek(offset, Deno.SeekMode.Start);
+  const hash = createHash("sha256");
+  const buffer = new Uint8Array(Math.min(length, READ_BYTES));
+  let remaining = length;
+  while (remaining > 0) {
+    signal?.throwIfAborted();
+    const n = await file.read(
+      buffer.subarray(0, Math.min(buffer.length, remaining)),
+    );
+    if (n === null) {
+      throw new Deno.errors.UnexpectedEof(
+        `The file ended at byte ${offset + length - remaining}`,
+      );
+    }
+    hash.update(buffer.subarray(0, n));
+    remaining -= n;
+  }
+  return new Uint8Array(hash.digest());
+}
