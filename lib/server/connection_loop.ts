@@ -7,12 +7,10 @@
  * @module
  */
 
-import { digestBlocks, DigestCache, digestRange } from "./digest_cache.ts";
+import type { DigestCache } from "./digest_cache.ts";
 import { type ByteReader, isDisconnect, writeAll } from "../wire/exact_io.ts";
 import {
   encodeResponse,
-  hashListLength,
-  Op,
   ProtocolError,
   readRequest,
   type Request,
@@ -20,21 +18,23 @@ import {
   statusName,
 } from "../wire/protocol.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
+import { FileAccessError, type ServedFolder } from "./served_folder.ts";
 import {
-  FileAccessError,
-  type ServedFile,
-  type ServedFolder,
-} from "./served_folder.ts";
-import { escapeUnseen, quoteName } from "../wire/quoted_name.ts";
-import { formatAddress } from "../wire/address.ts";
+  describeEnd,
+  formatLogLine,
+  peerOf,
+  type RequestEnd,
+  type ServedRequest,
+} from "./request_log.ts";
+import { type Reply, replyTo, SEND_BUFFER_BYTES } from "./request_handlers.ts";
 import { TimeoutError, Watchdog } from "../wire/watchdog.ts";
+
+export { SEND_BUFFER_BYTES };
 
 /** Default time allowed for a client to send its whole request. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5_000;
 /** Default time a send may make no progress (client not reading). */
 export const DEFAULT_SEND_TIMEOUT_MS = 15_000;
-/** Default size of the reads from the file and writes to the socket. */
-export const SEND_BUFFER_BYTES = 1024 * 1024;
 
 /** How a connection is served. */
 export interface ServeOptions {
@@ -59,22 +59,6 @@ export interface ServeOptions {
   sendBuffer?: Uint8Array | undefined;
   /** Closes the connection in progress when aborted (server shutdown). */
   signal?: AbortSignal | undefined;
-}
-
-const OP_NAMES: Record<Op, string> = {
-  [Op.SIZE]: "SIZE",
-  [Op.RANGE]: "RANGE",
-  [Op.BLOCK_HASHES]: "BLOCK_HASHES",
-  [Op.RANGE_HASH]: "RANGE_HASH",
-};
-
-/** What happened to one request, for the log line. */
-interface Outcome {
-  request?: Request;
-  bytesSent: number;
-  result: string;
-  /** Whether a reply header went out; after it, only a disconnect is left. */
-  replied: boolean;
 }
 
 /**
@@ -109,14 +93,21 @@ export async function serveConnection(
     // it closes with input unread: garbage, or a bad next request.
     let linger = false;
     for (;;) {
-      const { keepOpen, replied } = await serveRequest(
-        conn,
+      const started = performance.now();
+      const served = await serveRequest(conn, {
         reader,
-        { watchdog, gone: gone.signal },
+        watchdog,
+        gone: gone.signal,
         options,
+      });
+      options.log(
+        formatLogLine(served, {
+          peer: peerOf(conn),
+          elapsedMs: performance.now() - started,
+        }),
       );
-      linger ||= replied;
-      if (!keepOpen) break;
+      linger ||= served.replied;
+      if (!(served.end.ok && served.request?.keepOpen === true)) break;
       // Clients waiting in the backlog get their turn: past the hold time a
       // kept connection is closed after its reply (a client that asked to
       // keep it sends its next request only after reading the reply, so
@@ -125,18 +116,9 @@ export async function serveConnection(
         linger = false;
         break;
       }
-      // The client may send its next request or leave; the server, which
-      // serves one connection at a time, waits only briefly for either.
-      watchdog.arm(KEEP_OPEN_IDLE_MS, "waiting for the next request");
-      const first = new Uint8Array(1);
-      let n: number | null;
-      try {
-        n = await conn.read(first);
-      } catch {
-        break;
-      }
-      if (n === null) break;
-      reader = withFirstByte(first[0]!, conn);
+      const next = await nextRequest(conn, watchdog);
+      if (next === undefined) break;
+      reader = next;
     }
     if (linger) await lingerForClose(conn, watchdog);
   } finally {
@@ -149,6 +131,28 @@ export async function serveConnection(
 const KEEP_OPEN_IDLE_MS = 1000;
 /** How long one connection may hold the server before its next request. */
 const KEEP_OPEN_HOLD_MS = 2000;
+
+/**
+ * Waits for the first byte of the client's next request on a kept
+ * connection: the client may send it or leave, and the server, which serves
+ * one connection at a time, waits only briefly for either.
+ *
+ * @returns A reader of the request, or `undefined` if none came.
+ */
+async function nextRequest(
+  conn: Deno.TcpConn,
+  watchdog: Watchdog,
+): Promise<ByteReader | undefined> {
+  watchdog.arm(KEEP_OPEN_IDLE_MS, "waiting for the next request");
+  const first = new Uint8Array(1);
+  let n: number | null;
+  try {
+    n = await conn.read(first);
+  } catch {
+    return undefined;
+  }
+  return n === null ? undefined : withFirstByte(first[0]!, conn);
+}
 
 /** A reader that gives one byte already read, then reads from `conn`. */
 function withFirstByte(byte: number, conn: ByteReader): ByteReader {
@@ -163,253 +167,193 @@ function withFirstByte(byte: number, conn: ByteReader): ByteReader {
   };
 }
 
+/** What serving one request needs besides the connection. */
+interface RequestContext {
+  /** Where the request is read from: the connection, or a byte read
+   * already and then the connection. */
+  reader: ByteReader;
+  /** The connection's deadline, closing it on expiry. */
+  watchdog: Watchdog;
+  /** Aborted when the connection is closed. */
+  gone: AbortSignal;
+  /** How the connection is served. */
+  options: ServeOptions;
+}
+
 /**
- * Reads one request from `reader`, answers it and logs it.
+ * Reads one request, answers it, and tells what happened. Never throws.
  *
- * @returns Whether the connection stays open for another request, and
- * whether a reply (or the start of one) went out.
+ * @returns What happened: the request, what was sent, how it ended.
  */
 async function serveRequest(
   conn: Deno.TcpConn,
-  reader: ByteReader,
-  { watchdog, gone }: { watchdog: Watchdog; gone: AbortSignal },
-  options: ServeOptions,
-): Promise<{ keepOpen: boolean; replied: boolean }> {
-  const started = performance.now();
-  const outcome: Outcome = { bytesSent: 0, result: "", replied: false };
+  { reader, watchdog, gone, options }: RequestContext,
+): Promise<ServedRequest> {
+  const sender = new ReplySender(conn, { watchdog, options });
+  let request: Request | undefined;
+  let end: RequestEnd;
   try {
     watchdog.arm(options.requestTimeoutMs, "reading the request");
-    outcome.request = await readRequest(reader);
+    request = await readRequest(reader);
     // The request is in; from here on the send timeout applies.
     watchdog.arm(options.sendTimeoutMs, "preparing the reply");
-    await answer(conn, outcome.request, outcome, { watchdog, gone }, options);
-    const keepOpen = outcome.request.keepOpen === true &&
-      outcome.result.startsWith("ok");
-    return { keepOpen, replied: outcome.replied };
+    using served = options.folder.openFile(request.name);
+    const reply = await replyTo(request, served, {
+      digestCache: options.digestCache,
+      sendBuffer: options.sendBuffer,
+      pieceSize: options.rateLimiter?.pieceSize,
+      signal: gone,
+    });
+    end = await sender.send(reply);
   } catch (caught) {
-    const error = watchdog.explain(caught);
-    if (error instanceof FileAccessError) {
-      const detail = error.cause instanceof Error
-        ? ` (${error.cause.message})`
-        : "";
-      outcome.result = `${statusName(error.status)}: ${error.message}${detail}`;
-      await replyError(
-        conn,
-        error.status,
-        error.message,
-        outcome,
-        watchdog,
-        options,
-      );
-    } else if (error instanceof ProtocolError) {
-      outcome.result = `bad request: ${error.message}`;
-      if (error.code !== "bad-magic") {
-        await replyError(
-          conn,
-          Status.BAD_REQUEST,
-          error.message,
-          outcome,
-          watchdog,
-          options,
-        );
-      }
-    } else if (isDisconnect(error) || error instanceof TimeoutError) {
-      outcome.result = describeEnd(error, outcome, {
-        peer: peerOf(conn),
-        stopping: options.signal?.aborted ?? false,
-      });
-    } else {
-      outcome.result = `server error: ${String(error)}`;
-      await replyError(
-        conn,
-        Status.SERVER_ERROR,
-        "Internal server error",
-        outcome,
-        watchdog,
-        options,
-      );
-    }
-    return { keepOpen: false, replied: outcome.replied };
-  } finally {
-    options.log(formatLogLine(conn, outcome, performance.now() - started));
+    const failure = failureOf(watchdog.explain(caught), {
+      request,
+      replied: sender.replied,
+      peer: peerOf(conn),
+      stopping: options.signal?.aborted ?? false,
+    });
+    if (failure.reply) await sender.sendError(failure.reply);
+    end = { ok: false, detail: failure.detail };
   }
+  return {
+    request,
+    bytesSent: sender.bytesSent,
+    replied: sender.replied,
+    end,
+  };
 }
 
-async function answer(
-  conn: Deno.TcpConn,
-  request: Request,
-  outcome: Outcome,
-  { watchdog, gone }: { watchdog: Watchdog; gone: AbortSignal },
-  options: ServeOptions,
-): Promise<void> {
-  using served = options.folder.openFile(request.name);
-  if (request.op === Op.SIZE) {
-    await sendHeader(conn, served.size, 0, outcome, watchdog, options);
-    outcome.result = "ok";
-    return;
-  }
-  if (request.op === Op.BLOCK_HASHES) {
-    await sendBlockHashes(conn, request, served, outcome, {
-      watchdog,
-      gone,
-    }, options);
-    return;
-  }
-  const { offset, length } = request;
-  if (offset + length > served.size) {
-    throw new FileAccessError(
-      Status.RANGE,
-      `Range ${offset}+${length} is past the end of ${
-        quoteName(request.name)
-      } (${served.size} bytes)`,
-    );
-  }
-  if (request.op === Op.RANGE_HASH) {
-    const digest = await digestRange(served.file, offset, length, gone);
-    await sendReply(conn, served.size, digest, outcome, watchdog, options);
-    outcome.result = "ok";
-    return;
-  }
-  try {
-    served.file.seekSync(offset, Deno.SeekMode.Start);
-  } catch (error) {
-    throw new FileAccessError(
-      Status.SERVER_ERROR,
-      `Cannot seek in ${quoteName(request.name)}: ${(error as Error).message}`,
-      { cause: error },
-    );
-  }
-  await sendHeader(conn, served.size, length, outcome, watchdog, options);
-  const limiter = options.rateLimiter;
-  const bufferBytes = Math.min(
-    SEND_BUFFER_BYTES,
-    limiter?.pieceSize ?? Infinity,
-    length,
-  );
-  const buffer = options.sendBuffer?.length === SEND_BUFFER_BYTES
-    ? options.sendBuffer.subarray(0, bufferBytes)
-    : new Uint8Array(bufferBytes);
-  let remaining = length;
-  while (remaining > 0) {
-    // Synchronous: the server is serial, and a read from the page cache is
-    // a copy that costs less than the hop to a thread pool and back.
-    const n = served.file.readSync(
-      buffer.subarray(0, Math.min(buffer.length, remaining)),
-    );
-    if (n === null) {
-      // The file shrank after the reply was sent: the client sees a short
-      // transfer and fetches the rest elsewhere.
-      outcome.result = `file shrank: ended after ${outcome.bytesSent} bytes`;
-      return;
-    }
-    await sendPayload(conn, buffer.subarray(0, n), outcome, watchdog, options);
-    remaining -= n;
-  }
-  outcome.result = "ok";
+/** An error reply's status and message. */
+interface ErrorReply {
+  status: Status;
+  message: string;
 }
 
-async function sendBlockHashes(
-  conn: Deno.TcpConn,
-  request: Request,
-  served: ServedFile,
-  outcome: Outcome,
-  { watchdog, gone }: { watchdog: Watchdog; gone: AbortSignal },
-  options: ServeOptions,
-): Promise<void> {
-  const blockSize = request.length;
-  const listLength = request.offset === 0
-    ? hashListLength(served.size, blockSize)
-    : undefined;
-  if (listLength === undefined) {
-    throw new FileAccessError(
-      Status.BAD_REQUEST,
-      `Cannot list digests of ${
-        quoteName(request.name)
-      } (${served.size} bytes) in blocks of ${blockSize}: the block size must be a power of two up to 2^30 giving at most 2^21 blocks, and the offset 0`,
-    );
+/**
+ * What a request that failed with `error` ends with: the detail for the
+ * log, and the error reply to send, if the client is there to read one.
+ */
+function failureOf(
+  error: unknown,
+  context: {
+    request: Request | undefined;
+    replied: boolean;
+    peer: string;
+    stopping: boolean;
+  },
+): { detail: string; reply?: ErrorReply } {
+  if (error instanceof FileAccessError) {
+    const cause = error.cause instanceof Error
+      ? ` (${error.cause.message})`
+      : "";
+    return {
+      detail: `${statusName(error.status)}: ${error.message}${cause}`,
+      reply: { status: error.status, message: error.message },
+    };
   }
-  const key = DigestCache.key(served.info, blockSize);
-  const cached = options.digestCache.get(key);
-  if (cached) {
-    await sendReply(conn, served.size, cached, outcome, watchdog, options);
-    outcome.result = "ok (cached)";
-    return;
+  if (error instanceof ProtocolError) {
+    const detail = `bad request: ${error.message}`;
+    // A stranger's bytes get no reply in this protocol's frames.
+    return error.code === "bad-magic" ? { detail } : {
+      detail,
+      reply: { status: Status.BAD_REQUEST, message: error.message },
+    };
   }
-  // Sent as computed, so a large file keeps the connection busy, not idle.
-  await sendHeader(conn, served.size, listLength, outcome, watchdog, options);
-  const digests = new Uint8Array(listLength);
-  const readFrom = Date.now();
-  const batches = digestBlocks(served.file, served.size, blockSize, gone);
-  for await (const batch of batches) {
-    digests.set(batch, outcome.bytesSent);
-    await sendPayload(conn, batch, outcome, watchdog, options);
+  if (isDisconnect(error) || error instanceof TimeoutError) {
+    return { detail: describeEnd(error, context) };
   }
-  // Not cached if the file changed while it was read, or so shortly before
-  // that a change to come could leave the same key.
-  if (
-    DigestCache.settled(served.info, readFrom) &&
-    keyNow(served.file, blockSize) === key
+  return {
+    detail: `server error: ${String(error)}`,
+    reply: { status: Status.SERVER_ERROR, message: "Internal server error" },
+  };
+}
+
+/**
+ * Sends one request's reply on a connection, with the send deadline and
+ * the rate limit, counting what went out.
+ */
+class ReplySender {
+  #conn: Deno.TcpConn;
+  #watchdog: Watchdog;
+  #options: ServeOptions;
+  #bytesSent = 0;
+  #replied = false;
+
+  constructor(
+    conn: Deno.TcpConn,
+    { watchdog, options }: { watchdog: Watchdog; options: ServeOptions },
   ) {
-    options.digestCache.set(key, digests);
+    this.#conn = conn;
+    this.#watchdog = watchdog;
+    this.#options = options;
   }
-  outcome.result = "ok";
-}
 
-/** The cache key of the open file as it is now, if `stat` can tell. */
-function keyNow(file: Deno.FsFile, blockSize: number): string | undefined {
-  try {
-    return DigestCache.key(file.statSync(), blockSize);
-  } catch {
-    return undefined;
+  /** Payload bytes sent so far. */
+  get bytesSent(): number {
+    return this.#bytesSent;
   }
-}
 
-async function sendHeader(
-  conn: Deno.TcpConn,
-  fileSize: number,
-  payloadLength: number,
-  outcome: Outcome,
-  watchdog: Watchdog,
-  options: ServeOptions,
-): Promise<void> {
-  watchdog.arm(options.sendTimeoutMs, "sending the reply");
-  outcome.replied = true;
-  await writeAll(
-    conn,
-    encodeResponse({ status: Status.OK, message: "", fileSize, payloadLength }),
-  );
-}
+  /** Whether a reply header went out (or began to). */
+  get replied(): boolean {
+    return this.#replied;
+  }
 
-async function sendPayload(
-  conn: Deno.TcpConn,
-  bytes: Uint8Array,
-  outcome: Outcome,
-  watchdog: Watchdog,
-  options: ServeOptions,
-): Promise<void> {
-  for (let at = 0; at < bytes.length;) {
-    const piece = bytes.subarray(
-      at,
-      at + (options.rateLimiter?.pieceSize ?? bytes.length),
+  /** Sends an OK reply: its header, then its payload as it is produced. */
+  async send(reply: Reply): Promise<RequestEnd> {
+    this.#watchdog.arm(this.#options.sendTimeoutMs, "sending the reply");
+    this.#replied = true;
+    await writeAll(
+      this.#conn,
+      encodeResponse({
+        status: Status.OK,
+        message: "",
+        fileSize: reply.fileSize,
+        payloadLength: reply.payloadLength,
+      }),
     );
-    if (options.rateLimiter) await options.rateLimiter.take(piece.length);
-    await writeAll(conn, piece);
-    watchdog.kick();
-    outcome.bytesSent += piece.length;
-    at += piece.length;
+    for await (const piece of reply.payload) await this.#sendPayload(piece);
+    if (this.#bytesSent < reply.payloadLength) {
+      return {
+        ok: false,
+        detail: `file shrank: ended after ${this.#bytesSent} bytes`,
+      };
+    }
+    return { ok: true, cached: reply.cached };
   }
-}
 
-async function sendReply(
-  conn: Deno.TcpConn,
-  fileSize: number,
-  payload: Uint8Array,
-  outcome: Outcome,
-  watchdog: Watchdog,
-  options: ServeOptions,
-): Promise<void> {
-  await sendHeader(conn, fileSize, payload.length, outcome, watchdog, options);
-  await sendPayload(conn, payload, outcome, watchdog, options);
+  /**
+   * Sends an error reply, unless a reply is under way (another frame would
+   * be taken as payload) or the deadline passed. Never throws: a client
+   * that cannot get it gets the disconnect that follows.
+   */
+  async sendError({ status, message }: ErrorReply): Promise<void> {
+    if (this.#replied || this.#watchdog.expired) return;
+    this.#replied = true;
+    try {
+      this.#watchdog.arm(this.#options.sendTimeoutMs, "sending an error reply");
+      await writeAll(
+        this.#conn,
+        encodeResponse({ status, message, fileSize: 0, payloadLength: 0 }),
+      );
+    } catch {
+      // The log line already says why the request failed.
+    }
+  }
+
+  async #sendPayload(bytes: Uint8Array): Promise<void> {
+    const limiter = this.#options.rateLimiter;
+    for (let at = 0; at < bytes.length;) {
+      const piece = bytes.subarray(
+        at,
+        at + (limiter?.pieceSize ?? bytes.length),
+      );
+      if (limiter) await limiter.take(piece.length);
+      await writeAll(this.#conn, piece);
+      this.#watchdog.kick();
+      this.#bytesSent += piece.length;
+      at += piece.length;
+    }
+  }
 }
 
 /** How long a client has to close after a complete reply. */
@@ -436,87 +380,4 @@ async function lingerForClose(
   } catch {
     // The reply is complete; however the client leaves is fine.
   }
-}
-
-async function replyError(
-  conn: Deno.TcpConn,
-  status: Status,
-  message: string,
-  outcome: Outcome,
-  watchdog: Watchdog,
-  options: ServeOptions,
-): Promise<void> {
-  // Once a reply is under way, another frame would be taken as payload.
-  if (outcome.replied || watchdog.expired) return;
-  outcome.replied = true;
-  try {
-    watchdog.arm(options.sendTimeoutMs, "sending an error reply");
-    await writeAll(
-      conn,
-      encodeResponse({ status, message, fileSize: 0, payloadLength: 0 }),
-    );
-  } catch {
-    // Whatever failed, the client cannot get the reply; the disconnect that
-    // follows is all it gets, and the log line already says why.
-  }
-}
-
-/**
- * What ended a request early, in words: the server stopping (SIGINT or
- * SIGTERM closed the connection), a deadline, or the client leaving; never
- * the system's error for the closed socket ("Bad resource ID", "Broken
- * pipe", "Connection reset by peer").
- */
-function describeEnd(
-  error: unknown,
-  outcome: Outcome,
-  { peer, stopping }: { peer: string; stopping: boolean },
-): string {
-  if (stopping) {
-    return outcome.request === undefined
-      ? `stopped while waiting for the request of ${peer}`
-      : outcome.replied
-      ? `stopped during a transfer to ${peer}`
-      : `stopped before replying to ${peer}`;
-  }
-  if (error instanceof TimeoutError) return `disconnected: ${error.message}`;
-  return `disconnected: the client closed the connection ${
-    outcome.request === undefined
-      ? "before its request was complete"
-      : outcome.replied
-      ? "during the transfer"
-      : "before the reply"
-  }`;
-}
-
-/** The client's address as the log shows it. */
-function peerOf(conn: Deno.TcpConn): string {
-  // A dual-stack socket sees IPv4 peers as "::ffff:a.b.c.d": log them as IPv4.
-  const { hostname, port } = conn.remoteAddr;
-  return formatAddress({
-    hostname: hostname.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, ""),
-    port,
-  });
-}
-
-function formatLogLine(
-  conn: Deno.TcpConn,
-  outcome: Outcome,
-  elapsedMs: number,
-): string {
-  const peer = peerOf(conn);
-  const request = outcome.request;
-  const what = request === undefined
-    ? "-"
-    : request.op === Op.SIZE
-    ? `SIZE ${quoteName(request.name)}`
-    : `${OP_NAMES[request.op]} ${
-      quoteName(request.name)
-    } ${request.offset}+${request.length}`;
-  return `${
-    new Date().toISOString()
-  } ${peer} ${what} sent=${outcome.bytesSent} ${
-    // Names in it are quoted already; the system's messages may hold them
-    // raw.
-    escapeUnseen(outcome.result)} ${Math.round(elapsedMs)}ms`;
 }

@@ -97,6 +97,23 @@ const STATUS_NAMES: Record<Status, string> = {
   5: "server error",
 };
 
+const OP_NAMES: Record<Op, string> = {
+  [Op.SIZE]: "SIZE",
+  [Op.RANGE]: "RANGE",
+  [Op.BLOCK_HASHES]: "BLOCK_HASHES",
+  [Op.RANGE_HASH]: "RANGE_HASH",
+};
+
+/**
+ * The name of an operation, for logs.
+ *
+ * @param op An operation.
+ * @returns Its upper-case name, such as `"RANGE"`.
+ */
+export function opName(op: Op): string {
+  return OP_NAMES[op];
+}
+
 /**
  * The name of a status code, for messages and logs.
  *
@@ -170,20 +187,26 @@ const encoder = new TextEncoder();
 // Names are exact bytes: a leading U+FEFF is part of a name, not a mark.
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-function writeHeader(
-  view: DataView,
-  version: number,
-  code: number,
-  textLength: number,
-  a: number,
-  b: number,
-): void {
+/** The fields of the fixed part of a frame, request or response alike. */
+interface HeaderFields {
+  version: number;
+  /** The op of a request, the status of a response. */
+  code: number;
+  /** Length of the name or message that follows the header. */
+  textLength: number;
+  /** A request's offset, a response's file size. */
+  first: number;
+  /** A request's length, a response's payload length. */
+  second: number;
+}
+
+function writeHeader(view: DataView, fields: HeaderFields): void {
   new Uint8Array(view.buffer, view.byteOffset, 4).set(MAGIC);
-  view.setUint8(4, version);
-  view.setUint8(5, code);
-  view.setUint16(6, textLength);
-  view.setBigUint64(8, BigInt(a));
-  view.setBigUint64(16, BigInt(b));
+  view.setUint8(4, fields.version);
+  view.setUint8(5, fields.code);
+  view.setUint16(6, fields.textLength);
+  view.setBigUint64(8, BigInt(fields.first));
+  view.setBigUint64(16, BigInt(fields.second));
 }
 
 function checkUint(value: number, what: string): void {
@@ -281,14 +304,13 @@ export function encodeRequest(request: Request): Uint8Array {
   checkUint(request.offset, "offset");
   checkUint(request.length, "length");
   const frame = new Uint8Array(HEADER_LENGTH + name.length);
-  writeHeader(
-    new DataView(frame.buffer),
-    request.keepOpen ? KEEP_OPEN_VERSION : VERSION,
-    request.op,
-    name.length,
-    request.offset,
-    request.length,
-  );
+  writeHeader(new DataView(frame.buffer), {
+    version: request.keepOpen ? KEEP_OPEN_VERSION : VERSION,
+    code: request.op,
+    textLength: name.length,
+    first: request.offset,
+    second: request.length,
+  });
   frame.set(name, HEADER_LENGTH);
   return frame;
 }
@@ -383,14 +405,13 @@ export function encodeResponse(response: Response): Uint8Array {
     message = encoder.encode(text);
   }
   const frame = new Uint8Array(HEADER_LENGTH + message.length);
-  writeHeader(
-    new DataView(frame.buffer),
-    VERSION,
-    response.status,
-    message.length,
-    response.fileSize,
-    response.payloadLength,
-  );
+  writeHeader(new DataView(frame.buffer), {
+    version: VERSION,
+    code: response.status,
+    textLength: message.length,
+    first: response.fileSize,
+    second: response.payloadLength,
+  });
   frame.set(message, HEADER_LENGTH);
   return frame;
 }

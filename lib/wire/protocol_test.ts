@@ -17,6 +17,7 @@ import {
   MAX_MESSAGE_BYTES,
   MAX_NAME_BYTES,
   Op,
+  opName,
   ProtocolError,
   type ProtocolErrorCode,
   readRequest,
@@ -176,6 +177,13 @@ Deno.test("every status has a name", () => {
   assert.equal(statusName(Status.BAD_REQUEST), "bad request");
   assert.equal(statusName(Status.RANGE), "range not satisfiable");
   assert.equal(statusName(Status.SERVER_ERROR), "server error");
+});
+
+Deno.test("every operation has the name the server's log shows", () => {
+  assert.equal(opName(Op.SIZE), "SIZE");
+  assert.equal(opName(Op.RANGE), "RANGE");
+  assert.equal(opName(Op.BLOCK_HASHES), "BLOCK_HASHES");
+  assert.equal(opName(Op.RANGE_HASH), "RANGE_HASH");
 });
 
 Deno.test("requests survive an encode and decode round trip", () => {
