@@ -24,7 +24,11 @@ import { describeDenied } from "./lib/cli/permission_error.ts";
 import { quoteName } from "./lib/wire/quoted_name.ts";
 import { RateLimiter } from "./lib/server/rate_limiter.ts";
 import { ServedFolder } from "./lib/server/served_folder.ts";
-import { formatAddress } from "./lib/wire/address.ts";
+import {
+  acceptSerially,
+  listen,
+  type Listening,
+} from "./lib/server/listener.ts";
 
 const USAGE = `Usage: server.ts [options] <port>
 
@@ -115,105 +119,6 @@ function parseConfig(args: string[]): ServerConfig | "help" | "version" {
   };
 }
 
-/** The sockets a server accepts connections on. */
-interface Listening {
-  listeners: Deno.TcpListener[];
-  /** What they are, for the start line. */
-  description: string;
-}
-
-/**
- * Listens on `host`, or without one on all interfaces for both IPv4 and
- * IPv6: on "::", which takes IPv4 connections too where the system allows
- * it, else on "::" and "0.0.0.0"; on "0.0.0.0" alone where there is no IPv6.
- */
-function listen(host: string | undefined, port: number): Listening {
-  if (host !== undefined) {
-    const listener = Deno.listen({ hostname: host, port });
-    return { listeners: [listener], description: formatAddress(listener.addr) };
-  }
-  let any6: Deno.TcpListener;
-  try {
-    any6 = Deno.listen({ hostname: "::", port });
-  } catch (error) {
-    if (
-      error instanceof Deno.errors.AddrInUse ||
-      error instanceof Deno.errors.PermissionDenied ||
-      error instanceof Deno.errors.NotCapable
-    ) {
-      throw error;
-    }
-    // No IPv6 on this machine (not in the kernel, or turned off).
-    const any4 = Deno.listen({ hostname: "0.0.0.0", port });
-    return {
-      listeners: [any4],
-      description: `${
-        formatAddress(any4.addr)
-      } (all interfaces, IPv4 only: no IPv6 here)`,
-    };
-  }
-  // Deno leaves IPV6_V6ONLY at the system's default (on Linux
-  // net.ipv6.bindv6only, mostly 0), so "::" usually takes IPv4 connections
-  // too. Binding 0.0.0.0 to the same port tells: it fails when the IPv6
-  // socket covers IPv4 already, and else gives the IPv4 half.
-  try {
-    const any4 = Deno.listen({ hostname: "0.0.0.0", port: any6.addr.port });
-    return {
-      listeners: [any6, any4],
-      description: `${formatAddress(any6.addr)} and ${
-        formatAddress(any4.addr)
-      } (all interfaces, IPv4 and IPv6)`,
-    };
-  } catch (error) {
-    if (error instanceof Deno.errors.AddrInUse) {
-      return {
-        listeners: [any6],
-        description: `${
-          formatAddress(any6.addr)
-        } (all interfaces, IPv4 and IPv6)`,
-      };
-    }
-    return {
-      listeners: [any6],
-      description: `${formatAddress(any6.addr)} (all interfaces, IPv6 only: ${
-        (error as Error).message
-      })`,
-    };
-  }
-}
-
-/** What one `accept` of a listener gave. */
-interface Accepted {
-  listener: Deno.TcpListener;
-  conn?: Deno.TcpConn;
-  error?: unknown;
-}
-
-/**
- * The next connection from any of the listeners. Each listener has at most
- * one accept pending (in `pending`, kept between calls), so at most one
- * connection per listener waits here; the others stay in its backlog.
- */
-async function acceptNext(
-  listeners: Deno.TcpListener[],
-  pending: Map<Deno.TcpListener, Promise<Accepted>>,
-): Promise<Accepted> {
-  for (const listener of listeners) {
-    if (!pending.has(listener)) {
-      pending.set(
-        listener,
-        listener.accept().then(
-          (conn) => ({ listener, conn }),
-          (error) => ({ listener, error }),
-        ),
-      );
-    }
-  }
-  const accepted = await Promise.race(pending.values());
-  pending.delete(accepted.listener);
-  return accepted;
-}
-
 /**
  * Runs the server until SIGINT or SIGTERM.
  *
@@ -242,7 +147,7 @@ export async function main(args: string[]): Promise<number> {
   let listening: Listening;
   try {
     folder = await ServedFolder.open(config.root);
-    listening = listen(config.host, config.port);
+    listening = listen({ host: config.host, port: config.port });
   } catch (error) {
     console.error(
       `error: Cannot start the server: ${describeStartError(error, config)}`,
@@ -265,38 +170,21 @@ export async function main(args: string[]): Promise<number> {
     log: config.quiet ? () => {} : (line) => console.error(line),
   };
 
-  const stop = () => {
-    if (shutdown.signal.aborted) return;
-    for (const listener of listening.listeners) listener.close();
-    // Ends the transfer in progress; serveConnection logs it and returns.
-    shutdown.abort();
-  };
+  // SIGINT and SIGTERM close the sockets, then end the transfer in
+  // progress, which serveConnection logs.
+  const stop = () => shutdown.abort();
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   console.log(`Serving ${quoteName(folder.root)} on ${listening.description}`);
-  const pending = new Map<Deno.TcpListener, Promise<Accepted>>();
   try {
-    while (!shutdown.signal.aborted) {
-      const accepted = await acceptNext(listening.listeners, pending);
-      if (accepted.conn === undefined) {
-        if (shutdown.signal.aborted) break;
-        // A connection that was reset while queued, or a passing shortage
-        // of file descriptors: not a reason to stop serving.
-        console.error(
-          `warning: accept failed: ${(accepted.error as Error).message}`,
-        );
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        continue;
-      }
-      await serveConnection(accepted.conn, options);
-    }
+    await acceptSerially(listening, {
+      serve: (conn) => serveConnection(conn, options),
+      signal: shutdown.signal,
+      warn: (line) => console.error(line),
+    });
   } finally {
     Deno.removeSignalListener("SIGINT", stop);
     Deno.removeSignalListener("SIGTERM", stop);
-    // A connection another listener took while this one was served.
-    for (const accepted of pending.values()) {
-      accepted.then(({ conn }) => conn?.close());
-    }
   }
   return 0;
 }
