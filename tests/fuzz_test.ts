@@ -17,6 +17,7 @@ import { concatBytes } from "../lib/wire/byte_arrays.ts";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { writeAll } from "../lib/wire/exact_io.ts";
+import { toHex } from "../lib/wire/sha256.ts";
 import {
   decodeResponseHeader,
   hashListLength,
@@ -159,10 +160,7 @@ async function buildTree(base: string, random: Random): Promise<Tree> {
     await Deno.writeFile(`${root}/${name}`, bytes);
   }
   const secret = encoder.encode(
-    `SECRET-${
-      Array.from(random.bytes(32), (b) => b.toString(16).padStart(2, "0"))
-        .join("")
-    }\n`,
+    `SECRET-${toHex(random.bytes(32))}\n`,
   );
   const secretPath = `${base}/secret.txt`;
   await Deno.writeFile(secretPath, secret);

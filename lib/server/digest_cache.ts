@@ -7,6 +7,7 @@
 
 import { concatBytes } from "../wire/byte_arrays.ts";
 import { createHash } from "node:crypto";
+import { BlockDigester } from "../wire/sha256.ts";
 
 /**
  * Size of the reads from the file: at most this much memory, whatever the
@@ -87,7 +88,8 @@ export class DigestCache {
 
 /**
  * Reads a file's blocks in order and yields their digests in batches (the
- * blocks of one read), so the caller can send each before the next is read.
+ * blocks each read completes), so the caller can send each before the next
+ * is read.
  *
  * @param file An open file, read from its start.
  * @param size The file size.
@@ -106,14 +108,12 @@ export async function* digestBlocks(
 ): AsyncGenerator<Uint8Array> {
   await file.seek(0, Deno.SeekMode.Start);
   const buffer = new Uint8Array(READ_BYTES);
-  const blocks = Math.ceil(size / blockSize);
-  const batchBlocks = Math.max(1, Math.floor(buffer.length / blockSize));
-  let hash = createHash("sha256");
-  let inBlock = 0;
-  let done = 0;
+  const digester = new BlockDigester({
+    blockSize,
+    newHash: () => createHash("sha256"),
+  });
   let position = 0;
-  let batch: Uint8Array[] = [];
-  while (done < blocks) {
+  while (position < size) {
     signal?.throwIfAborted();
     const n = await file.read(
       buffer.subarray(0, Math.min(buffer.length, size - position)),
@@ -123,27 +123,13 @@ export async function* digestBlocks(
         `The file ended at byte ${position}, expected ${size}`,
       );
     }
-    let at = 0;
-    while (at < n) {
-      const blockEnd = Math.min(blockSize, size - done * blockSize);
-      const take = Math.min(n - at, blockEnd - inBlock);
-      hash.update(buffer.subarray(at, at + take));
-      at += take;
-      inBlock += take;
-      if (inBlock === blockEnd) {
-        batch.push(new Uint8Array(hash.digest()));
-        hash = createHash("sha256");
-        inBlock = 0;
-        done++;
-        if (batch.length >= batchBlocks) {
-          yield concatBytes(batch);
-          batch = [];
-        }
-      }
-    }
     position += n;
+    const digests = digester.update(buffer.subarray(0, n));
+    const batch = position < size
+      ? digests
+      : concatBytes([digests, digester.end()]);
+    if (batch.length > 0) yield batch;
   }
-  if (batch.length > 0) yield concatBytes(batch);
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 
 import { Mutex } from "async-mutex";
-import { createSha256 } from "../verify/block_digests.ts";
+import { createSha256 } from "../../wire/sha256.ts";
 import { writeAllSync } from "../../wire/exact_io.ts";
 import { type FileIdentity, sideFilePaths } from "./side_files.ts";
 import { quoteName } from "../../wire/quoted_name.ts";

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { toHex } from "../../wire/sha256.ts";
 import {
   localName,
   OutputError,
@@ -155,7 +156,7 @@ async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = new Uint8Array(
     await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
   );
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(digest);
 }
 
 Deno.test("resuming keeps a partial file of the right size", async () => {

@@ -1,11 +1,8 @@
 /**
  * SHA-256 digests of a file's fixed-size blocks, as the client checks them
  * against the bytes it receives (the server computes them in
- * `lib/server/digest_cache.ts`).
- *
- * `node:crypto` is loaded only when first needed: the client's blocks are
- * hashed on a worker thread, and importing it on this one would cost every
- * start about 15 ms and 5 MiB.
+ * `lib/server/digest_cache.ts`, with the same block loop of
+ * `lib/wire/sha256.ts`).
  *
  * @module
  */
@@ -13,6 +10,7 @@
 import type { BlockHasher } from "./block_hasher.ts";
 import { equalBytes } from "../../wire/byte_arrays.ts";
 import type { Hash } from "node:crypto";
+import { createSha256, digestEachBlock } from "../../wire/sha256.ts";
 import {
   DIGEST_BYTES,
   hashListLength,
@@ -88,51 +86,6 @@ export function isUsableBlockSize(blockSize: number, size: number): boolean {
   return Number.isSafeInteger(blockSize) && blockSize >= 2 &&
     blockSize <= chooseBlockSize(size, 1) &&
     hashListLength(size, blockSize) !== undefined;
-}
-
-/**
- * SHA-256 of some bytes (with Web Crypto, which needs no import).
- *
- * @param bytes The bytes; not backed by a `SharedArrayBuffer`.
- * @returns The digest.
- */
-export async function sha256(
-  bytes: Uint8Array<ArrayBuffer>,
-): Promise<Uint8Array<ArrayBuffer>> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-}
-
-let nodeCrypto: Promise<typeof import("node:crypto")> | undefined;
-
-/**
- * A new streaming SHA-256 hash, for bytes that arrive in parts.
- *
- * @returns The hash, from `node:crypto` (imported on the first call).
- */
-export async function createSha256(): Promise<Hash> {
-  nodeCrypto ??= import("node:crypto");
-  return (await nodeCrypto).createHash("sha256");
-}
-
-/**
- * Digests consecutive blocks on this thread.
- *
- * @param bytes The blocks; the last may be shorter.
- * @param blockSize The block size.
- * @returns Their SHA-256 digests, concatenated.
- */
-export async function digestEachBlock(
-  bytes: Uint8Array,
-  blockSize: number,
-): Promise<Uint8Array> {
-  const count = Math.ceil(bytes.length / blockSize);
-  const digests = new Uint8Array(count * DIGEST_BYTES);
-  for (let i = 0; i < count; i++) {
-    const block = bytes.subarray(i * blockSize, (i + 1) * blockSize);
-    const hash = await createSha256();
-    digests.set(hash.update(block).digest(), i * DIGEST_BYTES);
-  }
-  return digests;
 }
 
 /**

@@ -6,13 +6,12 @@ import {
 } from "../../../tests/_support/digest_oracle.ts";
 import {
   chooseBlockSize,
-  digestEachBlock,
   IntegrityError,
   isUsableBlockSize,
   MAX_CHOSEN_BLOCK_BYTES,
   RangeVerifier,
-  sha256,
 } from "./block_digests.ts";
+import { digestEachBlock, sha256 } from "../../wire/sha256.ts";
 import { DIGEST_BYTES, hashListLength } from "../../wire/protocol.ts";
 import { planRanges } from "../plan/range_planner.ts";
 import { ReferenceDigests } from "./reference_digests.ts";

@@ -27,7 +27,10 @@ interface HashReply {
 /**
  * The worker's code. It is given as a `data:` URL, so the worker needs no
  * file: no read permission, and nothing to include in a compiled binary.
- * `block_hasher_test.ts` checks it against `tests/_support/digest_oracle.ts`.
+ * Being a string, it cannot import the block loop of `lib/wire/sha256.ts`
+ * (whose `digestEachBlock` is the fallback on this thread), so it holds its
+ * own few lines; `block_hasher_test.ts` checks them against
+ * `tests/_support/digest_oracle.ts`.
  */
 const WORKER_SOURCE = `
 import { createHash } from "node:crypto";

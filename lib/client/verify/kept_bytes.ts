@@ -10,7 +10,7 @@
  */
 
 import type { BlockHasher } from "./block_hasher.ts";
-import { digestEachBlock, sha256 } from "./block_digests.ts";
+import { digestEachBlock, sha256, toHex } from "../../wire/sha256.ts";
 import { equalBytes } from "../../wire/byte_arrays.ts";
 import { type Interval, IntervalSet } from "../plan/interval_set.ts";
 import { OutputError } from "../output/output_file.ts";
@@ -28,10 +28,6 @@ export interface ListIdentity {
   identity: string;
   /** How many digests, from the first, it covers; at least 1. */
   listed: number;
-}
-
-function toHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /**
