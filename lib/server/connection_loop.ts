@@ -198,7 +198,8 @@ async function serveRequest(
     // The request is in; from here on the send timeout applies.
     watchdog.arm(options.sendTimeoutMs, "preparing the reply");
     using served = options.folder.openFile(request.name);
-    const reply = await replyTo(request, served, {
+    const reply = await replyTo(request, {
+      served,
       digestCache: options.digestCache,
       sendBuffer: options.sendBuffer,
       pieceSize: options.rateLimiter?.pieceSize,

@@ -92,19 +92,20 @@ export class DigestCache {
  * is read.
  *
  * @param file An open file, read from its start.
- * @param size The file size.
- * @param blockSize The block size.
- * @param signal Stops the reading (and hashing) when aborted, before the
- * next read: the work of a connection that is gone.
+ * @param options The file size, the block size, and a signal that stops
+ * the reading (and hashing) when aborted, before the next read: the work of
+ * a connection that is gone.
  * @yields Concatenated digests of the next blocks.
  * @throws {Deno.errors.UnexpectedEof} If the file is shorter than `size`.
  * @throws The signal's reason, once it is aborted.
  */
 export async function* digestBlocks(
   file: Deno.FsFile,
-  size: number,
-  blockSize: number,
-  signal?: AbortSignal,
+  { size, blockSize, signal }: {
+    size: number;
+    blockSize: number;
+    signal?: AbortSignal | undefined;
+  },
 ): AsyncGenerator<Uint8Array> {
   await file.seek(0, Deno.SeekMode.Start);
   const buffer = new Uint8Array(READ_BYTES);
@@ -136,19 +137,19 @@ export async function* digestBlocks(
  * The SHA-256 digest of a byte range of a file.
  *
  * @param file An open file.
- * @param offset First byte.
- * @param length Number of bytes.
- * @param signal Stops the reading (and hashing) when aborted, before the
- * next read.
+ * @param options The first byte, the number of bytes, and a signal that
+ * stops the reading (and hashing) when aborted, before the next read.
  * @returns The digest.
  * @throws {Deno.errors.UnexpectedEof} If the file ends first.
  * @throws The signal's reason, once it is aborted.
  */
 export async function digestRange(
   file: Deno.FsFile,
-  offset: number,
-  length: number,
-  signal?: AbortSignal,
+  { offset, length, signal }: {
+    offset: number;
+    length: number;
+    signal?: AbortSignal | undefined;
+  },
 ): Promise<Uint8Array> {
   await file.seek(offset, Deno.SeekMode.Start);
   const hash = createHash("sha256");

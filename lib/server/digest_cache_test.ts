@@ -37,7 +37,7 @@ Deno.test("digestBlocks gives the SHA-256 of every block of a file", async () =>
       // The digests start at byte 0 wherever the file position is.
       await file.seek(3, Deno.SeekMode.Start);
       const batches = await Array.fromAsync(
-        digestBlocks(file, size, blockSize),
+        digestBlocks(file, { size, blockSize }),
       );
       for (const batch of batches) {
         assert.ok(batch.length > 0, where);
@@ -59,7 +59,9 @@ Deno.test("digestBlocks yields large lists in several batches", async () => {
     const bytes = pattern(size);
     await Deno.writeFile(`${dir}/big`, bytes);
     using file = await Deno.open(`${dir}/big`);
-    const batches = await Array.fromAsync(digestBlocks(file, size, blockSize));
+    const batches = await Array.fromAsync(
+      digestBlocks(file, { size, blockSize }),
+    );
     assert.ok(batches.length > 1, `${batches.length} batches`);
     assert.equal(
       batches.reduce((sum, b) => sum + b.length, 0),
@@ -73,7 +75,10 @@ Deno.test("digestBlocks of an empty file yields nothing", async () => {
   await withTempDir("file_digests_test_", async (dir) => {
     await Deno.writeFile(`${dir}/empty`, new Uint8Array());
     using file = await Deno.open(`${dir}/empty`);
-    assert.deepEqual(await Array.fromAsync(digestBlocks(file, 0, 16)), []);
+    assert.deepEqual(
+      await Array.fromAsync(digestBlocks(file, { size: 0, blockSize: 16 })),
+      [],
+    );
   });
 });
 
@@ -82,7 +87,9 @@ Deno.test("digestBlocks reads only the size given of a longer file", async () =>
     const bytes = pattern(100);
     await Deno.writeFile(`${dir}/longer`, bytes);
     using file = await Deno.open(`${dir}/longer`);
-    const batches = await Array.fromAsync(digestBlocks(file, 50, 16));
+    const batches = await Array.fromAsync(
+      digestBlocks(file, { size: 50, blockSize: 16 }),
+    );
     assert.deepEqual(
       concatBytes(batches),
       digestsOf(bytes.slice(0, 50), 16),
@@ -96,7 +103,7 @@ Deno.test("digestBlocks throws UnexpectedEof when the file is shorter than the s
     using file = await Deno.open(`${dir}/short`);
     for (const blockSize of [1, 4, 16]) {
       await assert.rejects(
-        Array.fromAsync(digestBlocks(file, 20, blockSize)),
+        Array.fromAsync(digestBlocks(file, { size: 20, blockSize })),
         (error: unknown) => {
           assert.ok(error instanceof Deno.errors.UnexpectedEof);
           assert.equal(
@@ -126,7 +133,7 @@ Deno.test("digestRange gives the SHA-256 of a byte range", async () => {
     ] as const;
     for (const [offset, length] of cases) {
       assert.deepEqual(
-        await digestRange(file, offset, length),
+        await digestRange(file, { offset, length }),
         sha256Of(bytes.subarray(offset, offset + length)),
         `offset ${offset}, length ${length}`,
       );
@@ -138,12 +145,18 @@ Deno.test("digestRange throws UnexpectedEof when the file ends first", async () 
   await withTempDir("file_digests_test_", async (dir) => {
     await Deno.writeFile(`${dir}/short`, pattern(10));
     using file = await Deno.open(`${dir}/short`);
-    await assert.rejects(digestRange(file, 4, 10), (error: unknown) => {
-      assert.ok(error instanceof Deno.errors.UnexpectedEof);
-      assert.equal(error.message, "The file ended at byte 10");
-      return true;
-    });
-    await assert.rejects(digestRange(file, 20, 1), Deno.errors.UnexpectedEof);
+    await assert.rejects(
+      digestRange(file, { offset: 4, length: 10 }),
+      (error: unknown) => {
+        assert.ok(error instanceof Deno.errors.UnexpectedEof);
+        assert.equal(error.message, "The file ended at byte 10");
+        return true;
+      },
+    );
+    await assert.rejects(
+      digestRange(file, { offset: 20, length: 1 }),
+      Deno.errors.UnexpectedEof,
+    );
   });
 });
 
@@ -247,7 +260,13 @@ Deno.test("digestBlocks and digestRange stop reading once their signal is aborte
     const reason = new Deno.errors.Interrupted("gone");
     const batches: Uint8Array[] = [];
     await assert.rejects(async () => {
-      for await (const batch of digestBlocks(file, size, 1024, stop.signal)) {
+      for await (
+        const batch of digestBlocks(file, {
+          size,
+          blockSize: 1024,
+          signal: stop.signal,
+        })
+      ) {
         batches.push(batch);
         stop.abort(reason);
       }
@@ -255,7 +274,7 @@ Deno.test("digestBlocks and digestRange stop reading once their signal is aborte
     // One read of 1 MiB, none after the abort.
     assert.equal(batches.length, 1);
     await assert.rejects(
-      digestRange(file, 0, size, stop.signal),
+      digestRange(file, { offset: 0, length: size, signal: stop.signal }),
       (error) => error === reason,
     );
   });

@@ -30,8 +30,11 @@ export interface Reply {
   cached: boolean;
 }
 
-/** What the replies are made with, besides the request and its file. */
+/** What the replies are made with, besides the request. */
 export interface ReplyContext {
+  /** The file the request names, open; it must stay open until the
+   * payload is sent. */
+  served: ServedFile;
   /** Digest lists already computed, shared by all connections. */
   digestCache: DigestCache;
   /**
@@ -49,19 +52,17 @@ export interface ReplyContext {
  * The reply to a request for an open file.
  *
  * @param request The request.
- * @param served The file it names, open; it must stay open until the
- * payload is sent.
- * @param context The cache, the send buffer, the rate limit's piece size and
- * the connection's signal.
+ * @param context The file it names, the cache, the send buffer, the rate
+ * limit's piece size and the connection's signal.
  * @returns The reply; its payload is read (or hashed) as it is sent.
  * @throws {FileAccessError} If the request cannot be answered: a range past
  * the end, an unusable block size, a failed seek.
  */
 export async function replyTo(
   request: Request,
-  served: ServedFile,
   context: ReplyContext,
 ): Promise<Reply> {
+  const served = context.served;
   if (request.op === Op.SIZE) {
     return {
       fileSize: served.size,
@@ -71,7 +72,7 @@ export async function replyTo(
     };
   }
   if (request.op === Op.BLOCK_HASHES) {
-    return blockHashesReply(request, served, context);
+    return blockHashesReply(request, context);
   }
   const { offset, length } = request;
   if (offset + length > served.size) {
@@ -83,12 +84,11 @@ export async function replyTo(
     );
   }
   if (request.op === Op.RANGE_HASH) {
-    const digest = await digestRange(
-      served.file,
+    const digest = await digestRange(served.file, {
       offset,
       length,
-      context.signal,
-    );
+      signal: context.signal,
+    });
     return {
       fileSize: served.size,
       payloadLength: digest.length,
@@ -96,14 +96,11 @@ export async function replyTo(
       cached: false,
     };
   }
-  return rangeReply(request, served, context);
+  return rangeReply(request, context);
 }
 
-function rangeReply(
-  request: Request,
-  served: ServedFile,
-  context: ReplyContext,
-): Reply {
+function rangeReply(request: Request, context: ReplyContext): Reply {
+  const served = context.served;
   const { offset, length } = request;
   try {
     served.file.seekSync(offset, Deno.SeekMode.Start);
@@ -153,11 +150,8 @@ function* readPieces(
   }
 }
 
-function blockHashesReply(
-  request: Request,
-  served: ServedFile,
-  context: ReplyContext,
-): Reply {
+function blockHashesReply(request: Request, context: ReplyContext): Reply {
+  const served = context.served;
   const blockSize = request.length;
   const listLength = request.offset === 0
     ? hashListLength(served.size, blockSize)
@@ -184,7 +178,7 @@ function blockHashesReply(
   return {
     fileSize: served.size,
     payloadLength: listLength,
-    payload: hashAndCache(served, { blockSize, key, listLength, context }),
+    payload: hashAndCache({ blockSize, key, listLength, context }),
     cached: false,
   };
 }
@@ -194,7 +188,6 @@ function blockHashesReply(
  * goes into the cache if the file stayed as it was.
  */
 async function* hashAndCache(
-  served: ServedFile,
   { blockSize, key, listLength, context }: {
     blockSize: number;
     key: string;
@@ -202,15 +195,15 @@ async function* hashAndCache(
     context: ReplyContext;
   },
 ): AsyncGenerator<Uint8Array> {
+  const served = context.served;
   const digests = new Uint8Array(listLength);
   let filled = 0;
   const readFrom = Date.now();
-  const batches = digestBlocks(
-    served.file,
-    served.size,
+  const batches = digestBlocks(served.file, {
+    size: served.size,
     blockSize,
-    context.signal,
-  );
+    signal: context.signal,
+  });
   for await (const batch of batches) {
     digests.set(batch, filled);
     filled += batch.length;

@@ -24,7 +24,8 @@ async function answer(
   context: { digestCache?: DigestCache; pieceSize?: number } = {},
 ): Promise<{ reply: Reply; pieces: Uint8Array[] }> {
   using served = folder.openFile("f.bin");
-  const reply = await replyTo({ ...request, name: "f.bin" }, served, {
+  const reply = await replyTo({ ...request, name: "f.bin" }, {
+    served,
     digestCache: context.digestCache ?? new DigestCache(),
     sendBuffer: new Uint8Array(SEND_BUFFER_BYTES),
     pieceSize: context.pieceSize,

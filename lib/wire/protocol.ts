@@ -217,7 +217,10 @@ function checkUint(value: number, what: string): void {
   }
 }
 
-function readUint64(view: DataView, at: number, what: string): number {
+function readUint64(
+  view: DataView,
+  { at, what }: { at: number; what: string },
+): number {
   const value = view.getBigUint64(at);
   if (value > BigInt(Number.MAX_SAFE_INTEGER)) {
     throw new ProtocolError(
@@ -351,8 +354,8 @@ export function decodeRequestHeader(header: Uint8Array): RequestHeader {
       `The name length must be from 1 to ${MAX_NAME_BYTES}: received ${nameLength}`,
     );
   }
-  const offset = readUint64(view, 8, "offset");
-  const length = readUint64(view, 16, "length");
+  const offset = readUint64(view, { at: 8, what: "offset" });
+  const length = readUint64(view, { at: 16, what: "length" });
   if (offset + length > Number.MAX_SAFE_INTEGER) {
     throw new ProtocolError(
       "bad-number",
@@ -449,8 +452,8 @@ export function decodeResponseHeader(header: Uint8Array): ResponseHeader {
       `The message length must be at most ${MAX_MESSAGE_BYTES}: received ${messageLength}`,
     );
   }
-  const fileSize = readUint64(view, 8, "file size");
-  const payloadLength = readUint64(view, 16, "payload length");
+  const fileSize = readUint64(view, { at: 8, what: "file size" });
+  const payloadLength = readUint64(view, { at: 16, what: "payload length" });
   if (status !== Status.OK && payloadLength !== 0) {
     throw new ProtocolError(
       "bad-length",
