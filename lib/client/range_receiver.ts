@@ -77,8 +77,8 @@ export interface RangeReceiverOptions {
   size: number;
   /** The block size. */
   blockSize: number;
-  /** How many servers share the receive memory. */
-  servers: number;
+  /** Every server: they share the receive memory. */
+  slots: readonly ServerSlot[];
   /** The digest list blocks are checked against; none without checks. */
   reference: ReferenceDigests | undefined;
   /** Where the bytes go. */
@@ -148,7 +148,7 @@ export class RangeReceiver {
       end: () => Math.min(task.range.end, options.until),
       pieceBytes: pieceSizeFor({
         blockSize: this.#options.blockSize,
-        servers: this.#options.servers,
+        servers: this.#options.slots.length,
         length: options.length,
       }),
       // One connection per server at a time: its buffers serve every
@@ -156,6 +156,62 @@ export class RangeReceiver {
       // checked.
       buffers: slot.buffers,
     };
+  }
+
+  /**
+   * One request of an attempt, under the server's lock: what became of it.
+   *
+   * @param task The task.
+   * @param slot The server.
+   * @param request Where the list lets it end, whether it is the attempt's
+   * first, whether the server was stuck before, and the signal.
+   * @returns What became of it.
+   * @throws What the source threw: the transfer failed.
+   */
+  transfer(
+    task: Task,
+    slot: ServerSlot,
+    request: {
+      until: number;
+      first: boolean;
+      stuckBefore: boolean;
+      signal: AbortSignal;
+    },
+  ): Promise<TransferOutcome> {
+    const { slots, size } = this.#options;
+    return slot.lock.runExclusive(async () => {
+      task.waitingFor = undefined;
+      // Its digest list differed while this task waited.
+      if (slot.excluded) return "left-out";
+      // Found stuck while this task waited: the others go first.
+      if (
+        request.first && !request.stuckBefore && slot.stuck &&
+        slots.some((s) => !s.excluded && !s.stuck)
+      ) {
+        return "deferred";
+      }
+      // The tail may have been stolen while this task waited.
+      const end = Math.min(task.range.end, request.until);
+      if (task.position >= end) return "nothing-left";
+      startAttempt(task, request.first);
+      try {
+        await slot.source.fetch({
+          offset: task.position,
+          length: end - task.position,
+          fileSize: size,
+          sink: this.sinkFor(task, slot, {
+            until: request.until,
+            length: end - task.position,
+          }),
+          signal: request.signal,
+        });
+      } finally {
+        task.received = 0;
+        task.active = false;
+        task.attemptEnd = performance.now();
+      }
+      return "fetched";
+    });
   }
 
   /** Writes received bytes and starts their check; `false` once the
@@ -250,5 +306,32 @@ export class RangeReceiver {
       if (caught instanceof OtherVersionError) exclude(slot, caught.message);
       // Otherwise no verdict; the server already counts as failed.
     }
+  }
+}
+
+/** What became of one request of an attempt: it fetched, had nothing left
+ * to fetch (a thief took the tail), its server was left out, or was found
+ * stuck meanwhile. */
+export type TransferOutcome =
+  | "fetched"
+  | "nothing-left"
+  | "left-out"
+  | "deferred";
+
+/** Marks a task connected, and starts its rate windows (and with
+ * `first`, its attempt). */
+function startAttempt(task: Task, first: boolean): void {
+  task.active = true;
+  task.heardAt = performance.now();
+  task.windowStart = task.heardAt;
+  task.windowBytes = 0;
+  task.lastWindowMs = 0;
+  task.lastWindowBytes = 0;
+  if (first) {
+    task.attemptStart = performance.now();
+    task.attemptBytes = 0;
+  } else {
+    // The rate counts the time spent fetching, not waiting for the list.
+    task.attemptStart += performance.now() - task.attemptEnd;
   }
 }

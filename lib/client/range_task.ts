@@ -11,6 +11,50 @@ import type { ReferenceDigests } from "./verify/reference_digests.ts";
 import type { ByteRange } from "./plan/range_planner.ts";
 import type { ServerSlot } from "./server_slot.ts";
 
+/** What the tasks report while they run. */
+export type RangeEvent =
+  | {
+    type: "range-failed";
+    range: ByteRange;
+    /** First byte not yet received; the next server resumes there. */
+    position: number;
+    detail: string;
+  }
+  | { type: "retry-round"; range: ByteRange; round: number; delayMs: number }
+  | {
+    type: "stolen";
+    /** The range that gave up its tail (its `end` is already moved). */
+    from: ByteRange;
+    /** The new range: the tail. */
+    range: ByteRange;
+  }
+  | {
+    type: "range-done";
+    range: ByteRange;
+    /** The index of the server that finished it, in list order. */
+    server: number;
+  };
+
+/** Where one range's fetch is. */
+export interface TaskProgress {
+  /** The range's number; stolen tails get numbers after the planned ones. */
+  index: number;
+  /** The user's chunk the range lies in (a stolen tail, its victim's). */
+  chunk: number;
+  /** First byte of the range. */
+  start: number;
+  /** End of the range (exclusive); it moves down when a tail is stolen. */
+  end: number;
+  /** End of the bytes received so far (some may still be on their way to the file). */
+  position: number;
+  /** Index of the server it fetches from or waits for, if any. */
+  server: number | undefined;
+  /** Whether bytes are on their way now (not waiting for a server). */
+  active: boolean;
+  /** How many times it moved on to another server. */
+  failovers: number;
+}
+
 /** One range being fetched: where it is, and what of it is checked. */
 export interface Task {
   /** Its range, its own copy; `end` moves down when another task steals

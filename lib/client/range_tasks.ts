@@ -17,55 +17,24 @@ import type { ReferenceDigests } from "./verify/reference_digests.ts";
 import { OtherVersionError } from "./source.ts";
 import type { ServerSlot } from "./server_slot.ts";
 import { delay, retryDelayMs, type RetryPolicy } from "./retry_policy.ts";
-import { keptTo, newTask, reached, STUCK_MS, type Task } from "./range_task.ts";
-import { decisiveError, RangeReceiver } from "./range_receiver.ts";
+import {
+  keptTo,
+  newTask,
+  type RangeEvent,
+  reached,
+  STUCK_MS,
+  type Task,
+  type TaskProgress,
+} from "./range_task.ts";
+import {
+  decisiveError,
+  RangeReceiver,
+  type TransferOutcome,
+} from "./range_receiver.ts";
 import { stealWhileFree } from "./range_stealing.ts";
 
 export { STUCK_MS };
-
-/** What the tasks report while they run. */
-export type RangeEvent =
-  | {
-    type: "range-failed";
-    range: ByteRange;
-    /** First byte not yet received; the next server resumes there. */
-    position: number;
-    detail: string;
-  }
-  | { type: "retry-round"; range: ByteRange; round: number; delayMs: number }
-  | {
-    type: "stolen";
-    /** The range that gave up its tail (its `end` is already moved). */
-    from: ByteRange;
-    /** The new range: the tail. */
-    range: ByteRange;
-  }
-  | {
-    type: "range-done";
-    range: ByteRange;
-    /** The index of the server that finished it, in list order. */
-    server: number;
-  };
-
-/** Where one range's fetch is. */
-export interface TaskProgress {
-  /** The range's number; stolen tails get numbers after the planned ones. */
-  index: number;
-  /** The user's chunk the range lies in (a stolen tail, its victim's). */
-  chunk: number;
-  /** First byte of the range. */
-  start: number;
-  /** End of the range (exclusive); it moves down when a tail is stolen. */
-  end: number;
-  /** End of the bytes received so far (some may still be on their way to the file). */
-  position: number;
-  /** Index of the server it fetches from or waits for, if any. */
-  server: number | undefined;
-  /** Whether bytes are on their way now (not waiting for a server). */
-  active: boolean;
-  /** How many times it moved on to another server. */
-  failovers: number;
-}
+export type { RangeEvent, TaskProgress };
 
 /** What the tasks share with the rest of the download. */
 export interface RangeTasksOptions {
@@ -122,7 +91,7 @@ export class RangeTasks implements Disposable {
     this.#receiver = new RangeReceiver({
       size,
       blockSize,
-      servers: slots.length,
+      slots,
       reference,
       output,
       exclude,
@@ -329,7 +298,7 @@ export class RangeTasks implements Disposable {
     task.cancel = cancel;
     try {
       let failure: unknown;
-      let outcome: RequestOutcome = "nothing-left";
+      let outcome: TransferOutcome = "nothing-left";
       let first = true;
       // While the digest list arrives, a request asks only for bytes it
       // covers, and the next one follows as it grows: a piece past them
@@ -339,7 +308,7 @@ export class RangeTasks implements Disposable {
         task.waitingFor = slot;
         const until = await this.#receiver.listedEnd(task);
         try {
-          outcome = await this.#request(task, slot, {
+          outcome = await this.#receiver.transfer(task, slot, {
             until,
             first,
             stuckBefore,
@@ -405,54 +374,6 @@ export class RangeTasks implements Disposable {
     }
   }
 
-  /** One request of an attempt, under the server's lock: what became of
-   * it; a failed transfer throws. */
-  #request(
-    task: Task,
-    slot: ServerSlot,
-    request: {
-      until: number;
-      first: boolean;
-      stuckBefore: boolean;
-      signal: AbortSignal;
-    },
-  ): Promise<RequestOutcome> {
-    const { slots, size } = this.#options;
-    return slot.lock.runExclusive(async () => {
-      task.waitingFor = undefined;
-      // Its digest list differed while this task waited.
-      if (slot.excluded) return "left-out";
-      // Found stuck while this task waited: the others go first.
-      if (
-        request.first && !request.stuckBefore && slot.stuck &&
-        slots.some((s) => !s.excluded && !s.stuck)
-      ) {
-        return "deferred";
-      }
-      // The tail may have been stolen while this task waited.
-      const end = Math.min(task.range.end, request.until);
-      if (task.position >= end) return "nothing-left";
-      startAttempt(task, request.first);
-      try {
-        await slot.source.fetch({
-          offset: task.position,
-          length: end - task.position,
-          fileSize: size,
-          sink: this.#receiver.sinkFor(task, slot, {
-            until: request.until,
-            length: end - task.position,
-          }),
-          signal: request.signal,
-        });
-      } finally {
-        task.received = 0;
-        task.active = false;
-        task.attemptEnd = performance.now();
-      }
-      return "fetched";
-    });
-  }
-
   /** An attempt failed: the server counts as failed, is left out if its
    * copy differs, and the failure is reported; a write error stops all. */
   async #failed(task: Task, slot: ServerSlot, caught: unknown): Promise<void> {
@@ -485,28 +406,5 @@ export class RangeTasks implements Disposable {
       position: task.position,
       detail: slot.source.describeFailure(error),
     });
-  }
-}
-
-/** What became of one request of an attempt: it fetched, had nothing left
- * to fetch (a thief took the tail), its server was left out, or was found
- * stuck meanwhile. */
-type RequestOutcome = "fetched" | "nothing-left" | "left-out" | "deferred";
-
-/** Marks a task connected, and starts its rate windows (and with
- * `first`, its attempt). */
-function startAttempt(task: Task, first: boolean): void {
-  task.active = true;
-  task.heardAt = performance.now();
-  task.windowStart = task.heardAt;
-  task.windowBytes = 0;
-  task.lastWindowMs = 0;
-  task.lastWindowBytes = 0;
-  if (first) {
-    task.attemptStart = performance.now();
-    task.attemptBytes = 0;
-  } else {
-    // The rate counts the time spent fetching, not waiting for the list.
-    task.attemptStart += performance.now() - task.attemptEnd;
   }
 }
