@@ -49,6 +49,7 @@ import {
   DEFAULT_TIMEOUTS,
   type Timeouts,
 } from "./lib/client/protocol_client.ts";
+import { DEFAULT_RETRY_POLICY } from "./lib/client/retry_policy.ts";
 import { formatAddress, type ServerAddress } from "./lib/wire/address.ts";
 import {
   MAX_SERVERS,
@@ -191,7 +192,7 @@ function parseConfig(args: string[]): ClientConfig | "help" | "version" {
       : fallback;
   };
   const retries = values.retries === undefined
-    ? 3
+    ? DEFAULT_RETRY_POLICY.rounds
     : /^\d{1,3}$/.test(values.retries)
     ? Number(values.retries)
     : NaN;

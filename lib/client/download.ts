@@ -7,7 +7,6 @@
  * @module
  */
 
-import { Mutex } from "async-mutex";
 import { BlockHasher } from "./verify/block_hasher.ts";
 import { chooseBlockSize, isUsableBlockSize } from "./verify/block_digests.ts";
 import {
@@ -35,6 +34,9 @@ import {
   type TaskProgress,
 } from "./range_tasks.ts";
 import { ReferenceDigests } from "./verify/reference_digests.ts";
+import { MsfdSource } from "./msfd_source.ts";
+import { type ServerLock, ServerSlot } from "./server_slot.ts";
+import { retryPolicy } from "./retry_policy.ts";
 import { quoteName } from "../wire/quoted_name.ts";
 import { DIGEST_BYTES } from "../wire/protocol.ts";
 import {
@@ -215,9 +217,11 @@ export interface DownloadOptions {
   partialFound?: FileIdentity | null;
   /** Deadlines for each request. */
   timeouts: Timeouts;
-  /** Rounds over all servers after the first one, per range. Default 3. */
+  /** Rounds over all servers after the first one, per range. Default: see
+   * `RetryPolicy.rounds`. */
   retries?: number;
-  /** Delay before the first retry round; it doubles each round. Default 500. */
+  /** Delay before the first retry round; it doubles each round. Default:
+   * see `RetryPolicy.baseDelayMs`. */
   retryDelayMs?: number;
   /** Check every block against the first server's digests. Default true. */
   verify?: boolean;
@@ -410,12 +414,12 @@ async function fetchReference(
     size: number;
     blockSize: number;
     reference: ReferenceDigests;
-    locks: readonly Mutex[];
+    locks: readonly ServerLock[];
     signal: AbortSignal;
     /** Called when a server accepted the request. */
     onReply: () => void;
-    /** Servers left out: their copy differs. */
-    excluded: readonly boolean[];
+    /** The servers: those left out are not asked (their copy differs). */
+    slots: readonly ServerSlot[];
     /** Leaves out a server whose copy differs. */
     exclude: (serverIndex: number, reason: string) => void;
     /** Told which server the list is asked of, under its lock, if any. */
@@ -533,7 +537,7 @@ async function fetchReference(
   const launch = (why?: string): boolean => {
     for (; next < servers.length; next++) {
       const serverIndex = (request.first + next) % servers.length;
-      if (request.excluded[serverIndex]) continue;
+      if (request.slots[serverIndex]!.excluded) continue;
       if (why !== undefined) {
         options.onEvent?.({
           type: "list-moved",
@@ -715,15 +719,17 @@ export async function download(
     : chooseBlockSize(size, options.numChunks);
   // A server that has not cached the list computes it as it sends it:
   // ranges start as soon as the list covers them, on the other servers.
-  const serverLocks = servers.map(() => new Mutex());
-  // Servers left out for good: their copy differs from the first one's.
-  const excluded = servers.map(() => false);
-  // Why each server was left out.
-  const leftOutWhy: (string | undefined)[] = servers.map(() => undefined);
+  const slots = servers.map((server, i) => {
+    const slot = new ServerSlot(
+      i,
+      new MsfdSource({ server, name: options.name, timeouts }),
+    );
+    slot.answeredSize = responsive[i]!;
+    return slot;
+  });
+  // A server left out for good: its copy differs from the first one's.
   const exclude = (serverIndex: number, reason: string) => {
-    if (excluded[serverIndex]) return;
-    excluded[serverIndex] = true;
-    leftOutWhy[serverIndex] = reason;
+    if (!slots[serverIndex]!.exclude(reason)) return;
     onEvent?.({
       type: "server-excluded",
       server: servers[serverIndex]!,
@@ -747,10 +753,10 @@ export async function download(
       size,
       blockSize,
       reference: list,
-      locks: serverLocks,
+      locks: slots.map((slot) => slot.lock),
       signal: abort.signal,
       onReply: replied.resolve,
-      excluded,
+      slots,
       exclude,
       onServer: (serverIndex) => listingOn = serverIndex,
     });
@@ -870,21 +876,18 @@ export async function download(
   // pass, are numbered by the chunk they lie in.
   const chunks = planChunks(size, options.numChunks, blockSize);
   const taskOptions = {
-    servers,
-    name: options.name,
+    slots,
     size,
     blockSize,
-    timeouts,
-    retries: options.retries ?? 3,
-    retryDelayMs: options.retryDelayMs ?? 500,
+    retry: retryPolicy({
+      rounds: options.retries,
+      baseDelayMs: options.retryDelayMs,
+    }),
     reference,
     hasher,
     output,
-    locks: serverLocks,
-    excluded,
-    exclude,
+    exclude: (slot: ServerSlot, reason: string) => exclude(slot.index, reason),
     listingOn: () => listingOn,
-    responsive,
     abort,
     onEvent,
   };
@@ -967,9 +970,7 @@ export async function download(
         size,
         resumedBytes,
         doneBytes: all.reduce((sum, p) => sum + p.receivedBytes, resumedBytes),
-        bytesPerServer: servers.map((_, i) =>
-          all.reduce((sum, p) => sum + p.bytesPerServer[i]!, 0)
-        ),
+        bytesPerServer: slots.map((slot) => slot.bytesSent),
         tasks: all.flatMap((p) => p.progress()),
         chunks,
         resumed: kept === undefined ? trustedIntervals : kept.standing(),
@@ -1022,12 +1023,14 @@ export async function download(
       await checkpoint();
       // The server the download settled on has another version now: the
       // file changed on the servers.
-      if (excluded[first] && !(options.signal?.aborted ?? false)) {
+      if (slots[first]!.excluded && !(options.signal?.aborted ?? false)) {
         throw new FileChangedError({
           missing,
           partialPath,
-          how: `${formatAddress(servers[first]!)}: ${leftOutWhy[first]}${
-            servers.length > 1 && excluded.every(Boolean)
+          how: `${formatAddress(servers[first]!)}: ${
+            slots[first]!.excludedWhy
+          }${
+            servers.length > 1 && slots.every((slot) => slot.excluded)
               ? "; every other server has another version too"
               : ""
           }`,
@@ -1062,14 +1065,12 @@ export async function download(
       size,
       ranges: [...ranges, ...againRanges],
       chunks: chunks.length,
-      bytesPerServer: servers.map((_, i) =>
-        all.reduce((sum, p) => sum + p.bytesPerServer[i]!, 0)
-      ),
+      bytesPerServer: slots.map((slot) => slot.bytesSent),
       failovers: all.reduce((sum, p) => sum + p.failovers, 0),
       retryRounds: all.reduce((sum, p) => sum + p.retryRounds, 0),
       resumedBytes: trustedBytes + (kept?.passedBytes ?? 0),
       refetchedBytes: kept?.failedBytes ?? 0,
-      excluded: servers.filter((_, i) => excluded[i]),
+      excluded: servers.filter((_, i) => slots[i]!.excluded),
     };
   } finally {
     clearInterval(timer);

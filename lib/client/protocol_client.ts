@@ -20,6 +20,9 @@ import {
 } from "../wire/protocol.ts";
 import { formatAddress, type ServerAddress } from "../wire/address.ts";
 import { ReceiveBuffers } from "./receive_buffers.ts";
+import { OtherVersionError, type RangeSink } from "./source.ts";
+
+export { OtherVersionError };
 import { TimeoutError, Watchdog } from "../wire/watchdog.ts";
 
 /** Deadlines for talking to a server, in milliseconds; 0 means none. */
@@ -91,19 +94,6 @@ function inWords(error: unknown, replied: boolean): unknown {
       : "the server closed the connection before replying",
     { cause: error },
   );
-}
-
-/** The server's copy of the file is not the one the client settled on. */
-export class OtherVersionError extends Error {
-  /**
-   * Creates the error.
-   *
-   * @param message How it differs.
-   */
-  constructor(message: string) {
-    super(message);
-    this.name = "OtherVersionError";
-  }
 }
 
 /** What every request to a server needs. */
@@ -472,7 +462,7 @@ async function streamPayload(
 }
 
 /** A range to fetch and where its bytes go. */
-export interface RangeRequest {
+export interface RangeRequest extends RangeSink {
   /** The file's name. */
   name: string;
   /** First byte of the range. */
@@ -481,35 +471,6 @@ export interface RangeRequest {
   length: number;
   /** The size the file must have; a server with another size is refused. */
   fileSize: number;
-  /**
-   * Receives the payload in order, piece by piece. A piece stays unchanged
-   * until the call for the next piece has settled, or until `fetchRange`
-   * has settled; longer if the caller holds its buffer (see `buffers`).
-   * Resolving to `false` ends the transfer early (the range was cut short
-   * by work stealing).
-   */
-  onData: (piece: Uint8Array) => Promise<boolean | void>;
-  /**
-   * Pieces end on multiples of this in the file (a multiple of the block
-   * size, so pieces after the first hold whole blocks). Default
-   * {@linkcode DEFAULT_PIECE_BYTES}.
-   */
-  pieceBytes?: number;
-  /**
-   * The buffers pieces are read into, kept by the caller across the
-   * transfers of one connection at a time. In `onData` the caller may
-   * {@linkcode ReceiveBuffers.hold} the piece's buffer until it is done
-   * with it, say checking it, even after the transfer ended. Default: new
-   * ones for this transfer.
-   */
-  buffers?: ReceiveBuffers;
-  /** Told how many bytes each read brought, before they are handed over. */
-  onRead?: (bytes: number) => void;
-  /**
-   * The current end of the range (exclusive), when it may move down while
-   * the transfer runs; the transfer ends there. Default: `offset + length`.
-   */
-  end?: () => number;
 }
 
 /**

@@ -1,0 +1,183 @@
+import assert from "node:assert/strict";
+import { digestsOf, pattern } from "../../tests/_support/digest_oracle.ts";
+import { FakeSource } from "../../tests/_support/fake_source.ts";
+import { planRanges } from "./plan/range_planner.ts";
+import { type RangeEvent, RangeTasks } from "./range_tasks.ts";
+import { retryPolicy } from "./retry_policy.ts";
+import { ServerSlot } from "./server_slot.ts";
+import { ReferenceDigests } from "./verify/reference_digests.ts";
+
+const BLOCK = 64 * 1024;
+
+/** The first event of a type that matches; fails the test if none does. */
+function eventOf<T extends RangeEvent["type"]>(
+  events: RangeEvent[],
+  type: T,
+  matches: (event: Extract<RangeEvent, { type: T }>) => boolean = () => true,
+): Extract<RangeEvent, { type: T }> {
+  const found = events.find((e): e is Extract<RangeEvent, { type: T }> =>
+    e.type === type && matches(e as Extract<RangeEvent, { type: T }>)
+  );
+  if (found === undefined) throw new Error(`No ${type} event`);
+  return found;
+}
+
+/** Runs range tasks over fake sources into memory; what came of it. */
+async function download(
+  file: Uint8Array,
+  sources: FakeSource[],
+  options: { chunks?: number; checks?: boolean; stuckMs?: number } = {},
+) {
+  const slots = sources.map((source, i) => {
+    const slot = new ServerSlot(i, source);
+    slot.answeredSize = true;
+    return slot;
+  });
+  const received = new Uint8Array(file.length);
+  const events: RangeEvent[] = [];
+  const excluded: string[] = [];
+  const ranges = planRanges(file.length, options.chunks ?? sources.length, {
+    blockSize: BLOCK,
+  });
+  const planned = structuredClone(ranges);
+  const tasks = new RangeTasks({
+    slots,
+    size: file.length,
+    blockSize: BLOCK,
+    retry: retryPolicy({ baseDelayMs: 1 }),
+    reference: options.checks
+      ? ReferenceDigests.whole(digestsOf(file, BLOCK))
+      : undefined,
+    hasher: undefined,
+    output: {
+      writeAt: (offset, bytes) => {
+        received.set(bytes, offset);
+        return Promise.resolve();
+      },
+    },
+    exclude: (slot, reason) => {
+      if (slot.exclude(reason)) {
+        excluded.push(`${slot.source.label}: ${reason}`);
+      }
+    },
+    listingOn: () => undefined,
+    abort: new AbortController(),
+    onEvent: (event) => events.push(event),
+    stuckMs: options.stuckMs,
+  }, ranges);
+  using _ = tasks;
+  await tasks.run();
+  assert.deepEqual(ranges, planned, "the planned ranges stay as planned");
+  return { received, events, excluded, tasks, slots };
+}
+
+Deno.test("a range whose source fails moves on to the next source", async () => {
+  const file = pattern(512 * 1024);
+  const { received, events, tasks, slots } = await download(file, [
+    new FakeSource("a", file, { fail: new Error("connection refused") }),
+    new FakeSource("b", file),
+  ]);
+  assert.deepEqual(received, file);
+  assert.ok(tasks.failovers >= 1);
+  assert.deepEqual(slots[0]!.bytesSent, 0);
+  assert.deepEqual(slots[1]!.bytesSent, file.length);
+  const failed = eventOf(events, "range-failed");
+  assert.deepEqual(failed.detail, "a: connection refused");
+});
+
+Deno.test("a range that failed on every source is asked again in a retry round", async () => {
+  const file = pattern(256 * 1024);
+  const { received, events, tasks } = await download(file, [
+    new FakeSource("a", file, { failTimes: 1 }),
+    new FakeSource("b", file, { failTimes: 1 }),
+  ], { chunks: 1 });
+  assert.deepEqual(received, file);
+  assert.deepEqual(tasks.retryRounds, 1);
+  const round = eventOf(events, "retry-round");
+  assert.deepEqual([round.round, round.delayMs], [1, 1]);
+});
+
+Deno.test("a source cut off midway is resumed by the next at the byte reached", async () => {
+  const file = pattern(512 * 1024);
+  const a = new FakeSource("a", file, { cutAfter: 100_000 });
+  const b = new FakeSource("b", file);
+  const { received, events } = await download(file, [a, b], { chunks: 1 });
+  assert.deepEqual(received, file);
+  const failed = eventOf(events, "range-failed");
+  assert.deepEqual(failed.position, 100_000);
+  assert.deepEqual(b.fetched[0]?.offset, 100_000);
+});
+
+Deno.test("a fast source splits a slow source's range and fetches its tail", async () => {
+  const file = pattern(2 * 1024 * 1024);
+  const slow = new FakeSource("slow", file, {
+    bytesPerTick: 16 * 1024,
+    tickMs: 5,
+  });
+  const fast = new FakeSource("fast", file);
+  const { received, events, slots } = await download(file, [slow, fast]);
+  assert.deepEqual(received, file);
+  const stolen = events.filter((e) => e.type === "stolen");
+  assert.ok(stolen.length >= 1, "a tail was stolen");
+  assert.ok(
+    slots[1]!.bytesSent > file.length / 2,
+    `the fast source sent ${slots[1]!.bytesSent} bytes`,
+  );
+  assert.deepEqual(slots[0]!.bytesSent + slots[1]!.bytesSent, file.length);
+});
+
+Deno.test("bytes damaged on the way are fetched again and their source kept", async () => {
+  const file = pattern(512 * 1024);
+  const a = new FakeSource("a", file, { damageOnce: [70_000] });
+  const b = new FakeSource("b", file);
+  const { received, excluded, events, slots } = await download(file, [a, b], {
+    chunks: 1,
+    checks: true,
+  });
+  assert.deepEqual(received, file);
+  assert.deepEqual(excluded, []);
+  assert.deepEqual(
+    a.rangeDigests,
+    1,
+    "the source was asked its block's digest",
+  );
+  assert.ok(!slots[0]!.excluded);
+  const failed = eventOf(events, "range-failed");
+  assert.deepEqual(failed.position, BLOCK, "resumed at the bad block");
+});
+
+Deno.test("a source whose copy differs is left out for good", async () => {
+  const file = pattern(512 * 1024);
+  const other = file.slice();
+  other[200_000]! ^= 1;
+  const { received, excluded, slots } = await download(file, [
+    new FakeSource("a", other),
+    new FakeSource("b", file),
+  ], { chunks: 1, checks: true });
+  assert.deepEqual(received, file);
+  assert.deepEqual(excluded, [
+    "a: its copy differs from the first server's in bytes 196608-262143",
+  ]);
+  assert.ok(slots[0]!.excluded);
+});
+
+Deno.test("a task stuck on a silent source is taken over whole by a free one", async () => {
+  const file = pattern(1024 * 1024);
+  const silent = new FakeSource("silent", file, { stall: true });
+  const { received, events, slots } = await download(file, [
+    silent,
+    new FakeSource("good", file),
+  ], { stuckMs: 50, checks: true });
+  assert.deepEqual(received, file);
+  assert.deepEqual(slots[1]!.bytesSent, file.length);
+  const takenOver = eventOf(
+    events,
+    "range-failed",
+    (e) => e.detail.includes("took over"),
+  );
+  assert.match(
+    takenOver.detail,
+    /^silent: nothing received for 0.05 s; a free server took over bytes /,
+  );
+  assert.ok(slots[0]!.stuck);
+});
