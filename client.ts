@@ -20,15 +20,17 @@ import {
   versionLine,
 } from "./lib/cli/cli_args.ts";
 import {
-  CannotTransferError,
-  ChecksumMismatchError,
   download,
   type DownloadEvent,
   type DownloadProgress,
   type DownloadResult,
+} from "./lib/client/download.ts";
+import {
+  CannotTransferError,
+  ChecksumMismatchError,
   FileChangedError,
   IncompleteDownloadError,
-} from "./lib/client/download.ts";
+} from "./lib/client/download_errors.ts";
 import { UnreadableStateError } from "./lib/client/output/download_state.ts";
 import {
   localName,
