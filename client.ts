@@ -14,7 +14,10 @@ import {
   type DownloadResult,
 } from "./lib/client/download.ts";
 import { pathExists } from "./lib/client/output/output_file.ts";
-import { OutputLock } from "./lib/client/output/output_lock.ts";
+import {
+  type HeldOutput,
+  lockOutput,
+} from "./lib/client/output/held_output.ts";
 import { ProgressDisplay } from "./lib/client/progress/terminal.ts";
 import {
   formatSummary,
@@ -23,8 +26,6 @@ import {
 import { reporter } from "./lib/client/progress/event_messages.ts";
 import { formatAddress } from "./lib/wire/address.ts";
 import {
-  checkOutputPath,
-  type FileIdentity,
   ownerLockPath,
   sideFilePaths,
   type SideFiles,
@@ -52,49 +53,6 @@ export { ExitCode };
 /** Writes all of a text to standard error, at once. */
 function writeStderr(text: string): void {
   writeAllSync(Deno.stderr, new TextEncoder().encode(text));
-}
-
-/** The locks a download holds, and the partial file its checks found. */
-interface HeldOutput {
-  /** The output's own lock. */
-  lock: OutputLock;
-  /** The lock of the download whose side file the output is, if any. */
-  ownerLock: OutputLock | undefined;
-  /** The partial file found, `null` if none. */
-  partial: FileIdentity | null;
-}
-
-/**
- * Takes the output's locks and checks, under them, that the output and its
- * side files can be used, before any server is asked.
- *
- * @returns The locks.
- * @throws {UnusableOutputError} If the output or a side file cannot be
- * used; the locks taken are released.
- */
-async function lockOutput(
-  sideFiles: SideFiles,
-  force: boolean,
-): Promise<HeldOutput> {
-  let lock: OutputLock | undefined;
-  let ownerLock: OutputLock | undefined;
-  try {
-    lock = await OutputLock.acquire(sideFiles);
-    const owner = ownerLockPath(sideFiles.output);
-    if (owner !== undefined) {
-      ownerLock = await OutputLock.acquire({
-        output: sideFiles.output,
-        lock: owner,
-        owner: true,
-      });
-    }
-    const { partial } = await checkOutputPath(sideFiles, { force });
-    return { lock, ownerLock, partial };
-  } catch (error) {
-    await ownerLock?.release();
-    await lock?.release();
-    throw error;
-  }
 }
 
 /** Prints how a failed run ends and gives its exit code; an error the
