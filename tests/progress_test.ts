@@ -18,7 +18,7 @@ import {
 
 const MIB = 1024 * 1024;
 const COLUMNS = 72;
-/** The display's line budget (MAX_DISPLAY_LINES in lib/client/progress/progress_display.ts). */
+/** The display's line budget (MAX_DISPLAY_LINES in lib/client/progress/terminal.ts). */
 const MAX_DISPLAY_LINES = 12;
 
 /**

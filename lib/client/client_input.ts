@@ -1,0 +1,201 @@
+/**
+ * What the client reads before a download: the server list, the file name
+ * (from the command line or standard input), and the output path.
+ *
+ * @module
+ */
+
+import { UsageError } from "../cli/cli_args.ts";
+import type { ServerAddress } from "../wire/address.ts";
+import { encodeName, ProtocolError } from "../wire/protocol.ts";
+import { quoteName } from "../wire/quoted_name.ts";
+import { localName } from "./output/output_file.ts";
+import { UnusableOutputError } from "./output/side_files.ts";
+import {
+  MAX_SERVERS,
+  parseServerList,
+  ServerListError,
+} from "./server_list.ts";
+
+/**
+ * An input that cannot be used, other than a malformed command line (the
+ * server list, the file name): exit code 2, without the pointer to --help,
+ * which would not help.
+ */
+export class InputError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong with the input.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "InputError";
+  }
+}
+
+/** The server-info arguments that mean standard input: `-`, and
+ * `/dev/stdin`, which Deno opens only with all permissions. */
+const STANDARD_INPUT = new Set(["-", "/dev/stdin"]);
+
+/** Reads all of standard input as text. */
+async function readStandardInput(): Promise<string> {
+  return await new Response(Deno.stdin.readable).text();
+}
+
+/**
+ * Reads the server list: from a file, or from standard input.
+ *
+ * @param path The server-info argument.
+ * @returns The servers, at most `MAX_SERVERS`.
+ * @throws {InputError} If it cannot be read or parsed.
+ */
+export async function readServers(path: string): Promise<ServerAddress[]> {
+  const fromStdin = STANDARD_INPUT.has(path);
+  const shown = fromStdin ? "standard input" : quoteName(path);
+  let text: string;
+  try {
+    text = fromStdin
+      ? await readStandardInput()
+      : await Deno.readTextFile(path);
+  } catch (error) {
+    const cannot = `Cannot read server list ${shown}`;
+    if (error instanceof Deno.errors.NotFound) {
+      throw new InputError(`${cannot}: no such file`);
+    }
+    if (error instanceof Deno.errors.IsADirectory) {
+      throw new InputError(`${cannot}: it is a folder`);
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      throw new InputError(`${cannot}: permission denied`);
+    }
+    if (
+      error instanceof Deno.errors.NotCapable && path.startsWith("/dev/")
+    ) {
+      // Such as bash's <(...), which passes /dev/fd/63.
+      throw new InputError(
+        `${cannot}: Deno opens paths under /dev only with all permissions; give - to read the list from standard input`,
+      );
+    }
+    throw error;
+  }
+  try {
+    const list = parseServerList(text);
+    if (list.ignored > 0) {
+      console.error(
+        `warning: ${shown} lists ${
+          list.servers.length + list.ignored
+        } servers; only the first ${MAX_SERVERS} are used`,
+      );
+    }
+    return list.servers;
+  } catch (error) {
+    if (error instanceof ServerListError) {
+      throw new InputError(`${error.message} (in ${shown})`);
+    }
+    throw error;
+  }
+}
+
+/** Reads one line from standard input, without its line ending. */
+async function readLine(): Promise<string | undefined> {
+  // A file name is kept byte for byte, a leading U+FEFF included.
+  const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+  const buffer = new Uint8Array(1024);
+  let text = "";
+  while (true) {
+    const n = await Deno.stdin.read(buffer);
+    if (n === null) return text === "" ? undefined : text;
+    text += decoder.decode(buffer.subarray(0, n), { stream: true });
+    const end = text.indexOf("\n");
+    if (end >= 0) return text.slice(0, end).replace(/\r$/, "");
+  }
+}
+
+/**
+ * Asks for the file name on standard input.
+ *
+ * @param serverInfo The server-info argument: when it is standard input,
+ * nothing is asked.
+ * @returns The name, without blanks around it.
+ * @throws {UsageError} If standard input holds the server list.
+ * @throws {InputError} If no name was given.
+ */
+export async function askFilename(serverInfo: string): Promise<string> {
+  if (STANDARD_INPUT.has(serverInfo)) {
+    throw new UsageError(
+      "No file name given: standard input holds the server list, so the file name goes on the command line",
+    );
+  }
+  await Deno.stderr.write(new TextEncoder().encode("enter filename: "));
+  const line = await readLine();
+  // Blanks around the name go, but not a U+FEFF, which names can hold.
+  const name = line?.replace(/^[^\S\uFEFF]+|[^\S\uFEFF]+$/g, "");
+  if (name === undefined || name === "") {
+    throw new InputError("No file name given");
+  }
+  return name;
+}
+
+/**
+ * Checks a file name can be asked for, and gives its local name.
+ *
+ * @param name The name to ask the servers for.
+ * @returns Its base name, for the output.
+ * @throws {InputError} If the protocol cannot carry it, or it has no
+ * usable base name.
+ */
+export function checkFilename(name: string): string {
+  try {
+    encodeName(name);
+    return localName(name);
+  } catch (error) {
+    if (error instanceof ProtocolError || error instanceof TypeError) {
+      throw new InputError(error.message);
+    }
+    throw error;
+  }
+}
+
+/**
+ * The output path: `-o` as given, or inside it when it is a folder.
+ *
+ * @param base The file's local name.
+ * @param output The `-o` value, if any.
+ * @returns The path to write to.
+ * @throws {UnusableOutputError} If `-o` names a folder that is not one.
+ */
+export async function chooseOutputPath(
+  base: string,
+  output: string | undefined,
+): Promise<string> {
+  if (output === undefined || output === "") return base;
+  // `x/`, `x/.` and `..` name a folder, whatever the system's stat makes
+  // of them (Deno's drops a trailing slash).
+  const namesFolder = /(^|\/)\.{0,2}$/.test(output);
+  try {
+    if ((await Deno.stat(output)).isDirectory) {
+      return `${output.replace(/\/+$/, "")}/${base}`;
+    }
+    if (namesFolder) {
+      throw new UnusableOutputError(
+        `Cannot write into ${quoteName(output)}: it is not a folder`,
+      );
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotADirectory) {
+      throw new UnusableOutputError(
+        `Cannot write to ${
+          quoteName(output)
+        }: part of that path is not a folder`,
+      );
+    }
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  if (namesFolder) {
+    throw new UnusableOutputError(
+      `Cannot write into ${quoteName(output)}: no such folder`,
+    );
+  }
+  return output;
+}

@@ -1,0 +1,125 @@
+/**
+ * The ways a download ends without its file: no server could report the
+ * size, ranges are missing (the file changed, or the run was stopped), or
+ * the finished file has another digest than asked for.
+ *
+ * @module
+ */
+
+import { quoteName } from "../wire/quoted_name.ts";
+import type { ByteRange } from "./plan/range_planner.ts";
+
+/** No server could report the file's size. */
+export class CannotTransferError extends Error {
+  /** One line per server: `host:port: why it could not`. */
+  readonly reasons: string[];
+
+  /**
+   * Creates the error. Its message starts with the words `Cannot transfer
+   * this file`, names the file, and says why each server could not: on the
+   * same line for one server, else one indented line each below.
+   *
+   * @param name The file asked for.
+   * @param reasons One line per server: `host:port: why it could not`.
+   */
+  constructor(name: string, reasons: string[]) {
+    super(
+      reasons.length === 1
+        ? `Cannot transfer this file ${quoteName(name)}: ${reasons[0]}`
+        : `Cannot transfer this file ${
+          quoteName(name)
+        }: no server reported its size\n${
+          reasons.map((reason) => `  ${reason}`).join("\n")
+        }`,
+    );
+    this.name = "CannotTransferError";
+    this.reasons = reasons;
+  }
+}
+
+/** What an {@linkcode IncompleteDownloadError} says. */
+export interface IncompleteDownloadOptions {
+  /** The ranges that are not complete. */
+  missing: ByteRange[];
+  /** The temporary file holding what was fetched. */
+  partialPath: string;
+  /** Whether the download was stopped by its signal rather than failures.
+   * @default {false} */
+  interrupted?: boolean;
+}
+
+/** Some ranges could not be fetched from any server, or it was interrupted. */
+export class IncompleteDownloadError extends Error {
+  /** The ranges that are not complete. */
+  readonly missing: ByteRange[];
+  /** The temporary file holding what was fetched. */
+  readonly partialPath: string;
+  /** Whether the download was stopped by its signal rather than failures. */
+  readonly interrupted: boolean;
+
+  /**
+   * Creates the error.
+   *
+   * @param options The ranges not complete, the temporary file, and
+   * whether the download was stopped by its signal.
+   */
+  constructor(options: IncompleteDownloadOptions) {
+    super("not all chunks are downloaded");
+    this.name = "IncompleteDownloadError";
+    this.missing = options.missing;
+    this.partialPath = options.partialPath;
+    this.interrupted = options.interrupted ?? false;
+  }
+}
+
+/**
+ * Some ranges could not be fetched because the file changed on the servers
+ * since the download started: the server that reported its size now has
+ * another version (another size, or blocks that no longer match the digest
+ * list). What was fetched of the first version stays as the partial file.
+ */
+export class FileChangedError extends IncompleteDownloadError {
+  /** How the file changed: the server, and what it reports now. */
+  readonly how: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param options The ranges not complete, the temporary file, and how
+   * the file changed.
+   */
+  constructor(
+    options: { missing: ByteRange[]; partialPath: string; how: string },
+  ) {
+    super({ missing: options.missing, partialPath: options.partialPath });
+    this.name = "FileChangedError";
+    this.how = options.how;
+    this.message =
+      `not all chunks are downloaded: the file changed on the servers since the download started (${options.how})`;
+  }
+}
+
+/** The finished file does not have the SHA-256 digest it was expected to. */
+export class ChecksumMismatchError extends Error {
+  /** The digest the file has. */
+  readonly actual: string;
+  /** The temporary file holding it. */
+  readonly partialPath: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param options The digest asked for (`expected`), the one the file
+   * has (`actual`), and the temporary file holding it.
+   */
+  constructor(
+    options: { expected: string; actual: string; partialPath: string },
+  ) {
+    super(
+      `The downloaded file's SHA-256 is ${options.actual}, expected ${options.expected}`,
+    );
+    this.name = "ChecksumMismatchError";
+    this.actual = options.actual;
+    this.partialPath = options.partialPath;
+  }
+}
