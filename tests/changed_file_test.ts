@@ -12,6 +12,7 @@ import {
   ServerProcess,
   tempDir,
 } from "./_support/harness.ts";
+import { exists } from "./_support/file_system.ts";
 
 const MiB = 1024 * 1024;
 
@@ -41,14 +42,8 @@ async function downloadWhileChanging(
   await new Promise((resolve) => setTimeout(resolve, 500));
   await change(path);
   const run = await running;
-  const saved = await Deno.stat(`${work.path}/f.bin`).then(
-    () => true,
-    () => false,
-  );
-  const partial = await Deno.stat(`${work.path}/f.bin.part`).then(
-    () => true,
-    () => false,
-  );
+  const saved = await exists(`${work.path}/f.bin`);
+  const partial = await exists(`${work.path}/f.bin.part`);
   return { ...run, saved, partial };
 }
 

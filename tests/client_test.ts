@@ -9,6 +9,7 @@ import {
   spawnClient,
   tempDir,
 } from "./_support/harness.ts";
+import { namesIn } from "./_support/file_system.ts";
 
 /** Starts `count` servers, each serving `root`. */
 async function startServers(
@@ -124,8 +125,7 @@ Deno.test("client says Cannot transfer this file when no server has it", async (
     `  127.0.0.1:${ports[2]}: connection refused`,
   ];
   assert.deepEqual(run.stderr.trimEnd().split("\n"), expected);
-  const entries = await Array.fromAsync(Deno.readDir(work.path));
-  assert.deepEqual(entries.map((e) => e.name), ["servers.txt"]);
+  assert.deepEqual(await namesIn(work.path), ["servers.txt"]);
 
   const quiet = await runClient({
     cwd: work.path,

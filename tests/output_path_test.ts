@@ -18,26 +18,7 @@ import {
 import { sideFilePaths } from "../lib/client/output/side_files.ts";
 import { ignoresFileModes } from "./_support/temp_dir.ts";
 import { Tmpfs } from "./_support/tmpfs.ts";
-
-/** Waits until something is at `path`, for at most 20 s. */
-async function waitFor(path: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (true) {
-    try {
-      await Deno.lstat(path);
-      return;
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
-    if (Date.now() > deadline) throw new Error(`"${path}" never appeared`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** The names in a folder, sorted. */
-async function namesIn(dir: string): Promise<string[]> {
-  return (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
-}
+import { namesIn, waitFor } from "./_support/file_system.ts";
 
 async function output(child: Deno.ChildProcess) {
   const { code, stderr } = await child.output();

@@ -15,6 +15,7 @@ import {
   spawnClientInTerminal,
   tempDir,
 } from "./_support/harness.ts";
+import { namesIn } from "./_support/file_system.ts";
 
 const MIB = 1024 * 1024;
 const COLUMNS = 72;
@@ -466,9 +467,7 @@ Deno.test("a permission missing from the sandbox is named with the flag to add",
     });
   }
   await t.step("nothing was written", async () => {
-    const names = [];
-    for await (const entry of Deno.readDir(work.path)) names.push(entry.name);
-    assert.deepEqual(names, ["servers.txt"]);
+    assert.deepEqual(await namesIn(work.path), ["servers.txt"]);
   });
   await t.step("server without --allow-net", async () => {
     const run = await runWithFlags(

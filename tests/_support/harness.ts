@@ -11,16 +11,7 @@ export const SERVER_SCRIPT = `${PROJECT}server.ts`;
 /** The client script. */
 export const CLIENT_SCRIPT = `${PROJECT}client.ts`;
 
-/** A temporary folder, removed with everything in it on dispose. */
-export async function tempDir(): Promise<
-  { path: string } & AsyncDisposable
-> {
-  const path = await Deno.makeTempDir({ prefix: "msfd_test_" });
-  return {
-    path,
-    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
-  };
-}
+export { tempDir } from "./temp_dir.ts";
 
 /** `length` random bytes. */
 export function randomBytes(length: number): Uint8Array {
@@ -44,7 +35,10 @@ export function closedPort(): number {
   return port;
 }
 
-async function collect(stream: ReadableStream<Uint8Array>): Promise<string> {
+/** All the text a stream carries, read to its end. */
+export async function collect(
+  stream: ReadableStream<Uint8Array>,
+): Promise<string> {
   let text = "";
   for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
     text += chunk;
