@@ -8,9 +8,9 @@ import assert from "node:assert/strict";
 import {
   randomBytes,
   runClient,
-  serverInfo,
   ServerProcess,
   tempDir,
+  writeServerList,
 } from "./_support/harness.ts";
 import { exists } from "./_support/file_system.ts";
 
@@ -30,10 +30,7 @@ async function downloadWhileChanging(
     "--rate-limit",
     "1M",
   ]);
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([server.port]),
-  );
+  await writeServerList(work.path, [server.port]);
   const running = runClient({
     cwd: work.path,
     args: ["servers.txt", "4", "f.bin"],

@@ -7,13 +7,15 @@ import assert from "node:assert/strict";
 import { digestsOf, sha256Of, toHex } from "./_support/digest_oracle.ts";
 import { type Fault, FaultProxy } from "./_support/fault_proxy.ts";
 import {
+  clientOutcome,
+  type ClientRun,
   randomBytes,
   runClient,
   sameBytes,
-  serverInfo,
   ServerProcess,
   spawnClient,
   tempDir,
+  writeServerList,
 } from "./_support/harness.ts";
 import { Tmpfs } from "./_support/tmpfs.ts";
 import { waitUntil } from "./_support/file_system.ts";
@@ -35,10 +37,7 @@ async function setup(options: {
   const proxies = servers.map((server, i) =>
     FaultProxy.start({ upstreamPort: server.port, fault: options.faults[i]! })
   );
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo(proxies.map((p) => p.port)),
-  );
+  await writeServerList(work.path, proxies.map((p) => p.port));
   return {
     served: served.path,
     work: work.path,
@@ -68,11 +67,11 @@ async function stopClientAfter(
   args: string[],
   ms: number,
   signal: Deno.Signal,
-): Promise<Deno.CommandOutput> {
+): Promise<ClientRun> {
   const client = spawnClient({ cwd: work, args });
   await new Promise((resolve) => setTimeout(resolve, ms));
   client.kill(signal);
-  return await client.output();
+  return await clientOutcome(client);
 }
 
 async function assertIdentical(path: string, bytes: Uint8Array) {
@@ -196,10 +195,7 @@ Deno.test("a mirror with the same name and size but other content is never mixed
   await using otherRoot = await tempDir();
   await Deno.writeFile(`${otherRoot.path}/f.bin`, randomBytes(bytes.length));
   await using mirror = await ServerProcess.start(otherRoot.path);
-  await Deno.writeTextFile(
-    `${env.work}/servers.txt`,
-    serverInfo([env.proxies[0]!.port, mirror.port]),
-  );
+  await writeServerList(env.work, [env.proxies[0]!.port, mirror.port]);
   const run = await download(env.work, ["servers.txt", "4", "f.bin"]);
   assert.equal(run.code, 0, run.stderr);
   await assertIdentical(`${env.work}/f.bin`, bytes);
@@ -387,7 +383,7 @@ Deno.test("ranges the digest list covers are fetched while the rest of the list 
     cwd: env.work,
     args: ["--stall-timeout", "0", "servers.txt", "4", "f.bin"],
   });
-  const output = client.output();
+  const output = clientOutcome(client);
   // The second range, which the first half of the list covers, arrives while
   // the list stalls with no deadline.
   const second = bytes.subarray(MiB, 2 * MiB);
@@ -400,7 +396,7 @@ Deno.test("ranges the digest list covers are fetched while the rest of the list 
   // With the first server gone, the next one sends the list again.
   await env.proxies[0]![Symbol.asyncDispose]();
   const run = await output;
-  const stderr = new TextDecoder().decode(run.stderr);
+  const stderr = run.stderr;
   assert.equal(run.code, 0, stderr);
   await assertIdentical(`${env.work}/f.bin`, bytes);
   assert.doesNotMatch(stderr, /without verification/);
@@ -446,13 +442,13 @@ Deno.test("a digest list that stalls mid-range moves on to a server busy with a 
     cwd: env.work,
     args: ["--stall-timeout", "3", "servers.txt", "4", "f.bin"],
   });
-  const output = client.output();
+  const output = clientOutcome(client);
   await new Promise((resolve) => setTimeout(resolve, 1500));
   await env.proxies[0]![Symbol.asyncDispose]();
   const timer = setTimeout(() => client.kill("SIGKILL"), 20_000);
   const run = await output;
   clearTimeout(timer);
-  const stderr = new TextDecoder().decode(run.stderr);
+  const stderr = run.stderr;
   assert.equal(run.code, 0, stderr);
   await assertIdentical(`${env.work}/f.bin`, bytes);
   assert.doesNotMatch(stderr, /without verification/);
@@ -471,7 +467,7 @@ Deno.test("an interrupt while the digest list arrives keeps the bytes checked so
   });
   const args = ["--stall-timeout", "0", "servers.txt", "4", "f.bin"];
   const first = await stopClientAfter(env.work, args, 1500, "SIGINT");
-  assert.equal(first.code, 130, new TextDecoder().decode(first.stderr));
+  assert.equal(first.code, 130, first.stderr);
   // The second range came and was checked against the first 40 digests:
   // the state keeps it, tied to those digests.
   const state = JSON.parse(
@@ -525,7 +521,7 @@ Deno.test("a resumed run interrupted while it waits for the digest list leaves i
   await Deno.writeTextFile(`${env.work}/f.bin.part.state`, saved);
   const args = ["--stall-timeout", "0", "servers.txt", "4", "f.bin"];
   const first = await stopClientAfter(env.work, args, 1500, "SIGINT");
-  assert.equal(first.code, 130, new TextDecoder().decode(first.stderr));
+  assert.equal(first.code, 130, first.stderr);
   // The same bytes, tied to the same version: the list did not reach the
   // digests that would tell whether it still holds.
   const state = JSON.parse(
@@ -562,10 +558,7 @@ Deno.test("a server whose digest list differs from the one taken is left out, ev
     upstreamPort: server0.port,
     fault: listStallsAfter(10),
   });
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([proxy.port, server1.port]),
-  );
+  await writeServerList(work.path, [proxy.port, server1.port]);
   const run = await download(work.path, [
     "--stall-timeout",
     "1",

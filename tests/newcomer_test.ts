@@ -15,6 +15,7 @@ import {
   serverInfo,
   ServerProcess,
   tempDir,
+  writeServerList,
 } from "./_support/harness.ts";
 import { namesIn } from "./_support/file_system.ts";
 import { replyingServer, silentServer } from "./_support/fake_server.ts";
@@ -297,7 +298,7 @@ Deno.test("deno task server and deno task client work in the folder they are run
     assert.equal(match[1], await Deno.realPath(files));
     const port = Number(match[2]);
 
-    await Deno.writeTextFile(`${top.path}/servers.txt`, serverInfo([port]));
+    await writeServerList(top.path, [port]);
     const client = await new Deno.Command(Deno.execPath(), {
       args: [
         "task",

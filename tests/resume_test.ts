@@ -13,9 +13,9 @@ import {
   randomBytes,
   runClient,
   sameBytes,
-  serverInfo,
   ServerProcess,
   tempDir,
+  writeServerList,
 } from "./_support/harness.ts";
 import { Tmpfs } from "./_support/tmpfs.ts";
 
@@ -36,10 +36,7 @@ async function setup(
     upstreamPort: server.port,
     fault,
   });
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([proxy.port]),
-  );
+  await writeServerList(work.path, [proxy.port]);
   return {
     served: served.path,
     work: work.path,
@@ -131,10 +128,7 @@ Deno.test("a resumed download numbers its chunks as the first run did, and its s
   await leavePartial({ work: env.work, bytes, part, done: [[0, 3 * MiB]] });
   // Every other range starts at a server that is down: each says which.
   const down = closedPort();
-  await Deno.writeTextFile(
-    `${env.work}/servers.txt`,
-    serverInfo([env.proxy.port, down]),
-  );
+  await writeServerList(env.work, [env.proxy.port, down]);
   const run = await download(env.work, []);
   assert.equal(run.code, 0, run.stderr);
   await assertIdentical(`${env.work}/f.bin`, bytes);

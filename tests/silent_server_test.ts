@@ -12,9 +12,9 @@ import {
   randomBytes,
   runClient,
   sameBytes,
-  serverInfo,
   ServerProcess,
   tempDir,
+  writeServerList,
 } from "./_support/harness.ts";
 
 /** A served folder with one file, the work folder, and the servers. */
@@ -38,7 +38,7 @@ async function setup(bytes: Uint8Array, goodServers = 1) {
 }
 
 async function download(work: string, ports: number[], args: string[]) {
-  await Deno.writeTextFile(`${work}/servers.txt`, serverInfo(ports));
+  await writeServerList(work, ports);
   const started = performance.now();
   const run = await runClient({
     cwd: work,

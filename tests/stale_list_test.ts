@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { digestsOf, sha256Of } from "./_support/digest_oracle.ts";
 import { Op, Status } from "../lib/wire/protocol.ts";
 import { answeringServer } from "./_support/fake_server.ts";
-import { runClient, serverInfo, tempDir } from "./_support/harness.ts";
+import { runClient, tempDir, writeServerList } from "./_support/harness.ts";
 
 Deno.test("a server whose blocks fail its own digest list is said to have changed, not to differ from itself", async () => {
   await using work = await tempDir();
@@ -26,10 +26,7 @@ Deno.test("a server whose blocks fail its own digest list is said to have change
     }
     return { fileSize };
   });
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([server.port]),
-  );
+  await writeServerList(work.path, [server.port]);
   const run = await runClient({
     cwd: work.path,
     args: ["--retries", "1", "servers.txt", "2", "f.bin"],
@@ -53,10 +50,7 @@ Deno.test("no retry round is announced once every server is left out", async () 
       ? { fileSize: size + 1, payload: new Uint8Array(request.length) }
       : { status: Status.FORBIDDEN, fileSize: 0 }
   );
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([server.port]),
-  );
+  await writeServerList(work.path, [server.port]);
   const run = await runClient({
     cwd: work.path,
     args: ["--retries", "2", "servers.txt", "3", "f.bin"],

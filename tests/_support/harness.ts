@@ -27,6 +27,15 @@ export function serverInfo(ports: number[]): string {
   return ports.map((port) => `127.0.0.1 ${port}\n`).join("");
 }
 
+/** Writes `servers.txt` in `dir`: a server list naming 127.0.0.1 at the
+ * given ports. */
+export async function writeServerList(
+  dir: string,
+  ports: number[],
+): Promise<void> {
+  await Deno.writeTextFile(`${dir}/servers.txt`, serverInfo(ports));
+}
+
 /** A port nothing listens on: bound, then released. */
 export function closedPort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -194,6 +203,14 @@ export async function runClient(options: ClientOptions): Promise<ClientRun> {
     await writer.write(new TextEncoder().encode(options.stdin));
     await writer.close();
   }
+  return await clientOutcome(child);
+}
+
+/** Waits for a client started with {@linkcode spawnClient} to end: its
+ * exit code and its output as text. */
+export async function clientOutcome(
+  child: Deno.ChildProcess,
+): Promise<ClientRun> {
   const output = await child.output();
   return {
     code: output.code,
