@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { type Fault, FaultProxy } from "./_support/fault_proxy.ts";
 import { silentServer } from "./_support/fake_server.ts";
+import { type ServedFile, serveFile } from "./_support/served_file.ts";
 import {
   randomBytes,
   runClient,
@@ -18,23 +19,8 @@ import {
 } from "./_support/harness.ts";
 
 /** A served folder with one file, the work folder, and the servers. */
-async function setup(bytes: Uint8Array, goodServers = 1) {
-  const served = await tempDir();
-  const work = await tempDir();
-  await Deno.writeFile(`${served.path}/f.bin`, bytes);
-  const servers = await Promise.all(
-    Array.from({ length: goodServers }, () => ServerProcess.start(served.path)),
-  );
-  return {
-    served: served.path,
-    work: work.path,
-    servers,
-    async [Symbol.asyncDispose]() {
-      await Promise.all(servers.map((s) => s[Symbol.asyncDispose]()));
-      await work[Symbol.asyncDispose]();
-      await served[Symbol.asyncDispose]();
-    },
-  };
+function setup(bytes: Uint8Array, goodServers = 1): Promise<ServedFile> {
+  return serveFile({ bytes, servers: goodServers });
 }
 
 async function download(work: string, ports: number[], args: string[]) {
