@@ -59,6 +59,19 @@ export function serverInfoText(ports: readonly number[]): string {
   return ports.map((port) => `127.0.0.1 ${port}\n`).join("");
 }
 
+/** Sends `signal` to `child`, unless it has exited already (its status is
+ * still collected by whoever awaits it). */
+function signalUnlessExited(
+  child: Deno.ChildProcess,
+  signal: Deno.Signal,
+): void {
+  try {
+    child.kill(signal);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+  }
+}
+
 /**
  * Stops a child process: a signal, then SIGKILL if it has not exited within
  * 5 s.
@@ -71,12 +84,7 @@ export async function stopProcess(
   child: Deno.ChildProcess,
   signal: Deno.Signal = "SIGTERM",
 ): Promise<Deno.CommandStatus> {
-  try {
-    child.kill(signal);
-  } catch (error) {
-    // Already exited: its status is still collected below.
-    if (!(error instanceof TypeError)) throw error;
-  }
+  signalUnlessExited(child, signal);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const lingering = new Promise<"lingering">((resolve) => {
     timer = setTimeout(() => resolve("lingering"), STOP_TIMEOUT_MS);
@@ -84,11 +92,7 @@ export async function stopProcess(
   try {
     const first = await Promise.race([child.status, lingering]);
     if (first !== "lingering") return first;
-    try {
-      child.kill("SIGKILL");
-    } catch (error) {
-      if (!(error instanceof TypeError)) throw error;
-    }
+    signalUnlessExited(child, "SIGKILL");
     return await child.status;
   } finally {
     clearTimeout(timer);
@@ -137,13 +141,10 @@ class ProjectServer {
     const stderr = drain(child.stderr);
     const reader = child.stdout.pipeThrough(new TextDecoderStream())
       .getReader();
-    const timer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch (error) {
-        if (!(error instanceof TypeError)) throw error;
-      }
-    }, START_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => signalUnlessExited(child, "SIGKILL"),
+      START_TIMEOUT_MS,
+    );
     let seen = "";
     let port: number | undefined;
     try {

@@ -8,10 +8,11 @@ import assert from "node:assert/strict";
 import {
   randomBytes,
   runClient,
-  serverInfo,
   ServerProcess,
   tempDir,
+  writeServerList,
 } from "./_support/harness.ts";
+import { exists } from "./_support/file_system.ts";
 
 const MiB = 1024 * 1024;
 
@@ -29,10 +30,7 @@ async function downloadWhileChanging(
     "--rate-limit",
     "1M",
   ]);
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([server.port]),
-  );
+  await writeServerList(work.path, [server.port]);
   const running = runClient({
     cwd: work.path,
     args: ["servers.txt", "4", "f.bin"],
@@ -41,14 +39,8 @@ async function downloadWhileChanging(
   await new Promise((resolve) => setTimeout(resolve, 500));
   await change(path);
   const run = await running;
-  const saved = await Deno.stat(`${work.path}/f.bin`).then(
-    () => true,
-    () => false,
-  );
-  const partial = await Deno.stat(`${work.path}/f.bin.part`).then(
-    () => true,
-    () => false,
-  );
+  const saved = await exists(`${work.path}/f.bin`);
+  const partial = await exists(`${work.path}/f.bin.part`);
   return { ...run, saved, partial };
 }
 

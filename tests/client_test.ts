@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  clientOutcome,
   closedPort,
   randomBytes,
   runClient,
@@ -8,7 +9,9 @@ import {
   ServerProcess,
   spawnClient,
   tempDir,
+  writeServerList,
 } from "./_support/harness.ts";
+import { namesIn } from "./_support/file_system.ts";
 
 /** Starts `count` servers, each serving `root`. */
 async function startServers(
@@ -37,10 +40,7 @@ Deno.test("client downloads byte-identical files for odd sizes and chunk counts"
     await Deno.writeFile(`${served.path}/file_${size}.bin`, bytes);
   }
   await using servers = await startServers(served.path, 4);
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo(servers.map((s) => s.port)),
-  );
+  await writeServerList(work.path, servers.map((s) => s.port));
   for (const [name, bytes] of files) {
     for (const chunks of [1, 3, 4, 9]) {
       await t.step(`${bytes.length} bytes in ${chunks} chunks`, async () => {
@@ -65,10 +65,7 @@ Deno.test("a digest list longer than one read arrives whole and checks every blo
   const bytes = randomBytes(1024 * 1024);
   await Deno.writeFile(`${served.path}/f.bin`, bytes);
   await using servers = await startServers(served.path, 2);
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo(servers.map((s) => s.port)),
-  );
+  await writeServerList(work.path, servers.map((s) => s.port));
   const run = await runClient({
     cwd: work.path,
     args: ["--json", "servers.txt", "600", "f.bin"],
@@ -89,10 +86,11 @@ Deno.test("client fails over from servers that are down or lack the file", async
   await using withFile = await startServers(served.path, 1);
   await using withoutFile = await startServers(other.path, 1);
   // Down first, then one without the file, then one that has it.
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([closedPort(), withoutFile[0]!.port, withFile[0]!.port]),
-  );
+  await writeServerList(work.path, [
+    closedPort(),
+    withoutFile[0]!.port,
+    withFile[0]!.port,
+  ]);
   const run = await runClient({
     cwd: work.path,
     args: ["servers.txt", "6", "data.bin"],
@@ -111,7 +109,7 @@ Deno.test("client says Cannot transfer this file when no server has it", async (
   await using work = await tempDir();
   await using servers = await startServers(served.path, 2);
   const ports = [...servers.map((s) => s.port), closedPort()];
-  await Deno.writeTextFile(`${work.path}/servers.txt`, serverInfo(ports));
+  await writeServerList(work.path, ports);
   const run = await runClient({
     cwd: work.path,
     args: ["servers.txt", "4", "missing.txt"],
@@ -124,8 +122,7 @@ Deno.test("client says Cannot transfer this file when no server has it", async (
     `  127.0.0.1:${ports[2]}: connection refused`,
   ];
   assert.deepEqual(run.stderr.trimEnd().split("\n"), expected);
-  const entries = await Array.fromAsync(Deno.readDir(work.path));
-  assert.deepEqual(entries.map((e) => e.name), ["servers.txt"]);
+  assert.deepEqual(await namesIn(work.path), ["servers.txt"]);
 
   const quiet = await runClient({
     cwd: work.path,
@@ -143,19 +140,15 @@ Deno.test("client says not all chunks are downloaded and keeps the partial file"
   // One server, slow enough to be killed halfway through.
   const server = await ServerProcess.start(served.path, ["--rate-limit", "1M"]);
   await using _server = server;
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([server.port]),
-  );
+  await writeServerList(work.path, [server.port]);
   const client = spawnClient({
     cwd: work.path,
     args: ["servers.txt", "2", "slow.bin"],
   });
   await new Promise((resolve) => setTimeout(resolve, 1000));
   await server.stop("SIGKILL");
-  const output = await client.output();
-  const stderr = new TextDecoder().decode(output.stderr);
-  assert.equal(output.code, 4, stderr);
+  const { code, stderr } = await clientOutcome(client);
+  assert.equal(code, 4, stderr);
   assert.match(stderr, /^not all chunks are downloaded$/m);
   await assert.rejects(Deno.stat(`${work.path}/slow.bin`));
   assert.equal(
@@ -175,19 +168,15 @@ Deno.test("client resumes a range at the byte reached when its server dies", asy
     "--rate-limit",
     "4M",
   ]);
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([doomed.port, healthy[0]!.port]),
-  );
+  await writeServerList(work.path, [doomed.port, healthy[0]!.port]);
   const client = spawnClient({
     cwd: work.path,
     args: ["servers.txt", "2", "big.bin"],
   });
   await new Promise((resolve) => setTimeout(resolve, 700));
   await doomed.stop("SIGKILL");
-  const output = await client.output();
-  const stderr = new TextDecoder().decode(output.stderr);
-  assert.equal(output.code, 0, stderr);
+  const { code, stderr } = await clientOutcome(client);
+  assert.equal(code, 0, stderr);
   assert.ok(sameBytes(await Deno.readFile(`${work.path}/big.bin`), bytes));
   // Chunk 0 (bytes 0 to half) went to the killed server first; the healthy
   // one must have been asked only for what was still missing.
@@ -217,10 +206,7 @@ Deno.test("client prompts for the file name on standard input", async () => {
   await Deno.mkdir(`${served.path}/docs`);
   await Deno.writeFile(`${served.path}/docs/readme.txt`, bytes);
   await using servers = await startServers(served.path, 1);
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([servers[0]!.port]),
-  );
+  await writeServerList(work.path, [servers[0]!.port]);
   const run = await runClient({
     cwd: work.path,
     args: ["servers.txt", "3"],
@@ -325,10 +311,7 @@ Deno.test("several clients at once are all served by one serial server", async (
   const dirs = await Promise.all(Array.from({ length: 6 }, () => tempDir()));
   try {
     for (const dir of dirs) {
-      await Deno.writeTextFile(
-        `${dir.path}/servers.txt`,
-        serverInfo([servers[0]!.port]),
-      );
+      await writeServerList(dir.path, [servers[0]!.port]);
     }
     const runs = await Promise.all(
       dirs.map((dir) =>
@@ -354,7 +337,7 @@ Deno.test("a client killed mid-transfer leaves its partial file and the server s
   const server = await ServerProcess.start(served.path, ["--rate-limit", "1M"]);
   await using _server = server;
   for (const dir of [first.path, second.path]) {
-    await Deno.writeTextFile(`${dir}/servers.txt`, serverInfo([server.port]));
+    await writeServerList(dir, [server.port]);
   }
   const doomed = spawnClient({
     cwd: first.path,
@@ -390,10 +373,7 @@ Deno.test("fast servers take over the tail of a slow server's chunk", async () =
   const slow = await ServerProcess.start(served.path, ["--rate-limit", "256K"]);
   await using _slow = slow;
   await using fast = await startServers(served.path, 1);
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([slow.port, fast[0]!.port]),
-  );
+  await writeServerList(work.path, [slow.port, fast[0]!.port]);
   const run = await runClient({
     cwd: work.path,
     args: ["servers.txt", "2", "f.bin"],
@@ -419,10 +399,7 @@ Deno.test("--json prints a summary whose numbers match the download, and -o pick
   const bytes = randomBytes(1_234_567);
   await Deno.writeFile(`${served.path}/f.bin`, bytes);
   await using servers = await startServers(served.path, 3);
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo(servers.map((s) => s.port)),
-  );
+  await writeServerList(work.path, servers.map((s) => s.port));
   await Deno.mkdir(`${work.path}/into`);
   await t.step("into a folder", async () => {
     const run = await runClient({

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import {
   randomBytes,
   sameBytes,
-  serverInfo,
   tempDir,
+  writeServerList,
 } from "./_support/harness.ts";
 
 const COMPILE_SCRIPT = new URL("../tools/compile.ts", import.meta.url)
@@ -90,10 +90,7 @@ Deno.test({
         await startServer(served.path),
       ];
       try {
-        await Deno.writeTextFile(
-          `${work.path}/servers.txt`,
-          serverInfo(servers.map((server) => server.port)),
-        );
+        await writeServerList(work.path, servers.map((server) => server.port));
         const client = await new Deno.Command(`${binDir}/myclient`, {
           args: ["servers.txt", "4", "f.bin"],
           cwd: work.path,

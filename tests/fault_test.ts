@@ -7,50 +7,19 @@ import assert from "node:assert/strict";
 import { digestsOf, sha256Of, toHex } from "./_support/digest_oracle.ts";
 import { type Fault, FaultProxy } from "./_support/fault_proxy.ts";
 import {
+  clientOutcome,
+  type ClientRun,
   randomBytes,
   runClient,
   sameBytes,
-  serverInfo,
   ServerProcess,
   spawnClient,
   tempDir,
+  writeServerList,
 } from "./_support/harness.ts";
 import { Tmpfs } from "./_support/tmpfs.ts";
-
-/** A file served by `count` servers, each behind its own proxy. */
-async function setup(options: {
-  bytes: Uint8Array;
-  faults: ((connection: number) => Fault | undefined)[];
-  serverArgs?: string[];
-}) {
-  const served = await tempDir();
-  const work = await tempDir();
-  await Deno.writeFile(`${served.path}/f.bin`, options.bytes);
-  const servers = await Promise.all(
-    options.faults.map(() =>
-      ServerProcess.start(served.path, options.serverArgs)
-    ),
-  );
-  const proxies = servers.map((server, i) =>
-    FaultProxy.start({ upstreamPort: server.port, fault: options.faults[i]! })
-  );
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo(proxies.map((p) => p.port)),
-  );
-  return {
-    served: served.path,
-    work: work.path,
-    servers,
-    proxies,
-    async [Symbol.asyncDispose]() {
-      await Promise.all(proxies.map((p) => p[Symbol.asyncDispose]()));
-      await Promise.all(servers.map((s) => s[Symbol.asyncDispose]()));
-      await work[Symbol.asyncDispose]();
-      await served[Symbol.asyncDispose]();
-    },
-  };
-}
+import { serveFile } from "./_support/served_file.ts";
+import { waitUntil } from "./_support/file_system.ts";
 
 const always = (fault: Fault) => () => fault;
 const clean = () => undefined;
@@ -67,11 +36,11 @@ async function stopClientAfter(
   args: string[],
   ms: number,
   signal: Deno.Signal,
-): Promise<Deno.CommandOutput> {
+): Promise<ClientRun> {
   const client = spawnClient({ cwd: work, args });
   await new Promise((resolve) => setTimeout(resolve, ms));
   client.kill(signal);
-  return await client.output();
+  return await clientOutcome(client);
 }
 
 async function assertIdentical(path: string, bytes: Uint8Array) {
@@ -80,7 +49,7 @@ async function assertIdentical(path: string, bytes: Uint8Array) {
 
 Deno.test("every server cutting every connection short still completes by resuming at the byte reached", async () => {
   const bytes = randomBytes(1024 * 1024 + 5);
-  await using env = await setup({
+  await using env = await serveFile({
     bytes,
     faults: [
       always({ kind: "cut", after: 150_000 }),
@@ -99,7 +68,7 @@ Deno.test("every server cutting every connection short still completes by resumi
 
 Deno.test("a stalled server is dropped after the stall timeout and its chunk finishes elsewhere", async () => {
   const bytes = randomBytes(600_000);
-  await using env = await setup({
+  await using env = await serveFile({
     bytes,
     faults: [always({ kind: "stall", after: 100_000 }), clean],
   });
@@ -124,7 +93,7 @@ Deno.test("a damaged block followed by a stall is fetched again, not kept", asyn
   // their digests, so only a verifier in step with the download catches it.
   const bytes = new Uint8Array(8 * 1024 * 1024);
   const header = 24;
-  await using env = await setup({
+  await using env = await serveFile({
     bytes,
     // Connections: SIZE, BLOCK_HASHES, then the range, which is damaged at
     // its 100th byte and stalls after 3 MiB.
@@ -153,7 +122,7 @@ Deno.test("a damaged block followed by a stall is fetched again, not kept", asyn
 
 Deno.test("a silent first server is skipped after the reply timeout", async () => {
   const bytes = randomBytes(300_000);
-  await using env = await setup({
+  await using env = await serveFile({
     bytes,
     faults: [always({ kind: "silent" }), clean],
   });
@@ -175,7 +144,7 @@ Deno.test("a silent first server is skipped after the reply timeout", async () =
 
 Deno.test("bytes damaged on the way are detected and fetched again from another server", async () => {
   const bytes = randomBytes(800_000);
-  await using env = await setup({
+  await using env = await serveFile({
     bytes,
     // The first server answers the size and digests; the second flips a
     // byte in the first reply of every connection long enough to reach it
@@ -191,14 +160,11 @@ Deno.test("bytes damaged on the way are detected and fetched again from another 
 
 Deno.test("a mirror with the same name and size but other content is never mixed in", async () => {
   const bytes = randomBytes(700_000);
-  await using env = await setup({ bytes, faults: [clean] });
+  await using env = await serveFile({ bytes, faults: [clean] });
   await using otherRoot = await tempDir();
   await Deno.writeFile(`${otherRoot.path}/f.bin`, randomBytes(bytes.length));
   await using mirror = await ServerProcess.start(otherRoot.path);
-  await Deno.writeTextFile(
-    `${env.work}/servers.txt`,
-    serverInfo([env.proxies[0]!.port, mirror.port]),
-  );
+  await writeServerList(env.work, [env.proxies[0]!.port, mirror.port]);
   const run = await download(env.work, ["servers.txt", "4", "f.bin"]);
   assert.equal(run.code, 0, run.stderr);
   await assertIdentical(`${env.work}/f.bin`, bytes);
@@ -212,7 +178,7 @@ Deno.test("a mirror with the same name and size but other content is never mixed
 
 Deno.test("a client killed mid-download continues on rerun without fetching completed bytes", async () => {
   const bytes = randomBytes(3 * 1024 * 1024);
-  await using env = await setup({
+  await using env = await serveFile({
     bytes,
     faults: [clean],
     serverArgs: ["--rate-limit", "1M"],
@@ -251,7 +217,7 @@ Deno.test("a client killed mid-download continues on rerun without fetching comp
 
 Deno.test("a partial download of a file that changed on the server starts over cleanly", async () => {
   const bytes = randomBytes(2 * 1024 * 1024);
-  await using env = await setup({
+  await using env = await serveFile({
     bytes,
     faults: [clean],
     serverArgs: ["--rate-limit", "1M"],
@@ -273,7 +239,7 @@ Deno.test("a partial download of a file that changed on the server starts over c
 
 Deno.test("--sha256 keeps a file whose digest does not match from its final name", async () => {
   const bytes = new TextEncoder().encode("abc");
-  await using env = await setup({ bytes, faults: [clean] });
+  await using env = await serveFile({ bytes, faults: [clean] });
   const wrong = await download(env.work, [
     "--sha256",
     "0".repeat(64),
@@ -300,7 +266,7 @@ Deno.test("--sha256 keeps a file whose digest does not match from its final name
 
 Deno.test("a full disk ends with a clear message, exit 5, and the partial file kept", async (t) => {
   const bytes = randomBytes(3 * 1024 * 1024);
-  await using env = await setup({ bytes, faults: [clean] });
+  await using env = await serveFile({ bytes, faults: [clean] });
   const disk = `${env.work}/small`;
   await Deno.mkdir(disk);
   await using tmpfs = await Tmpfs.mount(disk, { size: "1M" });
@@ -325,7 +291,7 @@ Deno.test("a full disk ends with a clear message, exit 5, and the partial file k
 
 Deno.test("a trickling server's chunk is finished by the others", async () => {
   const bytes = randomBytes(4 * 1024 * 1024);
-  await using env = await setup({
+  await using env = await serveFile({
     bytes,
     faults: [clean, always({ kind: "trickle", bytesPerSecond: 64 * 1024 })],
   });
@@ -373,7 +339,7 @@ Deno.test("ranges the digest list covers are fetched while the rest of the list 
   // Four ranges of 1 MiB in blocks of 64 KiB: a list of 64 digests. The
   // first server sends the first 32 of them, then stalls.
   const bytes = randomBytes(4 * MiB);
-  await using env = await setup({
+  await using env = await serveFile({
     bytes,
     faults: [
       listStallsAfter(32),
@@ -386,21 +352,20 @@ Deno.test("ranges the digest list covers are fetched while the rest of the list 
     cwd: env.work,
     args: ["--stall-timeout", "0", "servers.txt", "4", "f.bin"],
   });
-  const output = client.output();
+  const output = clientOutcome(client);
   // The second range, which the first half of the list covers, arrives while
   // the list stalls with no deadline.
   const second = bytes.subarray(MiB, 2 * MiB);
-  const deadline = performance.now() + 20_000;
-  while (!await holds(`${env.work}/f.bin.part`, MiB, second)) {
-    assert.ok(performance.now() < deadline, "the second range never came");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  await waitUntil(
+    () => holds(`${env.work}/f.bin.part`, MiB, second),
+    "the second range arriving",
+  );
   // The size request and the stalled list, nothing more.
   assert.equal(env.proxies[0]!.connections, 2);
   // With the first server gone, the next one sends the list again.
   await env.proxies[0]![Symbol.asyncDispose]();
   const run = await output;
-  const stderr = new TextDecoder().decode(run.stderr);
+  const stderr = run.stderr;
   assert.equal(run.code, 0, stderr);
   await assertIdentical(`${env.work}/f.bin`, bytes);
   assert.doesNotMatch(stderr, /without verification/);
@@ -408,7 +373,7 @@ Deno.test("ranges the digest list covers are fetched while the rest of the list 
 
 Deno.test("when no server sends the rest of the digest list, the bytes past it go unchecked with a warning", async () => {
   const bytes = randomBytes(4 * MiB);
-  await using env = await setup({
+  await using env = await serveFile({
     bytes,
     faults: [
       listStallsAfter(32, 5),
@@ -433,7 +398,7 @@ Deno.test("a digest list that stalls mid-range moves on to a server busy with a 
   // The list stalls inside the second range; the next server asked for it
   // is busy with a range that must not wait for the list in turn.
   const bytes = randomBytes(4 * MiB);
-  await using env = await setup({
+  await using env = await serveFile({
     bytes,
     faults: [
       listStallsAfter(20),
@@ -446,13 +411,13 @@ Deno.test("a digest list that stalls mid-range moves on to a server busy with a 
     cwd: env.work,
     args: ["--stall-timeout", "3", "servers.txt", "4", "f.bin"],
   });
-  const output = client.output();
+  const output = clientOutcome(client);
   await new Promise((resolve) => setTimeout(resolve, 1500));
   await env.proxies[0]![Symbol.asyncDispose]();
   const timer = setTimeout(() => client.kill("SIGKILL"), 20_000);
   const run = await output;
   clearTimeout(timer);
-  const stderr = new TextDecoder().decode(run.stderr);
+  const stderr = run.stderr;
   assert.equal(run.code, 0, stderr);
   await assertIdentical(`${env.work}/f.bin`, bytes);
   assert.doesNotMatch(stderr, /without verification/);
@@ -460,7 +425,7 @@ Deno.test("a digest list that stalls mid-range moves on to a server busy with a 
 
 Deno.test("an interrupt while the digest list arrives keeps the bytes checked so far, and the next run resumes them", async () => {
   const bytes = randomBytes(4 * MiB);
-  await using env = await setup({
+  await using env = await serveFile({
     bytes,
     faults: [
       listStallsAfter(40),
@@ -471,7 +436,7 @@ Deno.test("an interrupt while the digest list arrives keeps the bytes checked so
   });
   const args = ["--stall-timeout", "0", "servers.txt", "4", "f.bin"];
   const first = await stopClientAfter(env.work, args, 1500, "SIGINT");
-  assert.equal(first.code, 130, new TextDecoder().decode(first.stderr));
+  assert.equal(first.code, 130, first.stderr);
   // The second range came and was checked against the first 40 digests:
   // the state keeps it, tied to those digests.
   const state = JSON.parse(
@@ -503,7 +468,7 @@ Deno.test("an interrupt while the digest list arrives keeps the bytes checked so
 Deno.test("a resumed run interrupted while it waits for the digest list leaves its state as it was", async () => {
   const oldBytes = randomBytes(4 * MiB);
   const newBytes = randomBytes(4 * MiB);
-  await using env = await setup({
+  await using env = await serveFile({
     bytes: oldBytes,
     faults: [
       listStallsAfter(10),
@@ -525,7 +490,7 @@ Deno.test("a resumed run interrupted while it waits for the digest list leaves i
   await Deno.writeTextFile(`${env.work}/f.bin.part.state`, saved);
   const args = ["--stall-timeout", "0", "servers.txt", "4", "f.bin"];
   const first = await stopClientAfter(env.work, args, 1500, "SIGINT");
-  assert.equal(first.code, 130, new TextDecoder().decode(first.stderr));
+  assert.equal(first.code, 130, first.stderr);
   // The same bytes, tied to the same version: the list did not reach the
   // digests that would tell whether it still holds.
   const state = JSON.parse(
@@ -562,10 +527,7 @@ Deno.test("a server whose digest list differs from the one taken is left out, ev
     upstreamPort: server0.port,
     fault: listStallsAfter(10),
   });
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([proxy.port, server1.port]),
-  );
+  await writeServerList(work.path, [proxy.port, server1.port]);
   const run = await download(work.path, [
     "--stall-timeout",
     "1",

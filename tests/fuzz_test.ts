@@ -15,9 +15,10 @@
 
 import { concatBytes } from "../lib/wire/byte_arrays.ts";
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
+import { digestsOf, sha256Of } from "./_support/digest_oracle.ts";
 import { writeAll } from "../lib/wire/exact_io.ts";
 import { toHex } from "../lib/wire/sha256.ts";
+import { SeededRandom } from "./_support/seeded_random.ts";
 import {
   decodeResponseHeader,
   hashListLength,
@@ -73,52 +74,6 @@ function chooseSeed(): number {
   return crypto.getRandomValues(new Uint32Array(1))[0]!;
 }
 
-/** A small deterministic PRNG (mulberry32) with helpers. */
-class Random {
-  #state: number;
-
-  constructor(seed: number) {
-    this.#state = seed >>> 0;
-  }
-
-  /** A float in [0, 1). */
-  next(): number {
-    this.#state = (this.#state + 0x6d2b79f5) >>> 0;
-    let t = this.#state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-
-  /** An integer in [0, max). */
-  int(max: number): number {
-    return Math.floor(this.next() * max);
-  }
-
-  /** An integer in [min, max]. */
-  between(min: number, max: number): number {
-    return min + this.int(max - min + 1);
-  }
-
-  chance(probability: number): boolean {
-    return this.next() < probability;
-  }
-
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
-  }
-
-  bytes(length: number): Uint8Array {
-    const bytes = new Uint8Array(length);
-    for (let i = 0; i < length; i++) bytes[i] = this.int(256);
-    return bytes;
-  }
-
-  uint64(): bigint {
-    return (BigInt(this.int(2 ** 32)) << 32n) | BigInt(this.int(2 ** 32));
-  }
-}
-
 // ---------------------------------------------------------------------------
 // The served tree and an independent model of which names it serves
 
@@ -146,7 +101,7 @@ interface Tree {
 
 const DATA_BYTES = 256 * 1024 + 123;
 
-async function buildTree(base: string, random: Random): Promise<Tree> {
+async function buildTree(base: string, random: SeededRandom): Promise<Tree> {
   const root = `${base}/served`;
   await Deno.mkdir(`${root}/sub`, { recursive: true });
   const files = new Map<string, Uint8Array>([
@@ -357,24 +312,13 @@ function modelRequest(tree: Tree, bytes: Uint8Array): Reading {
 // ---------------------------------------------------------------------------
 // Expected payloads
 
-function sha256(bytes: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash("sha256").update(bytes).digest());
-}
-
 const blockDigestCache = new Map<string, Uint8Array>();
 
 function blockDigests(bytes: Uint8Array, blockSize: number): Uint8Array {
-  const key = `${sha256(bytes).join(",")}/${blockSize}`;
+  const key = `${sha256Of(bytes).join(",")}/${blockSize}`;
   let digests = blockDigestCache.get(key);
   if (digests === undefined) {
-    const blocks = Math.ceil(bytes.length / blockSize);
-    digests = new Uint8Array(blocks * 32);
-    for (let i = 0; i < blocks; i++) {
-      digests.set(
-        sha256(bytes.subarray(i * blockSize, (i + 1) * blockSize)),
-        i * 32,
-      );
-    }
+    digests = digestsOf(bytes, blockSize);
     blockDigestCache.set(key, digests);
   }
   return digests;
@@ -392,7 +336,7 @@ function expectedPayload(
     case Op.RANGE:
       return range;
     case Op.RANGE_HASH:
-      return sha256(range);
+      return sha256Of(range);
     case Op.BLOCK_HASHES:
       return blockDigests(file, request.length);
     default:
@@ -460,11 +404,11 @@ const INVALID_UTF8: readonly number[][] = [
 ];
 
 class CaseMaker {
-  #random: Random;
+  #random: SeededRandom;
   #tree: Tree;
   #names: string[];
 
-  constructor(random: Random, tree: Tree) {
+  constructor(random: SeededRandom, tree: Tree) {
     this.#random = random;
     this.#tree = tree;
     const baseName = tree.base.split("/").at(-1)!;
@@ -915,7 +859,7 @@ const LATIN1 = new TextDecoder("latin1");
 
 /** Pieces of the secret file (and its digest) that must never be sent. */
 function secretNeedles(secret: Uint8Array): string[] {
-  const needles = [latin1(sha256(secret))];
+  const needles = [latin1(sha256Of(secret))];
   for (let at = 0; at + 16 <= secret.length; at += 8) {
     needles.push(latin1(secret.subarray(at, at + 16)));
   }
@@ -1148,7 +1092,7 @@ function hex(bytes: Uint8Array, limit = 64): string {
 Deno.test("server answers thousands of hostile connections correctly and still serves the file", async (t) => {
   const seed = chooseSeed();
   console.log(`fuzz seed ${seed} (rerun with FUZZ_SEED=${seed})`);
-  const random = new Random(seed);
+  const random = new SeededRandom(seed);
   await using base = await tempDir();
   const tree = await buildTree(base.path, random);
   await using server = await ServerProcess.start(tree.root, [
@@ -1187,7 +1131,7 @@ Deno.test("server answers thousands of hostile connections correctly and still s
       const needles = secretNeedles(tree.secret);
       // The check itself must see the secret inside other bytes.
       const planted = latin1(
-        concatBytes([new Uint8Array(100), tree.secret, sha256(tree.secret)]),
+        concatBytes([new Uint8Array(100), tree.secret, sha256Of(tree.secret)]),
       );
       assert.ok(needles.every((needle) => planted.includes(needle)));
       const failures: string[] = [];

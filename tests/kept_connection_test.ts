@@ -22,9 +22,9 @@ import {
   randomBytes,
   runClient,
   sameBytes,
-  serverInfo,
   ServerProcess,
   tempDir,
+  writeServerList,
 } from "./_support/harness.ts";
 
 /** Fetches a range of "f.bin" from a server on 127.0.0.1 through `kept`. */
@@ -67,10 +67,7 @@ Deno.test("a client fetches every chunk a server sends over one connection", asy
   const bytes = randomBytes(2 * 1024 * 1024);
   await Deno.writeFile(`${root.path}/f.bin`, bytes);
   await using server = await ServerProcess.start(root.path);
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([server.port]),
-  );
+  await writeServerList(work.path, [server.port]);
   const run = await runClient({
     cwd: work.path,
     args: ["servers.txt", "8", "f.bin"],
@@ -119,10 +116,7 @@ Deno.test("a client does not hold a server from others for its whole download", 
     "1M",
   ]);
   for (const work of [first, second]) {
-    await Deno.writeTextFile(
-      `${work.path}/servers.txt`,
-      serverInfo([server.port]),
-    );
+    await writeServerList(work.path, [server.port]);
   }
   const long = runClient({
     cwd: first.path,

@@ -8,13 +8,17 @@ import assert from "node:assert/strict";
 import {
   CLIENT_SCRIPT,
   closedPort,
+  collect,
   randomBytes,
   runClient,
   sameBytes,
   serverInfo,
   ServerProcess,
   tempDir,
+  writeServerList,
 } from "./_support/harness.ts";
+import { namesIn } from "./_support/file_system.ts";
+import { replyingServer, silentServer } from "./_support/fake_server.ts";
 
 const PROJECT_CONFIG = new URL("../deno.json", import.meta.url).pathname;
 const HINT = "Run with --help for usage.";
@@ -166,44 +170,15 @@ Deno.test("errors that are not about the command line's form do not suggest --he
   });
 });
 
-/** A listener whose connections get `reply` (then are closed) or, without
- * one, nothing at all until it is disposed. */
-function fakeServer(reply?: string): { port: number } & AsyncDisposable {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const held: Deno.Conn[] = [];
-  const serving = (async () => {
-    for await (const conn of listener) {
-      if (reply === undefined) {
-        held.push(conn);
-        continue;
-      }
-      try {
-        await conn.write(new TextEncoder().encode(reply));
-      } catch {
-        // The client may be gone already.
-      }
-      conn.close();
-    }
-  })();
-  return {
-    port: listener.addr.port,
-    [Symbol.asyncDispose]: async () => {
-      listener.close();
-      await serving.catch(() => {});
-      for (const conn of held) conn.close();
-    },
-  };
-}
-
 Deno.test("Cannot transfer this file names the file and says why for each server", async (t) => {
   await using served = await tempDir();
   await using work = await tempDir();
   await Deno.mkdir(`${served.path}/folder`);
   await using server = await ServerProcess.start(served.path);
-  await using http = fakeServer(
+  await using http = replyingServer(
     "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
   );
-  await using silent = fakeServer();
+  await using silent = silentServer();
   const refused = closedPort();
 
   await t.step("one server: one line", async () => {
@@ -268,8 +243,7 @@ Deno.test("Cannot transfer this file names the file and says why for each server
       ),
     );
   });
-  const entries = await Array.fromAsync(Deno.readDir(work.path));
-  assert.deepEqual(entries.map((e) => e.name).sort(), ["all.txt", "one.txt"]);
+  assert.deepEqual(await namesIn(work.path), ["all.txt", "one.txt"]);
 });
 
 /** The environment of the tests' own process, without `INIT_CWD`: a task
@@ -278,14 +252,6 @@ function shellEnv(): Record<string, string> {
   const env = Deno.env.toObject();
   delete env.INIT_CWD;
   return env;
-}
-
-async function collect(stream: ReadableStream<Uint8Array>): Promise<string> {
-  let text = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    text += chunk;
-  }
-  return text;
 }
 
 Deno.test("deno task server and deno task client work in the folder they are run from", async () => {
@@ -332,7 +298,7 @@ Deno.test("deno task server and deno task client work in the folder they are run
     assert.equal(match[1], await Deno.realPath(files));
     const port = Number(match[2]);
 
-    await Deno.writeTextFile(`${top.path}/servers.txt`, serverInfo([port]));
+    await writeServerList(top.path, [port]);
     const client = await new Deno.Command(Deno.execPath(), {
       args: [
         "task",

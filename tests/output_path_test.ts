@@ -7,6 +7,7 @@
 
 import assert from "node:assert/strict";
 import {
+  clientOutcome,
   randomBytes,
   runClient,
   sameBytes,
@@ -14,35 +15,12 @@ import {
   ServerProcess,
   spawnClient,
   tempDir,
+  writeServerList,
 } from "./_support/harness.ts";
 import { sideFilePaths } from "../lib/client/output/side_files.ts";
 import { ignoresFileModes } from "./_support/temp_dir.ts";
 import { Tmpfs } from "./_support/tmpfs.ts";
-
-/** Waits until something is at `path`, for at most 20 s. */
-async function waitFor(path: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (true) {
-    try {
-      await Deno.lstat(path);
-      return;
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
-    if (Date.now() > deadline) throw new Error(`"${path}" never appeared`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** The names in a folder, sorted. */
-async function namesIn(dir: string): Promise<string[]> {
-  return (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
-}
-
-async function output(child: Deno.ChildProcess) {
-  const { code, stderr } = await child.output();
-  return { code, stderr: new TextDecoder().decode(stderr) };
-}
+import { namesIn, waitFor } from "./_support/file_system.ts";
 
 Deno.test("a second download to the same output is refused at once while the first runs, and the first saves its own file", async () => {
   await using served = await tempDir();
@@ -58,10 +36,7 @@ Deno.test("a second download to the same output is refused at once while the fir
     "--rate-limit",
     "1M",
   ]);
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([server.port]),
-  );
+  await writeServerList(work.path, [server.port]);
   const first = spawnClient({
     cwd: work.path,
     args: ["servers.txt", "2", "a/data.bin"],
@@ -85,7 +60,7 @@ Deno.test("a second download to the same output is refused at once while the fir
     // Refused before any server was asked.
     assert.doesNotMatch(second.stderr, /reports|Saved/);
   }
-  const done = await output(first);
+  const done = await clientOutcome(first);
   assert.equal(done.code, 0, done.stderr);
   assert.ok(sameBytes(await Deno.readFile(`${work.path}/data.bin`), a));
   // Every side file is gone, the lock too.
@@ -107,10 +82,7 @@ Deno.test("a download to another download's partial file or state, and that down
     "--rate-limit",
     "1M",
   ]);
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([server.port]),
-  );
+  await writeServerList(work.path, [server.port]);
   // The download to data.bin runs; data.bin.part and data.bin.part.state
   // are its side files.
   const first = spawnClient({
@@ -129,7 +101,7 @@ Deno.test("a download to another download's partial file or state, and that down
       `error: Another download that writes "data.bin.part" or the files beside it is running (it holds "data.bin.part.lock"): wait for it to end, or name another output with -o\n`,
     );
   }
-  const done = await output(first);
+  const done = await clientOutcome(first);
   assert.equal(done.code, 0, done.stderr);
   assert.ok(sameBytes(await Deno.readFile(`${work.path}/data.bin`), data));
   assert.deepEqual(await namesIn(work.path), ["data.bin", "servers.txt"]);
@@ -150,7 +122,7 @@ Deno.test("a download to another download's partial file or state, and that down
     second.stderr,
     `error: Another download to "data.bin", or to one of its side files, is running (it holds "data.bin.part.lock"): wait for it to end, or name another output with -o\n`,
   );
-  const saved = await output(other);
+  const saved = await clientOutcome(other);
   assert.equal(saved.code, 0, saved.stderr);
   assert.ok(
     sameBytes(await Deno.readFile(`${work.path}/data.bin.part`), partial),
@@ -168,17 +140,14 @@ Deno.test("a partial file that another program puts in place after the checks is
   // Listed first, it accepts and never answers: the client waits a moment
   // for its size after the checks.
   using silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([silent.addr.port, server.port]),
-  );
+  await writeServerList(work.path, [silent.addr.port, server.port]);
   const client = spawnClient({
     cwd: work.path,
     args: ["servers.txt", "2", "data.bin"],
   });
   using _asked = await silent.accept();
   await Deno.writeTextFile(`${work.path}/data.bin.part`, "another program's");
-  const run = await output(client);
+  const run = await clientOutcome(client);
   assert.equal(run.code, 5, run.stderr);
   assert.match(
     run.stderr,
@@ -200,17 +169,14 @@ Deno.test("a file that takes the output's name during the download is not replac
     "--rate-limit",
     "1M",
   ]);
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([server.port]),
-  );
+  await writeServerList(work.path, [server.port]);
   const client = spawnClient({
     cwd: work.path,
     args: ["servers.txt", "2", "data.bin"],
   });
   await waitFor(`${work.path}/data.bin.part`);
   await Deno.writeTextFile(`${work.path}/data.bin`, "someone else's");
-  const run = await output(client);
+  const run = await clientOutcome(client);
   assert.equal(run.code, 2, run.stderr);
   assert.match(
     run.stderr,
@@ -241,10 +207,7 @@ Deno.test("output paths that cannot be used are refused with exit code 2 before 
   const bytes = randomBytes(100_000);
   await Deno.writeFile(`${served.path}/data.bin`, bytes);
   await using server = await ServerProcess.start(served.path);
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([server.port]),
-  );
+  await writeServerList(work.path, [server.port]);
   await Deno.writeTextFile(`${work.path}/file`, "");
   await Deno.mkdir(`${work.path}/into/data.bin`, { recursive: true });
   const fifo = async (path: string) => {
@@ -383,10 +346,7 @@ Deno.test({
     await using work = await tempDir();
     await Deno.writeFile(`${served.path}/data.bin`, randomBytes(1000));
     await using server = await ServerProcess.start(served.path);
-    await Deno.writeTextFile(
-      `${work.path}/servers.txt`,
-      serverInfo([server.port]),
-    );
+    await writeServerList(work.path, [server.port]);
     await Deno.mkdir(`${work.path}/locked`, { mode: 0o555 });
     const run = await runClient({
       cwd: work.path,
@@ -407,10 +367,7 @@ Deno.test("a read-only folder is refused with exit code 2 before any server is a
   await using work = await tempDir();
   await Deno.writeFile(`${served.path}/data.bin`, randomBytes(1000));
   await using server = await ServerProcess.start(served.path);
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([server.port]),
-  );
+  await writeServerList(work.path, [server.port]);
   await Deno.mkdir(`${work.path}/ro`);
   // Read-only for root as well, unlike a folder's mode.
   await using tmpfs = await Tmpfs.mount(`${work.path}/ro`, {
@@ -442,10 +399,7 @@ Deno.test("a side file with other names is never written through: the state's te
   const bytes = randomBytes(300_000);
   await Deno.writeFile(`${served.path}/data.bin`, bytes);
   await using server = await ServerProcess.start(served.path);
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([server.port]),
-  );
+  await writeServerList(work.path, [server.port]);
   const precious = `${elsewhere.path}/precious.txt`;
   const sides = sideFilePaths(`${work.path}/data.bin`);
   const replaced = [
@@ -514,10 +468,7 @@ Deno.test("a disk without free inodes keeps nothing and promises no resume", asy
   await using work = await tempDir();
   await Deno.writeFile(`${served.path}/data.bin`, randomBytes(300_000));
   await using server = await ServerProcess.start(served.path);
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([server.port]),
-  );
+  await writeServerList(work.path, [server.port]);
   await Deno.mkdir(`${work.path}/disk`);
   // The disk's root folder takes one inode and the lock one: with 2, the
   // partial file cannot be made; with 3, its state cannot.
@@ -567,10 +518,7 @@ Deno.test("files whose names fill the 255 bytes a file name may have are downloa
     await Deno.writeFile(`${served.path}/${name}`, bytes);
   }
   await using server = await ServerProcess.start(served.path);
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([server.port]),
-  );
+  await writeServerList(work.path, [server.port]);
   for (const [name, bytes] of files) {
     await t.step(`${new TextEncoder().encode(name).length} bytes`, async () => {
       const run = await runClient({
@@ -606,7 +554,7 @@ Deno.test("files whose names fill the 255 bytes a file name may have are downloa
     // A state with bytes in it, saved once a second.
     await new Promise((resolve) => setTimeout(resolve, 1500));
     client.kill("SIGINT");
-    const stopped = await output(client);
+    const stopped = await clientOutcome(client);
     assert.equal(stopped.code, 130, stopped.stderr);
     await Deno.lstat(sides.state);
     const run = await runClient({

@@ -14,7 +14,9 @@ import {
   ServerProcess,
   spawnClientInTerminal,
   tempDir,
+  writeServerList,
 } from "./_support/harness.ts";
+import { namesIn } from "./_support/file_system.ts";
 
 const MIB = 1024 * 1024;
 const COLUMNS = 72;
@@ -36,10 +38,7 @@ async function slowSetup() {
       () => ServerProcess.start(served.path, ["--quiet", "--rate-limit", "2M"]),
     ),
   );
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo(servers.map((s) => s.port)),
-  );
+  await writeServerList(work.path, servers.map((s) => s.port));
   return {
     work: work.path,
     bytes,
@@ -182,10 +181,7 @@ Deno.test("on a terminal 4 chunks asked for stay 4 chunks while fast servers tak
     ),
   );
   try {
-    await Deno.writeTextFile(
-      `${work.path}/servers.txt`,
-      serverInfo(servers.map((s) => s.port)),
-    );
+    await writeServerList(work.path, servers.map((s) => s.port));
     const run = await runClientInTerminal({
       cwd: work.path,
       args: ["servers.txt", "4", "f.bin"],
@@ -323,10 +319,7 @@ Deno.test("--quiet prints nothing on standard error on success", async (t) => {
   const bytes = randomBytes(3 * MIB + 5);
   await Deno.writeFile(`${served.path}/f.bin`, bytes);
   await using server = await ServerProcess.start(served.path, ["--quiet"]);
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([server.port, closedPort()]),
-  );
+  await writeServerList(work.path, [server.port, closedPort()]);
   await t.step("piped", async () => {
     const run = await runClient({
       cwd: work.path,
@@ -357,10 +350,7 @@ Deno.test("the summary names each server that sent bytes and where the file went
   await using a = await ServerProcess.start(served.path, ["--quiet"]);
   await using b = await ServerProcess.start(served.path, ["--quiet"]);
   const down = closedPort();
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([a.port, down, b.port]),
-  );
+  await writeServerList(work.path, [a.port, down, b.port]);
   await Deno.mkdir(`${work.path}/into`);
   const run = await runClient({
     cwd: work.path,
@@ -433,10 +423,7 @@ Deno.test("a permission missing from the sandbox is named with the flag to add",
   await using work = await tempDir();
   await Deno.writeFile(`${served.path}/f.bin`, randomBytes(10_000));
   await using server = await ServerProcess.start(served.path, ["--quiet"]);
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([server.port]),
-  );
+  await writeServerList(work.path, [server.port]);
   const args = ["servers.txt", "2", "f.bin"];
   const refusals = [
     {
@@ -466,9 +453,7 @@ Deno.test("a permission missing from the sandbox is named with the flag to add",
     });
   }
   await t.step("nothing was written", async () => {
-    const names = [];
-    for await (const entry of Deno.readDir(work.path)) names.push(entry.name);
-    assert.deepEqual(names, ["servers.txt"]);
+    assert.deepEqual(await namesIn(work.path), ["servers.txt"]);
   });
   await t.step("server without --allow-net", async () => {
     const run = await runWithFlags(

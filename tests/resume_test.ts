@@ -6,51 +6,25 @@
 
 import assert from "node:assert/strict";
 import { digestsOf, sha256Of, toHex } from "./_support/digest_oracle.ts";
-import { type Fault, FaultProxy } from "./_support/fault_proxy.ts";
 import { formatByteSize } from "../lib/cli/byte_size.ts";
 import {
   closedPort,
   randomBytes,
   runClient,
   sameBytes,
-  serverInfo,
-  ServerProcess,
-  tempDir,
+  writeServerList,
 } from "./_support/harness.ts";
 import { Tmpfs } from "./_support/tmpfs.ts";
+import { type FaultPlan, serveFile } from "./_support/served_file.ts";
 
 const MiB = 1024 * 1024;
 const BLOCK = 64 * 1024;
 
 /** A file served by one server behind a proxy that counts the bytes (and
  * does `fault` to connections, if given). */
-async function setup(
-  bytes: Uint8Array,
-  fault: (connectionIndex: number) => Fault | undefined = () => undefined,
-) {
-  const served = await tempDir();
-  const work = await tempDir();
-  await Deno.writeFile(`${served.path}/f.bin`, bytes);
-  const server = await ServerProcess.start(served.path);
-  const proxy = FaultProxy.start({
-    upstreamPort: server.port,
-    fault,
-  });
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([proxy.port]),
-  );
-  return {
-    served: served.path,
-    work: work.path,
-    proxy,
-    async [Symbol.asyncDispose]() {
-      await proxy[Symbol.asyncDispose]();
-      await server[Symbol.asyncDispose]();
-      await work[Symbol.asyncDispose]();
-      await served[Symbol.asyncDispose]();
-    },
-  };
+async function setup(bytes: Uint8Array, fault: FaultPlan = () => undefined) {
+  const env = await serveFile({ bytes, faults: [fault] });
+  return { ...env, proxy: env.proxies[0]! };
 }
 
 /** A partial download as an earlier run leaves it: `<name>.part` holding
@@ -131,10 +105,7 @@ Deno.test("a resumed download numbers its chunks as the first run did, and its s
   await leavePartial({ work: env.work, bytes, part, done: [[0, 3 * MiB]] });
   // Every other range starts at a server that is down: each says which.
   const down = closedPort();
-  await Deno.writeTextFile(
-    `${env.work}/servers.txt`,
-    serverInfo([env.proxy.port, down]),
-  );
+  await writeServerList(env.work, [env.proxy.port, down]);
   const run = await download(env.work, []);
   assert.equal(run.code, 0, run.stderr);
   await assertIdentical(`${env.work}/f.bin`, bytes);

@@ -9,8 +9,11 @@ import {
   Status,
 } from "../lib/wire/protocol.ts";
 import { digestsOf } from "./_support/digest_oracle.ts";
+import { PieceReader } from "./_support/piece_reader.ts";
+import { concatBytes } from "../lib/wire/byte_arrays.ts";
 import { quoteName } from "../lib/wire/quoted_name.ts";
 import {
+  clientOutcome,
   closedPort,
   randomBytes,
   runClient,
@@ -21,14 +24,25 @@ import {
   tempDir,
 } from "./_support/harness.ts";
 
+/** Connects to 127.0.0.1 (or `hostname`) and sends raw bytes; the caller
+ * reads the reply and closes the connection. */
+async function connectAndSend(
+  port: number,
+  bytes: Uint8Array,
+  hostname = "127.0.0.1",
+): Promise<Deno.TcpConn> {
+  const conn = await Deno.connect({ hostname, port });
+  await writeAll(conn, bytes);
+  return conn;
+}
+
 /** Sends raw bytes and returns everything the server sends back. */
 async function exchangeRaw(
   port: number,
   bytes: Uint8Array,
   hostname = "127.0.0.1",
 ): Promise<Uint8Array> {
-  using conn = await Deno.connect({ hostname, port });
-  await writeAll(conn, bytes);
+  using conn = await connectAndSend(port, bytes, hostname);
   const chunks: Uint8Array[] = [];
   const buffer = new Uint8Array(65536);
   while (true) {
@@ -42,30 +56,15 @@ async function exchangeRaw(
     if (n === null) break;
     chunks.push(buffer.slice(0, n));
   }
-  const all = new Uint8Array(chunks.reduce((sum, c) => sum + c.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, at);
-    at += chunk.length;
-  }
-  return all;
+  return concatBytes(chunks);
 }
 
 /** Sends a request and decodes the reply and its payload. */
 async function ask(port: number, request: Request, hostname = "127.0.0.1") {
   const reply = await exchangeRaw(port, encodeRequest(request), hostname);
-  let at = 0;
-  const reader = {
-    read(p: Uint8Array) {
-      if (at >= reply.length) return Promise.resolve(null);
-      const n = Math.min(p.length, reply.length - at);
-      p.set(reply.subarray(at, at + n));
-      at += n;
-      return Promise.resolve(n);
-    },
-  };
+  const reader = new PieceReader(reply, [Infinity]);
   const response = await readResponse(reader);
-  const payload = reply.subarray(at);
+  const payload = reply.subarray(reader.consumed);
   return { ...response, payload };
 }
 
@@ -262,18 +261,10 @@ Deno.test("server survives garbage, wrong versions and vanishing clients", async
         length: bytes.length,
       });
       {
-        using conn = await Deno.connect({
-          hostname: "127.0.0.1",
-          port: server.port,
-        });
-        await writeAll(conn, frame.subarray(0, 10));
+        using _conn = await connectAndSend(server.port, frame.subarray(0, 10));
       }
       {
-        using conn = await Deno.connect({
-          hostname: "127.0.0.1",
-          port: server.port,
-        });
-        await writeAll(conn, frame);
+        using conn = await connectAndSend(server.port, frame);
         await readExact(conn, new Uint8Array(1000));
       }
     },
@@ -326,12 +317,8 @@ Deno.test("server stops promptly with exit code 0 on SIGINT and SIGTERM", async 
       "--rate-limit",
       "64K",
     ]);
-    using conn = await Deno.connect({
-      hostname: "127.0.0.1",
-      port: server.port,
-    });
-    await writeAll(
-      conn,
+    using conn = await connectAndSend(
+      server.port,
       encodeRequest({
         op: Op.RANGE,
         name: "slow.bin",
@@ -376,9 +363,8 @@ Deno.test("a server stopped during a transfer logs it in words, and the client s
         /RANGE "slow\.bin" 0\+1048576 sent=\d+ stopped during a transfer to 127\.0\.0\.1:\d+ \d+ms\n/,
       );
       assert.doesNotMatch(log, /Bad resource|os error|Interrupted|canceled/i);
-      const output = await client.output();
-      const stderr = new TextDecoder().decode(output.stderr);
-      assert.equal(output.code, 4, stderr);
+      const { code, stderr } = await clientOutcome(client);
+      assert.equal(code, 4, stderr);
       assert.match(
         stderr,
         new RegExp(
@@ -402,12 +388,8 @@ Deno.test("a client that leaves logs in words when it left", async () => {
     "256K",
   ]);
   {
-    using conn = await Deno.connect({
-      hostname: "127.0.0.1",
-      port: server.port,
-    });
-    await writeAll(
-      conn,
+    using conn = await connectAndSend(
+      server.port,
       encodeRequest({
         op: Op.RANGE,
         name: "slow.bin",
@@ -418,11 +400,10 @@ Deno.test("a client that leaves logs in words when it left", async () => {
     await readExact(conn, new Uint8Array(HEADER_LENGTH + 1000));
   }
   {
-    using conn = await Deno.connect({
-      hostname: "127.0.0.1",
-      port: server.port,
-    });
-    await writeAll(conn, new TextEncoder().encode("MSFD"));
+    using _conn = await connectAndSend(
+      server.port,
+      new TextEncoder().encode("MSFD"),
+    );
   }
   // The server notices on its next write; then it serves the next client.
   const reply = await ask(server.port, {
@@ -683,9 +664,8 @@ Deno.test("a connection kept open and left idle is closed, and the next client i
   const bytes = randomBytes(1000);
   await Deno.writeFile(`${root.path}/f.bin`, bytes);
   await using server = await ServerProcess.start(root.path);
-  using idle = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-  await writeAll(
-    idle,
+  using idle = await connectAndSend(
+    server.port,
     encodeRequest({
       op: Op.SIZE,
       name: "f.bin",
@@ -742,12 +722,8 @@ Deno.test("a client that keeps sending after its reply holds the server about a 
   const bytes = randomBytes(1000);
   await Deno.writeFile(`${root.path}/f.bin`, bytes);
   await using server = await ServerProcess.start(root.path);
-  using chatty = await Deno.connect({
-    hostname: "127.0.0.1",
-    port: server.port,
-  });
-  await writeAll(
-    chatty,
+  using chatty = await connectAndSend(
+    server.port,
     encodeRequest({ op: Op.SIZE, name: "f.bin", offset: 0, length: 0 }),
   );
   assert.equal((await readResponse(chatty)).status, Status.OK);
@@ -1031,12 +1007,8 @@ Deno.test("hashing for a connection that is gone stops, so the next client is se
     "1.5",
   ]);
   {
-    using conn = await Deno.connect({
-      hostname: "127.0.0.1",
-      port: server.port,
-    });
-    await writeAll(
-      conn,
+    using conn = await connectAndSend(
+      server.port,
       encodeRequest({
         op: Op.RANGE_HASH,
         name: "huge.bin",

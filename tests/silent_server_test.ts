@@ -7,75 +7,24 @@
 
 import assert from "node:assert/strict";
 import { type Fault, FaultProxy } from "./_support/fault_proxy.ts";
+import { silentServer } from "./_support/fake_server.ts";
+import { type ServedFile, serveFile } from "./_support/served_file.ts";
 import {
   randomBytes,
   runClient,
   sameBytes,
-  serverInfo,
   ServerProcess,
   tempDir,
+  writeServerList,
 } from "./_support/harness.ts";
 
-/** Accepts connections on 127.0.0.1 and never writes, holding them open. */
-class SilentServer implements AsyncDisposable {
-  readonly port: number;
-  #listener: Deno.TcpListener;
-  #conns = new Set<Deno.TcpConn>();
-  #accepting: Promise<void>;
-
-  constructor() {
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    this.#listener = listener;
-    this.port = listener.addr.port;
-    this.#accepting = (async () => {
-      try {
-        for await (const conn of listener) this.#conns.add(conn);
-      } catch (error) {
-        if (!(error instanceof Deno.errors.BadResource)) throw error;
-      }
-    })();
-  }
-
-  /** How many connections it accepted. */
-  get accepted(): number {
-    return this.#conns.size;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.#listener.close();
-    await this.#accepting;
-    for (const conn of this.#conns) {
-      try {
-        conn.close();
-      } catch {
-        // The client closed it already.
-      }
-    }
-  }
-}
-
 /** A served folder with one file, the work folder, and the servers. */
-async function setup(bytes: Uint8Array, goodServers = 1) {
-  const served = await tempDir();
-  const work = await tempDir();
-  await Deno.writeFile(`${served.path}/f.bin`, bytes);
-  const servers = await Promise.all(
-    Array.from({ length: goodServers }, () => ServerProcess.start(served.path)),
-  );
-  return {
-    served: served.path,
-    work: work.path,
-    servers,
-    async [Symbol.asyncDispose]() {
-      await Promise.all(servers.map((s) => s[Symbol.asyncDispose]()));
-      await work[Symbol.asyncDispose]();
-      await served[Symbol.asyncDispose]();
-    },
-  };
+function setup(bytes: Uint8Array, goodServers = 1): Promise<ServedFile> {
+  return serveFile({ bytes, servers: goodServers });
 }
 
 async function download(work: string, ports: number[], args: string[]) {
-  await Deno.writeTextFile(`${work}/servers.txt`, serverInfo(ports));
+  await writeServerList(work, ports);
   const started = performance.now();
   const run = await runClient({
     cwd: work,
@@ -93,9 +42,9 @@ const BOUND_S = 9;
 Deno.test("one good server listed first and three silent ones download within seconds", async () => {
   const bytes = randomBytes(4 * 1024 * 1024 + 17);
   await using env = await setup(bytes);
-  await using s1 = new SilentServer();
-  await using s2 = new SilentServer();
-  await using s3 = new SilentServer();
+  await using s1 = silentServer();
+  await using s2 = silentServer();
+  await using s3 = silentServer();
   const run = await download(
     env.work,
     [env.servers[0]!.port, s1.port, s2.port, s3.port],
@@ -110,9 +59,9 @@ Deno.test("one good server listed first and three silent ones download within se
 Deno.test("three silent servers listed before the good one delay neither the size nor the chunks", async () => {
   const bytes = randomBytes(4 * 1024 * 1024 + 17);
   await using env = await setup(bytes);
-  await using s1 = new SilentServer();
-  await using s2 = new SilentServer();
-  await using s3 = new SilentServer();
+  await using s1 = silentServer();
+  await using s2 = silentServer();
+  await using s3 = silentServer();
   const run = await download(
     env.work,
     [s1.port, s2.port, s3.port, env.servers[0]!.port],
@@ -130,7 +79,7 @@ Deno.test("three silent servers listed before the good one delay neither the siz
 Deno.test("nineteen silent servers and one good one listed last download within seconds", async () => {
   const bytes = randomBytes(2 * 1024 * 1024 + 5);
   await using env = await setup(bytes);
-  const silent = Array.from({ length: 19 }, () => new SilentServer());
+  const silent = Array.from({ length: 19 }, () => silentServer());
   try {
     for (const chunks of ["4", "1"]) {
       await Deno.remove(`${env.work}/f.bin`).catch(() => {});
@@ -161,7 +110,7 @@ Deno.test("the size comes from the first server in list order that answers withi
   await using a = await ServerProcess.start(served.path);
   await using b = await ServerProcess.start(other.path);
   await using env = await setup(new Uint8Array(0), 0);
-  await using silent = new SilentServer();
+  await using silent = silentServer();
   try {
     for (
       const [ports, size] of [[[silent.port, a.port, b.port], 300_000], [[
@@ -346,7 +295,7 @@ Deno.test("a chunk whose last 100000 bytes trickle at 1 byte/s is taken over by 
 Deno.test("servers found silent are not given chunks again while a good server is free", async () => {
   const bytes = randomBytes(4 * 1024 * 1024 + 17);
   await using env = await setup(bytes);
-  const silent = Array.from({ length: 5 }, () => new SilentServer());
+  const silent = Array.from({ length: 5 }, () => silentServer());
   try {
     const run = await download(
       env.work,

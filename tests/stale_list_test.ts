@@ -1,71 +1,15 @@
 import assert from "node:assert/strict";
 import { digestsOf, sha256Of } from "./_support/digest_oracle.ts";
-import { writeAll } from "../lib/wire/exact_io.ts";
-import {
-  encodeResponse,
-  Op,
-  readRequest,
-  type Request,
-  Status,
-} from "../lib/wire/protocol.ts";
-import { runClient, serverInfo, tempDir } from "./_support/harness.ts";
-
-/** How a {@linkcode FakeServer} answers, request by request. */
-type Answer = (request: Request) => {
-  status?: Status;
-  fileSize: number;
-  payload?: Uint8Array;
-};
-
-/** A serial server of the protocol that answers as told, one reply per
- * connection. */
-class FakeServer implements AsyncDisposable {
-  readonly listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  readonly #served: Promise<void>;
-
-  constructor(answer: Answer) {
-    this.#served = (async () => {
-      for await (const conn of this.listener) {
-        try {
-          const request = await readRequest(conn);
-          const { status = Status.OK, fileSize, payload = new Uint8Array() } =
-            answer(request);
-          const ok = status === Status.OK;
-          await writeAll(
-            conn,
-            encodeResponse({
-              status,
-              message: ok ? "" : "refused",
-              fileSize: ok ? fileSize : 0,
-              payloadLength: ok ? payload.length : 0,
-            }),
-          );
-          if (ok) await writeAll(conn, payload);
-        } catch {
-          // The client left; the next one comes.
-        } finally {
-          conn.close();
-        }
-      }
-    })();
-  }
-
-  get port(): number {
-    return this.listener.addr.port;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.listener.close();
-    await this.#served;
-  }
-}
+import { Op, Status } from "../lib/wire/protocol.ts";
+import { answeringServer } from "./_support/fake_server.ts";
+import { runClient, tempDir, writeServerList } from "./_support/harness.ts";
 
 Deno.test("a server whose blocks fail its own digest list is said to have changed, not to differ from itself", async () => {
   await using work = await tempDir();
   const bytes = new Uint8Array(64 * 1024).map((_, i) => i % 253);
   const stale = bytes.map((b) => b ^ 1);
   // A stale cached list: the server's own bytes do not match it.
-  await using server = new FakeServer((request) => {
+  await using server = answeringServer((request) => {
     const { op, offset, length } = request;
     const fileSize = bytes.length;
     if (op === Op.BLOCK_HASHES) {
@@ -82,10 +26,7 @@ Deno.test("a server whose blocks fail its own digest list is said to have change
     }
     return { fileSize };
   });
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([server.port]),
-  );
+  await writeServerList(work.path, [server.port]);
   const run = await runClient({
     cwd: work.path,
     args: ["--retries", "1", "servers.txt", "2", "f.bin"],
@@ -102,17 +43,14 @@ Deno.test("no retry round is announced once every server is left out", async () 
   await using work = await tempDir();
   const size = 64 * 1024;
   // Its ranges come from another version of the file than its size says.
-  await using server = new FakeServer((request) =>
+  await using server = answeringServer((request) =>
     request.op === Op.SIZE
       ? { fileSize: size }
       : request.op === Op.RANGE
       ? { fileSize: size + 1, payload: new Uint8Array(request.length) }
       : { status: Status.FORBIDDEN, fileSize: 0 }
   );
-  await Deno.writeTextFile(
-    `${work.path}/servers.txt`,
-    serverInfo([server.port]),
-  );
+  await writeServerList(work.path, [server.port]);
   const run = await runClient({
     cwd: work.path,
     args: ["--retries", "2", "servers.txt", "3", "f.bin"],

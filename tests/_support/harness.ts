@@ -11,16 +11,7 @@ export const SERVER_SCRIPT = `${PROJECT}server.ts`;
 /** The client script. */
 export const CLIENT_SCRIPT = `${PROJECT}client.ts`;
 
-/** A temporary folder, removed with everything in it on dispose. */
-export async function tempDir(): Promise<
-  { path: string } & AsyncDisposable
-> {
-  const path = await Deno.makeTempDir({ prefix: "msfd_test_" });
-  return {
-    path,
-    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
-  };
-}
+export { tempDir } from "./temp_dir.ts";
 
 /** `length` random bytes. */
 export function randomBytes(length: number): Uint8Array {
@@ -36,6 +27,15 @@ export function serverInfo(ports: number[]): string {
   return ports.map((port) => `127.0.0.1 ${port}\n`).join("");
 }
 
+/** Writes `servers.txt` in `dir`: a server list naming 127.0.0.1 at the
+ * given ports. */
+export async function writeServerList(
+  dir: string,
+  ports: number[],
+): Promise<void> {
+  await Deno.writeTextFile(`${dir}/servers.txt`, serverInfo(ports));
+}
+
 /** A port nothing listens on: bound, then released. */
 export function closedPort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -44,7 +44,10 @@ export function closedPort(): number {
   return port;
 }
 
-async function collect(stream: ReadableStream<Uint8Array>): Promise<string> {
+/** All the text a stream carries, read to its end. */
+export async function collect(
+  stream: ReadableStream<Uint8Array>,
+): Promise<string> {
   let text = "";
   for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
     text += chunk;
@@ -200,6 +203,14 @@ export async function runClient(options: ClientOptions): Promise<ClientRun> {
     await writer.write(new TextEncoder().encode(options.stdin));
     await writer.close();
   }
+  return await clientOutcome(child);
+}
+
+/** Waits for a client started with {@linkcode spawnClient} to end: its
+ * exit code and its output as text. */
+export async function clientOutcome(
+  child: Deno.ChildProcess,
+): Promise<ClientRun> {
   const output = await child.output();
   return {
     code: output.code,

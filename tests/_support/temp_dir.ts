@@ -1,9 +1,25 @@
 /**
- * A temporary folder for one unit test, removed afterwards. Internal to the
- * tests.
+ * Temporary folders for the tests, removed afterwards, and whether file
+ * modes stop this process. Internal to the tests.
  *
  * @module
  */
+
+/**
+ * A new temporary folder, removed with everything in it on dispose.
+ *
+ * @param prefix The start of the folder's name, to tell whose it is.
+ * @returns Its path, and a dispose that removes it.
+ */
+export async function tempDir(
+  prefix = "msfd_test_",
+): Promise<{ path: string } & AsyncDisposable> {
+  const path = await Deno.makeTempDir({ prefix });
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }),
+  };
+}
 
 /**
  * Runs `fn` with a new temporary folder, then removes the folder and all
@@ -16,12 +32,8 @@ export async function withTempDir(
   prefix: string,
   fn: (dir: string) => Promise<void>,
 ): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  await using dir = await tempDir(prefix);
+  await fn(dir.path);
 }
 
 /**

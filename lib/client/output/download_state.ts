@@ -202,17 +202,6 @@ export function parseState(text: string): ParsedState {
 /** The identity: a SHA-256 in lower-case hex. */
 const IDENTITY = /^[0-9a-f]{64}$/;
 
-/**
- * Decodes a control file's text.
- *
- * @param text The stored text.
- * @returns The state, or `undefined` if the text is not a valid state.
- */
-export function decodeState(text: string): DownloadState | undefined {
-  const parsed = parseState(text);
-  return "state" in parsed ? parsed.state : undefined;
-}
-
 /** Reads a file of at most `limit` bytes, or gives `undefined` for a
  * longer one (as its size says, or as it turns out while it is read). */
 async function readUpTo(

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import {
-  decodeState,
   type DownloadState,
   encodeState,
   loadState,
@@ -13,6 +12,12 @@ import {
   UnreadableStateError,
 } from "./download_state.ts";
 import { withTempDir } from "../../../tests/_support/temp_dir.ts";
+
+/** The state a text holds, or `undefined` where it holds none. */
+function decodeState(text: string): DownloadState | undefined {
+  const parsed = parseState(text);
+  return "state" in parsed ? parsed.state : undefined;
+}
 
 async function listDir(dir: string): Promise<string[]> {
   const names = [];
