@@ -86,7 +86,7 @@ export async function main(args: string[]): Promise<number> {
       } (install with: ${INSTALL_HINT})`,
     );
   }
-  const tools = benchTools(installed);
+  const tools = benchTools(installed, options.baseline);
 
   const interrupt = new AbortController();
   const onSignal = () => interrupt.abort(new Error("Interrupted"));

@@ -30,6 +30,9 @@ Options:
                       tmpfs (results then include that file system's costs)
   --timeout SECONDS   limit for one run of any tool (default: 60, memory: 180;
                       smoke: 30)
+  --baseline DIR      also run DIR/client.ts (another checkout, say the commit
+                      before a change) as "client @baseline", alternated with
+                      the others against the same servers
   --smoke             tiny files (4 MiB), one run each: a quick smoke test
   -h, --help          show this help
 
@@ -44,6 +47,8 @@ export interface BenchOptions {
   scenarios: Scenario[];
   /** A folder to work under instead of a tmpfs of our own. */
   dir: string | undefined;
+  /** Another checkout whose `client.ts` runs beside ours. */
+  baseline: string | undefined;
 }
 
 /** A command line the benchmark cannot use. */
@@ -87,6 +92,7 @@ export function parseOptions(args: string[]): BenchOptions {
         runs: { type: "string" },
         size: { type: "string", multiple: true },
         dir: { type: "string" },
+        baseline: { type: "string" },
         timeout: { type: "string" },
         smoke: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
@@ -154,5 +160,12 @@ export function parseOptions(args: string[]): BenchOptions {
     throw new BenchUsageError("--dir takes a folder: received an empty name");
   }
 
-  return { help: values.help, smoke, runs, scenarios, dir: values.dir };
+  return {
+    help: values.help,
+    smoke,
+    runs,
+    scenarios,
+    dir: values.dir,
+    baseline: values.baseline,
+  };
 }

@@ -59,3 +59,8 @@ Deno.test("bad values are usage errors naming the option", () => {
     assert.throws(() => parseOptions(args), BenchUsageError, args.join(" "));
   }
 });
+
+Deno.test("--baseline names another checkout to run beside ours", () => {
+  assert.equal(parseOptions([]).baseline, undefined);
+  assert.equal(parseOptions(["--baseline", "/old"]).baseline, "/old");
+});

@@ -23,12 +23,27 @@ export const CLIENT_SCRIPT = `${PROJECT_DIR}client.ts`;
  * @returns Arguments for `Deno.execPath()`.
  */
 export function clientRunArgs(...clientArgs: string[]): string[] {
+  return clientScriptArgs(CLIENT_SCRIPT, clientArgs);
+}
+
+/**
+ * The arguments of `deno` that run a given client script, such as another
+ * checkout's.
+ *
+ * @param script The client script's path.
+ * @param clientArgs The client's own arguments.
+ * @returns The arguments.
+ */
+export function clientScriptArgs(
+  script: string,
+  clientArgs: readonly string[],
+): string[] {
   return [
     "run",
     "--allow-net",
     "--allow-read",
     "--allow-write",
-    CLIENT_SCRIPT,
+    script,
     ...clientArgs,
   ];
 }

@@ -5,7 +5,7 @@
  */
 
 import type { Installed } from "./peers.ts";
-import { clientRunArgs } from "./project_servers.ts";
+import { clientRunArgs, clientScriptArgs } from "./project_servers.ts";
 import type { CommandSpec } from "./timed_run.ts";
 
 /** What a tool's command is built from. */
@@ -39,24 +39,32 @@ export const CLIENT = "client";
 /** Our client without block verification. */
 export const CLIENT_NO_VERIFY = "client --no-verify";
 
-function client(name: string, extra: string[]): Tool {
+function client(name: string, extra: string[], script?: string): Tool {
   return {
     name,
     needsNginx: false,
     usesProjectServers: true,
-    command: (job) => ({
-      command: Deno.execPath(),
-      args: clientRunArgs(
+    command: (job) => {
+      const args = [
         "--force",
         ...extra,
         job.serverInfoPath,
         String(job.chunks),
         job.fileName,
-      ),
-      cwd: job.downloadDir,
-    }),
+      ];
+      return {
+        command: Deno.execPath(),
+        args: script === undefined
+          ? clientRunArgs(...args)
+          : clientScriptArgs(script, args),
+        cwd: job.downloadDir,
+      };
+    },
   };
 }
+
+/** The name of another checkout's client in the results. */
+export const CLIENT_BASELINE = "client @baseline";
 
 /** The most connections aria2c opens to one host (its `-x` limit). */
 const ARIA2C_MAX_PER_HOST = 16;
@@ -135,10 +143,17 @@ const DD: Tool = {
  * then the installed peers.
  *
  * @param installed Which peers are installed.
+ * @param baseline Another checkout whose client runs beside ours, if any.
  * @returns The tools.
  */
-export function benchTools(installed: Installed): Tool[] {
+export function benchTools(
+  installed: Installed,
+  baseline?: string,
+): Tool[] {
   const tools = [client(CLIENT, []), client(CLIENT_NO_VERIFY, ["--no-verify"])];
+  if (baseline !== undefined) {
+    tools.splice(1, 0, client(CLIENT_BASELINE, [], `${baseline}/client.ts`));
+  }
   if (installed.nginx && installed.aria2c) tools.push(ARIA2C);
   if (installed.nginx && installed.axel) tools.push(AXEL);
   if (installed.dd) tools.push(DD);

@@ -50,6 +50,23 @@ Deno.test("the client gets --force, the server list, chunks and name", () => {
   assert.ok(noVerify!.command(JOB).args.includes("--no-verify"));
 });
 
+Deno.test("a baseline checkout's client runs beside ours, against the same servers", () => {
+  const tools = benchTools(ALL, "/old");
+  assert.deepEqual(tools.map((tool) => tool.name).slice(0, 3), [
+    "client",
+    "client @baseline",
+    "client --no-verify",
+  ]);
+  const { args } = tools[1]!.command(JOB);
+  assert.ok(args.includes("/old/client.ts"), args.join(" "));
+  assert.deepEqual(args.slice(-4), [
+    "--force",
+    "/w/server-info.text",
+    "4",
+    "u.bin",
+  ]);
+});
+
 Deno.test("aria2c uses one connection per mirror and every mirror URL", () => {
   const aria2c = benchTools(ALL).find((tool) => tool.name === "aria2c")!;
   const { command, args } = aria2c.command(JOB);
