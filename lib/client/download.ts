@@ -141,9 +141,16 @@ export async function download(
   // Read first: a state that must be left alone ends the download before
   // any server is asked.
   const saved = await readState(statePath, onEvent);
-  const { size, serverIndex: first, responsive } = await findFileSize(
-    options,
+  const slots = servers.map((server, i) =>
+    new ServerSlot(i, new MsfdSource({ server, name: options.name, timeouts }))
   );
+  const { size, serverIndex: first, responsive } = await findFileSize({
+    servers,
+    sources: slots.map((slot) => slot.source),
+    name: options.name,
+    onEvent,
+  });
+  for (const slot of slots) slot.answeredSize = responsive[slot.index]!;
 
   const sameFile = saved !== undefined && saved.name === options.name &&
     saved.size === size;
@@ -153,16 +160,6 @@ export async function download(
     : sameFile && isUsableBlockSize(saved.blockSize, size)
     ? saved.blockSize
     : chooseBlockSize(size, options.numChunks);
-  // A server that has not cached the list computes it as it sends it:
-  // ranges start as soon as the list covers them, on the other servers.
-  const slots = servers.map((server, i) => {
-    const slot = new ServerSlot(
-      i,
-      new MsfdSource({ server, name: options.name, timeouts }),
-    );
-    slot.answeredSize = responsive[i]!;
-    return slot;
-  });
   // A server left out for good: its copy differs from the first one's.
   const exclude = (serverIndex: number, reason: string) => {
     if (!slots[serverIndex]!.exclude(reason)) return;
@@ -175,18 +172,16 @@ export async function download(
   const abort = new AbortController();
   const stop = () => abort.abort(options.signal?.reason);
   options.signal?.addEventListener("abort", stop, { once: true });
+  // A server that has not cached the list computes it as it sends it:
+  // ranges start as soon as the list covers them, on the other servers.
   const listing: Listing = verify
     ? await startListing({
-      servers,
-      name: options.name,
-      timeouts,
+      slots,
       onEvent,
       first,
       size,
       blockSize,
-      locks: slots.map((slot) => slot.lock),
       signal: abort.signal,
-      isExcluded: (serverIndex) => slots[serverIndex]!.excluded,
       exclude,
     })
     : {
