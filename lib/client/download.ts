@@ -9,13 +9,13 @@
  * @module
  */
 
-import { MsfdSource } from "./msfd_source.ts";
-import { ServerSlot } from "./server_slot.ts";
+import type { ServerSlot } from "./server_slot.ts";
+import { learnSize, openSlots, slotExcluder } from "./server_slots.ts";
+import { beginListing, openOutput, planBlocks } from "./download_setup.ts";
+import { unfinishedError } from "./download_outcome.ts";
+import type { KeptBytes } from "./verify/kept_bytes.ts";
 import { retryPolicy } from "./retry_policy.ts";
-import { BlockHasher } from "./verify/block_hasher.ts";
-import { chooseBlockSize, isUsableBlockSize } from "./verify/block_digests.ts";
 import { IntervalSet } from "./plan/interval_set.ts";
-import { OutputFile } from "./output/output_file.ts";
 import {
   type ByteRange,
   planChunks,
@@ -26,17 +26,10 @@ import {
   RangeTasks,
   type TaskProgress,
 } from "./range_tasks.ts";
-import { quoteName } from "../wire/quoted_name.ts";
 import type { Timeouts } from "./protocol_client.ts";
-import { formatAddress, type ServerAddress } from "../wire/address.ts";
+import type { ServerAddress } from "../wire/address.ts";
 import { type FileIdentity, sideFilePaths } from "./output/side_files.ts";
-import {
-  FileChangedError,
-  IncompleteDownloadError,
-} from "./download_errors.ts";
 import type { DownloadEvent } from "./download_events.ts";
-import { findFileSize } from "./size_lookup.ts";
-import { type Listing, startListing } from "./verify/digest_list_fetch.ts";
 import {
   keptCandidates,
   readState,
@@ -134,75 +127,32 @@ export interface DownloadResult {
 export async function download(
   options: DownloadOptions,
 ): Promise<DownloadResult> {
-  const { servers, timeouts, onEvent } = options;
+  const { servers, onEvent } = options;
   const { partial: partialPath, state: statePath } = sideFilePaths(
     options.outputPath,
   );
   // Read first: a state that must be left alone ends the download before
   // any server is asked.
   const saved = await readState(statePath, onEvent);
-  const { size, serverIndex: first, responsive } = await findFileSize(
-    options,
-  );
-
-  const sameFile = saved !== undefined && saved.name === options.name &&
-    saved.size === size;
-  const verify = (options.verify ?? true) && size > 0;
-  const blockSize = !verify
-    ? 1
-    : sameFile && isUsableBlockSize(saved.blockSize, size)
-    ? saved.blockSize
-    : chooseBlockSize(size, options.numChunks);
+  const slots = openSlots(options);
+  const { size, serverIndex: first } = await learnSize(slots, options);
+  const { sameFile, verify, blockSize } = planBlocks({
+    ...options,
+    saved,
+    size,
+  });
+  const exclude = slotExcluder(slots, servers, onEvent);
+  const abort = new AbortController();
   // A server that has not cached the list computes it as it sends it:
   // ranges start as soon as the list covers them, on the other servers.
-  const slots = servers.map((server, i) => {
-    const slot = new ServerSlot(
-      i,
-      new MsfdSource({ server, name: options.name, timeouts }),
-    );
-    slot.answeredSize = responsive[i]!;
-    return slot;
-  });
-  // A server left out for good: its copy differs from the first one's.
-  const exclude = (serverIndex: number, reason: string) => {
-    if (!slots[serverIndex]!.exclude(reason)) return;
-    onEvent?.({
-      type: "server-excluded",
-      server: servers[serverIndex]!,
-      reason,
-    });
-  };
-  const abort = new AbortController();
-  const stop = () => abort.abort(options.signal?.reason);
-  options.signal?.addEventListener("abort", stop, { once: true });
-  const listing: Listing = verify
-    ? await startListing({
-      servers,
-      name: options.name,
-      timeouts,
-      onEvent,
-      first,
-      size,
-      blockSize,
-      locks: slots.map((slot) => slot.lock),
-      signal: abort.signal,
-      isExcluded: (serverIndex) => slots[serverIndex]!.excluded,
-      exclude,
-    })
-    : {
-      reference: undefined,
-      listed: Promise.resolve(),
-      listingOn: () => undefined,
-    };
-  const { reference, listed } = listing;
-  /** Stops what is still running of the list, once the download ends. */
-  const endListing = async () => {
-    options.signal?.removeEventListener("abort", stop);
-    abort.abort();
-    await listed;
-  };
-
-  let candidates = keptCandidates({
+  const listing = await beginListing(
+    verify,
+    { slots, onEvent, first, size, blockSize, exclude },
+    abort,
+    options.signal,
+  );
+  const { reference } = listing;
+  const candidates = keptCandidates({
     saved,
     sameFile,
     verify,
@@ -211,38 +161,19 @@ export async function download(
     size,
     onEvent,
   });
-  let opened: Awaited<ReturnType<typeof OutputFile.open>>;
-  try {
-    opened = await OutputFile.open(options.outputPath, size, {
-      resume: candidates.length > 0,
-      found: options.partialFound,
-    });
-  } catch (error) {
-    await endListing();
-    throw error;
-  }
-  const { output, resumed } = opened;
-  if (!resumed && candidates.length > 0) {
-    onEvent?.({
-      type: "restarted",
-      reason: `the partial file ${
-        quoteName(partialPath)
-      } is missing or not ${size} bytes long`,
-    });
-  }
-  // Blocks are hashed on a worker thread while this one receives.
-  let hasher: BlockHasher | undefined;
-  try {
-    hasher = reference === undefined ? undefined : new BlockHasher();
-  } catch (error) {
-    output.close();
-    await endListing();
-    throw error;
-  }
-  if (!resumed) candidates = [];
+  const { output, resumed, hasher } = await openOutput({
+    outputPath: options.outputPath,
+    partialPath,
+    size,
+    resume: candidates.length > 0,
+    found: options.partialFound,
+    reference,
+    onEvent,
+    onFailure: listing.end,
+  });
   const { kept, keptHasher, trusted } = startKeptCheck({
     partialPath,
-    candidates,
+    candidates: resumed ? candidates : [],
     reference,
     verify,
     hasher,
@@ -252,16 +183,12 @@ export async function download(
     signal: abort.signal,
     onEvent,
   });
-
   // The missing bytes are fetched while the kept ones are checked; the
   // kept blocks that fail are fetched in a second pass.
   const ranges = planRanges(size, options.numChunks, {
     blockSize,
-    done: candidates,
+    done: resumed ? candidates : [],
   });
-  // What the user asked for: the ranges of this run, and of a second
-  // pass, are numbered by the chunk they lie in.
-  const chunks = planChunks(size, options.numChunks, blockSize);
   const taskOptions = {
     slots,
     size,
@@ -278,8 +205,11 @@ export async function download(
     abort,
     onEvent,
   };
-  const tasks = new RangeTasks(taskOptions, ranges);
-  const passes = new Passes(tasks, { trusted, kept, slots });
+  const passes = new Passes(new RangeTasks(taskOptions, ranges), {
+    trusted,
+    kept,
+    slots,
+  });
   const checkpoints = new Checkpoints({
     statePath,
     snapshot: () =>
@@ -294,56 +224,16 @@ export async function download(
     sync: () => output.sync(),
     intervalMs: options.checkpointMs,
   });
-  let againRanges: ByteRange[] = [];
   try {
     await firstSave(checkpoints, { output, resumed, partialPath, statePath });
-    checkpoints.start();
-    options.onStart?.(() => passes.progress(size, chunks));
-    const failed = await runPasses({
-      passes,
-      kept,
-      abort,
-      onEvent,
-      secondPass: (firstIndex) => {
-        againRanges = secondPassRanges({
-          kept: kept!,
-          size,
-          numChunks: options.numChunks,
-          blockSize,
-          firstIndex,
-        });
-        return new RangeTasks(taskOptions, againRanges);
-      },
+    const run = { options, passes, kept, checkpoints, abort, slots, first };
+    const againRanges = await fetchAll({
+      ...run,
+      size,
+      blockSize,
+      partialPath,
+      secondPass: (againRanges) => new RangeTasks(taskOptions, againRanges),
     });
-    await checkpoints.settle();
-    if (failed) {
-      await checkpoints.save().catch(() => {});
-      throw failed.error;
-    }
-    const missing = passes.all.flatMap((pass) => pass.missing());
-    if (missing.length > 0 || passes.present(false).size < size) {
-      await checkpoints.save();
-      // The server the download settled on has another version now: the
-      // file changed on the servers.
-      if (slots[first]!.excluded && !(options.signal?.aborted ?? false)) {
-        throw new FileChangedError({
-          missing,
-          partialPath,
-          how: `${formatAddress(servers[first]!)}: ${
-            slots[first]!.excludedWhy
-          }${
-            servers.length > 1 && slots.every((slot) => slot.excluded)
-              ? "; every other server has another version too"
-              : ""
-          }`,
-        });
-      }
-      throw new IncompleteDownloadError({
-        missing,
-        partialPath,
-        interrupted: options.signal?.aborted ?? false,
-      });
-    }
     await commitDownload({
       options,
       output,
@@ -354,7 +244,7 @@ export async function download(
     return {
       size,
       ranges: [...ranges, ...againRanges],
-      chunks: chunks.length,
+      chunks: planChunks(size, options.numChunks, blockSize).length,
       bytesPerServer: passes.bytesPerServer(),
       failovers: passes.all.reduce((sum, p) => sum + p.failovers, 0),
       retryRounds: passes.all.reduce((sum, p) => sum + p.retryRounds, 0),
@@ -369,6 +259,70 @@ export async function download(
     for (const pass of passes.all) pass[Symbol.dispose]();
     hasher?.[Symbol.dispose]();
     keptHasher?.[Symbol.dispose]();
-    await endListing();
+    await listing.end();
   }
+}
+
+/**
+ * Runs the passes of range tasks to their end, the checkpoints saving
+ * progress meanwhile, and throws unless every byte is present.
+ *
+ * @returns The ranges of the second pass, if one ran.
+ * @throws {IncompleteDownloadError} If bytes are missing (a
+ * {@linkcode FileChangedError} when the file changed on the servers), or
+ * what a pass failed with.
+ */
+async function fetchAll(run: {
+  options: DownloadOptions;
+  passes: Passes;
+  kept: KeptBytes | undefined;
+  checkpoints: Checkpoints;
+  abort: AbortController;
+  slots: readonly ServerSlot[];
+  first: number;
+  size: number;
+  blockSize: number;
+  partialPath: string;
+  secondPass: (ranges: ByteRange[]) => RangeTasks;
+}): Promise<ByteRange[]> {
+  const { options, passes, kept, checkpoints, size, blockSize } = run;
+  let againRanges: ByteRange[] = [];
+  checkpoints.start();
+  // What the user asked for: the ranges of this run, and of a second
+  // pass, are numbered by the chunk they lie in.
+  const chunks = planChunks(size, options.numChunks, blockSize);
+  options.onStart?.(() => passes.progress(size, chunks));
+  const failed = await runPasses({
+    passes,
+    kept,
+    abort: run.abort,
+    onEvent: options.onEvent,
+    secondPass: (firstIndex) => {
+      againRanges = secondPassRanges({
+        kept: kept!,
+        size,
+        numChunks: options.numChunks,
+        blockSize,
+        firstIndex,
+      });
+      return run.secondPass(againRanges);
+    },
+  });
+  await checkpoints.settle();
+  if (failed) {
+    await checkpoints.save().catch(() => {});
+    throw failed.error;
+  }
+  const missing = passes.all.flatMap((pass) => pass.missing());
+  if (missing.length > 0 || passes.present(false).size < size) {
+    await checkpoints.save();
+    throw unfinishedError({
+      slots: run.slots,
+      first: run.first,
+      missing,
+      partialPath: run.partialPath,
+      interrupted: options.signal?.aborted ?? false,
+    });
+  }
+  return againRanges;
 }

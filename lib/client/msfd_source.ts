@@ -14,6 +14,7 @@ import {
   type RequestOptions,
   requestRangeDigest,
   requestSize,
+  sizeFailureReason,
   type Timeouts,
 } from "./protocol_client.ts";
 import type { DigestListener, Source, SourceFetch } from "./source.ts";
@@ -133,6 +134,16 @@ export class MsfdSource implements Source {
    */
   describeFailure(error: unknown): string {
     return describeFailure(this.server, error);
+  }
+
+  /**
+   * Describes why the server did not report the size.
+   *
+   * @param error What {@linkcode MsfdSource.size} threw.
+   * @returns `host:port: reason`.
+   */
+  describeSizeFailure(error: unknown): string {
+    return `${this.label}: ${sizeFailureReason(error)}`;
   }
 
   /** Closes the kept connection, if any. */

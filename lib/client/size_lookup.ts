@@ -5,16 +5,11 @@
  * @module
  */
 
-import { formatAddress, type ServerAddress } from "../wire/address.ts";
+import type { ServerAddress } from "../wire/address.ts";
 import { TimeoutError } from "../wire/watchdog.ts";
 import { CannotTransferError } from "./download_errors.ts";
 import type { DownloadEventSink } from "./download_events.ts";
-import {
-  type RequestOptions,
-  requestSize,
-  sizeFailureReason,
-  type Timeouts,
-} from "./protocol_client.ts";
+import type { Source } from "./source.ts";
 
 /** Once a server reported the size, how long the servers listed before
  * it still have to answer: list order decides among those that answer, but
@@ -23,18 +18,15 @@ export const SIZE_GRACE_MS = 1000;
 
 /** What {@linkcode findFileSize} needs. */
 export interface SizeLookupOptions {
-  /** The servers, in list order. */
-  servers: ServerAddress[];
-  /** The name to ask the servers for. */
+  /** The servers, in list order, as the events name them. */
+  servers: readonly ServerAddress[];
+  /** Each server's source, in list order: the size is asked of them. */
+  sources: readonly Pick<Source, "size" | "describeSizeFailure">[];
+  /** The file's name, for the error when no server reports a size. */
   name: string;
-  /** Deadlines for each request. */
-  timeouts: Timeouts;
   /** Told of each server before the chosen one that failed, and of the
    * size found. */
   onEvent?: DownloadEventSink | undefined;
-  /** Asks one server for the size.
-   * @default {requestSize} */
-  askSize?: (options: RequestOptions, name: string) => Promise<number>;
 }
 
 /** What {@linkcode findFileSize} found. */
@@ -56,7 +48,7 @@ type SizeAnswer = { size: number } | { error: unknown };
  * before the first to answer get {@linkcode SIZE_GRACE_MS} more; those
  * that have not answered by then are given up.
  *
- * @param options The servers, the name, deadlines and event sink.
+ * @param options The servers, their sources, the name and event sink.
  * @returns The size, the index of the server that reported it, and which
  * servers reported the same size by then.
  * @throws {CannotTransferError} If no server reported a size.
@@ -64,13 +56,12 @@ type SizeAnswer = { size: number } | { error: unknown };
 export async function findFileSize(
   options: SizeLookupOptions,
 ): Promise<SizeFound> {
-  const { servers, timeouts, name } = options;
-  const askSize = options.askSize ?? requestSize;
-  const answers: (SizeAnswer | undefined)[] = servers.map(() => undefined);
+  const { servers, sources, name } = options;
+  const answers: (SizeAnswer | undefined)[] = sources.map(() => undefined);
   const giveUp = new AbortController();
   let changed = Promise.withResolvers<void>();
-  const asked = servers.map((server, i) =>
-    askSize({ server, timeouts, signal: giveUp.signal }, name).then(
+  const asked = sources.map((source, i) =>
+    source.size(giveUp.signal).then(
       (size) => ({ size }),
       (error) => ({ error }),
     ).then((answer: SizeAnswer) => {
@@ -111,12 +102,10 @@ export async function findFileSize(
     giveUp.abort();
     await Promise.all(asked);
   }
-  const reasons = servers.flatMap((server, i) => {
+  const reasons = sources.flatMap((source, i) => {
     const answer = answers[i]!;
     if (chosen !== undefined && i >= chosen) return [];
-    return "error" in answer
-      ? [`${formatAddress(server)}: ${sizeFailureReason(answer.error)}`]
-      : [];
+    return "error" in answer ? [source.describeSizeFailure(answer.error)] : [];
   });
   if (chosen === undefined) throw new CannotTransferError(name, reasons);
   for (const detail of reasons) {

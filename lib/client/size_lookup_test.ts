@@ -1,38 +1,54 @@
 import assert from "node:assert/strict";
 import { DEFAULT_TIMEOUTS, ServerReplyError } from "./protocol_client.ts";
+import { MsfdSource } from "./msfd_source.ts";
 import { findFileSize, SIZE_GRACE_MS } from "./size_lookup.ts";
 import { CannotTransferError } from "./download_errors.ts";
 import type { DownloadEvent } from "./download_events.ts";
 
-const SERVERS = [1, 2, 3].map((port) => ({ hostname: "127.0.0.1", port }));
+type Answer = { size?: number; error?: Error; delayMs?: number };
 
-/** Answers by port: a size, an error, or a delay before either. */
-function answers(
-  table: Record<number, { size?: number; error?: Error; delayMs?: number }>,
-) {
-  return (options: { server: { port: number }; signal?: AbortSignal }) => {
-    const answer = table[options.server.port]!;
+/** An msfd source whose size answer is scripted: a size, an error, or a
+ * delay before either; it is told of each signal as the real one is. */
+class ScriptedSource extends MsfdSource {
+  #answer: Answer;
+  constructor(port: number, answer: Answer) {
+    super({
+      server: { hostname: "127.0.0.1", port },
+      name: "a.bin",
+      timeouts: DEFAULT_TIMEOUTS,
+    });
+    this.#answer = answer;
+  }
+  override size(signal?: AbortSignal): Promise<number> {
+    const answer = this.#answer;
     return new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (answer.error !== undefined) reject(answer.error);
         else resolve(answer.size!);
       }, answer.delayMs ?? 0);
-      options.signal?.addEventListener("abort", () => {
+      signal?.addEventListener("abort", () => {
         clearTimeout(timer);
         reject(new DOMException("given up", "AbortError"));
       }, { once: true });
     });
+  }
+}
+
+/** The servers and their scripted sources, by port. */
+function answers(table: Record<number, Answer>) {
+  const ports = Object.keys(table).map(Number);
+  return {
+    servers: ports.map((port) => ({ hostname: "127.0.0.1", port })),
+    sources: ports.map((port) => new ScriptedSource(port, table[port]!)),
   };
 }
 
 Deno.test("the first server in list order that reports a size is taken, and those before it are told of", async () => {
   const events: DownloadEvent[] = [];
   const found = await findFileSize({
-    servers: SERVERS,
     name: "a.bin",
-    timeouts: DEFAULT_TIMEOUTS,
     onEvent: (event) => events.push(event),
-    askSize: answers({
+    ...answers({
       1: { error: new Error("boom") },
       2: { size: 100, delayMs: 20 },
       3: { size: 100 },
@@ -49,10 +65,8 @@ Deno.test("the first server in list order that reports a size is taken, and thos
 Deno.test("a server before the first to answer is given up after the grace", async () => {
   const started = performance.now();
   const found = await findFileSize({
-    servers: SERVERS,
     name: "a.bin",
-    timeouts: DEFAULT_TIMEOUTS,
-    askSize: answers({
+    ...answers({
       1: { size: 5, delayMs: 60_000 },
       2: { size: 7 },
       3: { size: 7 },
@@ -65,10 +79,8 @@ Deno.test("a server before the first to answer is given up after the grace", asy
 Deno.test("no size from any server is a CannotTransferError naming each", async () => {
   await assert.rejects(
     findFileSize({
-      servers: SERVERS.slice(0, 2),
       name: "a.bin",
-      timeouts: DEFAULT_TIMEOUTS,
-      askSize: answers({
+      ...answers({
         1: { error: new ServerReplyError("not found") },
         2: { error: new Error("boom") },
       }),

@@ -152,6 +152,14 @@ export interface Source {
    * @returns `<label>: <reason>`.
    */
   describeFailure(error: unknown): string;
+  /**
+   * Describes in one line why the size was not learnt, in a few words:
+   * `not found`, `connection refused`, and so on.
+   *
+   * @param error What {@linkcode Source.size} threw.
+   * @returns `<label>: <reason>`.
+   */
+  describeSizeFailure(error: unknown): string;
   /** Lets go of what it keeps between requests (an open connection):
    * no request follows soon. */
   release(): void;

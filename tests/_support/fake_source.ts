@@ -156,6 +156,10 @@ export class FakeSource implements Source {
     }`;
   }
 
+  describeSizeFailure(error: unknown): string {
+    return this.describeFailure(error);
+  }
+
   release(): void {
     this.released++;
   }

@@ -6,15 +6,10 @@
  * @module
  */
 
-import { formatAddress, type ServerAddress } from "../../wire/address.ts";
 import { DIGEST_BYTES } from "../../wire/protocol.ts";
 import type { DownloadEventSink } from "../download_events.ts";
-import {
-  describeFailure,
-  OtherVersionError,
-  requestBlockDigests,
-  type Timeouts,
-} from "../protocol_client.ts";
+import type { ServerSlot } from "../server_slot.ts";
+import { OtherVersionError } from "../source.ts";
 import { ReferenceDigests } from "./reference_digests.ts";
 
 /** A digest list request unanswered for this long gets a second one, to
@@ -31,12 +26,9 @@ export const MIN_LIST_BYTES_PER_S = 8 * 1024 * 1024;
 
 /** What {@linkcode fetchReference} needs. */
 export interface DigestListFetchOptions {
-  /** The servers, in list order. */
-  servers: ServerAddress[];
-  /** The name to ask the servers for. */
-  name: string;
-  /** Deadlines for each request. */
-  timeouts: Timeouts;
+  /** The servers, in list order: the list is asked of each one's source,
+   * under its lock; one left out (its copy differs) is not asked. */
+  slots: readonly Pick<ServerSlot, "source" | "lock" | "excluded">[];
   /** Told when the list moves on to another server, or gives up. */
   onEvent?: DownloadEventSink | undefined;
   /** The server asked first (the one that reported the size). */
@@ -47,23 +39,14 @@ export interface DigestListFetchOptions {
   blockSize: number;
   /** Where the digests go. */
   reference: ReferenceDigests;
-  /** Each server's lock, by index: the list is asked under it. */
-  locks: readonly {
-    runExclusive<T>(work: () => Promise<T>): Promise<T>;
-  }[];
   /** Stops the list. */
   signal: AbortSignal;
   /** Called when a server accepted the request. */
   onReply: () => void;
-  /** Whether a server is left out (its copy differs), by index. */
-  isExcluded: (serverIndex: number) => boolean;
   /** Leaves out a server whose copy differs. */
   exclude: (serverIndex: number, reason: string) => void;
   /** Told which server the list is asked of, under its lock, if any. */
   onServer: (serverIndex: number | undefined) => void;
-  /** Asks one server for the list.
-   * @default {requestBlockDigests} */
-  requestList?: typeof requestBlockDigests;
 }
 
 /** A request under way: whether it was answered, when it was asked, and
@@ -221,11 +204,9 @@ class DigestListFetch {
           more = this.#launch(
             `the digest list is too slow at ${
               this.#digests(reference.covered)
-            }: ${
-              formatAddress(this.#options.servers[slow]!)
-            }: ${gained} digest${gained === 1 ? "" : "s"} in ${
-              LIST_GRACE_MS / 1000
-            } s`,
+            }: ${this.#options.slots[slow]!.source.label}: ${gained} digest${
+              gained === 1 ? "" : "s"
+            } in ${LIST_GRACE_MS / 1000} s`,
           );
         }
         this.#startWindow();
@@ -273,14 +254,14 @@ class DigestListFetch {
   /** Asks the next server, if any is left; `why` says why, if it is
    * asked because another failed or is too slow. */
   #launch(why?: string): boolean {
-    const { servers, isExcluded, first, reference } = this.#options;
-    for (; this.#next < servers.length; this.#next++) {
-      const serverIndex = (first + this.#next) % servers.length;
-      if (isExcluded(serverIndex)) continue;
+    const { slots, first, reference } = this.#options;
+    for (; this.#next < slots.length; this.#next++) {
+      const serverIndex = (first + this.#next) % slots.length;
+      if (slots[serverIndex]!.excluded) continue;
       if (why !== undefined) {
         this.#options.onEvent?.({
           type: "list-moved",
-          detail: `${why}; asking ${formatAddress(servers[serverIndex]!)} for ${
+          detail: `${why}; asking ${slots[serverIndex]!.source.label} for ${
             reference.covered > 0 ? "the rest" : "it"
           }`,
         });
@@ -296,7 +277,7 @@ class DigestListFetch {
   /** Asks one server for the list, under its lock. */
   async #ask(serverIndex: number): Promise<void> {
     const { signal } = this.#options;
-    const server = this.#options.servers[serverIndex]!;
+    const slot = this.#options.slots[serverIndex]!;
     const entry: Running = {
       cancel: new AbortController(),
       replied: false,
@@ -305,7 +286,7 @@ class DigestListFetch {
     };
     this.#running.set(serverIndex, entry);
     try {
-      await this.#options.locks[serverIndex]!.runExclusive(async () => {
+      await slot.lock.runExclusive(async () => {
         entry.cancel.signal.throwIfAborted();
         this.#options.onServer(serverIndex);
         try {
@@ -321,11 +302,11 @@ class DigestListFetch {
     } catch (error) {
       // Given up for another server's answer: no failure of its own.
       if (!entry.cancel.signal.aborted || signal.aborted) {
-        this.#reasons.push(describeFailure(server, error));
+        this.#reasons.push(slot.source.describeFailure(error));
         if (entry.replied) {
           this.#failure = `the digest list stopped at ${
             this.#digests(Math.floor(entry.reach / DIGEST_BYTES))
-          }: ${describeFailure(server, error)}`;
+          }: ${slot.source.describeFailure(error)}`;
         }
         // Its ranges would not match the digests taken either.
         if (error instanceof OtherVersionError && !signal.aborted) {
@@ -341,15 +322,12 @@ class DigestListFetch {
   /** The request itself: the list's bytes go into the reference. */
   #request(serverIndex: number, entry: Running): Promise<void> {
     const { reference, signal } = this.#options;
-    const requestList = this.#options.requestList ?? requestBlockDigests;
-    return requestList(
+    return this.#options.slots[serverIndex]!.source.blockDigests(
       {
-        server: this.#options.servers[serverIndex]!,
-        timeouts: this.#options.timeouts,
+        fileSize: this.#options.size,
+        blockSize: this.#options.blockSize,
         signal: AbortSignal.any([signal, entry.cancel.signal]),
       },
-      { name: this.#options.name, fileSize: this.#options.size },
-      this.#options.blockSize,
       {
         onReply: () => {
           // Another server answered first: it sends the list.

@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import { FakeSource } from "../../tests/_support/fake_source.ts";
+import {
+  FileChangedError,
+  IncompleteDownloadError,
+} from "./download_errors.ts";
+import { unfinishedError } from "./download_outcome.ts";
+import { ServerSlot } from "./server_slot.ts";
+
+const MISSING = [{ index: 0, chunk: 0, start: 0, end: 10 }];
+
+function slots(count: number) {
+  return Array.from(
+    { length: count },
+    (_, i) => new ServerSlot(i, new FakeSource(`s${i}`, new Uint8Array(10))),
+  );
+}
+
+Deno.test("with the server settled on left out, the file changed on the servers", () => {
+  const all = slots(2);
+  all[1]!.exclude("its file is 5 bytes now");
+  const error = unfinishedError({
+    slots: all,
+    first: 1,
+    missing: MISSING,
+    partialPath: "a.part",
+    interrupted: false,
+  });
+  assert.ok(error instanceof FileChangedError);
+  assert.equal(error.how, "s1: its file is 5 bytes now");
+});
+
+Deno.test("with every server left out, the message says the others have another version too", () => {
+  const all = slots(2);
+  all[0]!.exclude("another size");
+  all[1]!.exclude("other blocks");
+  const error = unfinishedError({
+    slots: all,
+    first: 0,
+    missing: MISSING,
+    partialPath: "a.part",
+    interrupted: false,
+  });
+  assert.ok(error instanceof FileChangedError);
+  assert.equal(
+    error.how,
+    "s0: another size; every other server has another version too",
+  );
+});
+
+Deno.test("a lone server left out is not said to have others", () => {
+  const all = slots(1);
+  all[0]!.exclude("another size");
+  const error = unfinishedError({
+    slots: all,
+    first: 0,
+    missing: MISSING,
+    partialPath: "a.part",
+    interrupted: false,
+  });
+  assert.ok(error instanceof FileChangedError);
+  assert.equal(error.how, "s0: another size");
+});
+
+Deno.test("a download stopped, or with its server still in, is incomplete", () => {
+  const all = slots(2);
+  const kept = unfinishedError({
+    slots: all,
+    first: 0,
+    missing: MISSING,
+    partialPath: "a.part",
+    interrupted: false,
+  });
+  assert.ok(!(kept instanceof FileChangedError));
+  assert.ok(kept instanceof IncompleteDownloadError);
+  assert.equal(kept.interrupted, false);
+  all[0]!.exclude("another size");
+  const stopped = unfinishedError({
+    slots: all,
+    first: 0,
+    missing: MISSING,
+    partialPath: "a.part",
+    interrupted: true,
+  });
+  assert.ok(!(stopped instanceof FileChangedError));
+  assert.equal(stopped.interrupted, true);
+  assert.equal(stopped.partialPath, "a.part");
+});

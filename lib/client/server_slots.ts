@@ -1,0 +1,90 @@
+/**
+ * The download's servers as slots: one {@linkcode ServerSlot} per server of
+ * the list, each with its source, made before anything is asked; the size
+ * asked of their sources; and leaving a server out for good, told as an
+ * event.
+ *
+ * @module
+ */
+
+import type { ServerAddress } from "../wire/address.ts";
+import type { DownloadEventSink } from "./download_events.ts";
+import { MsfdSource } from "./msfd_source.ts";
+import type { Timeouts } from "./protocol_client.ts";
+import { ServerSlot } from "./server_slot.ts";
+import { findFileSize, type SizeFound } from "./size_lookup.ts";
+
+/** What {@linkcode openSlots} needs. */
+export interface SlotsOptions {
+  /** The servers, in list order. */
+  servers: readonly ServerAddress[];
+  /** The name to ask the servers for. */
+  name: string;
+  /** Deadlines for each request. */
+  timeouts: Timeouts;
+}
+
+/**
+ * Makes a slot for each server, its source an msfd server; nothing is
+ * asked yet.
+ *
+ * @param options The servers, the file's name and the deadlines.
+ * @returns The slots, in list order.
+ */
+export function openSlots(options: SlotsOptions): ServerSlot[] {
+  const { name, timeouts } = options;
+  return options.servers.map((server, i) =>
+    new ServerSlot(i, new MsfdSource({ server, name, timeouts }))
+  );
+}
+
+/**
+ * Learns the file's size from the slots' sources (see
+ * {@linkcode findFileSize}), and notes in each slot whether it reported
+ * the size settled on.
+ *
+ * @param slots The slots, in list order.
+ * @param options The servers as the events name them, the file's name and
+ * the event sink.
+ * @returns The size and the index of the server that reported it.
+ * @throws {CannotTransferError} If no server reported a size.
+ */
+export async function learnSize(
+  slots: readonly ServerSlot[],
+  options: {
+    servers: readonly ServerAddress[];
+    name: string;
+    onEvent?: DownloadEventSink | undefined;
+  },
+): Promise<SizeFound> {
+  const found = await findFileSize({
+    ...options,
+    sources: slots.map((slot) => slot.source),
+  });
+  for (const slot of slots) slot.answeredSize = found.responsive[slot.index]!;
+  return found;
+}
+
+/**
+ * A function that leaves a server out for good (its copy differs from the
+ * one settled on) and tells of it, once per server.
+ *
+ * @param slots The slots, in list order.
+ * @param servers The servers, as the event names them.
+ * @param onEvent Told of each server left out.
+ * @returns `exclude(serverIndex, reason)`.
+ */
+export function slotExcluder(
+  slots: readonly ServerSlot[],
+  servers: readonly ServerAddress[],
+  onEvent: DownloadEventSink | undefined,
+): (serverIndex: number, reason: string) => void {
+  return (serverIndex, reason) => {
+    if (!slots[serverIndex]!.exclude(reason)) return;
+    onEvent?.({
+      type: "server-excluded",
+      server: servers[serverIndex]!,
+      reason,
+    });
+  };
+}
