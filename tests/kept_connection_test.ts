@@ -13,11 +13,9 @@ import {
   Status,
   VERSION,
 } from "../lib/wire/protocol.ts";
-import {
-  DEFAULT_TIMEOUTS,
-  fetchRange,
-  KeptConnection,
-} from "../lib/client/protocol_client.ts";
+import { DEFAULT_TIMEOUTS } from "../lib/client/request_exchange.ts";
+import { KeptConnection } from "../lib/client/kept_connection.ts";
+import { fetchRange } from "../lib/client/protocol_client.ts";
 import {
   randomBytes,
   runClient,

@@ -27,7 +27,7 @@ import {
   type TaskProgress,
 } from "./range_tasks.ts";
 import { quoteName } from "../wire/quoted_name.ts";
-import type { Timeouts } from "./protocol_client.ts";
+import type { Timeouts } from "./request_exchange.ts";
 import { formatAddress, type ServerAddress } from "../wire/address.ts";
 import { type FileIdentity, sideFilePaths } from "./output/side_files.ts";
 import {

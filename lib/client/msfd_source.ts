@@ -7,15 +7,14 @@
 
 import { formatAddress, type ServerAddress } from "../wire/address.ts";
 import {
-  describeFailure,
   fetchRange,
-  KeptConnection,
   requestBlockDigests,
-  type RequestOptions,
   requestRangeDigest,
   requestSize,
-  type Timeouts,
 } from "./protocol_client.ts";
+import type { RequestOptions, Timeouts } from "./request_exchange.ts";
+import { KeptConnection } from "./kept_connection.ts";
+import { describeFailure } from "./failure_reasons.ts";
 import type { DigestListener, Source, SourceFetch } from "./source.ts";
 
 /** What an {@linkcode MsfdSource} needs. */

@@ -9,12 +9,9 @@ import { formatAddress, type ServerAddress } from "../wire/address.ts";
 import { TimeoutError } from "../wire/watchdog.ts";
 import { CannotTransferError } from "./download_errors.ts";
 import type { DownloadEventSink } from "./download_events.ts";
-import {
-  type RequestOptions,
-  requestSize,
-  sizeFailureReason,
-  type Timeouts,
-} from "./protocol_client.ts";
+import { requestSize } from "./protocol_client.ts";
+import type { RequestOptions, Timeouts } from "./request_exchange.ts";
+import { sizeFailureReason } from "./failure_reasons.ts";
 
 /** Once a server reported the size, how long the servers listed before
  * it still have to answer: list order decides among those that answer, but

@@ -9,12 +9,10 @@
 import { formatAddress, type ServerAddress } from "../../wire/address.ts";
 import { DIGEST_BYTES } from "../../wire/protocol.ts";
 import type { DownloadEventSink } from "../download_events.ts";
-import {
-  describeFailure,
-  OtherVersionError,
-  requestBlockDigests,
-  type Timeouts,
-} from "../protocol_client.ts";
+import { requestBlockDigests } from "../protocol_client.ts";
+import type { Timeouts } from "../request_exchange.ts";
+import { describeFailure } from "../failure_reasons.ts";
+import { OtherVersionError } from "../source.ts";
 import { ReferenceDigests } from "./reference_digests.ts";
 
 /** A digest list request unanswered for this long gets a second one, to

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Mutex } from "async-mutex";
 import type { DownloadEvent } from "../download_events.ts";
-import { DEFAULT_TIMEOUTS } from "../protocol_client.ts";
+import { DEFAULT_TIMEOUTS } from "../request_exchange.ts";
 import { fetchReference } from "./digest_list_fetch.ts";
 import { ReferenceDigests } from "./reference_digests.ts";
 
