@@ -9,13 +9,12 @@
 import { isDisconnect, writeAll } from "../wire/exact_io.ts";
 import { escapeUnseen } from "../wire/quoted_name.ts";
 import {
-  encodeRequest,
-  readResponse,
   type Request,
   type Response,
   Status,
   statusName,
 } from "../wire/protocol.ts";
+import { encodeRequest, readResponse } from "../wire/frame_codec.ts";
 import type { ServerAddress } from "../wire/address.ts";
 import type { KeptConnection } from "./kept_connection.ts";
 import { OtherVersionError } from "./source.ts";

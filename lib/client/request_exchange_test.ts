@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { encodeResponse, readRequest, Status } from "../wire/protocol.ts";
+import { Status } from "../wire/protocol.ts";
+import { encodeResponse, readRequest } from "../wire/frame_codec.ts";
 import { writeAll } from "../wire/exact_io.ts";
 import { FakeServer } from "../../tests/_support/fake_server.ts";
 import { describeFailure } from "./failure_reasons.ts";
