@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { download } from "../lib/client/download.ts";
-import { DEFAULT_TIMEOUTS } from "../lib/client/protocol_client.ts";
+import { DEFAULT_TIMEOUTS } from "../lib/client/request_exchange.ts";
 import {
   randomBytes,
   sameBytes,

@@ -20,7 +20,6 @@ import { writeAll } from "../lib/wire/exact_io.ts";
 import { toHex } from "../lib/wire/sha256.ts";
 import { SeededRandom } from "./_support/seeded_random.ts";
 import {
-  decodeResponseHeader,
   hashListLength,
   HEADER_LENGTH,
   KEEP_OPEN_VERSION,
@@ -28,10 +27,13 @@ import {
   MAX_NAME_BYTES,
   Op,
   ProtocolError,
-  type ResponseHeader,
   Status,
   VERSION,
 } from "../lib/wire/protocol.ts";
+import {
+  decodeResponseHeader,
+  type ResponseHeader,
+} from "../lib/wire/frame_codec.ts";
 import {
   randomBytes,
   runClient,

@@ -7,17 +7,15 @@ import assert from "node:assert/strict";
 import { concatBytes } from "../lib/wire/byte_arrays.ts";
 import { readExact, writeAll } from "../lib/wire/exact_io.ts";
 import {
-  encodeResponse,
   HEADER_LENGTH,
   KEEP_OPEN_VERSION,
   Status,
   VERSION,
 } from "../lib/wire/protocol.ts";
-import {
-  DEFAULT_TIMEOUTS,
-  fetchRange,
-  KeptConnection,
-} from "../lib/client/protocol_client.ts";
+import { encodeResponse } from "../lib/wire/frame_codec.ts";
+import { DEFAULT_TIMEOUTS } from "../lib/client/request_exchange.ts";
+import { KeptConnection } from "../lib/client/kept_connection.ts";
+import { fetchRange } from "../lib/client/protocol_client.ts";
 import {
   randomBytes,
   runClient,

@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
 import { readExact, writeAll } from "../lib/wire/exact_io.ts";
 import {
-  encodeRequest,
   HEADER_LENGTH,
   Op,
-  readResponse,
   type Request,
   Status,
 } from "../lib/wire/protocol.ts";
+import { encodeRequest, readResponse } from "../lib/wire/frame_codec.ts";
 import { digestsOf } from "./_support/digest_oracle.ts";
 import { PieceReader } from "./_support/piece_reader.ts";
 import { concatBytes } from "../lib/wire/byte_arrays.ts";

@@ -7,7 +7,8 @@
  */
 
 import { quoteName } from "../wire/quoted_name.ts";
-import { type DownloadState, StateWriter } from "./output/download_state.ts";
+import type { DownloadState } from "./output/download_state.ts";
+import { StateWriter } from "./output/state_writer.ts";
 import { OutputError } from "./output/output_file.ts";
 import type { Interval } from "./plan/interval_set.ts";
 import { type KeptBytes, listIdentity } from "./verify/kept_bytes.ts";

@@ -7,7 +7,7 @@
 
 import { parseCommandLine, parseSeconds, UsageError } from "../cli/cli_args.ts";
 import { quoteName } from "../wire/quoted_name.ts";
-import { DEFAULT_TIMEOUTS, type Timeouts } from "./protocol_client.ts";
+import { DEFAULT_TIMEOUTS, type Timeouts } from "./request_exchange.ts";
 import { MAX_SERVERS } from "./server_list.ts";
 import { DEFAULT_RETRY_POLICY } from "./retry_policy.ts";
 

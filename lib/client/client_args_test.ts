@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../cli/cli_args.ts";
 import { parseConfig } from "./client_args.ts";
-import { DEFAULT_TIMEOUTS } from "./protocol_client.ts";
+import { DEFAULT_TIMEOUTS } from "./request_exchange.ts";
 
 Deno.test("the client's command line gives its settings, with defaults", () => {
   assert.deepEqual(parseConfig(["servers.txt", "4", "a.bin"]), {

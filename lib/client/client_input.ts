@@ -7,7 +7,8 @@
 
 import { UsageError } from "../cli/cli_args.ts";
 import type { ServerAddress } from "../wire/address.ts";
-import { encodeName, ProtocolError } from "../wire/protocol.ts";
+import { ProtocolError } from "../wire/protocol.ts";
+import { encodeName } from "../wire/frame_codec.ts";
 import { quoteName } from "../wire/quoted_name.ts";
 import { localName } from "./output/output_file.ts";
 import { UnusableOutputError } from "./output/side_files.ts";

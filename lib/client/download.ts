@@ -26,7 +26,7 @@ import {
   RangeTasks,
   type TaskProgress,
 } from "./range_tasks.ts";
-import type { Timeouts } from "./protocol_client.ts";
+import type { Timeouts } from "./request_exchange.ts";
 import type { ServerAddress } from "../wire/address.ts";
 import { type FileIdentity, sideFilePaths } from "./output/side_files.ts";
 import type { DownloadEvent } from "./download_events.ts";

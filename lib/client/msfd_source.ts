@@ -6,17 +6,15 @@
  */
 
 import { formatAddress, type ServerAddress } from "../wire/address.ts";
+import { describeFailure, sizeFailureReason } from "./failure_reasons.ts";
 import {
-  describeFailure,
   fetchRange,
-  KeptConnection,
   requestBlockDigests,
-  type RequestOptions,
   requestRangeDigest,
   requestSize,
-  sizeFailureReason,
-  type Timeouts,
 } from "./protocol_client.ts";
+import { KeptConnection } from "./kept_connection.ts";
+import { type RequestOptions, type Timeouts } from "./request_exchange.ts";
 import type { DigestListener, Source, SourceFetch } from "./source.ts";
 
 /** What an {@linkcode MsfdSource} needs. */

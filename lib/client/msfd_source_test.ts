@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { MsfdSource } from "./msfd_source.ts";
-import { DEFAULT_TIMEOUTS } from "./protocol_client.ts";
+import { DEFAULT_TIMEOUTS } from "./request_exchange.ts";
 
 Deno.test("an msfd source names itself by its server's address", () => {
   const source = new MsfdSource({

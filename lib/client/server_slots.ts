@@ -10,7 +10,7 @@
 import type { ServerAddress } from "../wire/address.ts";
 import type { DownloadEventSink } from "./download_events.ts";
 import { MsfdSource } from "./msfd_source.ts";
-import type { Timeouts } from "./protocol_client.ts";
+import type { Timeouts } from "./request_exchange.ts";
 import { ServerSlot } from "./server_slot.ts";
 import { findFileSize, type SizeFound } from "./size_lookup.ts";
 

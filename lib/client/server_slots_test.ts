@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { FakeSource } from "../../tests/_support/fake_source.ts";
 import type { DownloadEvent } from "./download_events.ts";
-import { DEFAULT_TIMEOUTS } from "./protocol_client.ts";
+import { DEFAULT_TIMEOUTS } from "./request_exchange.ts";
 import { ServerSlot } from "./server_slot.ts";
 import { learnSize, openSlots, slotExcluder } from "./server_slots.ts";
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DEFAULT_TIMEOUTS, ServerReplyError } from "./protocol_client.ts";
+import { DEFAULT_TIMEOUTS, ServerReplyError } from "./request_exchange.ts";
 import { MsfdSource } from "./msfd_source.ts";
 import { findFileSize, SIZE_GRACE_MS } from "./size_lookup.ts";
 import { CannotTransferError } from "./download_errors.ts";

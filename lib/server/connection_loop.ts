@@ -10,13 +10,12 @@
 import type { DigestCache } from "./digest_cache.ts";
 import { type ByteReader, isDisconnect, writeAll } from "../wire/exact_io.ts";
 import {
-  encodeResponse,
   ProtocolError,
-  readRequest,
   type Request,
   Status,
   statusName,
 } from "../wire/protocol.ts";
+import { encodeResponse, readRequest } from "../wire/frame_codec.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
 import { FileAccessError, type ServedFolder } from "./served_folder.ts";
 import {

@@ -3,14 +3,8 @@ import { serveConnection, type ServeOptions } from "./connection_loop.ts";
 import { DigestCache } from "./digest_cache.ts";
 import { ServedFolder } from "./served_folder.ts";
 import { readExact, writeAll } from "../wire/exact_io.ts";
-import {
-  encodeRequest,
-  Op,
-  readResponse,
-  type Request,
-  type Response,
-  Status,
-} from "../wire/protocol.ts";
+import { Op, type Request, type Response, Status } from "../wire/protocol.ts";
+import { encodeRequest, readResponse } from "../wire/frame_codec.ts";
 import { pattern } from "../../tests/_support/digest_oracle.ts";
 import { withTempDir } from "../../tests/_support/temp_dir.ts";
 

@@ -8,12 +8,8 @@
  */
 
 import { writeAll } from "../../lib/wire/exact_io.ts";
-import {
-  encodeResponse,
-  readRequest,
-  type Request,
-  Status,
-} from "../../lib/wire/protocol.ts";
+import { type Request, Status } from "../../lib/wire/protocol.ts";
+import { encodeResponse, readRequest } from "../../lib/wire/frame_codec.ts";
 
 /**
  * A listener on a free port of 127.0.0.1. With `serve`, it serves its

@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
 import { readExact, writeAll } from "../../lib/wire/exact_io.ts";
-import {
-  encodeRequest,
-  Op,
-  readResponse,
-  Status,
-} from "../../lib/wire/protocol.ts";
+import { Op, Status } from "../../lib/wire/protocol.ts";
+import { encodeRequest, readResponse } from "../../lib/wire/frame_codec.ts";
 import {
   answeringServer,
   replyingServer,

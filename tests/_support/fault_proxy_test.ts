@@ -1,14 +1,12 @@
 import { concatBytes } from "../../lib/wire/byte_arrays.ts";
 import assert from "node:assert/strict";
 import { writeAll } from "../../lib/wire/exact_io.ts";
+import { HEADER_LENGTH, Op, Status } from "../../lib/wire/protocol.ts";
 import {
   encodeRequest,
   encodeResponse,
-  HEADER_LENGTH,
-  Op,
   readResponse,
-  Status,
-} from "../../lib/wire/protocol.ts";
+} from "../../lib/wire/frame_codec.ts";
 import { type Fault, FaultProxy } from "./fault_proxy.ts";
 import {
   closedPort,

@@ -6,8 +6,9 @@
  * @module
  */
 
-/** Where an unfinished task stands. */
-export interface TaskProgress {
+/** Where an unfinished task stands, as far as work stealing weighs it (the
+ * display has its own view of a task, `TaskProgress` in `range_task.ts`). */
+export interface StealView {
   /** First byte the task has not received (or is not receiving) yet. */
   position: number;
   /** One past the task's last byte. */
@@ -59,7 +60,7 @@ export const HOPELESS_MARGIN = 4;
  * @returns Whether a free server should take the rest whole.
  */
 export function isHopeless(
-  task: Pick<TaskProgress, "position" | "end" | "recentRate">,
+  task: Pick<StealView, "position" | "end" | "recentRate">,
   thiefRate: number,
 ): boolean {
   const remaining = task.end - task.position;
@@ -125,7 +126,7 @@ export function minPieceFor(blockSize: number): number {
  * `minPieceBytes` is worth taking.
  */
 export function planSteal(
-  tasks: readonly TaskProgress[],
+  tasks: readonly StealView[],
   options: StealOptions,
 ): Steal | undefined {
   const { blockSize, minPieceBytes, thiefRate } = options;
@@ -192,7 +193,7 @@ export function planSteal(
 }
 
 /** A task as a thief sees it: its progress, and what it waits for. */
-export interface StealCandidate extends TaskProgress {
+export interface StealCandidate extends StealView {
   /** The server whose turn it waits for, if it waits for one. */
   waitingFor: number | undefined;
   /** Whether it waits for the digest list to cover its next bytes. */

@@ -5,7 +5,7 @@ import {
   minPieceFor,
   planSteal,
   type StealCandidate,
-  type TaskProgress,
+  type StealView,
 } from "./work_stealing.ts";
 
 const MiB = 1024 * 1024;
@@ -16,7 +16,7 @@ const options = {
 };
 
 Deno.test("planSteal takes the tail of the task expected to finish last", () => {
-  const tasks: TaskProgress[] = [
+  const tasks: StealView[] = [
     { position: 0, end: 64 * MiB, rate: 40 * MiB, active: true }, // 1.6 s
     { position: 10 * MiB, end: 64 * MiB, rate: 4 * MiB, active: true }, // 13.5 s
     { position: 0, end: 8 * MiB, rate: 40 * MiB, active: true }, // 0.2 s
@@ -303,7 +303,7 @@ Deno.test("isHopeless judges a tail by its recent rate against 2 s and four time
 });
 
 Deno.test("planSteal takes whole a running tail too small to split when it is hopeless, from where its checked bytes end", () => {
-  const trickling: TaskProgress = {
+  const trickling: StealView = {
     position: 10 * MiB + 1000,
     end: 10 * MiB + 100_000,
     rate: 20 * MiB,

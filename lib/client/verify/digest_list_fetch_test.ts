@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { DownloadEvent } from "../download_events.ts";
-import { DEFAULT_TIMEOUTS } from "../protocol_client.ts";
+import { DEFAULT_TIMEOUTS } from "../request_exchange.ts";
 import { MsfdSource } from "../msfd_source.ts";
 import { ServerSlot } from "../server_slot.ts";
 import { fetchReference } from "./digest_list_fetch.ts";
