@@ -11,18 +11,13 @@ import {
   StateWriter,
   UnreadableStateError,
 } from "./download_state.ts";
+import { namesIn } from "../../../tests/_support/file_system.ts";
 import { withTempDir } from "../../../tests/_support/temp_dir.ts";
 
 /** The state a text holds, or `undefined` where it holds none. */
 function decodeState(text: string): DownloadState | undefined {
   const parsed = parseState(text);
   return "state" in parsed ? parsed.state : undefined;
-}
-
-async function listDir(dir: string): Promise<string[]> {
-  const names = [];
-  for await (const entry of Deno.readDir(dir)) names.push(entry.name);
-  return names.sort();
 }
 
 const VERIFIED: DownloadState = {
@@ -198,13 +193,13 @@ Deno.test("a saved state is loaded back and no temporary file stays", async () =
     const path = `${dir}/file.bin.part${STATE_SUFFIX}`;
     await saveState(path, VERIFIED);
     assert.deepEqual(await loadState(path), VERIFIED);
-    assert.deepEqual(await listDir(dir), [`file.bin.part${STATE_SUFFIX}`]);
+    assert.deepEqual(await namesIn(dir), [`file.bin.part${STATE_SUFFIX}`]);
     assert.equal(await Deno.readTextFile(path), encodeState(VERIFIED));
 
     // Saving again replaces the state, also with a shorter text.
     await saveState(path, UNVERIFIED);
     assert.deepEqual(await loadState(path), UNVERIFIED);
-    assert.deepEqual(await listDir(dir), [`file.bin.part${STATE_SUFFIX}`]);
+    assert.deepEqual(await namesIn(dir), [`file.bin.part${STATE_SUFFIX}`]);
   });
 });
 
@@ -322,7 +317,7 @@ Deno.test("saving a state into a missing folder fails and leaves nothing", async
       saveState(`${dir}/no/such/state`, UNVERIFIED),
       Deno.errors.NotFound,
     );
-    assert.deepEqual(await listDir(dir), []);
+    assert.deepEqual(await namesIn(dir), []);
   });
 });
 
@@ -331,7 +326,7 @@ Deno.test("removeState deletes a state file and ignores a missing one", async ()
     const path = `${dir}/file${STATE_SUFFIX}`;
     await saveState(path, UNVERIFIED);
     await removeState(path);
-    assert.deepEqual(await listDir(dir), []);
+    assert.deepEqual(await namesIn(dir), []);
     await removeState(path);
     await removeState(`${dir}/never/there`);
     assert.equal(await loadState(path), undefined);
@@ -345,7 +340,7 @@ Deno.test("a state writer replaces the state and keeps its temporary file alloca
       using writer = new StateWriter(path);
       await writer.save(VERIFIED);
       assert.deepEqual(await loadState(path), VERIFIED);
-      assert.deepEqual(await listDir(dir), [
+      assert.deepEqual(await namesIn(dir), [
         `file.bin.part${STATE_SUFFIX}`,
         `file.bin.part${STATE_SUFFIX}.tmp`,
       ]);
@@ -374,7 +369,7 @@ Deno.test("a state writer replaces the state and keeps its temporary file alloca
       assert.ok((await Deno.stat(path)).size > size);
     }
     // Disposed: the reserve is gone, the state stays.
-    assert.deepEqual(await listDir(dir), [`file.bin.part${STATE_SUFFIX}`]);
+    assert.deepEqual(await namesIn(dir), [`file.bin.part${STATE_SUFFIX}`]);
   });
 });
 
