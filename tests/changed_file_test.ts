@@ -5,13 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  randomBytes,
-  runClient,
-  ServerProcess,
-  tempDir,
-  writeServerList,
-} from "./_support/harness.ts";
+import { randomBytes, runClient } from "./_support/harness.ts";
+import { serveFile } from "./_support/served_file.ts";
 import { exists } from "./_support/file_system.ts";
 
 const MiB = 1024 * 1024;
@@ -21,26 +16,21 @@ const MiB = 1024 * 1024;
 async function downloadWhileChanging(
   change: (path: string) => Promise<void>,
 ) {
-  await using served = await tempDir();
-  await using work = await tempDir();
-  const bytes = randomBytes(4 * MiB);
-  const path = `${served.path}/f.bin`;
-  await Deno.writeFile(path, bytes);
-  await using server = await ServerProcess.start(served.path, [
-    "--rate-limit",
-    "1M",
-  ]);
-  await writeServerList(work.path, [server.port]);
+  await using env = await serveFile({
+    bytes: randomBytes(4 * MiB),
+    serverArgs: ["--rate-limit", "1M"],
+  });
+  const path = `${env.served}/f.bin`;
   const running = runClient({
-    cwd: work.path,
+    cwd: env.work,
     args: ["servers.txt", "4", "f.bin"],
     timeoutMs: 30_000,
   });
   await new Promise((resolve) => setTimeout(resolve, 500));
   await change(path);
   const run = await running;
-  const saved = await exists(`${work.path}/f.bin`);
-  const partial = await exists(`${work.path}/f.bin.part`);
+  const saved = await exists(`${env.work}/f.bin`);
+  const partial = await exists(`${env.work}/f.bin.part`);
   return { ...run, saved, partial };
 }
 

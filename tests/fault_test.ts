@@ -43,6 +43,24 @@ async function stopClientAfter(
   return await clientOutcome(client);
 }
 
+/** The state file the client left in `work`, parsed. */
+async function readState(work: string) {
+  return JSON.parse(await Deno.readTextFile(`${work}/f.bin.part.state`));
+}
+
+/**
+ * Downloads with `args` in `work`, and asserts the client ended well with
+ * `f.bin` byte-identical to `bytes`.
+ */
+async function downloadWhole(
+  options: { work: string; args: string[]; bytes: Uint8Array },
+) {
+  const run = await download(options.work, options.args);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${options.work}/f.bin`, options.bytes);
+  return run;
+}
+
 async function assertIdentical(path: string, bytes: Uint8Array) {
   assert.ok(sameBytes(await Deno.readFile(path), bytes), `${path} differs`);
 }
@@ -56,9 +74,11 @@ Deno.test("every server cutting every connection short still completes by resumi
       always({ kind: "cut", after: 150_000 }),
     ],
   });
-  const run = await download(env.work, ["servers.txt", "2", "f.bin"]);
-  assert.equal(run.code, 0, run.stderr);
-  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const run = await downloadWhole({
+    work: env.work,
+    args: ["servers.txt", "2", "f.bin"],
+    bytes,
+  });
   // Each chunk is over three times the cut: only resuming can finish, and
   // nothing is fetched twice beyond the partial blocks at each cut.
   const total = env.proxies.reduce((sum, p) => sum + p.bytesToClient, 0);
@@ -72,15 +92,11 @@ Deno.test("a stalled server is dropped after the stall timeout and its chunk fin
     bytes,
     faults: [always({ kind: "stall", after: 100_000 }), clean],
   });
-  const run = await download(env.work, [
-    "--stall-timeout",
-    "1",
-    "servers.txt",
-    "2",
-    "f.bin",
-  ]);
-  assert.equal(run.code, 0, run.stderr);
-  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const run = await downloadWhole({
+    work: env.work,
+    args: ["--stall-timeout", "1", "servers.txt", "2", "f.bin"],
+    bytes,
+  });
   assert.match(
     run.stderr,
     /Timed out after 1 s without progress while receiving data/,
@@ -108,15 +124,11 @@ Deno.test("a damaged block followed by a stall is fetched again, not kept", asyn
           : undefined,
     ],
   });
-  const run = await download(env.work, [
-    "--stall-timeout",
-    "1",
-    "servers.txt",
-    "1",
-    "f.bin",
-  ]);
-  assert.equal(run.code, 0, run.stderr);
-  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const run = await downloadWhole({
+    work: env.work,
+    args: ["--stall-timeout", "1", "servers.txt", "1", "f.bin"],
+    bytes,
+  });
   assert.match(run.stderr, /do not match their SHA-256 digest/);
 });
 
@@ -126,15 +138,11 @@ Deno.test("a silent first server is skipped after the reply timeout", async () =
     bytes,
     faults: [always({ kind: "silent" }), clean],
   });
-  const run = await download(env.work, [
-    "--reply-timeout",
-    "1",
-    "servers.txt",
-    "3",
-    "f.bin",
-  ]);
-  assert.equal(run.code, 0, run.stderr);
-  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const run = await downloadWhole({
+    work: env.work,
+    args: ["--reply-timeout", "1", "servers.txt", "3", "f.bin"],
+    bytes,
+  });
   assert.match(
     run.stderr,
     /no size from .*: timed out after 1 s .*waiting for the reply/,
@@ -151,9 +159,11 @@ Deno.test("bytes damaged on the way are detected and fetched again from another 
     // (a kept connection's later replies pass untouched).
     faults: [clean, always({ kind: "flip", at: 24 + 5_000 })],
   });
-  const run = await download(env.work, ["servers.txt", "4", "f.bin"]);
-  assert.equal(run.code, 0, run.stderr);
-  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const run = await downloadWhole({
+    work: env.work,
+    args: ["servers.txt", "4", "f.bin"],
+    bytes,
+  });
   assert.match(run.stderr, /do not match their SHA-256 digest/);
   assert.doesNotMatch(run.stderr, /not using/);
 });
@@ -165,9 +175,11 @@ Deno.test("a mirror with the same name and size but other content is never mixed
   await Deno.writeFile(`${otherRoot.path}/f.bin`, randomBytes(bytes.length));
   await using mirror = await ServerProcess.start(otherRoot.path);
   await writeServerList(env.work, [env.proxies[0]!.port, mirror.port]);
-  const run = await download(env.work, ["servers.txt", "4", "f.bin"]);
-  assert.equal(run.code, 0, run.stderr);
-  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const run = await downloadWhole({
+    work: env.work,
+    args: ["servers.txt", "4", "f.bin"],
+    bytes,
+  });
   assert.match(
     run.stderr,
     new RegExp(
@@ -189,9 +201,7 @@ Deno.test("a client killed mid-download continues on rerun without fetching comp
     1800,
     "SIGKILL",
   );
-  const state = JSON.parse(
-    await Deno.readTextFile(`${env.work}/f.bin.part.state`),
-  );
+  const state = await readState(env.work);
   const kept = (state.done as [number, number][])
     .reduce((sum, [s, e]) => sum + (e - s), 0);
   assert.ok(kept > 0, "the killed run saved no progress");
@@ -202,9 +212,11 @@ Deno.test("a client killed mid-download continues on rerun without fetching comp
   );
 
   const before = env.proxies[0]!.bytesToClient;
-  const run = await download(env.work, ["servers.txt", "3", "f.bin"]);
-  assert.equal(run.code, 0, run.stderr);
-  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const run = await downloadWhole({
+    work: env.work,
+    args: ["servers.txt", "3", "f.bin"],
+    bytes,
+  });
   const fetched = env.proxies[0]!.bytesToClient - before;
   assert.match(run.stderr, new RegExp(`Resuming: ${kept} bytes`));
   // The missing bytes, plus headers and the digest list, and no more.
@@ -253,15 +265,17 @@ Deno.test("--sha256 keeps a file whose digest does not match from its final name
     /SHA-256 is ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad/,
   );
   await assert.rejects(Deno.stat(`${env.work}/f.bin`));
-  const right = await download(env.work, [
-    "--sha256",
-    "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD",
-    "servers.txt",
-    "2",
-    "f.bin",
-  ]);
-  assert.equal(right.code, 0, right.stderr);
-  await assertIdentical(`${env.work}/f.bin`, bytes);
+  await downloadWhole({
+    work: env.work,
+    args: [
+      "--sha256",
+      "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD",
+      "servers.txt",
+      "2",
+      "f.bin",
+    ],
+    bytes,
+  });
 });
 
 Deno.test("a full disk ends with a clear message, exit 5, and the partial file kept", async (t) => {
@@ -295,9 +309,11 @@ Deno.test("a trickling server's chunk is finished by the others", async () => {
     bytes,
     faults: [clean, always({ kind: "trickle", bytesPerSecond: 64 * 1024 })],
   });
-  const run = await download(env.work, ["servers.txt", "2", "f.bin"]);
-  assert.equal(run.code, 0, run.stderr);
-  await assertIdentical(`${env.work}/f.bin`, bytes);
+  await downloadWhole({
+    work: env.work,
+    args: ["servers.txt", "2", "f.bin"],
+    bytes,
+  });
   // Alone, the trickle would need 32 s for its 2 MiB chunk.
   assert.ok(
     env.proxies[1]!.bytesToClient < 1024 * 1024,
@@ -315,6 +331,21 @@ function listStallsAfter(digests: number, extra = 0) {
       ? { kind: "stall", after: 24 + digests * 32 + extra }
       : undefined;
 }
+
+/**
+ * Serves 4 MiB (four ranges of 1 MiB in blocks of 64 KiB: a list of 64
+ * digests) from a first server whose list stalls after `digests` digests,
+ * and from three clean servers.
+ */
+function serveStallingList(bytes: Uint8Array, digests: number) {
+  return serveFile({
+    bytes,
+    faults: [listStallsAfter(digests), clean, clean, clean],
+  });
+}
+
+/** The client's arguments for four ranges with no stall deadline. */
+const NO_STALL_TIMEOUT = ["--stall-timeout", "0", "servers.txt", "4", "f.bin"];
 
 /** Whether `expected` is at `offset` in the file at `path` already. */
 async function holds(path: string, offset: number, expected: Uint8Array) {
@@ -339,19 +370,8 @@ Deno.test("ranges the digest list covers are fetched while the rest of the list 
   // Four ranges of 1 MiB in blocks of 64 KiB: a list of 64 digests. The
   // first server sends the first 32 of them, then stalls.
   const bytes = randomBytes(4 * MiB);
-  await using env = await serveFile({
-    bytes,
-    faults: [
-      listStallsAfter(32),
-      clean,
-      clean,
-      clean,
-    ],
-  });
-  const client = spawnClient({
-    cwd: env.work,
-    args: ["--stall-timeout", "0", "servers.txt", "4", "f.bin"],
-  });
+  await using env = await serveStallingList(bytes, 32);
+  const client = spawnClient({ cwd: env.work, args: NO_STALL_TIMEOUT });
   const output = clientOutcome(client);
   // The second range, which the first half of the list covers, arrives while
   // the list stalls with no deadline.
@@ -375,19 +395,13 @@ Deno.test("when no server sends the rest of the digest list, the bytes past it g
   const bytes = randomBytes(4 * MiB);
   await using env = await serveFile({
     bytes,
-    faults: [
-      listStallsAfter(32, 5),
-    ],
+    faults: [listStallsAfter(32, 5)],
   });
-  const run = await download(env.work, [
-    "--stall-timeout",
-    "1",
-    "servers.txt",
-    "4",
-    "f.bin",
-  ]);
-  assert.equal(run.code, 0, run.stderr);
-  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const run = await downloadWhole({
+    work: env.work,
+    args: ["--stall-timeout", "1", "servers.txt", "4", "f.bin"],
+    bytes,
+  });
   assert.match(
     run.stderr,
     /warning: downloading without verification from byte 2097152 on: no server sent the rest of the block digests: .*Timed out after 1 s without progress while receiving digests/,
@@ -398,15 +412,7 @@ Deno.test("a digest list that stalls mid-range moves on to a server busy with a 
   // The list stalls inside the second range; the next server asked for it
   // is busy with a range that must not wait for the list in turn.
   const bytes = randomBytes(4 * MiB);
-  await using env = await serveFile({
-    bytes,
-    faults: [
-      listStallsAfter(20),
-      clean,
-      clean,
-      clean,
-    ],
-  });
+  await using env = await serveStallingList(bytes, 20);
   const client = spawnClient({
     cwd: env.work,
     args: ["--stall-timeout", "3", "servers.txt", "4", "f.bin"],
@@ -425,23 +431,13 @@ Deno.test("a digest list that stalls mid-range moves on to a server busy with a 
 
 Deno.test("an interrupt while the digest list arrives keeps the bytes checked so far, and the next run resumes them", async () => {
   const bytes = randomBytes(4 * MiB);
-  await using env = await serveFile({
-    bytes,
-    faults: [
-      listStallsAfter(40),
-      clean,
-      clean,
-      clean,
-    ],
-  });
-  const args = ["--stall-timeout", "0", "servers.txt", "4", "f.bin"];
+  await using env = await serveStallingList(bytes, 40);
+  const args = NO_STALL_TIMEOUT;
   const first = await stopClientAfter(env.work, args, 1500, "SIGINT");
   assert.equal(first.code, 130, first.stderr);
   // The second range came and was checked against the first 40 digests:
   // the state keeps it, tied to those digests.
-  const state = JSON.parse(
-    await Deno.readTextFile(`${env.work}/f.bin.part.state`),
-  );
+  const state = await readState(env.work);
   const blockSize = state.blockSize as number;
   assert.equal(state.listed, 40);
   assert.equal(
@@ -470,9 +466,7 @@ Deno.test("a resumed run interrupted while it waits for the digest list leaves i
   const newBytes = randomBytes(4 * MiB);
   await using env = await serveFile({
     bytes: oldBytes,
-    faults: [
-      listStallsAfter(10),
-    ],
+    faults: [listStallsAfter(10)],
   });
   const blockSize = 64 * 1024;
   // A state as a first run leaves it: the first half done, of the old file.
@@ -488,14 +482,12 @@ Deno.test("a resumed run interrupted while it waits for the digest list leaves i
     done: [[0, 2 * MiB]],
   }) + "\n";
   await Deno.writeTextFile(`${env.work}/f.bin.part.state`, saved);
-  const args = ["--stall-timeout", "0", "servers.txt", "4", "f.bin"];
+  const args = NO_STALL_TIMEOUT;
   const first = await stopClientAfter(env.work, args, 1500, "SIGINT");
   assert.equal(first.code, 130, first.stderr);
   // The same bytes, tied to the same version: the list did not reach the
   // digests that would tell whether it still holds.
-  const state = JSON.parse(
-    await Deno.readTextFile(`${env.work}/f.bin.part.state`),
-  );
+  const state = await readState(env.work);
   const old = JSON.parse(saved);
   assert.deepEqual(
     [state.identity, state.listed, state.done],

@@ -64,6 +64,22 @@ async function download(work: string, args: string[]) {
   });
 }
 
+/** A part file of `bytes`' size holding their first `count`, zeros after. */
+function firstBytes(bytes: Uint8Array, count: number): Uint8Array {
+  const part = new Uint8Array(bytes.length);
+  part.set(bytes.subarray(0, count));
+  return part;
+}
+
+/** Downloads in `work` and asserts the client ended well with `f.bin`
+ * byte-identical to `bytes`. */
+async function downloadWhole(work: string, bytes: Uint8Array) {
+  const run = await download(work, []);
+  assert.equal(run.code, 0, run.stderr);
+  await assertIdentical(`${work}/f.bin`, bytes);
+  return run;
+}
+
 async function assertIdentical(path: string, bytes: Uint8Array) {
   assert.ok(sameBytes(await Deno.readFile(path), bytes), `${path} differs`);
 }
@@ -72,13 +88,10 @@ Deno.test("kept bytes overwritten with zeros inside their completed range are ch
   const bytes = randomBytes(8 * MiB);
   await using env = await setup(bytes);
   // Six of eight MiB done; then 1 MiB of them overwritten with zeros.
-  const part = new Uint8Array(bytes.length);
-  part.set(bytes.subarray(0, 6 * MiB));
+  const part = firstBytes(bytes, 6 * MiB);
   part.fill(0, 2 * MiB, 3 * MiB);
   await leavePartial({ work: env.work, bytes, part, done: [[0, 6 * MiB]] });
-  const run = await download(env.work, []);
-  assert.equal(run.code, 0, run.stderr);
-  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const run = await downloadWhole(env.work, bytes);
   assert.match(
     run.stderr,
     /warning: 1048576 bytes \(1\.0 MiB\) kept from before do not match their digests; fetching them again/,
@@ -98,17 +111,14 @@ Deno.test("a resumed download numbers its chunks as the first run did, and its s
   await using env = await setup(bytes);
   // Chunks of 2 MiB. The first run got chunk 0 and half of chunk 1; one
   // block of that half was damaged since.
-  const part = new Uint8Array(bytes.length);
-  part.set(bytes.subarray(0, 3 * MiB));
+  const part = firstBytes(bytes, 3 * MiB);
   const damaged = 2 * MiB + MiB / 2;
   part.fill(0, damaged, damaged + BLOCK);
   await leavePartial({ work: env.work, bytes, part, done: [[0, 3 * MiB]] });
   // Every other range starts at a server that is down: each says which.
   const down = closedPort();
   await writeServerList(env.work, [env.proxy.port, down]);
-  const run = await download(env.work, []);
-  assert.equal(run.code, 0, run.stderr);
-  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const run = await downloadWhole(env.work, bytes);
   // The missing bytes of chunk 2 are fetched in two ranges, the second
   // from the server that is down first: still chunk 2, as the user's.
   assert.ok(
@@ -152,17 +162,14 @@ Deno.test("a state that says every byte is done counts only the bytes that match
   const bytes = randomBytes(4 * MiB);
   await using env = await setup(bytes);
   // The first half came; the state was edited to claim the whole file.
-  const part = new Uint8Array(bytes.length);
-  part.set(bytes.subarray(0, 2 * MiB));
+  const part = firstBytes(bytes, 2 * MiB);
   await leavePartial({
     work: env.work,
     bytes,
     part,
     done: [[0, bytes.length]],
   });
-  const run = await download(env.work, []);
-  assert.equal(run.code, 0, run.stderr);
-  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const run = await downloadWhole(env.work, bytes);
   const summary = JSON.parse(run.stdout);
   assert.equal(summary.resumedBytes, 2 * MiB);
   assert.equal(summary.refetchedBytes, 2 * MiB);
@@ -202,9 +209,7 @@ Deno.test("a state with a digest identity and no finished bytes does not say the
     part: new Uint8Array(bytes.length),
     done: [],
   });
-  const run = await download(env.work, []);
-  assert.equal(run.code, 0, run.stderr);
-  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const run = await downloadWhole(env.work, bytes);
   assert.doesNotMatch(run.stderr, /starting over/);
 });
 
@@ -218,9 +223,7 @@ Deno.test("a partial download whose file changed on the server says so, and keep
     part: old,
     done: [[0, MiB]],
   });
-  const run = await download(env.work, []);
-  assert.equal(run.code, 0, run.stderr);
-  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const run = await downloadWhole(env.work, bytes);
   assert.match(
     run.stderr,
     /warning: starting over: the file changed on the servers since the partial download/,
@@ -291,8 +294,7 @@ Deno.test("a download that fills the disk keeps what it wrote with the digests c
 /** An 8 MiB file of which an earlier run kept 6 MiB, the fifth of them
  * zeros since: a wrong file if they were trusted. */
 function damagedPartial(bytes: Uint8Array): Uint8Array {
-  const part = new Uint8Array(bytes.length);
-  part.set(bytes.subarray(0, 6 * MiB));
+  const part = firstBytes(bytes, 6 * MiB);
   part.fill(0, 4 * MiB, 5 * MiB);
   return part;
 }
@@ -309,9 +311,7 @@ Deno.test("kept bytes are fetched again, not trusted, when no server sends block
   );
   const part = damagedPartial(bytes);
   await leavePartial({ work: env.work, bytes, part, done: [[0, 6 * MiB]] });
-  const run = await download(env.work, []);
-  assert.equal(run.code, 0, run.stderr);
-  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const run = await downloadWhole(env.work, bytes);
   assert.match(run.stderr, /warning: downloading without verification/);
   assert.match(
     run.stderr,
@@ -331,9 +331,7 @@ Deno.test("kept bytes past the end of a digest list that stopped early are fetch
   );
   const part = damagedPartial(bytes);
   await leavePartial({ work: env.work, bytes, part, done: [[0, 6 * MiB]] });
-  const run = await download(env.work, []);
-  assert.equal(run.code, 0, run.stderr);
-  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const run = await downloadWhole(env.work, bytes);
   assert.match(
     run.stderr,
     /warning: downloading without verification from byte 2621440 on/,
@@ -363,9 +361,7 @@ for (const blockSize of [3, 2, 1 << 30]) {
       done: [[0, 6 * MiB]],
       edit: { blockSize },
     });
-    const run = await download(env.work, []);
-    assert.equal(run.code, 0, run.stderr);
-    await assertIdentical(`${env.work}/f.bin`, bytes);
+    const run = await downloadWhole(env.work, bytes);
     assert.doesNotMatch(run.stderr, /without verification|starting over/);
     assert.match(
       run.stderr,
@@ -380,8 +376,7 @@ for (const blockSize of [3, 2, 1 << 30]) {
 Deno.test("a state edited to another block size the servers can list does not say the file changed", async () => {
   const bytes = randomBytes(8 * MiB);
   await using env = await setup(bytes);
-  const part = new Uint8Array(bytes.length);
-  part.set(bytes.subarray(0, 6 * MiB));
+  const part = firstBytes(bytes, 6 * MiB);
   // Its identity is of the list in blocks of 64 KiB.
   await leavePartial({
     work: env.work,
@@ -390,9 +385,7 @@ Deno.test("a state edited to another block size the servers can list does not sa
     done: [[0, 6 * MiB]],
     edit: { blockSize: 16384 },
   });
-  const run = await download(env.work, []);
-  assert.equal(run.code, 0, run.stderr);
-  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const run = await downloadWhole(env.work, bytes);
   assert.doesNotMatch(run.stderr, /changed on the servers|starting over/);
   const summary = JSON.parse(run.stdout);
   assert.equal(summary.resumedBytes, 6 * MiB);
@@ -409,9 +402,7 @@ Deno.test("a state that cannot be used is named with what is wrong with it befor
     done: [[0, 6 * MiB]],
     edit: { format: "msfd-state-2", identity: null, listed: 100000 },
   });
-  const run = await download(env.work, []);
-  assert.equal(run.code, 0, run.stderr);
-  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const run = await downloadWhole(env.work, bytes);
   assert.match(
     run.stderr,
     /warning: starting over: the download state "f\.bin\.part\.state" cannot be used: its listed count 100000 does not fit its identity and its 128 blocks\n/,
@@ -456,9 +447,7 @@ Deno.test("a state file of 1.5 GiB is not read: the download says so and starts 
     });
     await file.truncate(1536 * MiB);
   }
-  const run = await download(env.work, []);
-  assert.equal(run.code, 0, run.stderr);
-  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const run = await downloadWhole(env.work, bytes);
   assert.match(
     run.stderr,
     /warning: starting over: the download state "f\.bin\.part\.state" cannot be used: it is larger than the 64 MiB a download state can be\n/,
@@ -474,9 +463,7 @@ Deno.test("a partial file shorter than its state says is reported before the dow
     part: bytes.subarray(0, MiB),
     done: [[0, MiB]],
   });
-  const run = await download(env.work, []);
-  assert.equal(run.code, 0, run.stderr);
-  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const run = await downloadWhole(env.work, bytes);
   assert.match(
     run.stderr,
     /warning: starting over: the partial file "f\.bin\.part" is missing or not 2097152 bytes long\n/,
@@ -492,9 +479,7 @@ Deno.test("a state whose done intervals are out of order and overlap resumes the
     part: damagedPartial(bytes),
     done: [[3 * MiB, 6 * MiB], [0, 2 * MiB], [MiB, 3 * MiB + 100]],
   });
-  const run = await download(env.work, []);
-  assert.equal(run.code, 0, run.stderr);
-  await assertIdentical(`${env.work}/f.bin`, bytes);
+  const run = await downloadWhole(env.work, bytes);
   const summary = JSON.parse(run.stdout);
   assert.equal(summary.resumedBytes, 5 * MiB);
   assert.equal(summary.refetchedBytes, MiB);

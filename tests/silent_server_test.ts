@@ -6,9 +6,13 @@
  */
 
 import assert from "node:assert/strict";
-import { type Fault, FaultProxy } from "./_support/fault_proxy.ts";
+import { FaultProxy } from "./_support/fault_proxy.ts";
 import { silentServer } from "./_support/fake_server.ts";
-import { type ServedFile, serveFile } from "./_support/served_file.ts";
+import {
+  type FaultPlan,
+  type ServedFile,
+  serveFile,
+} from "./_support/served_file.ts";
 import {
   randomBytes,
   runClient,
@@ -131,87 +135,84 @@ Deno.test("the size comes from the first server in list order that answers withi
   }
 });
 
+/**
+ * Downloads `f.bin` in `chunks` chunks from two good servers, the one at
+ * index `faulty` behind a proxy that applies `fault` to its connections,
+ * and asserts the client ended well with the file byte-identical.
+ */
+async function downloadPastFault(options: {
+  bytes: Uint8Array;
+  faulty: 0 | 1;
+  fault: FaultPlan;
+  chunks: string;
+}) {
+  await using env = await setup(options.bytes, 2);
+  await using proxy = faulty(env, options.faulty, options.fault);
+  const ports = env.servers.map((s) => s.port);
+  ports[options.faulty] = proxy.port;
+  const run = await download(env.work, ports, [options.chunks, "f.bin"]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.ok(sameBytes(await Deno.readFile(`${env.work}/f.bin`), options.bytes));
+  return run;
+}
+
 /** A good server behind a proxy that applies `fault` to its connections. */
 function faulty(
   env: { servers: ServerProcess[] },
   server: number,
-  fault: (connection: number) => Fault | undefined,
+  fault: FaultPlan,
 ): FaultProxy {
   return FaultProxy.start({ upstreamPort: env.servers[server]!.port, fault });
 }
 
 Deno.test("a server that answers the size but never a range has its chunks taken over", async () => {
   const bytes = randomBytes(4 * 1024 * 1024 + 3);
-  await using env = await setup(bytes, 2);
   // Connections: the size, the digest list, then ranges.
-  await using proxy = faulty(
-    env,
-    0,
-    (i) => i >= 2 ? { kind: "silent" } : undefined,
-  );
-  const run = await download(env.work, [proxy.port, env.servers[1]!.port], [
-    "4",
-    "f.bin",
-  ]);
-  assert.equal(run.code, 0, run.stderr);
-  assert.ok(sameBytes(await Deno.readFile(`${env.work}/f.bin`), bytes));
+  const run = await downloadPastFault({
+    bytes,
+    faulty: 0,
+    fault: (i) => i >= 2 ? { kind: "silent" } : undefined,
+    chunks: "4",
+  });
   assert.ok(run.seconds < BOUND_S, `took ${run.seconds} s\n${run.stderr}`);
 });
 
 Deno.test("a server that sends a few bytes of each range then stalls has its chunks taken over", async () => {
   const bytes = randomBytes(4 * 1024 * 1024 + 3);
-  await using env = await setup(bytes, 2);
   // The size reply passes (it has no payload); each range stops after its
   // first 1000 bytes.
-  await using proxy = faulty(
-    env,
-    1,
-    () => ({ kind: "stall", after: 24 + 1000 }),
-  );
-  const run = await download(env.work, [env.servers[0]!.port, proxy.port], [
-    "4",
-    "f.bin",
-  ]);
-  assert.equal(run.code, 0, run.stderr);
-  assert.ok(sameBytes(await Deno.readFile(`${env.work}/f.bin`), bytes));
+  const run = await downloadPastFault({
+    bytes,
+    faulty: 1,
+    fault: () => ({ kind: "stall", after: 24 + 1000 }),
+    chunks: "4",
+  });
   assert.ok(run.seconds < BOUND_S, `took ${run.seconds} s\n${run.stderr}`);
 });
 
 Deno.test("a size server that never sends the digest list is passed over for the next one", async () => {
   const bytes = randomBytes(4 * 1024 * 1024 + 3);
-  await using env = await setup(bytes, 2);
-  await using proxy = faulty(
-    env,
-    0,
-    (i) => i === 1 ? { kind: "silent" } : undefined,
-  );
-  const run = await download(env.work, [proxy.port, env.servers[1]!.port], [
-    "4",
-    "f.bin",
-  ]);
-  assert.equal(run.code, 0, run.stderr);
-  assert.ok(sameBytes(await Deno.readFile(`${env.work}/f.bin`), bytes));
+  const run = await downloadPastFault({
+    bytes,
+    faulty: 0,
+    fault: (i) => i === 1 ? { kind: "silent" } : undefined,
+    chunks: "4",
+  });
   assert.ok(run.seconds < BOUND_S, `took ${run.seconds} s\n${run.stderr}`);
   assert.doesNotMatch(run.stderr, /without verification/);
 });
 
 Deno.test("a size server that trickles the digest list is overtaken by the next server", async () => {
   const bytes = randomBytes(4 * 1024 * 1024 + 3);
-  await using env = await setup(bytes, 2);
   // Connections: the size, then the digest list: its header at once, then
   // one digest every 2 s.
-  await using proxy = faulty(
-    env,
-    0,
-    (i) =>
+  const run = await downloadPastFault({
+    bytes,
+    faulty: 0,
+    fault: (i) =>
       i === 1 ? { kind: "trickle", after: 24, bytesPerSecond: 16 } : undefined,
-  );
-  const run = await download(env.work, [proxy.port, env.servers[1]!.port], [
-    "4",
-    "f.bin",
-  ]);
-  assert.equal(run.code, 0, run.stderr);
-  assert.ok(sameBytes(await Deno.readFile(`${env.work}/f.bin`), bytes));
+    chunks: "4",
+  });
   assert.ok(run.seconds < BOUND_S, `took ${run.seconds} s\n${run.stderr}`);
   assert.doesNotMatch(run.stderr, /without verification/);
   assert.match(
@@ -226,18 +227,12 @@ const LIST_CUT_AT = 24 + 64 * 32;
 Deno.test("a digest list cut after 64 digests is continued by the next server at once", async () => {
   // 8 chunks of 4 MiB: 32 KiB blocks, 128 digests.
   const bytes = randomBytes(4 * 1024 * 1024);
-  await using env = await setup(bytes, 2);
-  await using proxy = faulty(
-    env,
-    0,
-    (i) => i === 1 ? { kind: "cut", after: LIST_CUT_AT } : undefined,
-  );
-  const run = await download(env.work, [proxy.port, env.servers[1]!.port], [
-    "8",
-    "f.bin",
-  ]);
-  assert.equal(run.code, 0, run.stderr);
-  assert.ok(sameBytes(await Deno.readFile(`${env.work}/f.bin`), bytes));
+  const run = await downloadPastFault({
+    bytes,
+    faulty: 0,
+    fault: (i) => i === 1 ? { kind: "cut", after: LIST_CUT_AT } : undefined,
+    chunks: "8",
+  });
   assert.ok(run.seconds < 5, `took ${run.seconds} s\n${run.stderr}`);
   assert.doesNotMatch(run.stderr, /without verification/);
   assert.match(
@@ -248,18 +243,12 @@ Deno.test("a digest list cut after 64 digests is continued by the next server at
 
 Deno.test("a digest list that stops after 64 digests is continued by the next server within seconds", async () => {
   const bytes = randomBytes(4 * 1024 * 1024);
-  await using env = await setup(bytes, 2);
-  await using proxy = faulty(
-    env,
-    0,
-    (i) => i === 1 ? { kind: "stall", after: LIST_CUT_AT } : undefined,
-  );
-  const run = await download(env.work, [proxy.port, env.servers[1]!.port], [
-    "8",
-    "f.bin",
-  ]);
-  assert.equal(run.code, 0, run.stderr);
-  assert.ok(sameBytes(await Deno.readFile(`${env.work}/f.bin`), bytes));
+  const run = await downloadPastFault({
+    bytes,
+    faulty: 0,
+    fault: (i) => i === 1 ? { kind: "stall", after: LIST_CUT_AT } : undefined,
+    chunks: "8",
+  });
   assert.ok(run.seconds < BOUND_S, `took ${run.seconds} s\n${run.stderr}`);
   assert.doesNotMatch(run.stderr, /without verification/);
   assert.match(
@@ -273,18 +262,16 @@ Deno.test("a chunk whose last 100000 bytes trickle at 1 byte/s is taken over by 
   // bytes of the first chunk are left (the size reply and the digest list
   // are shorter).
   const bytes = randomBytes(4 * 1024 * 1024);
-  await using env = await setup(bytes, 2);
-  await using proxy = faulty(env, 0, () => ({
-    kind: "trickle",
-    after: 24 + 2 * 1024 * 1024 - 100_000,
-    bytesPerSecond: 1,
-  }));
-  const run = await download(env.work, [proxy.port, env.servers[1]!.port], [
-    "2",
-    "f.bin",
-  ]);
-  assert.equal(run.code, 0, run.stderr);
-  assert.ok(sameBytes(await Deno.readFile(`${env.work}/f.bin`), bytes));
+  const run = await downloadPastFault({
+    bytes,
+    faulty: 0,
+    fault: () => ({
+      kind: "trickle",
+      after: 24 + 2 * 1024 * 1024 - 100_000,
+      bytesPerSecond: 1,
+    }),
+    chunks: "2",
+  });
   assert.ok(run.seconds < BOUND_S, `took ${run.seconds} s\n${run.stderr}`);
   assert.match(
     run.stderr,
