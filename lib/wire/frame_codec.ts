@@ -30,26 +30,29 @@ const encoder = new TextEncoder();
 // Names are exact bytes: a leading U+FEFF is part of a name, not a mark.
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** The fields of the fixed part of a frame, request or response alike. */
+/** The numbers in the fixed part of a frame, request or response alike. */
 interface HeaderFields {
   version: number;
   /** The op of a request, the status of a response. */
   code: number;
-  /** Length of the name or message that follows the header. */
-  textLength: number;
   /** A request's offset, a response's file size. */
   first: number;
   /** A request's length, a response's payload length. */
   second: number;
 }
 
-function writeHeader(view: DataView, fields: HeaderFields): void {
-  new Uint8Array(view.buffer, view.byteOffset, 4).set(MAGIC);
+/** A frame: the header, then the text (a request's name, a response's message). */
+function encodeFrame(fields: HeaderFields, text: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(HEADER_LENGTH + text.length);
+  const view = new DataView(frame.buffer);
+  frame.set(MAGIC);
   view.setUint8(4, fields.version);
   view.setUint8(5, fields.code);
-  view.setUint16(6, fields.textLength);
+  view.setUint16(6, text.length);
   view.setBigUint64(8, BigInt(fields.first));
   view.setBigUint64(16, BigInt(fields.second));
+  frame.set(text, HEADER_LENGTH);
+  return frame;
 }
 
 function checkUint(value: number, what: string): void {
@@ -149,16 +152,12 @@ export function encodeRequest(request: Request): Uint8Array {
   const name = encodeName(request.name);
   checkUint(request.offset, "offset");
   checkUint(request.length, "length");
-  const frame = new Uint8Array(HEADER_LENGTH + name.length);
-  writeHeader(new DataView(frame.buffer), {
+  return encodeFrame({
     version: request.keepOpen ? KEEP_OPEN_VERSION : VERSION,
     code: request.op,
-    textLength: name.length,
     first: request.offset,
     second: request.length,
-  });
-  frame.set(name, HEADER_LENGTH);
-  return frame;
+  }, name);
 }
 
 /** The fixed part of a request, before its name has been read. */
@@ -250,16 +249,12 @@ export function encodeResponse(response: Response): Uint8Array {
     ).replace(/\uFFFD$/, "");
     message = encoder.encode(text);
   }
-  const frame = new Uint8Array(HEADER_LENGTH + message.length);
-  writeHeader(new DataView(frame.buffer), {
+  return encodeFrame({
     version: VERSION,
     code: response.status,
-    textLength: message.length,
     first: response.fileSize,
     second: response.payloadLength,
-  });
-  frame.set(message, HEADER_LENGTH);
-  return frame;
+  }, message);
 }
 
 /** The fixed part of a response, before its message has been read. */
