@@ -16,34 +16,39 @@ function slots(count: number) {
   );
 }
 
+/** The error of a download of {@linkcode MISSING} left unfinished. */
+function outcome(
+  all: ServerSlot[],
+  { first, interrupted = false }: { first: number; interrupted?: boolean },
+) {
+  return unfinishedError({
+    slots: all,
+    first,
+    missing: MISSING,
+    partialPath: "a.part",
+    interrupted,
+  });
+}
+
+/** How the file changed, as the outcome says; fails if it did not. */
+function changedHow(all: ServerSlot[], first: number): string {
+  const error = outcome(all, { first });
+  assert.ok(error instanceof FileChangedError);
+  return error.how;
+}
+
 Deno.test("with the server settled on left out, the file changed on the servers", () => {
   const all = slots(2);
   all[1]!.exclude("its file is 5 bytes now");
-  const error = unfinishedError({
-    slots: all,
-    first: 1,
-    missing: MISSING,
-    partialPath: "a.part",
-    interrupted: false,
-  });
-  assert.ok(error instanceof FileChangedError);
-  assert.equal(error.how, "s1: its file is 5 bytes now");
+  assert.equal(changedHow(all, 1), "s1: its file is 5 bytes now");
 });
 
 Deno.test("with every server left out, the message says the others have another version too", () => {
   const all = slots(2);
   all[0]!.exclude("another size");
   all[1]!.exclude("other blocks");
-  const error = unfinishedError({
-    slots: all,
-    first: 0,
-    missing: MISSING,
-    partialPath: "a.part",
-    interrupted: false,
-  });
-  assert.ok(error instanceof FileChangedError);
   assert.equal(
-    error.how,
+    changedHow(all, 0),
     "s0: another size; every other server has another version too",
   );
 });
@@ -51,37 +56,17 @@ Deno.test("with every server left out, the message says the others have another 
 Deno.test("a lone server left out is not said to have others", () => {
   const all = slots(1);
   all[0]!.exclude("another size");
-  const error = unfinishedError({
-    slots: all,
-    first: 0,
-    missing: MISSING,
-    partialPath: "a.part",
-    interrupted: false,
-  });
-  assert.ok(error instanceof FileChangedError);
-  assert.equal(error.how, "s0: another size");
+  assert.equal(changedHow(all, 0), "s0: another size");
 });
 
 Deno.test("a download stopped, or with its server still in, is incomplete", () => {
   const all = slots(2);
-  const kept = unfinishedError({
-    slots: all,
-    first: 0,
-    missing: MISSING,
-    partialPath: "a.part",
-    interrupted: false,
-  });
+  const kept = outcome(all, { first: 0 });
   assert.ok(!(kept instanceof FileChangedError));
   assert.ok(kept instanceof IncompleteDownloadError);
   assert.equal(kept.interrupted, false);
   all[0]!.exclude("another size");
-  const stopped = unfinishedError({
-    slots: all,
-    first: 0,
-    missing: MISSING,
-    partialPath: "a.part",
-    interrupted: true,
-  });
+  const stopped = outcome(all, { first: 0, interrupted: true });
   assert.ok(!(stopped instanceof FileChangedError));
   assert.equal(stopped.interrupted, true);
   assert.equal(stopped.partialPath, "a.part");
