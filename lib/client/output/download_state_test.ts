@@ -12,30 +12,13 @@ import {
 import { saveState } from "./state_writer.ts";
 import { withTempDir } from "../../../tests/_support/temp_dir.ts";
 import { namesIn } from "../../../tests/_support/file_system.ts";
+import { UNVERIFIED, VERIFIED } from "../../../tests/_support/sample_states.ts";
 
 /** The state a text holds, or `undefined` where it holds none. */
 function decodeState(text: string): DownloadState | undefined {
   const parsed = parseState(text);
   return "state" in parsed ? parsed.state : undefined;
 }
-
-const VERIFIED: DownloadState = {
-  name: "folder/file.bin",
-  size: 1_000_003,
-  blockSize: 65_536,
-  identity: "ab".repeat(32),
-  listed: 16,
-  done: [[0, 131_072], [262_144, 1_000_003]],
-};
-
-const UNVERIFIED: DownloadState = {
-  name: "plain.txt",
-  size: 10,
-  blockSize: 1,
-  identity: null,
-  listed: 0,
-  done: [],
-};
 
 /** The stored form of a state, as an object to spoil field by field. */
 function stored(state: DownloadState = VERIFIED): Record<string, unknown> {

@@ -1,31 +1,9 @@
 import assert from "node:assert/strict";
-import {
-  type DownloadState,
-  encodeState,
-  loadState,
-  STATE_SUFFIX,
-} from "./download_state.ts";
+import { encodeState, loadState, STATE_SUFFIX } from "./download_state.ts";
 import { saveState, StateWriter } from "./state_writer.ts";
 import { withTempDir } from "../../../tests/_support/temp_dir.ts";
 import { namesIn } from "../../../tests/_support/file_system.ts";
-
-const VERIFIED: DownloadState = {
-  name: "folder/file.bin",
-  size: 1_000_003,
-  blockSize: 65_536,
-  identity: "ab".repeat(32),
-  listed: 16,
-  done: [[0, 131_072], [262_144, 1_000_003]],
-};
-
-const UNVERIFIED: DownloadState = {
-  name: "plain.txt",
-  size: 10,
-  blockSize: 1,
-  identity: null,
-  listed: 0,
-  done: [],
-};
+import { UNVERIFIED, VERIFIED } from "../../../tests/_support/sample_states.ts";
 
 Deno.test("a saved state is loaded back and no temporary file stays", async () => {
   await withTempDir("state_writer_test_", async (dir) => {
