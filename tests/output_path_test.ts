@@ -22,6 +22,26 @@ import { ignoresFileModes } from "./_support/temp_dir.ts";
 import { Tmpfs } from "./_support/tmpfs.ts";
 import { namesIn, waitFor } from "./_support/file_system.ts";
 
+/** A server of `served` slowed to 1 MB/s, listed in `work`'s servers.txt. */
+async function slowServerListed(
+  served: string,
+  work: string,
+): Promise<ServerProcess> {
+  const server = await ServerProcess.start(served, ["--rate-limit", "1M"]);
+  await writeServerList(work, [server.port]);
+  return server;
+}
+
+/** Starts a client in `work` and waits until `path` appears. */
+async function spawnUntil(
+  work: string,
+  { args, path }: { args: string[]; path: string },
+): Promise<Deno.ChildProcess> {
+  const client = spawnClient({ cwd: work, args });
+  await waitFor(path);
+  return client;
+}
+
 Deno.test("a second download to the same output is refused at once while the first runs, and the first saves its own file", async () => {
   await using served = await tempDir();
   await using work = await tempDir();
@@ -32,16 +52,11 @@ Deno.test("a second download to the same output is refused at once while the fir
   await Deno.mkdir(`${served.path}/b`);
   await Deno.writeFile(`${served.path}/a/data.bin`, a);
   await Deno.writeFile(`${served.path}/b/data.bin`, b);
-  await using server = await ServerProcess.start(served.path, [
-    "--rate-limit",
-    "1M",
-  ]);
-  await writeServerList(work.path, [server.port]);
-  const first = spawnClient({
-    cwd: work.path,
+  await using server = await slowServerListed(served.path, work.path);
+  const first = await spawnUntil(work.path, {
     args: ["servers.txt", "2", "a/data.bin"],
+    path: `${work.path}/data.bin.part`,
   });
-  await waitFor(`${work.path}/data.bin.part`);
   for (
     const args of [
       ["servers.txt", "2", "b/data.bin"],
@@ -78,18 +93,13 @@ Deno.test("a download to another download's partial file or state, and that down
   await Deno.writeFile(`${served.path}/data.bin`, data);
   await Deno.writeFile(`${served.path}/data.bin.part`, partial);
   await Deno.writeTextFile(`${served.path}/data.bin.part.state`, "{}");
-  await using server = await ServerProcess.start(served.path, [
-    "--rate-limit",
-    "1M",
-  ]);
-  await writeServerList(work.path, [server.port]);
+  await using server = await slowServerListed(served.path, work.path);
   // The download to data.bin runs; data.bin.part and data.bin.part.state
   // are its side files.
-  const first = spawnClient({
-    cwd: work.path,
+  const first = await spawnUntil(work.path, {
     args: ["servers.txt", "2", "data.bin"],
+    path: `${work.path}/data.bin.part.lock`,
   });
-  await waitFor(`${work.path}/data.bin.part.lock`);
   for (const name of ["data.bin.part", "data.bin.part.state"]) {
     const second = await runClient({
       cwd: work.path,
@@ -165,16 +175,11 @@ Deno.test("a file that takes the output's name during the download is not replac
   await using work = await tempDir();
   const bytes = randomBytes(2 * 1024 * 1024);
   await Deno.writeFile(`${served.path}/data.bin`, bytes);
-  await using server = await ServerProcess.start(served.path, [
-    "--rate-limit",
-    "1M",
-  ]);
-  await writeServerList(work.path, [server.port]);
-  const client = spawnClient({
-    cwd: work.path,
+  await using _server = await slowServerListed(served.path, work.path);
+  const client = await spawnUntil(work.path, {
     args: ["servers.txt", "2", "data.bin"],
+    path: `${work.path}/data.bin.part`,
   });
-  await waitFor(`${work.path}/data.bin.part`);
   await Deno.writeTextFile(`${work.path}/data.bin`, "someone else's");
   const run = await clientOutcome(client);
   assert.equal(run.code, 2, run.stderr);
