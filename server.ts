@@ -8,6 +8,7 @@
 import { DigestCache } from "./lib/server/digest_cache.ts";
 import { parseByteSize } from "./lib/cli/byte_size.ts";
 import {
+  countArguments,
   parseCommandLine,
   parseSeconds,
   UsageError,
@@ -84,7 +85,9 @@ function parseConfig(args: string[]): ServerConfig | "help" | "version" {
   if (values.version) return "version";
   if (positionals.length !== 1) {
     throw new UsageError(
-      `Expected exactly one argument, the port: received ${positionals.length}`,
+      `Expected exactly one argument, the port: received ${
+        countArguments(positionals.length)
+      }`,
     );
   }
   const portText = positionals[0]!;

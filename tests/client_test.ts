@@ -227,7 +227,16 @@ Deno.test("client rejects bad arguments with exit code 2", async (t) => {
   );
   await Deno.writeTextFile(`${work.path}/exists.bin`, "keep me");
   const cases: [string, string[], RegExp, string?][] = [
-    ["no arguments", [], /Expected <server-info> <numchunks>/],
+    [
+      "no arguments",
+      [],
+      /Expected <server-info> <numchunks> \[filename\]: received none\n/,
+    ],
+    [
+      "one argument",
+      ["servers.txt"],
+      /Expected <server-info> <numchunks> \[filename\]: received 1 argument\n/,
+    ],
     [
       "zero chunks",
       ["good.txt", "0", "x"],

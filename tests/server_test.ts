@@ -449,7 +449,16 @@ Deno.test("server reports startup errors with a message and a non-zero exit", as
   await t.step("missing port", async () => {
     const result = await run([]);
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /Expected exactly one argument, the port/);
+    assert.match(
+      result.stderr,
+      /Expected exactly one argument, the port: received none\n/,
+    );
+    const two = await run(["30001", "30002"]);
+    assert.equal(two.code, 2);
+    assert.match(
+      two.stderr,
+      /Expected exactly one argument, the port: received 2 arguments\n/,
+    );
   });
   await t.step("port in use", async () => {
     await using server = await ServerProcess.start(root.path);

@@ -141,3 +141,17 @@ export function parseSeconds(text: string, flag: string): number {
   }
   return Math.round(seconds * 1000);
 }
+
+/**
+ * How many positional arguments were given, in words for a usage message.
+ *
+ * @param count The number of arguments.
+ * @returns `none`, `1 argument` or `N arguments`.
+ */
+export function countArguments(count: number): string {
+  return count === 0
+    ? "none"
+    : count === 1
+    ? "1 argument"
+    : `${count} arguments`;
+}

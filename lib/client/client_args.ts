@@ -5,7 +5,12 @@
  * @module
  */
 
-import { parseCommandLine, parseSeconds, UsageError } from "../cli/cli_args.ts";
+import {
+  countArguments,
+  parseCommandLine,
+  parseSeconds,
+  UsageError,
+} from "../cli/cli_args.ts";
 import { quoteName } from "../wire/quoted_name.ts";
 import { DEFAULT_TIMEOUTS, type Timeouts } from "./request_exchange.ts";
 import { MAX_SERVERS } from "./server_list.ts";
@@ -126,7 +131,9 @@ export function parseConfig(
   if (values.version) return "version";
   if (positionals.length < 2 || positionals.length > 3) {
     throw new UsageError(
-      `Expected <server-info> <numchunks> [filename]: received ${positionals.length} arguments`,
+      `Expected <server-info> <numchunks> [filename]: received ${
+        countArguments(positionals.length)
+      }`,
     );
   }
   const [serverInfo, chunksText, filename] = positionals as [
