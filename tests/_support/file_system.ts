@@ -6,6 +6,8 @@
  * @module
  */
 
+import { pathExists } from "../../lib/client/output/output_file.ts";
+
 /**
  * Waits until `condition` holds, checking every 50 ms.
  *
@@ -26,21 +28,9 @@ export async function waitUntil(
   }
 }
 
-/**
- * Whether something (a file, a folder, a link) is at `path`.
- *
- * @param path The path; a link there counts, whatever it leads to.
- * @returns `true` if something is there.
- */
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
+/** Whether something (a file, a folder, a link) is at a path: the
+ * client's own check, under the name the tests read best. */
+export { pathExists as exists };
 
 /**
  * Waits until something is at `path`, for at most 20 s.
@@ -49,7 +39,7 @@ export async function exists(path: string): Promise<boolean> {
  * @throws {Error} If nothing appeared there in time.
  */
 export async function waitFor(path: string): Promise<void> {
-  await waitUntil(() => exists(path), `"${path}" appearing`);
+  await waitUntil(() => pathExists(path), `"${path}" appearing`);
 }
 
 /**
