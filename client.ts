@@ -24,7 +24,7 @@ import {
   summarizeDownload,
 } from "./lib/client/progress/summary.ts";
 import { reporter } from "./lib/client/progress/event_messages.ts";
-import { formatAddress } from "./lib/wire/address.ts";
+import { entryLabel, entryNetHost } from "./lib/client/server_entry.ts";
 import {
   ownerLockPath,
   sideFilePaths,
@@ -104,7 +104,7 @@ export async function main(args: string[]): Promise<number> {
     target = await prepare(config);
     sideFiles = target.sideFiles;
     const refused = await deniedPermission({
-      servers: target.servers.map(formatAddress),
+      servers: target.servers.map(entryNetHost),
       writes: [
         sideFiles.partial,
         sideFiles.state,
@@ -127,7 +127,7 @@ export async function main(args: string[]): Promise<number> {
   await using _lock = held.lock;
   await using _ownerLock = held.ownerLock;
   const { servers, name, outputPath } = target;
-  const serverNames = servers.map(formatAddress);
+  const serverNames = servers.map(entryLabel);
   const started = performance.now();
   const display = !config.quiet && Deno.stderr.isTerminal()
     ? new ProgressDisplay({
@@ -186,7 +186,7 @@ export async function main(args: string[]): Promise<number> {
       path: outputPath,
       result,
       servers: serverNames,
-      excluded: result.excluded.map(formatAddress),
+      excluded: result.excluded,
       seconds: (performance.now() - started) / 1000,
       verified: config.verify,
     });

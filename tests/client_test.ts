@@ -265,7 +265,7 @@ Deno.test("client rejects bad arguments with exit code 2", async (t) => {
     [
       "malformed server list",
       ["bad.txt", "4", "x"],
-      /line 4 is not "host port": received "127.0.0.1:30002"/,
+      /line 4 is not "host port" or a URL: received "127.0.0.1:30002"/,
     ],
     [
       "unknown option",

@@ -4,6 +4,7 @@
  * saves.
  */
 
+import { protocolServer } from "../lib/client/server_entry.ts";
 import assert from "node:assert/strict";
 import { download } from "../lib/client/download.ts";
 import { DEFAULT_TIMEOUTS } from "../lib/client/request_exchange.ts";
@@ -23,10 +24,9 @@ Deno.test("a download completes when the state save under way as its ranges end 
   await using second = await ServerProcess.start(served.path);
   const output = `${work.path}/f.bin`;
   await download({
-    servers: [first, second].map((s) => ({
-      hostname: "127.0.0.1",
-      port: s.port,
-    })),
+    servers: [first, second].map((s) =>
+      protocolServer({ hostname: "127.0.0.1", port: s.port })
+    ),
     name: "f.bin",
     numChunks: 4,
     outputPath: output,

@@ -107,7 +107,7 @@ Deno.test("errors that are not about the command line's form do not suggest --he
     [
       "the server list is malformed",
       ["bad.txt", "4", "f.bin"],
-      'error: Cannot parse server list: line 1 is not "host port": received "127.0.0.1:30002" (in "bad.txt")',
+      'error: Cannot parse server list: line 1 is not "host port" or a URL: received "127.0.0.1:30002" (in "bad.txt")',
     ],
     [
       "the file name has no base name",
@@ -407,7 +407,7 @@ Deno.test("the server list is read from standard input as - or /dev/stdin", asyn
       });
       assert.equal(run.code, 2, run.stderr);
       assert.deepEqual(lines(run.stderr), [
-        'error: Cannot parse server list: line 1 is not "host port": received "localhost" (in standard input)',
+        'error: Cannot parse server list: line 1 is not "host port" or a URL: received "localhost" (in standard input)',
       ]);
     },
   );

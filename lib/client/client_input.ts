@@ -6,7 +6,7 @@
  */
 
 import { UsageError } from "../cli/cli_args.ts";
-import type { ServerAddress } from "../wire/address.ts";
+import type { ServerEntry } from "./server_entry.ts";
 import { ProtocolError } from "../wire/protocol.ts";
 import { encodeName } from "../wire/frame_codec.ts";
 import { quoteName } from "../wire/quoted_name.ts";
@@ -51,7 +51,7 @@ async function readStandardInput(): Promise<string> {
  * @returns The servers, at most `MAX_SERVERS`.
  * @throws {InputError} If it cannot be read or parsed.
  */
-export async function readServers(path: string): Promise<ServerAddress[]> {
+export async function readServers(path: string): Promise<ServerEntry[]> {
   const fromStdin = STANDARD_INPUT.has(path);
   const shown = fromStdin ? "standard input" : quoteName(path);
   let text: string;

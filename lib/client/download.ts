@@ -27,7 +27,7 @@ import {
   type TaskProgress,
 } from "./range_tasks.ts";
 import type { Timeouts } from "./request_exchange.ts";
-import type { ServerAddress } from "../wire/address.ts";
+import { entryLabel, type ServerEntry } from "./server_entry.ts";
 import { type FileIdentity, sideFilePaths } from "./output/side_files.ts";
 import type { DownloadEvent } from "./download_events.ts";
 import {
@@ -44,8 +44,8 @@ export type { DownloadEvent, DownloadProgress, RangeEvent, TaskProgress };
 
 /** What a download needs. */
 export interface DownloadOptions {
-  /** The servers, in list order. */
-  servers: ServerAddress[];
+  /** The servers and mirrors, in list order. */
+  servers: ServerEntry[];
   /** The name to ask the servers for. */
   name: string;
   /** How many ranges to split the file into. */
@@ -106,8 +106,9 @@ export interface DownloadResult {
   /** Bytes kept from an earlier run that failed their check (or belonged
    * to a version of the file that changed since) and were fetched again. */
   refetchedBytes: number;
-  /** Servers left out because their copy differs. */
-  excluded: ServerAddress[];
+  /** Servers left out because their copy differs, as messages name
+   * them. */
+  excluded: string[];
 }
 /**
  * Downloads a file from several servers at once.
@@ -127,7 +128,8 @@ export interface DownloadResult {
 export async function download(
   options: DownloadOptions,
 ): Promise<DownloadResult> {
-  const { servers, onEvent } = options;
+  const { onEvent } = options;
+  const servers = options.servers.map(entryLabel);
   const { partial: partialPath, state: statePath } = sideFilePaths(
     options.outputPath,
   );
@@ -135,7 +137,10 @@ export async function download(
   // any server is asked.
   const saved = await readState(statePath, onEvent);
   const slots = openSlots(options);
-  const { size, serverIndex: first } = await learnSize(slots, options);
+  const { size, serverIndex: first } = await learnSize(slots, {
+    ...options,
+    servers,
+  });
   const { sameFile, verify, blockSize } = planBlocks({
     ...options,
     saved,

@@ -5,7 +5,6 @@
  * @module
  */
 
-import type { ServerAddress } from "../wire/address.ts";
 import type { RangeEvent } from "./range_tasks.ts";
 
 export type { RangeEvent };
@@ -13,7 +12,7 @@ export type { RangeEvent };
 /** Something worth telling the user while a download runs. */
 export type DownloadEvent =
   | { type: "size-failed"; detail: string }
-  | { type: "size"; server: ServerAddress; size: number }
+  | { type: "size"; server: string; size: number }
   | {
     type: "unverified";
     /** The first byte left unchecked: 0, or where the digests ended. */
@@ -48,7 +47,7 @@ export type DownloadEvent =
      * one is asked next. */
     detail: string;
   }
-  | { type: "server-excluded"; server: ServerAddress; reason: string }
+  | { type: "server-excluded"; server: string; reason: string }
   | RangeEvent;
 
 /** Receives a download's events. */

@@ -1,19 +1,25 @@
 /**
- * Parsing of the server-info file: one `host port` per line.
+ * Parsing of the server-info file: one `host port` or one `http://` or
+ * `https://` URL (a mirror) per line.
  *
  * @module
  */
 
 import { quoteName } from "../wire/quoted_name.ts";
-import type { ServerAddress } from "../wire/address.ts";
+import {
+  type MirrorEntry,
+  protocolServer,
+  type ServerEntry,
+} from "./server_entry.ts";
 
 /** The most servers a client uses; further lines are ignored. */
 export const MAX_SERVERS = 20;
 
 /** The result of parsing a server list. */
 export interface ServerList {
-  /** The servers to use, in file order, at most {@linkcode MAX_SERVERS}. */
-  servers: ServerAddress[];
+  /** The servers and mirrors to use, in file order, at most
+   * {@linkcode MAX_SERVERS}. */
+  servers: ServerEntry[];
   /** How many valid servers past the limit were left out. */
   ignored: number;
 }
@@ -68,31 +74,98 @@ function parseHost(text: string): string | undefined {
   return undefined;
 }
 
+/** A line that starts like a URL: a scheme, then `:`. */
+const URL_LIKE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+
+/**
+ * Parses one URL of a mirror.
+ *
+ * @param text The URL as written.
+ * @returns The mirror.
+ * @throws {Error} If it is malformed, of another scheme than `http` and
+ * `https`, or has credentials in plain `http` (they would cross the network
+ * readable); the message says which.
+ */
+export function parseMirrorUrl(text: string): MirrorEntry {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch (error) {
+    if (error instanceof TypeError) {
+      throw new Error(`not a valid URL: ${quoteName(text)}`);
+    }
+    throw error;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new Error(
+      `${
+        quoteName(url.protocol.slice(0, -1))
+      } URLs are not supported (only http and https): ${quoteName(text)}`,
+    );
+  }
+  if (url.hostname === "") {
+    throw new Error(`the URL names no host: ${quoteName(text)}`);
+  }
+  if (
+    url.protocol === "http:" && (url.username !== "" || url.password !== "")
+  ) {
+    throw new Error(
+      "credentials in a plain http URL would cross the network readable; use https",
+    );
+  }
+  url.hash = "";
+  return { kind: "mirror", url };
+}
+
 /**
  * Parses the text of a server-info file. Lines end in LF, CR LF or CR.
  * Blank lines and lines starting with `#` are skipped; text after a `#` is
  * a comment.
  *
  * @param text The file's contents.
+ * A line is `host port`, or one URL of a mirror (see
+ * {@linkcode parseMirrorUrl}).
+ *
  * @returns The servers to use and how many were left out.
  * @throws {ServerListError} If a line is malformed (naming its number) or
  * the list holds no server.
  */
 export function parseServerList(text: string): ServerList {
-  const all: ServerAddress[] = [];
+  const all: ServerEntry[] = [];
   const lines = text.split(/\r\n|\r|\n/);
   for (const [index, raw] of lines.entries()) {
     const line = raw.replace(/#.*$/, "").trim();
     if (line === "") continue;
     const lineNumber = index + 1;
     const fields = line.split(/\s+/);
+    if (URL_LIKE.test(line)) {
+      if (fields.length !== 1) {
+        throw new ServerListError(
+          `Cannot parse server list: line ${lineNumber} is a URL followed by more: received ${
+            quoteName(raw.trim())
+          }`,
+          lineNumber,
+        );
+      }
+      try {
+        all.push(parseMirrorUrl(line));
+      } catch (error) {
+        throw new ServerListError(
+          `Cannot parse server list: line ${lineNumber}: ${
+            (error as Error).message
+          }`,
+          lineNumber,
+        );
+      }
+      continue;
+    }
     const [hostText, portText] = fields;
     const hostname = hostText === undefined ? undefined : parseHost(hostText);
     if (
       fields.length !== 2 || hostname === undefined || portText === undefined
     ) {
       throw new ServerListError(
-        `Cannot parse server list: line ${lineNumber} is not "host port": received ${
+        `Cannot parse server list: line ${lineNumber} is not "host port" or a URL: received ${
           quoteName(raw.trim())
         }`,
         lineNumber,
@@ -109,7 +182,7 @@ export function parseServerList(text: string): ServerList {
         lineNumber,
       );
     }
-    all.push({ hostname, port });
+    all.push(protocolServer({ hostname, port }));
   }
   if (all.length === 0) {
     throw new ServerListError("Cannot parse server list: it names no server");

@@ -5,6 +5,16 @@ import {
   parseServerList,
   ServerListError,
 } from "./server_list.ts";
+import { protocolServer, type ServerEntry } from "./server_entry.ts";
+
+function server(hostname: string, port: number): ServerEntry {
+  return protocolServer({ hostname, port });
+}
+
+function addressOf(entry: ServerEntry) {
+  assert.equal(entry.kind, "server");
+  return (entry as { address: { hostname: string; port: number } }).address;
+}
 
 function assertListError(
   text: string,
@@ -28,9 +38,9 @@ Deno.test("a server list gives hosts and ports in file order", () => {
   );
   assert.deepEqual(list, {
     servers: [
-      { hostname: "127.0.0.1", port: 30001 },
-      { hostname: "localhost", port: 30002 },
-      { hostname: "files.example.com", port: 8080 },
+      server("127.0.0.1", 30001),
+      server("localhost", 30002),
+      server("files.example.com", 8080),
     ],
     ignored: 0,
   });
@@ -49,9 +59,9 @@ Deno.test("a server list skips comments and blank lines", () => {
     "#localhost 30004",
   ].join("\n");
   assert.deepEqual(parseServerList(text).servers, [
-    { hostname: "localhost", port: 30001 },
-    { hostname: "localhost", port: 30002 },
-    { hostname: "localhost", port: 30003 },
+    server("localhost", 30001),
+    server("localhost", 30002),
+    server("localhost", 30003),
   ]);
 });
 
@@ -64,11 +74,11 @@ Deno.test("a server list accepts IPv6 with and without brackets", () => {
     "::ffff:127.0.0.1 30005",
   ].join("\n");
   assert.deepEqual(parseServerList(text).servers, [
-    { hostname: "::1", port: 30001 },
-    { hostname: "::1", port: 30002 },
-    { hostname: "fe80::1%eth0", port: 30003 },
-    { hostname: "2001:db8::42", port: 30004 },
-    { hostname: "::ffff:127.0.0.1", port: 30005 },
+    server("::1", 30001),
+    server("::1", 30002),
+    server("fe80::1%eth0", 30003),
+    server("2001:db8::42", 30004),
+    server("::ffff:127.0.0.1", 30005),
   ]);
 });
 
@@ -81,7 +91,7 @@ Deno.test("a server list accepts host names", () => {
     "EXAMPLE.COM 65535",
   ].join("\n");
   assert.deepEqual(
-    parseServerList(text).servers.map((s) => s.hostname),
+    parseServerList(text).servers.map((s) => addressOf(s).hostname),
     ["localhost", "a", "my-host", "srv1.example.org.", "EXAMPLE.COM"],
   );
 });
@@ -89,11 +99,11 @@ Deno.test("a server list accepts host names", () => {
 Deno.test("a server list with CRLF line ends parses like one with LF", () => {
   const text = "# windows\r\nlocalhost 30001\r\n\r\n::1 30002\r\n";
   assert.deepEqual(parseServerList(text).servers, [
-    { hostname: "localhost", port: 30001 },
-    { hostname: "::1", port: 30002 },
+    server("localhost", 30001),
+    server("::1", 30002),
   ]);
   assert.deepEqual(parseServerList("localhost 30001").servers, [
-    { hostname: "localhost", port: 30001 },
+    server("localhost", 30001),
   ]);
 });
 
@@ -104,14 +114,13 @@ Deno.test("a malformed line is reported with its line number", () => {
     ["  bad_host! 30001  ", "bad_host! 30001"],
     ["-leading 30001", "-leading 30001"],
     ["[::1 30001", "[::1 30001"],
-    ["http://localhost 30001", "http://localhost 30001"],
   ];
   for (const [line, shown] of cases) {
     // The bad line is line 4: after a comment, a blank line and a good line.
     const text = `# list\n\nlocalhost 1\n${line}\nlocalhost 2\n`;
     assertListError(text, {
       message:
-        `Cannot parse server list: line 4 is not "host port": received "${shown}"`,
+        `Cannot parse server list: line 4 is not "host port" or a URL: received "${shown}"`,
       line: 4,
     });
   }
@@ -120,7 +129,7 @@ Deno.test("a malformed line is reported with its line number", () => {
 Deno.test("a malformed line is counted the same with CRLF line ends", () => {
   assertListError("localhost 1\r\n\r\nlocalhost\r\n", {
     message:
-      'Cannot parse server list: line 3 is not "host port": received "localhost"',
+      'Cannot parse server list: line 3 is not "host port" or a URL: received "localhost"',
     line: 3,
   });
 });
@@ -172,7 +181,7 @@ Deno.test("a server list keeps the first MAX_SERVERS and counts the rest as igno
   assert.equal(over.servers.length, MAX_SERVERS);
   assert.equal(over.ignored, 7);
   assert.deepEqual(
-    over.servers.map((s) => s.port),
+    over.servers.map((s) => addressOf(s).port),
     Array.from({ length: MAX_SERVERS }, (_, i) => 30001 + i),
   );
 });
@@ -193,8 +202,8 @@ Deno.test("a server list's lines may end in LF, CR LF or CR alone", () => {
       `# servers${end}localhost 1${end}${end}::1 2${end}`,
     );
     assert.deepEqual(list.servers, [
-      { hostname: "localhost", port: 1 },
-      { hostname: "::1", port: 2 },
+      server("localhost", 1),
+      server("::1", 2),
     ], JSON.stringify(end));
   }
   assert.throws(() => parseServerList("localhost 1\rlocalhost x\r"), {

@@ -7,17 +7,18 @@
  * @module
  */
 
-import type { ServerAddress } from "../wire/address.ts";
 import type { DownloadEventSink } from "./download_events.ts";
+import { HttpSource } from "./http_source.ts";
 import { MsfdSource } from "./msfd_source.ts";
+import { entryLabel, mirrorFileUrl, type ServerEntry } from "./server_entry.ts";
 import type { Timeouts } from "./request_exchange.ts";
 import { ServerSlot } from "./server_slot.ts";
 import { findFileSize, type SizeFound } from "./size_lookup.ts";
 
 /** What {@linkcode openSlots} needs. */
 export interface SlotsOptions {
-  /** The servers, in list order. */
-  servers: readonly ServerAddress[];
+  /** The servers and mirrors, in list order. */
+  servers: readonly ServerEntry[];
   /** The name to ask the servers for. */
   name: string;
   /** Deadlines for each request. */
@@ -25,16 +26,25 @@ export interface SlotsOptions {
 }
 
 /**
- * Makes a slot for each server, its source an msfd server; nothing is
- * asked yet.
+ * Makes a slot for each server, its source an msfd server or an HTTP(S)
+ * mirror; nothing is asked yet.
  *
  * @param options The servers, the file's name and the deadlines.
  * @returns The slots, in list order.
  */
 export function openSlots(options: SlotsOptions): ServerSlot[] {
   const { name, timeouts } = options;
-  return options.servers.map((server, i) =>
-    new ServerSlot(i, new MsfdSource({ server, name, timeouts }))
+  return options.servers.map((entry, i) =>
+    new ServerSlot(
+      i,
+      entry.kind === "server"
+        ? new MsfdSource({ server: entry.address, name, timeouts })
+        : new HttpSource({
+          url: mirrorFileUrl(entry.url, name),
+          label: entryLabel(entry),
+          timeouts,
+        }),
+    )
   );
 }
 
@@ -52,7 +62,7 @@ export function openSlots(options: SlotsOptions): ServerSlot[] {
 export async function learnSize(
   slots: readonly ServerSlot[],
   options: {
-    servers: readonly ServerAddress[];
+    servers: readonly string[];
     name: string;
     onEvent?: DownloadEventSink | undefined;
   },
@@ -76,7 +86,7 @@ export async function learnSize(
  */
 export function slotExcluder(
   slots: readonly ServerSlot[],
-  servers: readonly ServerAddress[],
+  servers: readonly string[],
   onEvent: DownloadEventSink | undefined,
 ): (serverIndex: number, reason: string) => void {
   return (serverIndex, reason) => {

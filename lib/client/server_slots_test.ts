@@ -4,12 +4,16 @@ import type { DownloadEvent } from "./download_events.ts";
 import { DEFAULT_TIMEOUTS } from "./request_exchange.ts";
 import { ServerSlot } from "./server_slot.ts";
 import { learnSize, openSlots, slotExcluder } from "./server_slots.ts";
+import { protocolServer } from "./server_entry.ts";
 
-const SERVERS = [1, 2].map((port) => ({ hostname: "127.0.0.1", port }));
+const ENTRIES = [1, 2].map((port) =>
+  protocolServer({ hostname: "127.0.0.1", port })
+);
+const SERVERS = ["127.0.0.1:1", "127.0.0.1:2"];
 
 Deno.test("a slot is made for each server, in list order, named by its address", () => {
   const slots = openSlots({
-    servers: SERVERS,
+    servers: ENTRIES,
     name: "a.bin",
     timeouts: DEFAULT_TIMEOUTS,
   });

@@ -5,7 +5,6 @@
  * @module
  */
 
-import type { ServerAddress } from "../wire/address.ts";
 import { TimeoutError } from "../wire/watchdog.ts";
 import { CannotTransferError } from "./download_errors.ts";
 import type { DownloadEventSink } from "./download_events.ts";
@@ -19,7 +18,7 @@ export const SIZE_GRACE_MS = 1000;
 /** What {@linkcode findFileSize} needs. */
 export interface SizeLookupOptions {
   /** The servers, in list order, as the events name them. */
-  servers: readonly ServerAddress[];
+  servers: readonly string[];
   /** Each server's source, in list order: the size is asked of them. */
   sources: readonly Pick<Source, "size" | "describeSizeFailure">[];
   /** The file's name, for the error when no server reports a size. */

@@ -38,7 +38,7 @@ class ScriptedSource extends MsfdSource {
 function answers(table: Record<number, Answer>) {
   const ports = Object.keys(table).map(Number);
   return {
-    servers: ports.map((port) => ({ hostname: "127.0.0.1", port })),
+    servers: ports.map((port) => `127.0.0.1:${port}`),
     sources: ports.map((port) => new ScriptedSource(port, table[port]!)),
   };
 }

@@ -5,7 +5,6 @@
  */
 
 import { formatByteSize } from "../../cli/byte_size.ts";
-import { formatAddress } from "../../wire/address.ts";
 import type { DownloadEvent } from "../download_events.ts";
 
 /**
@@ -20,7 +19,7 @@ export function eventMessage(event: DownloadEvent): string | undefined {
     case "size-failed":
       return `warning: no size from ${event.detail}`;
     case "size":
-      return `${formatAddress(event.server)} reports ${event.size} bytes`;
+      return `${event.server} reports ${event.size} bytes`;
     case "range-failed":
       return `warning: chunk ${event.range.chunk} (bytes ${event.range.start}-${
         event.range.end - 1
@@ -48,9 +47,7 @@ export function eventMessage(event: DownloadEvent): string | undefined {
     case "list-moved":
       return `warning: ${event.detail}`;
     case "server-excluded":
-      return `warning: not using ${
-        formatAddress(event.server)
-      } for this file: ${event.reason}`;
+      return `warning: not using ${event.server} for this file: ${event.reason}`;
     case "retry-round":
       return `chunk ${event.range.chunk}: retry round ${event.round} in ${
         event.delayMs / 1000

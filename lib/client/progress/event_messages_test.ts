@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { eventMessage, reporter } from "./event_messages.ts";
 
-const SERVER = { hostname: "127.0.0.1", port: 9 };
+const SERVER = "127.0.0.1:9";
 const RANGE = { index: 0, chunk: 1, start: 100, end: 200 };
 
 Deno.test("download events read as warnings and notes, one line each", () => {

@@ -15,7 +15,7 @@ const RESULT: DownloadResult = {
   retryRounds: 2,
   resumedBytes: 2 * MIB,
   refetchedBytes: MIB,
-  excluded: [{ hostname: "127.0.0.1", port: 30003 }],
+  excluded: ["127.0.0.1:30003"],
 };
 
 Deno.test("the summary counts the bytes fetched in this run for its rate", () => {
