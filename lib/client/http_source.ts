@@ -92,6 +92,17 @@ export function parseContentRange(text: string): ContentRange | undefined {
   return { start, end, total };
 }
 
+/** What a mirror said of its copy's identity, with its size. */
+export interface MirrorIdentity {
+  /** The first `ETag` it sent (strong or weak, as sent), if any. */
+  etag?: string | undefined;
+  /** The first `Last-Modified` it sent, if any. */
+  lastModified?: string | undefined;
+  /** The SHA-256 of the whole file from its `Repr-Digest` (RFC 9530) or
+   * `Digest` (RFC 3230) header, if it sent one. */
+  sha256?: Uint8Array | undefined;
+}
+
 /** A mirror of one file. */
 export class HttpSource implements Source {
   /** How messages name it. */
@@ -273,6 +284,16 @@ export class HttpSource implements Source {
       return `${this.label}: not found (${error.status})`;
     }
     return this.describeFailure(error);
+  }
+
+  /**
+   * What the mirror said of its copy's identity so far (learnt from its
+   * replies, the size's first).
+   *
+   * @returns The validators and digest it sent; empty before any reply.
+   */
+  identity(): MirrorIdentity {
+    return {};
   }
 
   /** Nothing to let go of: `fetch` keeps its connections itself. */
