@@ -2,15 +2,27 @@
  * A mirror on the web as a {@linkcode Source}: the file at a URL, asked in
  * ranges with Deno's `fetch` (`Range: bytes=a-b`, `Accept-Encoding:
  * identity`). Only a `206` whose `Content-Range` is exactly the range asked
- * for, of the agreed size, is handed over; no byte of any other reply is.
- * Connections are `fetch`'s own, kept alive from one range to the next.
+ * for, of the agreed size, is handed over; no byte of any other reply is,
+ * except a `200` with the whole file to a range that starts at 0 (a mirror
+ * that ignores ranges serves that one range at most). Redirects are
+ * followed by hand (at most {@linkcode MAX_REDIRECTS}, never from `https`
+ * to `http`), and the URL reached is asked from then on. The mirror's first
+ * `ETag` (else `Last-Modified`) goes back as `If-Range`. Statuses map to
+ * what the range tasks do: 404/410 (not found), 401/403 (refused) and a
+ * copy that changed leave the mirror out; 429/503 wait for `Retry-After`
+ * before the mirror is asked again; others fail over. Connections are
+ * `fetch`'s own, kept alive from one range to the next.
  *
  * @module
  */
 
+import { escapeUnseen } from "../wire/quoted_name.ts";
 import { TimeoutError, Watchdog } from "../wire/watchdog.ts";
 import { ConnectionLostError, type Timeouts } from "./request_exchange.ts";
 import { ReceiveBuffers } from "./receive_buffers.ts";
+import { announcedSha256 } from "./repr_digest.ts";
+import { delay } from "./retry_policy.ts";
+import { urlLabel } from "./server_entry.ts";
 import {
   type DigestListener,
   NoDigestListError,
@@ -18,26 +30,41 @@ import {
   type RangeSink,
   type Source,
   type SourceFetch,
+  SourceLeftOutError,
 } from "./source.ts";
 
 /** Pieces end on multiples of this when the sink does not say. */
 const DEFAULT_PIECE_BYTES = 1024 * 1024;
+
+/** Redirects followed for one request, at most. */
+export const MAX_REDIRECTS = 5;
+
+/** The longest `Retry-After` waited for when the options do not say. */
+const DEFAULT_RETRY_AFTER_CAP_MS = 8000;
+
+const REDIRECT_STATUSES = [301, 302, 303, 307, 308];
 
 /** A mirror answered with a status that gives no bytes of the range. */
 export class HttpStatusError extends Error {
   /** The HTTP status. */
   readonly status: number;
 
+  /** How long the mirror asked to be left alone (`Retry-After` of a 429
+   * or 503), capped; `undefined` if it did not say. */
+  readonly retryAfterMs: number | undefined;
+
   /**
    * Creates the error.
    *
    * @param status The HTTP status.
    * @param message What it means here.
+   * @param retryAfterMs How long the mirror asked to be left alone.
    */
-  constructor(status: number, message: string) {
+  constructor(status: number, message: string, retryAfterMs?: number) {
     super(message);
     this.name = "HttpStatusError";
     this.status = status;
+    this.retryAfterMs = retryAfterMs;
   }
 }
 
@@ -55,6 +82,21 @@ export class MirrorReplyError extends Error {
   }
 }
 
+/** A redirect the client will not follow: a loop, too many, a downgrade
+ * from `https` to `http`, or no usable `Location`. The mirror cannot serve
+ * the file. */
+export class MirrorRedirectError extends SourceLeftOutError {
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong with the redirect.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "MirrorRedirectError";
+  }
+}
+
 /** What an {@linkcode HttpSource} needs. */
 export interface HttpSourceOptions {
   /** The file's URL. */
@@ -64,6 +106,9 @@ export interface HttpSourceOptions {
   /** Deadlines: connect and reply together bound the wait for the
    * status line; stall bounds each wait for the body. */
   timeouts: Timeouts;
+  /** The longest `Retry-After` waited for before the mirror is asked
+   * again (the retry policy's longest delay). Default 8 s. */
+  retryAfterCapMs?: number;
 }
 
 /** A parsed `Content-Range: bytes a-b/total`. */
@@ -103,12 +148,34 @@ export interface MirrorIdentity {
   sha256?: Uint8Array | undefined;
 }
 
+/** What a request is for, for the status it may get. */
+interface Ask {
+  /** The first and last byte asked for, if a range. */
+  range?: { first: number; last: number };
+  /** Send `If-Range` with the mirror's first validator. */
+  ifRange?: boolean;
+  /** `GET` (default) or `HEAD`. */
+  method?: "GET" | "HEAD";
+}
+
 /** A mirror of one file. */
 export class HttpSource implements Source {
   /** How messages name it. */
   readonly label: string;
+  /** The URL as listed (the file's). */
+  #listed: URL;
+  /** The URL asked: the one the last redirects led to. */
   #url: URL;
   #timeouts: Timeouts;
+  #retryAfterCapMs: number;
+  /** Not asked again before this time (`performance.now()`), after a
+   * `Retry-After`. */
+  #notBefore = 0;
+  /** It answered a range request with the whole file. */
+  #ignoresRanges = false;
+  /** It answered a range request with a `206`. */
+  #servesRanges = false;
+  #identity: MirrorIdentity = {};
 
   /**
    * Creates the source; nothing is asked yet.
@@ -116,31 +183,101 @@ export class HttpSource implements Source {
    * @param options The file's URL, the label and the deadlines.
    */
   constructor(options: HttpSourceOptions) {
+    this.#listed = options.url;
     this.#url = options.url;
     this.label = options.label;
     this.#timeouts = options.timeouts;
+    this.#retryAfterCapMs = options.retryAfterCapMs ??
+      DEFAULT_RETRY_AFTER_CAP_MS;
   }
 
-  /** Sends a GET for `[first, last]` and waits for its status line. */
-  async #get(
-    first: number,
-    last: number,
-    signal: AbortSignal | undefined,
+  /** The URL asked now: the listed one, or where its redirects led. */
+  get url(): URL {
+    return this.#url;
+  }
+
+  /** The `If-Range` value: its first strong `ETag`, else its first
+   * `Last-Modified`; none if it sent neither (a weak tag never matches). */
+  #ifRange(): string | undefined {
+    const { etag, lastModified } = this.#identity;
+    if (etag !== undefined && !etag.startsWith("W/")) return etag;
+    return lastModified;
+  }
+
+  /**
+   * Sends a request, following redirects by hand, and waits for the
+   * status line of the last reply. Waits first for a `Retry-After` the
+   * mirror asked for.
+   */
+  async #send(ask: Ask, signal: AbortSignal | undefined): Promise<Response> {
+    const wait = this.#notBefore - performance.now();
+    if (wait > 0) {
+      await delay(wait, signal ?? new AbortController().signal);
+      signal?.throwIfAborted();
+    }
+    const headers: Record<string, string> = { "accept-encoding": "identity" };
+    if (ask.range !== undefined) {
+      headers["range"] = `bytes=${ask.range.first}-${ask.range.last}`;
+      const validator = ask.ifRange ? this.#ifRange() : undefined;
+      if (validator !== undefined) headers["if-range"] = validator;
+    }
+    let url = this.#url;
+    const seen = new Set([url.href]);
+    for (let hops = 0;; hops++) {
+      const response = await this.#fetchOnce(url, {
+        method: ask.method ?? "GET",
+        headers,
+        signal,
+      });
+      if (!REDIRECT_STATUSES.includes(response.status)) {
+        this.#url = url;
+        return response;
+      }
+      await response.body?.cancel();
+      const next = redirectTarget(url, response);
+      if (seen.has(next.href)) {
+        throw new MirrorRedirectError(
+          `redirect loop: ${urlLabel(url)} redirects back to ${urlLabel(next)}`,
+        );
+      }
+      if (hops + 1 > MAX_REDIRECTS) {
+        throw new MirrorRedirectError(
+          `more than ${MAX_REDIRECTS} redirects (the last to ${
+            urlLabel(next)
+          })`,
+        );
+      }
+      seen.add(next.href);
+      url = next;
+    }
+  }
+
+  /** One request, its wait for the status line bounded by the connect
+   * and reply deadlines. */
+  async #fetchOnce(
+    url: URL,
+    init: {
+      method: string;
+      headers: Record<string, string>;
+      signal: AbortSignal | undefined;
+    },
   ): Promise<Response> {
     const { connectMs, replyMs } = this.#timeouts;
-    const deadline = AbortSignal.timeout(connectMs + replyMs);
+    // Bounds the wait for the status line only: the body has its own.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), connectMs + replyMs);
+    const { signal } = init;
     try {
-      return await fetch(this.#url, {
-        headers: {
-          "range": `bytes=${first}-${last}`,
-          "accept-encoding": "identity",
-        },
+      return await fetch(url, {
+        method: init.method,
+        headers: init.headers,
+        redirect: "manual",
         signal: signal === undefined
-          ? deadline
-          : AbortSignal.any([signal, deadline]),
+          ? deadline.signal
+          : AbortSignal.any([signal, deadline.signal]),
       });
     } catch (error) {
-      if (deadline.aborted && !signal?.aborted) {
+      if (deadline.signal.aborted && !signal?.aborted) {
         throw new TimeoutError(
           `Timed out after ${
             (connectMs + replyMs) / 1000
@@ -149,18 +286,54 @@ export class HttpSource implements Source {
         );
       }
       throw error;
+    } finally {
+      clearTimeout(timer);
     }
+  }
+
+  /** Notes what a reply says of the mirror's copy: its first validators
+   * and announced digest; a later one that differs means its file
+   * changed. */
+  #learn(response: Response): void {
+    const etag = response.headers.get("etag") ?? undefined;
+    const lastModified = response.headers.get("last-modified") ?? undefined;
+    const known = this.#identity;
+    if (
+      known.etag !== undefined && etag !== undefined && etag !== known.etag
+    ) {
+      throw new OtherVersionError(
+        `its file changed: its ETag was ${known.etag}, now ${etag}`,
+      );
+    }
+    if (known.etag === undefined && known.lastModified === undefined) {
+      known.etag = etag;
+      known.lastModified = lastModified;
+    }
+    known.sha256 ??= announcedSha256(response.headers);
+  }
+
+  /** The error for a reply that gives no bytes, noting a `Retry-After`. */
+  #statusError(response: Response): HttpStatusError {
+    const error = statusError(response, this.#retryAfterCapMs);
+    if (error.retryAfterMs !== undefined) {
+      this.#notBefore = Math.max(
+        this.#notBefore,
+        performance.now() + error.retryAfterMs,
+      );
+    }
+    return error;
   }
 
   /**
    * Learns the file's size from the `Content-Range` of a `bytes=0-0`
-   * request.
+   * request; where ranges are refused, from the `Content-Length` of the
+   * whole file's reply (or of a `HEAD`).
    *
    * @param signal Gives the request up.
    * @returns The size in bytes.
    */
   async size(signal?: AbortSignal): Promise<number> {
-    const response = await this.#get(0, 0, signal);
+    const response = await this.#send({ range: { first: 0, last: 0 } }, signal);
     await response.body?.cancel();
     if (response.status === 206) {
       const range = parseContentRange(
@@ -171,20 +344,41 @@ export class HttpSource implements Source {
           "its 206 reply has no Content-Range with the file's size",
         );
       }
+      this.#learn(response);
+      this.#servesRanges = true;
       return range.total;
     }
     if (response.status === 416) {
       // Only an empty file has no byte 0.
-      const total = /^bytes \*\/(\d+)$/.exec(
+      const total = /^bytes \*\/0$/.exec(
         response.headers.get("content-range") ?? "",
       );
-      if (total !== null) return Number(total[1]);
+      if (total !== null) {
+        this.#learn(response);
+        return 0;
+      }
     }
     if (response.status === 200) {
-      const length = response.headers.get("content-length");
-      if (length !== null && /^\d+$/.test(length)) return Number(length);
+      refuseHtml(response);
+      this.#ignoresRanges = true;
+      this.#learn(response);
+      const length = contentLength(response) ??
+        await this.#headLength(signal);
+      if (length !== undefined) return length;
+      throw new MirrorReplyError(
+        "it ignores Range requests and does not say the file's length",
+      );
     }
-    throw statusError(response);
+    throw this.#statusError(response);
+  }
+
+  /** The `Content-Length` of a `HEAD`, if it says one. */
+  async #headLength(signal: AbortSignal | undefined): Promise<
+    number | undefined
+  > {
+    const response = await this.#send({ method: "HEAD" }, signal);
+    await response.body?.cancel();
+    return response.status === 200 ? contentLength(response) : undefined;
   }
 
   /**
@@ -205,19 +399,30 @@ export class HttpSource implements Source {
    * Fetches a range, handing it to the sink in pieces.
    *
    * @param request The range, the file's size and the sink.
+   * @throws {SourceLeftOutError} If the mirror cannot serve the file: not
+   * found, refused, its copy differs or changed, it ignores ranges (for a
+   * range not at 0), its redirects are refused.
+   * @throws {HttpStatusError} For other statuses (with `retryAfterMs` for
+   * a 429 or 503 that said when to come back).
    */
   async fetch(request: SourceFetch): Promise<void> {
     const { offset, length, fileSize, sink } = request;
     if (length === 0) return;
+    if (this.#ignoresRanges && offset !== 0) {
+      throw new SourceLeftOutError(IGNORES_RANGES);
+    }
     const giveUp = new AbortController();
     using watchdog = new Watchdog(() => giveUp.abort());
     const signal = request.signal === undefined
       ? giveUp.signal
       : AbortSignal.any([request.signal, giveUp.signal]);
-    const response = await this.#get(offset, offset + length - 1, signal);
+    const response = await this.#send({
+      range: { first: offset, last: offset + length - 1 },
+      ifRange: true,
+    }, signal);
     const body = response.body;
     try {
-      checkRangeReply(response, { offset, length, fileSize });
+      this.#checkReply(response, { offset, length, fileSize });
       if (body === null) throw new MirrorReplyError("its reply has no body");
       watchdog.arm(this.#timeouts.stallMs, "receiving data");
       await streamPieces(body, { offset, length, sink, watchdog });
@@ -226,6 +431,67 @@ export class HttpSource implements Source {
     } finally {
       await body?.cancel().catch(() => {});
     }
+  }
+
+  /**
+   * Throws unless a reply may be written: a `206` of exactly the range
+   * asked for, of a file of the agreed size; or a `200` with the whole
+   * file of that size, for a range that starts at 0.
+   */
+  #checkReply(
+    response: Response,
+    asked: { offset: number; length: number; fileSize: number },
+  ): void {
+    const { status } = response;
+    if (status === 206) {
+      checkRangeReply(response, asked);
+      this.#learn(response);
+      this.#servesRanges = true;
+      return;
+    }
+    if (status === 200) {
+      refuseHtml(response);
+      checkIdentityEncoding(response);
+      if (this.#servesRanges && this.#ifRange() !== undefined) {
+        // It served ranges, and sends the whole file to this If-Range.
+        const etag = response.headers.get("etag");
+        throw new OtherVersionError(
+          `its file changed: it sent the whole file (200) to If-Range ${this.#ifRange()}${
+            etag === null ? "" : `, its ETag is ${etag} now`
+          }`,
+        );
+      }
+      this.#learn(response);
+      this.#ignoresRanges = true;
+      const length = contentLength(response);
+      if (length !== undefined && length !== asked.fileSize) {
+        throw new OtherVersionError(
+          `its file is ${length} bytes, expected ${asked.fileSize}`,
+        );
+      }
+      if (asked.offset !== 0 || length === undefined) {
+        throw new SourceLeftOutError(IGNORES_RANGES);
+      }
+      return;
+    }
+    if (status === 404 || status === 410) {
+      throw new SourceLeftOutError(`not found (${statusText(response)})`);
+    }
+    if (status === 401 || status === 403) {
+      throw new SourceLeftOutError(`refused (${statusText(response)})`);
+    }
+    if (status === 416) {
+      throw new OtherVersionError(
+        `its file changed: bytes ${asked.offset}-${
+          asked.offset + asked.length - 1
+        } are past its end (416${
+          response.headers.has("content-range")
+            ? `, ${response.headers.get("content-range")}`
+            : ""
+        }), the file has ${asked.fileSize}`,
+      );
+    }
+    throw this.#statusError(response);
   }
 
   /**
@@ -270,7 +536,7 @@ export class HttpSource implements Source {
    * @returns `<label>: <reason>`.
    */
   describeFailure(error: unknown): string {
-    return `${this.label}: ${failureReason(error)}`;
+    return `${this.label}: ${mirrorFailureReason(error)}`;
   }
 
   /**
@@ -280,9 +546,6 @@ export class HttpSource implements Source {
    * @returns `<label>: <reason>`.
    */
   describeSizeFailure(error: unknown): string {
-    if (error instanceof HttpStatusError && [404, 410].includes(error.status)) {
-      return `${this.label}: not found (${error.status})`;
-    }
     return this.describeFailure(error);
   }
 
@@ -293,36 +556,131 @@ export class HttpSource implements Source {
    * @returns The validators and digest it sent; empty before any reply.
    */
   identity(): MirrorIdentity {
-    return {};
+    return { ...this.#identity };
   }
 
   /** Nothing to let go of: `fetch` keeps its connections itself. */
   release(): void {}
 }
 
-/** A reply that gives no bytes, as an error. */
-function statusError(response: Response): HttpStatusError {
-  const text = `${response.status}${
+/** Why a mirror that ignores ranges serves no range but one at 0. */
+const IGNORES_RANGES =
+  "it ignores Range requests (it answers 200 with the whole file)";
+
+/** Where a redirect leads, if it may be followed. */
+function redirectTarget(from: URL, response: Response): URL {
+  const location = response.headers.get("location");
+  if (location === null) {
+    throw new MirrorRedirectError(
+      `it redirects (${statusText(response)}) without a Location`,
+    );
+  }
+  let next: URL;
+  try {
+    next = new URL(location, from);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+    throw new MirrorRedirectError(
+      `it redirects to a malformed URL: ${escapeUnseen(location)}`,
+    );
+  }
+  if (next.protocol !== "https:" && next.protocol !== "http:") {
+    throw new MirrorRedirectError(
+      `it redirects to a ${next.protocol} URL, not http or https`,
+    );
+  }
+  if (from.protocol === "https:" && next.protocol === "http:") {
+    throw new MirrorRedirectError(
+      `refused a redirect from https to plain http (${urlLabel(next)})`,
+    );
+  }
+  return next;
+}
+
+/** `404 Not Found`, or just `404` without a reason phrase. */
+function statusText(response: Response): string {
+  return `${response.status}${
     response.statusText === "" ? "" : ` ${response.statusText}`
   }`;
-  return new HttpStatusError(response.status, `the mirror answered ${text}`);
+}
+
+/** A reply that gives no bytes, as an error; a 429 or 503 with the wait
+ * its `Retry-After` asks for, capped. */
+function statusError(response: Response, capMs: number): HttpStatusError {
+  const { status } = response;
+  const retryAfter = response.headers.get("retry-after");
+  const asked = (status === 429 || status === 503) && retryAfter !== null
+    ? parseRetryAfter(retryAfter, Date.now())
+    : undefined;
+  const waitMs = asked === undefined ? undefined : Math.min(asked, capMs);
+  const text = statusText(response);
+  const what = status === 429 || status === 503
+    ? `busy (${text})`
+    : status >= 500
+    ? `server error (${text})`
+    : `the mirror answered ${text}`;
+  return new HttpStatusError(
+    status,
+    waitMs === undefined ? what : `${what}, retry after ${waitMs / 1000} s`,
+    waitMs,
+  );
 }
 
 /**
- * Throws unless a reply is a `206` of exactly the range asked for, of a
- * file of the agreed size.
+ * Reads a `Retry-After` value: seconds, or an HTTP date.
+ *
+ * @param value The header's value.
+ * @param now The time now, in ms since the epoch.
+ * @returns The wait in milliseconds (0 for a date past), or `undefined`
+ * if it is neither.
  */
-function checkRangeReply(
-  response: Response,
-  asked: { offset: number; length: number; fileSize: number },
-): void {
-  if (response.status !== 206) throw statusError(response);
+export function parseRetryAfter(
+  value: string,
+  now: number,
+): number | undefined {
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  if (!/[a-z]/i.test(text)) return undefined;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** A reply's `Content-Length`, if it states one. */
+function contentLength(response: Response): number | undefined {
+  const length = response.headers.get("content-length");
+  return length !== null && /^\d+$/.test(length) ? Number(length) : undefined;
+}
+
+/** Refuses an HTML page sent for the file with `200`: an error page. */
+function refuseHtml(response: Response): void {
+  const type = response.headers.get("content-type") ?? "";
+  if (/^\s*text\/html\b/i.test(type)) {
+    throw new SourceLeftOutError(
+      `it sent an HTML page (200, ${type}) instead of the file`,
+    );
+  }
+}
+
+/** Refuses a reply whose body is encoded (compressed): not the file's
+ * bytes. */
+function checkIdentityEncoding(response: Response): void {
   const encoding = response.headers.get("content-encoding");
   if (encoding !== null && encoding.toLowerCase() !== "identity") {
     throw new MirrorReplyError(
       `it sent the range encoded (${encoding}), not as bytes of the file`,
     );
   }
+}
+
+/**
+ * Throws unless a `206` is of exactly the range asked for, of a file of
+ * the agreed size.
+ */
+function checkRangeReply(
+  response: Response,
+  asked: { offset: number; length: number; fileSize: number },
+): void {
+  checkIdentityEncoding(response);
   const header = response.headers.get("content-range") ?? "";
   const range = parseContentRange(header);
   if (range === undefined) {
@@ -332,7 +690,7 @@ function checkRangeReply(
   }
   if (range.total !== undefined && range.total !== asked.fileSize) {
     throw new OtherVersionError(
-      `the mirror's file is ${range.total} bytes, expected ${asked.fileSize}: another version`,
+      `its file is ${range.total} bytes, expected ${asked.fileSize}`,
     );
   }
   const last = asked.offset + asked.length - 1;
@@ -406,11 +764,48 @@ async function streamPieces(
   }
 }
 
-/** Why a request failed, in a few words. */
-function failureReason(error: unknown): string {
+/**
+ * Why a request to a mirror failed, in a few words: `not found (404)`,
+ * `refused (403 Forbidden)`, `connection refused`, `timed out ...`,
+ * `certificate not trusted: ...`, and so on.
+ *
+ * @param error What the request threw.
+ * @returns The reason, on one line.
+ */
+export function mirrorFailureReason(error: unknown): string {
+  if (error instanceof HttpStatusError) {
+    if (error.status === 404 || error.status === 410) {
+      return `not found (${error.status})`;
+    }
+    if (error.status === 401 || error.status === 403) {
+      return `refused (${error.message.replace(/^the mirror answered /, "")})`;
+    }
+    return error.message;
+  }
   if (error instanceof DOMException && error.name === "AbortError") {
     return "the request was given up";
   }
-  if (error instanceof Error) return error.message;
-  return String(error);
+  if (error instanceof TimeoutError) return lowerFirst(error.message);
+  if (!(error instanceof Error)) return escapeUnseen(String(error));
+  // fetch says "fetch failed"; the system's words are in the cause.
+  const detail = error.cause instanceof Error
+    ? `${error.message}: ${error.cause.message}`
+    : error.message;
+  if (/Connection refused/i.test(detail)) return "connection refused";
+  if (/Connection reset/i.test(detail)) return "connection reset";
+  const certificate = /(invalid peer certificate[^\n]*)/i.exec(detail);
+  if (certificate !== null) {
+    return `certificate not trusted: ${escapeUnseen(certificate[1]!)}`;
+  }
+  if (/failed to lookup address/i.test(detail)) {
+    return `unknown host: ${escapeUnseen(detail)}`;
+  }
+  if (/error reading a body from connection/i.test(detail)) {
+    return "the connection broke while the body arrived";
+  }
+  return escapeUnseen(detail);
+}
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1);
 }

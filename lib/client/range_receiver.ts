@@ -12,7 +12,7 @@ import type { ReferenceDigests } from "./verify/reference_digests.ts";
 import { equalBytes } from "../wire/byte_arrays.ts";
 import { findCause } from "../wire/error_cause.ts";
 import { OutputError, type OutputFile } from "./output/output_file.ts";
-import { OtherVersionError, type RangeSink } from "./source.ts";
+import { type RangeSink, SourceLeftOutError } from "./source.ts";
 import { BUFFERS_PER_CONNECTION, type ServerSlot } from "./server_slot.ts";
 import { noteBytes, type Task } from "./range_task.ts";
 
@@ -303,7 +303,7 @@ export class RangeReceiver {
         );
       }
     } catch (caught) {
-      if (caught instanceof OtherVersionError) exclude(slot, caught.message);
+      if (caught instanceof SourceLeftOutError) exclude(slot, caught.message);
       // Otherwise no verdict; the server already counts as failed.
     }
   }

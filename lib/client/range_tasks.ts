@@ -14,7 +14,7 @@ import type { Interval } from "./plan/interval_set.ts";
 import { OutputError, type OutputFile } from "./output/output_file.ts";
 import type { ByteRange } from "./plan/range_planner.ts";
 import type { ReferenceDigests } from "./verify/reference_digests.ts";
-import { OtherVersionError } from "./source.ts";
+import { SourceLeftOutError } from "./source.ts";
 import type { ServerSlot } from "./server_slot.ts";
 import { delay, retryDelayMs, type RetryPolicy } from "./retry_policy.ts";
 import {
@@ -392,7 +392,8 @@ export class RangeTasks implements Disposable {
     if (task.verifier) task.position = task.verifier.position;
     if (abort.signal.aborted) return;
     slot.failed = true;
-    if (error instanceof OtherVersionError) exclude(slot, error.message);
+    // Its copy differs, or it cannot serve this file at all.
+    if (error instanceof SourceLeftOutError) exclude(slot, error.message);
     if (error instanceof IntegrityError) {
       const sources = task.blockSources;
       task.blockSources = new Set();

@@ -12,6 +12,7 @@ import { HttpSource } from "./http_source.ts";
 import { MsfdSource } from "./msfd_source.ts";
 import { entryLabel, mirrorFileUrl, type ServerEntry } from "./server_entry.ts";
 import type { Timeouts } from "./request_exchange.ts";
+import { DEFAULT_RETRY_POLICY } from "./retry_policy.ts";
 import { ServerSlot } from "./server_slot.ts";
 import { findFileSize, type SizeFound } from "./size_lookup.ts";
 
@@ -23,6 +24,9 @@ export interface SlotsOptions {
   name: string;
   /** Deadlines for each request. */
   timeouts: Timeouts;
+  /** The longest wait a mirror's `Retry-After` gets. Default: the retry
+   * policy's longest delay. */
+  retryAfterCapMs?: number | undefined;
 }
 
 /**
@@ -43,6 +47,8 @@ export function openSlots(options: SlotsOptions): ServerSlot[] {
           url: mirrorFileUrl(entry.url, name),
           label: entryLabel(entry),
           timeouts,
+          retryAfterCapMs: options.retryAfterCapMs ??
+            DEFAULT_RETRY_POLICY.maxDelayMs,
         }),
     )
   );
@@ -51,7 +57,8 @@ export function openSlots(options: SlotsOptions): ServerSlot[] {
 /**
  * Learns the file's size from the slots' sources (see
  * {@linkcode findFileSize}), and notes in each slot whether it reported
- * the size settled on.
+ * the size settled on; a server that reported another size is left out,
+ * told as an event naming both sizes.
  *
  * @param slots The slots, in list order.
  * @param options The servers as the events name them, the file's name and
@@ -72,6 +79,17 @@ export async function learnSize(
     sources: slots.map((slot) => slot.source),
   });
   for (const slot of slots) slot.answeredSize = found.responsive[slot.index]!;
+  // A server that reported another size holds another file.
+  const exclude = slotExcluder(slots, options.servers, options.onEvent);
+  found.sizes.forEach((size, i) => {
+    if (size === undefined || size === found.size) return;
+    exclude(
+      i,
+      `its file is ${size} bytes, not ${found.size} as ${
+        options.servers[found.serverIndex]
+      } reported`,
+    );
+  });
   return found;
 }
 

@@ -35,6 +35,29 @@ Deno.test("the slots whose source reported the size settled on are marked as ans
   assert.deepEqual(slots.map((slot) => slot.answeredSize), [true, false]);
 });
 
+Deno.test("a server that reported another size is left out, the warning naming it and both sizes", async () => {
+  const slots = [
+    new ServerSlot(0, new FakeSource("a", new Uint8Array(10))),
+    new ServerSlot(1, new FakeSource("b", new Uint8Array(12))),
+  ];
+  const events: DownloadEvent[] = [];
+  await learnSize(slots, {
+    servers: SERVERS,
+    name: "a.bin",
+    onEvent: (event) => events.push(event),
+  });
+  assert.equal(slots[0]!.excluded, false);
+  assert.equal(
+    slots[1]!.excludedWhy,
+    "its file is 12 bytes, not 10 as 127.0.0.1:1 reported",
+  );
+  assert.deepEqual(events.filter((e) => e.type === "server-excluded"), [{
+    type: "server-excluded",
+    server: "127.0.0.1:2",
+    reason: "its file is 12 bytes, not 10 as 127.0.0.1:1 reported",
+  }]);
+});
+
 Deno.test("a server is left out once, and told of once", () => {
   const slots = SERVERS.map((_, i) =>
     new ServerSlot(i, new FakeSource(`s${i}`, new Uint8Array(1)))

@@ -36,6 +36,9 @@ export interface SizeFound {
   serverIndex: number;
   /** Which servers reported the same size by then, by index. */
   responsive: boolean[];
+  /** The size each server reported by then, by index; `undefined` for
+   * those that did not. */
+  sizes: (number | undefined)[];
 }
 
 /** The size a server reported, or why it did not. */
@@ -115,7 +118,10 @@ export async function findFileSize(
   const responsive = answers.map((a) =>
     a !== undefined && "size" in a && a.size === size
   );
-  return { size, serverIndex: chosen, responsive };
+  const sizes = answers.map((a) =>
+    a !== undefined && "size" in a ? a.size : undefined
+  );
+  return { size, serverIndex: chosen, responsive, sizes };
 }
 
 /** The first server in list order that reported a size, unless one before

@@ -58,6 +58,7 @@ Deno.test("the first server in list order that reports a size is taken, and thos
     size: 100,
     serverIndex: 1,
     responsive: [false, true, true],
+    sizes: [undefined, 100, 100],
   });
   assert.deepEqual(events.map((e) => e.type), ["size-failed", "size"]);
 });

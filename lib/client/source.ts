@@ -11,8 +11,23 @@
 
 import type { ReceiveBuffers } from "./receive_buffers.ts";
 
+/** The source cannot serve this download at all (its copy differs, it
+ * does not have the file, it refuses it, it ignores ranges): it is left
+ * out for good, with the message as the reason. */
+export class SourceLeftOutError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message Why it cannot serve the download.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "SourceLeftOutError";
+  }
+}
+
 /** The source's copy of the file is not the one the client settled on. */
-export class OtherVersionError extends Error {
+export class OtherVersionError extends SourceLeftOutError {
   /**
    * Creates the error.
    *

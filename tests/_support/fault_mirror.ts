@@ -45,6 +45,8 @@ export interface RecordedRequest {
   ifRange: string | null;
   /** All its headers. */
   headers: Headers;
+  /** When it arrived (`performance.now()`). */
+  at: number;
 }
 
 /**
@@ -178,6 +180,7 @@ export class FaultMirror implements AsyncDisposable {
       range: request.headers.get("range"),
       ifRange: request.headers.get("if-range"),
       headers: new Headers(request.headers),
+      at: performance.now(),
     };
     this.requests.push(recorded);
     const answer = await this.#hook?.({

@@ -1,0 +1,472 @@
+import assert from "node:assert/strict";
+import { FaultMirror } from "../../tests/_support/fault_mirror.ts";
+import { randomBytes, sameBytes } from "../../tests/_support/harness.ts";
+import { TimeoutError } from "../wire/watchdog.ts";
+import {
+  HttpSource,
+  HttpStatusError,
+  MAX_REDIRECTS,
+  mirrorFailureReason,
+  MirrorRedirectError,
+  MirrorReplyError,
+  parseContentRange,
+  parseRetryAfter,
+} from "./http_source.ts";
+import { DEFAULT_TIMEOUTS, type Timeouts } from "./request_exchange.ts";
+import { OtherVersionError, SourceLeftOutError } from "./source.ts";
+
+const FILE = randomBytes(100_000);
+const NAME = "data.bin";
+
+function source(
+  url: string,
+  options: { timeouts?: Timeouts; retryAfterCapMs?: number } = {},
+): HttpSource {
+  return new HttpSource({
+    url: new URL(url),
+    label: url,
+    timeouts: options.timeouts ?? DEFAULT_TIMEOUTS,
+    retryAfterCapMs: options.retryAfterCapMs,
+  });
+}
+
+/** Fetches a range into memory; returns the bytes received. */
+async function fetchRange(
+  mirror: HttpSource,
+  offset: number,
+  length: number,
+  fileSize = FILE.length,
+): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  try {
+    await mirror.fetch({
+      offset,
+      length,
+      fileSize,
+      sink: {
+        onData: (piece) => {
+          parts.push(piece.slice());
+          return Promise.resolve();
+        },
+        pieceBytes: 16 * 1024,
+      },
+    });
+  } finally {
+    received = concat(parts);
+  }
+  return received;
+}
+let received: Uint8Array = new Uint8Array(0);
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+Deno.test("a Content-Range is read only as bytes a-b/total within the total", () => {
+  assert.deepEqual(parseContentRange("bytes 0-9/100"), {
+    start: 0,
+    end: 9,
+    total: 100,
+  });
+  assert.deepEqual(parseContentRange("bytes 5-9/*")?.total, undefined);
+  assert.equal(parseContentRange("bytes 9-5/100"), undefined);
+  assert.equal(parseContentRange("bytes 0-100/100"), undefined);
+  assert.equal(parseContentRange("bytes */100"), undefined);
+});
+
+Deno.test("a Retry-After is read as seconds or as an HTTP date", () => {
+  const now = Date.parse("Mon, 01 Jan 2024 00:00:00 GMT");
+  assert.equal(parseRetryAfter("3", now), 3000);
+  assert.equal(parseRetryAfter("Mon, 01 Jan 2024 00:00:05 GMT", now), 5000);
+  assert.equal(parseRetryAfter("Sun, 31 Dec 2023 00:00:00 GMT", now), 0);
+  assert.equal(parseRetryAfter("soon", now), undefined);
+  assert.equal(parseRetryAfter("-1", now), undefined);
+});
+
+Deno.test("every ranged request asks bytes=a-b with Accept-Encoding identity, and the 206 is written", async () => {
+  await using mirror = FaultMirror.start({ files: { [NAME]: FILE } });
+  const http = source(mirror.fileUrl(NAME));
+  assert.equal(await http.size(), FILE.length);
+  const bytes = await fetchRange(http, 1000, 50_000);
+  assert.ok(sameBytes(bytes, FILE.subarray(1000, 51_000)));
+  assert.deepEqual(mirror.requests.map((r) => r.range), [
+    "bytes=0-0",
+    "bytes=1000-50999",
+  ]);
+  for (const request of mirror.requests) {
+    assert.equal(request.headers.get("accept-encoding"), "identity");
+  }
+});
+
+Deno.test("the size of an empty file comes from a 416 with bytes */0", async () => {
+  await using mirror = FaultMirror.start({
+    files: { [NAME]: new Uint8Array(0) },
+  });
+  assert.equal(await source(mirror.fileUrl(NAME)).size(), 0);
+});
+
+Deno.test("a mirror that ignores ranges reports the size from its 200's Content-Length and serves a range at 0 only", async () => {
+  await using mirror = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: () => ({ ignoreRange: true }),
+  });
+  const http = source(mirror.fileUrl(NAME));
+  assert.equal(await http.size(), FILE.length);
+  const first = await fetchRange(http, 0, 30_000);
+  assert.ok(sameBytes(first, FILE.subarray(0, 30_000)));
+  await assert.rejects(
+    fetchRange(http, 30_000, 1000),
+    (error) =>
+      error instanceof SourceLeftOutError &&
+      /ignores Range requests/.test(error.message),
+  );
+  // Nothing asked for the range past 0.
+  assert.equal(mirror.requests.length, 2);
+});
+
+Deno.test("a 200 to a range past 0 is never written", async () => {
+  await using mirror = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: ({ index }) => index === 0 ? undefined : { ignoreRange: true },
+  });
+  const http = source(mirror.fileUrl(NAME));
+  await http.size();
+  await assert.rejects(
+    fetchRange(http, 5000, 1000),
+    (error) => error instanceof SourceLeftOutError,
+  );
+  assert.equal(received.length, 0);
+});
+
+Deno.test("a 200 whose length is not the file's size is left out, none of it written", async () => {
+  await using mirror = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: () => ({ ignoreRange: true, file: { content: FILE.subarray(1) } }),
+  });
+  await assert.rejects(
+    fetchRange(source(mirror.fileUrl(NAME)), 0, 1000),
+    (error) =>
+      error instanceof OtherVersionError &&
+      error.message === "its file is 99999 bytes, expected 100000",
+  );
+  assert.equal(received.length, 0);
+});
+
+Deno.test("an HTML page sent with 200 is refused and none of it written", async () => {
+  await using mirror = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: () => ({ html: true }),
+  });
+  const http = source(mirror.fileUrl(NAME));
+  await assert.rejects(
+    http.size(),
+    /it sent an HTML page \(200, text\/html\) instead of the file/,
+  );
+  await assert.rejects(
+    fetchRange(http, 0, 1000),
+    (error) => error instanceof SourceLeftOutError,
+  );
+  assert.equal(received.length, 0);
+});
+
+Deno.test("a 206 with another Content-Range is not written", async () => {
+  await using mirror = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: () => ({ contentRange: "bytes 0-999/100000" }),
+  });
+  await assert.rejects(
+    fetchRange(source(mirror.fileUrl(NAME)), 1000, 1000),
+    (error) =>
+      error instanceof MirrorReplyError &&
+      error.message === "it sent bytes 0-999 for bytes 1000-1999",
+  );
+  assert.equal(received.length, 0);
+});
+
+Deno.test("a 206 of a file of another size is another version", async () => {
+  await using mirror = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: () => ({ contentRange: "bytes 1000-1999/100001" }),
+  });
+  await assert.rejects(
+    fetchRange(source(mirror.fileUrl(NAME)), 1000, 1000),
+    (error) =>
+      error instanceof OtherVersionError &&
+      error.message === "its file is 100001 bytes, expected 100000",
+  );
+});
+
+Deno.test("statuses map to not found, refused, changed and failover", async () => {
+  const statuses = [404, 410, 401, 403, 416, 500];
+  await using mirror = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: ({ index }) => ({ status: statuses[index] }),
+  });
+  const http = source(mirror.fileUrl(NAME));
+  const reasons: string[] = [];
+  for (const _ of statuses) {
+    await fetchRange(http, 100, 100).then(
+      () => assert.fail("served"),
+      (error) => {
+        reasons.push(
+          `${error instanceof SourceLeftOutError} ${
+            mirrorFailureReason(error)
+          }`,
+        );
+      },
+    );
+  }
+  assert.deepEqual(reasons, [
+    "true not found (404 Not Found)",
+    "true not found (410 Gone)",
+    "true refused (401 Unauthorized)",
+    "true refused (403 Forbidden)",
+    "true its file changed: bytes 100-199 are past its end (416), the file has 100000",
+    "false server error (500 Internal Server Error)",
+  ]);
+});
+
+Deno.test("the size lookup tells not found and refused in a few words", async () => {
+  const statuses = [404, 403];
+  await using mirror = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: ({ index }) => ({ status: statuses[index] }),
+  });
+  const http = source(mirror.fileUrl(NAME));
+  const reasons = [];
+  for (const _ of statuses) {
+    reasons.push(
+      await http.size().then(String, (e) => http.describeSizeFailure(e)),
+    );
+  }
+  assert.deepEqual(reasons, [
+    `${mirror.fileUrl(NAME)}: not found (404)`,
+    `${mirror.fileUrl(NAME)}: refused (403 Forbidden)`,
+  ]);
+});
+
+Deno.test("a 503's Retry-After is waited for before the mirror is asked again, capped", async () => {
+  await using mirror = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: ({ index }) =>
+      index === 0
+        ? { status: 503, retryAfter: "1" }
+        : index === 1
+        ? { status: 429, retryAfter: "3600" }
+        : undefined,
+  });
+  const http = source(mirror.fileUrl(NAME), { retryAfterCapMs: 300 });
+  await assert.rejects(
+    fetchRange(http, 0, 100),
+    (error) =>
+      error instanceof HttpStatusError && error.retryAfterMs === 300 &&
+      error.message ===
+        "busy (503 Service Unavailable), retry after 0.3 s",
+  );
+  await assert.rejects(
+    fetchRange(http, 0, 100),
+    /busy \(429 Too Many Requests\)/,
+  );
+  const bytes = await fetchRange(http, 0, 100);
+  assert.ok(sameBytes(bytes, FILE.subarray(0, 100)));
+  const [a, b, c] = mirror.requests.map((r) => r.at);
+  assert.ok(b! - a! >= 250, `asked again after ${b! - a!} ms`);
+  assert.ok(c! - b! >= 250, `asked again after ${c! - b!} ms`);
+});
+
+Deno.test("redirects are followed, a relative Location resolved, and the URL reached asked from then on", async () => {
+  await using target = FaultMirror.start({ files: { [`b/${NAME}`]: FILE } });
+  await using mirror = FaultMirror.start({
+    files: {},
+    hook: ({ recorded }) =>
+      recorded.path === `/${NAME}`
+        ? { redirect: "/step", redirectStatus: 301 }
+        : { redirect: target.fileUrl(`b/${NAME}`), redirectStatus: 307 },
+  });
+  const http = source(mirror.fileUrl(NAME));
+  assert.equal(await http.size(), FILE.length);
+  assert.equal(http.url.href, target.fileUrl(`b/${NAME}`));
+  const bytes = await fetchRange(http, 500, 500);
+  assert.ok(sameBytes(bytes, FILE.subarray(500, 1000)));
+  assert.deepEqual(mirror.requests.map((r) => r.path), [`/${NAME}`, "/step"]);
+  assert.deepEqual(target.requests.map((r) => r.range), [
+    "bytes=0-0",
+    "bytes=500-999",
+  ]);
+});
+
+Deno.test("a redirect loop and more than five redirects are clear errors", async () => {
+  await using mirror = FaultMirror.start({
+    files: {},
+    hook: ({ recorded }) => {
+      if (recorded.path.startsWith("/loop")) {
+        return { redirect: recorded.path === "/loop1" ? "/loop2" : "/loop1" };
+      }
+      const n = Number(recorded.path.slice("/hop".length));
+      return { redirect: `/hop${n + 1}` };
+    },
+  });
+  await assert.rejects(
+    source(`${mirror.url}loop1`).size(),
+    (error) =>
+      error instanceof MirrorRedirectError &&
+      error.message ===
+        `redirect loop: ${mirror.url}loop2 redirects back to ${mirror.url}loop1`,
+  );
+  await assert.rejects(
+    source(`${mirror.url}hop0`).size(),
+    (error) =>
+      error instanceof MirrorRedirectError &&
+      error.message ===
+        `more than ${MAX_REDIRECTS} redirects (the last to ${mirror.url}hop6)`,
+  );
+});
+
+Deno.test("a redirect from https to http is refused", async () => {
+  // The https mirror is played by a handler: the check needs no TLS.
+  const http = source("https://127.0.0.1:1/data.bin");
+  const fake = new Response(null, {
+    status: 302,
+    headers: { location: "http://127.0.0.1:2/data.bin" },
+  });
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = () => Promise.resolve(fake);
+  try {
+    await assert.rejects(
+      http.size(),
+      (error) =>
+        error instanceof MirrorRedirectError &&
+        error.message ===
+          "refused a redirect from https to plain http (http://127.0.0.1:2/data.bin)",
+    );
+  } finally {
+    globalThis.fetch = realFetch;
+  }
+});
+
+Deno.test("the first ETag goes back as If-Range, and a 200 to it means the file changed", async () => {
+  await using mirror = FaultMirror.start({
+    files: { [NAME]: { content: FILE, etag: '"one"' } },
+    hook: ({ index }) =>
+      index >= 2 ? { file: { content: FILE, etag: '"two"' } } : undefined,
+  });
+  const http = source(mirror.fileUrl(NAME));
+  await http.size();
+  await fetchRange(http, 0, 100);
+  await assert.rejects(
+    fetchRange(http, 100, 100),
+    (error) =>
+      error instanceof OtherVersionError &&
+      error.message ===
+        `its file changed: it sent the whole file (200) to If-Range "one", its ETag is "two" now`,
+  );
+  assert.equal(received.length, 0);
+  assert.deepEqual(mirror.requests.map((r) => r.ifRange), [
+    null,
+    '"one"',
+    '"one"',
+  ]);
+  assert.equal(http.identity().etag, '"one"');
+});
+
+Deno.test("without an ETag, Last-Modified goes back as If-Range", async () => {
+  await using mirror = FaultMirror.start({
+    files: {
+      [NAME]: {
+        content: FILE,
+        etag: null,
+        lastModified: "Tue, 02 Jan 2024 00:00:00 GMT",
+      },
+    },
+  });
+  const http = source(mirror.fileUrl(NAME));
+  await http.size();
+  await fetchRange(http, 0, 100);
+  assert.equal(mirror.requests[1]!.ifRange, "Tue, 02 Jan 2024 00:00:00 GMT");
+  assert.deepEqual(http.identity(), {
+    etag: undefined,
+    lastModified: "Tue, 02 Jan 2024 00:00:00 GMT",
+    sha256: undefined,
+  });
+});
+
+Deno.test("identity() gives the mirror's validators and announced SHA-256", async () => {
+  await using mirror = FaultMirror.start({
+    files: { [NAME]: { content: FILE, etag: '"v"' } },
+    hook: () => ({ reprDigest: true }),
+  });
+  const http = source(mirror.fileUrl(NAME));
+  assert.deepEqual(http.identity(), {});
+  await http.size();
+  const expected = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", FILE as Uint8Array<ArrayBuffer>),
+  );
+  const identity = http.identity();
+  assert.equal(identity.etag, '"v"');
+  assert.equal(identity.lastModified, "Mon, 01 Jan 2024 00:00:00 GMT");
+  assert.deepEqual(identity.sha256, expected);
+});
+
+Deno.test("a cut body fails after the bytes received, which are valid", async () => {
+  await using mirror = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: ({ index }) => index === 0 ? { cutAfter: 40_000 } : undefined,
+  });
+  const http = source(mirror.fileUrl(NAME));
+  await assert.rejects(fetchRange(http, 10_000, 80_000));
+  assert.ok(received.length <= 40_000);
+  assert.ok(
+    sameBytes(received, FILE.subarray(10_000, 10_000 + received.length)),
+  );
+});
+
+Deno.test("a mirror that never answers times out after connect and reply deadlines; a stalled body after the stall deadline", async () => {
+  await using mirror = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: ({ index }) => index === 0 ? { stall: true } : { stallAfter: 1000 },
+  });
+  const http = source(mirror.fileUrl(NAME), {
+    timeouts: { connectMs: 100, replyMs: 200, stallMs: 300 },
+  });
+  await assert.rejects(
+    fetchRange(http, 0, 50_000),
+    (error) =>
+      error instanceof TimeoutError &&
+      mirrorFailureReason(error) ===
+        "timed out after 0.3 s waiting for the mirror's reply",
+  );
+  await assert.rejects(
+    fetchRange(http, 0, 50_000),
+    (error) =>
+      error instanceof TimeoutError &&
+      mirrorFailureReason(error) ===
+        "timed out after 0.3 s without progress while receiving data",
+  );
+});
+
+Deno.test("a refused connection and an untrusted certificate are told in a few words", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  const http = source(`http://127.0.0.1:${port}/${NAME}`);
+  const refused = await http.size().then(String, (e) => e);
+  assert.equal(
+    http.describeSizeFailure(refused),
+    `http://127.0.0.1:${port}/${NAME}: connection refused`,
+  );
+  const tls = new TypeError("fetch failed", {
+    cause: new Error(
+      "error sending request for url (https://x/): client error (Connect): invalid peer certificate: UnknownIssuer",
+    ),
+  });
+  assert.equal(
+    mirrorFailureReason(tls),
+    "certificate not trusted: invalid peer certificate: UnknownIssuer",
+  );
+});
