@@ -1,0 +1,240 @@
+/**
+ * The real client against fault mirrors (`Deno.serve` in the test): what
+ * nginx will not do. Each test asserts the output (byte-identical, or
+ * absent), the message and the exit code.
+ */
+
+import assert from "node:assert/strict";
+import {
+  FaultMirror,
+  type FaultMirrorOptions,
+} from "./_support/fault_mirror.ts";
+import {
+  type ClientRun,
+  randomBytes,
+  runClient,
+  sameBytes,
+  tempDir,
+} from "./_support/harness.ts";
+import { pathExists } from "../lib/client/output/output_file.ts";
+
+const NAME = "f.bin";
+const BYTES = randomBytes(600_000);
+
+/** Runs the client against mirrors listed by URL in a list file. */
+async function download(
+  mirrors: readonly FaultMirror[],
+  options: { chunks?: number; args?: string[] } = {},
+): Promise<ClientRun & { output: Uint8Array | undefined }> {
+  await using work = await tempDir();
+  await Deno.writeTextFile(
+    `${work.path}/list`,
+    mirrors.map((m) => `${m.url}\n`).join(""),
+  );
+  const run = await runClient({
+    cwd: work.path,
+    args: [
+      ...options.args ?? [],
+      "list",
+      String(options.chunks ?? 4),
+      NAME,
+    ],
+  });
+  const path = `${work.path}/${NAME}`;
+  const output = await pathExists(path) ? await Deno.readFile(path) : undefined;
+  return { ...run, output };
+}
+
+function mirror(hook?: FaultMirrorOptions["hook"]): FaultMirror {
+  return FaultMirror.start({ files: { [NAME]: BYTES }, hook });
+}
+
+function assertWhole(run: ClientRun & { output: Uint8Array | undefined }) {
+  assert.equal(run.code, 0, run.stderr);
+  assert.ok(run.output !== undefined && sameBytes(run.output, BYTES));
+}
+
+/** The ranged GETs a mirror received (not the size's `bytes=0-0`). */
+function ranges(m: FaultMirror): string[] {
+  return m.requests.filter((r) => r.method === "GET" && r.range !== "bytes=0-0")
+    .map((r) => r.range ?? "none");
+}
+
+Deno.test("a mirror that ignores Range serves at most the range at 0 and is then left out; the file is whole", async () => {
+  await using ignoring = mirror(() => ({ ignoreRange: true }));
+  await using good = mirror();
+  const run = await download([ignoring, good]);
+  assertWhole(run);
+  assert.match(
+    run.stderr,
+    new RegExp(
+      `warning: not using ${ignoring.url} for this file: it ignores Range requests \\(it answers 200 with the whole file\\)`,
+    ),
+  );
+  // Its only ranged request after the size is one at 0.
+  assert.ok(ranges(ignoring).every((r) => r.startsWith("bytes=0-")));
+  for (const request of [...ignoring.requests, ...good.requests]) {
+    assert.equal(request.headers.get("accept-encoding"), "identity");
+  }
+});
+
+Deno.test("a 206 with a wrong Content-Range is never written; another mirror serves the range", async () => {
+  await using wrong = mirror(({ index }) =>
+    index === 0 ? undefined : { contentRange: "bytes 0-9/600000" }
+  );
+  await using good = mirror();
+  const run = await download([wrong, good]);
+  assertWhole(run);
+  assert.match(run.stderr, /: it sent bytes 0-9 for bytes \d+-\d+/);
+});
+
+Deno.test("an HTML page sent with 200 is refused and never written; the file comes from the other mirror", async () => {
+  await using html = mirror(() => ({ html: true }));
+  await using good = mirror();
+  const run = await download([html, good]);
+  assertWhole(run);
+  assert.match(
+    run.stderr,
+    new RegExp(
+      `warning: no size from ${html.url}: it sent an HTML page \\(200, text/html\\) instead of the file`,
+    ),
+  );
+});
+
+Deno.test("a mirror without the file, and one of another size, are left out with their reasons", async () => {
+  await using missing = FaultMirror.start({ files: {} });
+  await using good = mirror();
+  await using shorter = FaultMirror.start({
+    files: { [NAME]: BYTES.subarray(0, 500_000) },
+  });
+  const run = await download([missing, good, shorter]);
+  assertWhole(run);
+  assert.match(
+    run.stderr,
+    new RegExp(
+      `warning: no size from ${missing.url}: not found \\(404\\)`,
+    ),
+  );
+  assert.match(
+    run.stderr,
+    new RegExp(
+      `warning: not using ${shorter.url} for this file: its file is 500000 bytes, not 600000 as ${good.url} reported`,
+    ),
+  );
+  assert.deepEqual(ranges(shorter), []);
+});
+
+Deno.test("a mirror that refuses the file is a clear error and nothing is written", async () => {
+  await using refusing = mirror(() => ({ status: 403 }));
+  const run = await download([refusing]);
+  assert.equal(run.code, 3);
+  assert.equal(run.output, undefined);
+  assert.match(
+    run.stderr,
+    new RegExp(
+      `Cannot transfer this file "f.bin": ${refusing.url}: refused \\(403 Forbidden\\)`,
+    ),
+  );
+});
+
+Deno.test("5xx then success: the range is asked again and the file is whole", async () => {
+  await using flaky = mirror(({ index }) =>
+    index === 1 || index === 2 ? { status: 500 } : undefined
+  );
+  const run = await download([flaky], { chunks: 2 });
+  assertWhole(run);
+  assert.match(run.stderr, /server error \(500 Internal Server Error\)/);
+});
+
+Deno.test("a 503 with Retry-After is waited for before the mirror is asked again", async () => {
+  await using busy = mirror(({ index }) =>
+    index === 1 ? { status: 503, retryAfter: "2" } : undefined
+  );
+  const run = await download([busy], { chunks: 1 });
+  assertWhole(run);
+  const [refused, next] = busy.requests.slice(1).map((r) => r.at);
+  assert.ok(
+    next! - refused! >= 1900,
+    `asked again after ${next! - refused!} ms`,
+  );
+  assert.match(
+    run.stderr,
+    /busy \(503 Service Unavailable\), retry after 2 s/,
+  );
+});
+
+Deno.test("a redirect chain is followed and its end asked for every range; a loop is a clear error", async () => {
+  await using target = mirror();
+  await using hops = FaultMirror.start({
+    files: {},
+    hook: ({ recorded }) =>
+      recorded.path === `/${NAME}`
+        ? { redirect: "/hop1" }
+        : recorded.path === "/hop1"
+        ? { redirect: "/hop2", redirectStatus: 301 }
+        : { redirect: `${target.url}${NAME}`, redirectStatus: 307 },
+  });
+  const run = await download([hops]);
+  assertWhole(run);
+  // Three hops for the size; the ranges go straight to the end.
+  assert.equal(hops.requests.length, 3);
+  assert.equal(ranges(target).length, 4);
+
+  await using loop = FaultMirror.start({
+    files: {},
+    hook: ({ recorded }) => ({
+      redirect: recorded.path === `/${NAME}` ? "/other" : `/${NAME}`,
+    }),
+  });
+  const looped = await download([loop]);
+  assert.equal(looped.code, 3);
+  assert.equal(looped.output, undefined);
+  assert.match(
+    looped.stderr,
+    new RegExp(
+      `${loop.url}: redirect loop: ${loop.url}other redirects back to ${loop.url}${NAME}`,
+    ),
+  );
+});
+
+Deno.test("a cut body fails over and the range resumes at the byte reached", async () => {
+  await using cutting = mirror(({ index }) =>
+    index === 1 ? { cutAfter: 100_000 } : undefined
+  );
+  const run = await download([cutting], { chunks: 1 });
+  assertWhole(run);
+  const asked = ranges(cutting);
+  assert.equal(asked[0], "bytes=0-599999");
+  const resumedAt = Number(/^bytes=(\d+)-599999$/.exec(asked[1]!)?.[1]);
+  assert.ok(resumedAt > 0 && resumedAt <= 100_000, asked[1]);
+});
+
+Deno.test("a stalled mirror times out and another mirror serves its range", async () => {
+  await using stalling = mirror(({ index }) =>
+    index === 0 ? undefined : { stallAfter: 1000 }
+  );
+  await using good = mirror();
+  const started = performance.now();
+  const run = await download([stalling, good], {
+    args: ["--stall-timeout", "1", "--reply-timeout", "1"],
+  });
+  assertWhole(run);
+  assert.ok(performance.now() - started < 20_000);
+});
+
+Deno.test("a mirror whose file changes mid-download is left out: If-Range gets 200, nothing of it is written", async () => {
+  const other = randomBytes(BYTES.length);
+  await using changing = FaultMirror.start({
+    files: { [NAME]: { content: BYTES, etag: '"one"' } },
+    hook: ({ index }) =>
+      index >= 2 ? { file: { content: other, etag: '"two"' } } : undefined,
+  });
+  const run = await download([changing], { chunks: 3 });
+  assert.equal(run.code, 4, run.stderr);
+  assert.equal(run.output, undefined);
+  assert.match(
+    run.stderr,
+    /the file changed on the servers since the download started \(.*: its file changed: it sent the whole file \(200\) to If-Range "one", its ETag is "two" now\)/,
+  );
+  assert.ok(changing.requests.slice(1).every((r) => r.ifRange === '"one"'));
+});
