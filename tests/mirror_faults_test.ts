@@ -78,6 +78,16 @@ Deno.test("a mirror that ignores Range serves at most the range at 0 and is then
   }
 });
 
+Deno.test("a lone mirror that ignores Range fetches the chunk at 0 and reports the rest as not downloaded, not as a changed file", async () => {
+  await using ignoring = mirror(() => ({ ignoreRange: true }));
+  const run = await download([ignoring], { chunks: 3 });
+  assert.equal(run.code, 4, run.stderr);
+  assert.equal(run.output, undefined);
+  assert.match(run.stderr, /not all chunks are downloaded/);
+  assert.doesNotMatch(run.stderr, /file changed/);
+  assert.match(run.stderr, /it ignores Range requests/);
+});
+
 Deno.test("a 206 with a wrong Content-Range is never written; another mirror serves the range", async () => {
   await using wrong = mirror(({ index }) =>
     index === 0 ? undefined : { contentRange: "bytes 0-9/600000" }

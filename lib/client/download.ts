@@ -205,7 +205,8 @@ export async function download(
     reference,
     hasher,
     output,
-    exclude: (slot: ServerSlot, reason: string) => exclude(slot.index, reason),
+    exclude: (slot: ServerSlot, reason: string, otherVersion?: boolean) =>
+      exclude(slot.index, reason, otherVersion),
     listingOn: listing.listingOn,
     abort,
     onEvent,

@@ -16,7 +16,10 @@ import type { ServerSlot } from "./server_slot.ts";
 /** What {@linkcode unfinishedError} weighs. */
 export interface UnfinishedOptions {
   /** The slots, in list order. */
-  slots: readonly Pick<ServerSlot, "source" | "excluded" | "excludedWhy">[];
+  slots: readonly Pick<
+    ServerSlot,
+    "source" | "excluded" | "excludedWhy" | "excludedAsOtherVersion"
+  >[];
   /** The index of the server the download settled on (it reported the
    * size). */
   first: number;
@@ -31,7 +34,7 @@ export interface UnfinishedOptions {
 /**
  * The error a download with bytes missing ends in: a
  * {@linkcode FileChangedError} when the server it settled on was left out
- * (its copy is another version now) and it was not stopped, else an
+ * because its copy is another version now and it was not stopped, else an
  * {@linkcode IncompleteDownloadError}.
  *
  * @param options The slots, the server settled on, what is missing, the
@@ -43,7 +46,7 @@ export function unfinishedError(
 ): FileChangedError | IncompleteDownloadError {
   const { slots, first, missing, partialPath, interrupted } = options;
   const settled = slots[first]!;
-  if (settled.excluded && !interrupted) {
+  if (settled.excluded && settled.excludedAsOtherVersion && !interrupted) {
     const everyOther = slots.length > 1 && slots.every((slot) => slot.excluded)
       ? "; every other server has another version too"
       : "";

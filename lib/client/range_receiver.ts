@@ -12,7 +12,11 @@ import type { ReferenceDigests } from "./verify/reference_digests.ts";
 import { equalBytes } from "../wire/byte_arrays.ts";
 import { findCause } from "../wire/error_cause.ts";
 import { OutputError, type OutputFile } from "./output/output_file.ts";
-import { type RangeSink, SourceLeftOutError } from "./source.ts";
+import {
+  OtherVersionError,
+  type RangeSink,
+  SourceLeftOutError,
+} from "./source.ts";
 import { BUFFERS_PER_CONNECTION, type ServerSlot } from "./server_slot.ts";
 import { noteBytes, type Task } from "./range_task.ts";
 
@@ -84,7 +88,7 @@ export interface RangeReceiverOptions {
   /** Where the bytes go. */
   output: Pick<OutputFile, "writeAt">;
   /** Leaves out a server whose copy differs. */
-  exclude: (slot: ServerSlot, reason: string) => void;
+  exclude: (slot: ServerSlot, reason: string, otherVersion?: boolean) => void;
 }
 
 /** Writes and checks what the sources send, and judges failed checks. */
@@ -303,7 +307,9 @@ export class RangeReceiver {
         );
       }
     } catch (caught) {
-      if (caught instanceof SourceLeftOutError) exclude(slot, caught.message);
+      if (caught instanceof SourceLeftOutError) {
+        exclude(slot, caught.message, caught instanceof OtherVersionError);
+      }
       // Otherwise no verdict; the server already counts as failed.
     }
   }

@@ -14,7 +14,7 @@ import type { Interval } from "./plan/interval_set.ts";
 import { OutputError, type OutputFile } from "./output/output_file.ts";
 import type { ByteRange } from "./plan/range_planner.ts";
 import type { ReferenceDigests } from "./verify/reference_digests.ts";
-import { SourceLeftOutError } from "./source.ts";
+import { OtherVersionError, SourceLeftOutError } from "./source.ts";
 import type { ServerSlot } from "./server_slot.ts";
 import { delay, retryDelayMs, type RetryPolicy } from "./retry_policy.ts";
 import {
@@ -53,7 +53,7 @@ export interface RangeTasksOptions {
   /** Where the bytes go. */
   output: Pick<OutputFile, "writeAt">;
   /** Leaves out a server whose copy differs. */
-  exclude: (slot: ServerSlot, reason: string) => void;
+  exclude: (slot: ServerSlot, reason: string, otherVersion?: boolean) => void;
   /** The index of the server whose lock the digest list holds now, if
    * any. */
   listingOn: () => number | undefined;
@@ -393,7 +393,9 @@ export class RangeTasks implements Disposable {
     if (abort.signal.aborted) return;
     slot.failed = true;
     // Its copy differs, or it cannot serve this file at all.
-    if (error instanceof SourceLeftOutError) exclude(slot, error.message);
+    if (error instanceof SourceLeftOutError) {
+      exclude(slot, error.message, error instanceof OtherVersionError);
+    }
     if (error instanceof IntegrityError) {
       const sources = task.blockSources;
       task.blockSources = new Set();

@@ -46,8 +46,12 @@ export class ServerSlot implements Disposable {
    * slowly), until it sends bytes again: asked after every other, and
    * given no work it did not ask for. */
   stuck = false;
-  /** Why it was left out for good (its copy differs), if it was. */
+  /** Why it was left out for good (its copy differs, or it cannot serve
+   * the file), if it was. */
   excludedWhy: string | undefined;
+  /** Whether it was left out because it holds another version of the
+   * file (rather than because it cannot serve it: refused, not found). */
+  excludedAsOtherVersion = false;
   /** Bytes of ranges it sent, over every pass. */
   bytesSent = 0;
 
@@ -70,12 +74,14 @@ export class ServerSlot implements Disposable {
   /**
    * Leaves it out for good.
    *
-   * @param reason Why: how its copy differs.
+   * @param reason Why: how its copy differs, or why it cannot serve it.
+   * @param otherVersion Whether it holds another version of the file.
    * @returns Whether it was in until now.
    */
-  exclude(reason: string): boolean {
+  exclude(reason: string, otherVersion = true): boolean {
     if (this.excluded) return false;
     this.excludedWhy = reason;
+    this.excludedAsOtherVersion = otherVersion;
     return true;
   }
 

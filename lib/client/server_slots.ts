@@ -100,15 +100,17 @@ export async function learnSize(
  * @param slots The slots, in list order.
  * @param servers The servers, as the event names them.
  * @param onEvent Told of each server left out.
- * @returns `exclude(serverIndex, reason)`.
+ * @returns `exclude(serverIndex, reason, otherVersion)`; `otherVersion`
+ * (default true) says the server holds another version of the file, not
+ * that it cannot serve it.
  */
 export function slotExcluder(
   slots: readonly ServerSlot[],
   servers: readonly string[],
   onEvent: DownloadEventSink | undefined,
-): (serverIndex: number, reason: string) => void {
-  return (serverIndex, reason) => {
-    if (!slots[serverIndex]!.exclude(reason)) return;
+): (serverIndex: number, reason: string, otherVersion?: boolean) => void {
+  return (serverIndex, reason, otherVersion = true) => {
+    if (!slots[serverIndex]!.exclude(reason, otherVersion)) return;
     onEvent?.({
       type: "server-excluded",
       server: servers[serverIndex]!,
