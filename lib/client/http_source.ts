@@ -411,6 +411,15 @@ function failureReason(error: unknown): string {
   if (error instanceof DOMException && error.name === "AbortError") {
     return "the request was given up";
   }
+  if (error instanceof TypeError && error.cause instanceof Error) {
+    // fetch's own message is "fetch failed"; its cause says why (such as
+    // "client error (Connect): invalid peer certificate: UnknownIssuer").
+    const cause = error.cause.message.replace(
+      /^error sending request for url \([^)]*\): /,
+      "",
+    );
+    return `${error.message}: ${cause}`;
+  }
   if (error instanceof Error) return error.message;
   return String(error);
 }
