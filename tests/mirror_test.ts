@@ -44,13 +44,18 @@ function startNginx(
 async function download(
   work: string,
   lines: string[],
-  options: { chunks: number; env?: Record<string, string> },
+  options: {
+    chunks: number;
+    env?: Record<string, string>;
+    timeoutMs?: number;
+  },
 ) {
   await Deno.writeTextFile(`${work}/servers.txt`, lines.join("\n") + "\n");
   return await runClient({
     cwd: work,
     args: ["servers.txt", String(options.chunks), "f.bin"],
     env: options.env,
+    timeoutMs: options.timeoutMs,
   });
 }
 
@@ -192,7 +197,11 @@ Deno.test("a sparse file past 4 GiB comes byte-identical from nginx", async () =
   // and their comparison stay in memory.
   await using _memory = await Tmpfs.mount(work.path, { size: "5G" });
   await using nginx = await startNginx({ root: served.path, count: 2 });
-  const run = await download(work.path, mirrorLines(nginx), { chunks: 8 });
+  // About 10 s alone; the bound leaves room for a loaded machine.
+  const run = await download(work.path, mirrorLines(nginx), {
+    chunks: 8,
+    timeoutMs: 120_000,
+  });
   assert.equal(run.code, 0, run.stderr);
   assert.match(
     run.stderr,
@@ -247,6 +256,7 @@ Deno.test("over HTTPS, a certificate from a CA the client does not trust is a cl
   const [first, second] = mirrorLines(nginx, "https");
   const run = await download(work.path, [first!, second!], { chunks: 2 });
   assert.equal(run.code, 3, run.stderr);
+  assert.match(run.stderr, /^Cannot transfer this file "f\.bin": /m);
   for (const label of [first!, second!]) {
     assert.match(
       run.stderr,
