@@ -426,6 +426,10 @@ export class HttpSource implements Source {
       if (body === null) throw new MirrorReplyError("its reply has no body");
       watchdog.arm(this.#timeouts.stallMs, "receiving data");
       await streamPieces(body, { offset, length, sink, watchdog });
+      // fetch puts a connection back in its pool a moment after the body
+      // ended: waiting for that turn lets the next range reuse it instead
+      // of opening another.
+      await new Promise((resolve) => setTimeout(resolve, 0));
     } catch (error) {
       throw watchdog.explain(error);
     } finally {

@@ -193,6 +193,8 @@ export interface ClientOptions {
   stdin?: string;
   /** Kill the client after this long; the test then fails. */
   timeoutMs?: number;
+  /** Variables added to the client's environment (such as `DENO_CERT`). */
+  env?: Record<string, string>;
 }
 
 /** Runs `client.ts` to its end with the given arguments. */
@@ -231,6 +233,7 @@ export function spawnClient(options: ClientOptions): Deno.ChildProcess {
       ...options.args,
     ],
     cwd: options.cwd,
+    env: options.env,
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
