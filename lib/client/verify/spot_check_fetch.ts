@@ -12,15 +12,15 @@ import { formatByteSize } from "../../cli/byte_size.ts";
 import { sha256, toHex } from "../../wire/sha256.ts";
 import { MirrorsDisagreeError } from "../download_errors.ts";
 import type { ServerSlot } from "../server_slot.ts";
+import { SIZE_GRACE_MS } from "../size_lookup.ts";
 import { type SpotWindow, spotWindows, tallyVotes } from "./spot_checks.ts";
 
 /** What {@linkcode spotCheck} needs. */
 export interface SpotCheckOptions {
   /** The file's name, for the error when no majority agrees. */
   name: string;
-  /** The servers and mirrors, in list order. Those that reported the size
-   * and are not left out are compared; the others are left out, as they
-   * could not be compared. */
+  /** The servers and mirrors, in list order; those not left out are
+   * compared. */
   slots: readonly Pick<
     ServerSlot,
     "index" | "source" | "lock" | "excluded" | "answeredSize"
@@ -45,12 +45,14 @@ export interface SpotCheckResult {
 }
 
 /**
- * Fetches the spot-check windows from every source that reported the size
- * (each through its own {@linkcode Source.fetch}, one window at a time,
- * under its lock; the sources at once) and compares them. A source whose
- * windows could not be fetched, or that did not report the size, is left
- * out: it would serve bytes nobody compared. A source outvoted by more
- * than half of the others is left out, with the first window that differs.
+ * Fetches the spot-check windows from every source not left out (each
+ * through its own {@linkcode Source.fetch}, one window at a time, under its
+ * lock; the sources at once) and compares them. A source whose windows
+ * could not be fetched is left out: it would serve bytes nobody compared.
+ * Those that did not report the size in time are waited for
+ * {@linkcode SIZE_GRACE_MS} past the others at most. A source outvoted by
+ * more than half of the others is left out, with the first window that
+ * differs.
  *
  * @param options The sources, the file, the seed and how to leave one out.
  * @returns How many sources agreed, and the windows compared.
@@ -61,31 +63,40 @@ export async function spotCheck(
   options: SpotCheckOptions,
 ): Promise<SpotCheckResult> {
   const { slots, size, exclude } = options;
-  const compared = slots.filter((slot) => !slot.excluded && slot.answeredSize);
-  for (const slot of slots) {
-    if (!slot.excluded && !slot.answeredSize) {
-      exclude(
-        slot.index,
-        "it could not be spot-checked against the others: it did not report the file's size",
-      );
-    }
-  }
+  const compared = slots.filter((slot) => !slot.excluded);
   if (compared.length < 2) return { agreed: compared.length, windows: [] };
   const windows = spotWindows(size, options.seed);
-  const answers = await Promise.all(compared.map(async (slot) => {
+  const late = new AbortController();
+  const fetches = compared.map(async (slot) => {
+    const signal = slot.answeredSize
+      ? options.signal
+      : AbortSignal.any([late.signal, options.signal].filter((s) => !!s));
     try {
       return await slot.lock.runExclusive(() =>
-        windowDigests(slot.source, { windows, size, signal: options.signal })
+        windowDigests(slot.source, { windows, size, signal })
       );
     } catch (error) {
       options.signal?.throwIfAborted();
       exclude(
         slot.index,
-        `its spot-check windows could not be fetched: ${reasonOf(error)}`,
+        late.signal.aborted && !slot.answeredSize
+          ? `it did not answer the spot checks within ${
+            SIZE_GRACE_MS / 1000
+          } s of the others`
+          : `its spot-check windows could not be fetched: ${reasonOf(error)}`,
       );
       return undefined;
     }
-  }));
+  });
+  // Those that did not report the size in time get a little longer.
+  await Promise.all(fetches.filter((_, i) => compared[i]!.answeredSize));
+  const timer = setTimeout(() => late.abort(), SIZE_GRACE_MS);
+  let answers: (string[] | undefined)[];
+  try {
+    answers = await Promise.all(fetches);
+  } finally {
+    clearTimeout(timer);
+  }
   const vote = tallyVotes(answers.map((digests) => digests?.join(",")));
   if (!vote.agreed) {
     throw new MirrorsDisagreeError({

@@ -99,13 +99,26 @@ Deno.test("a source whose windows cannot be fetched is left out, and the others 
   ]);
 });
 
-Deno.test("a source that did not report the size is left out and not asked", async () => {
+Deno.test("a source that did not report the size in time is still compared", async () => {
   const sources = ["a", "b", "c"].map((l) => new FakeSource(l, FILE));
+  sources[1]!.copy = spoiled(0);
   const { run, excluded } = await check(sources, [true, false, true]);
   assert.equal((await run).agreed, 2);
-  assert.deepEqual(sources[1]!.fetched, []);
+  assert.equal(sources[1]!.fetched.length, 4);
   assert.deepEqual(excluded, [
-    "b: it could not be spot-checked against the others: it did not report the file's size",
+    "b: its copy differs from that of 2 other sources in a spot check (bytes 0-65535)",
+  ]);
+});
+
+Deno.test("a source that did not report the size and is silent in the spot checks is left out after a grace", async () => {
+  const sources = ["a", "b", "c"].map((l) => new FakeSource(l, FILE));
+  sources[2]!.behaviour = { stall: true };
+  const { run, excluded } = await check(sources, [true, true, false]);
+  const started = performance.now();
+  assert.equal((await run).agreed, 2);
+  assert.ok(performance.now() - started < 5000);
+  assert.deepEqual(excluded, [
+    "c: it did not answer the spot checks within 1 s of the others",
   ]);
 });
 
