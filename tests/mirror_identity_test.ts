@@ -180,9 +180,12 @@ Deno.test({
     const bytes = randomBytes(SIZE);
     const other = randomBytes(SIZE);
     const withDigest = () => ({ reprDigest: true });
+    const wrong = `sha-256=:${await sha256Base64(other)}:`;
+    const wrongDigest = () => ({ headers: { "repr-digest": wrong } });
+    // The second one holds the file, and says it holds another.
     const all = mirrors(
       { files: { "f.bin": bytes }, hook: withDigest },
-      { files: { "f.bin": other }, hook: withDigest },
+      { files: { "f.bin": bytes }, hook: wrongDigest },
       { files: { "f.bin": bytes }, hook: withDigest },
     );
     await using _a = all[0]!;
@@ -202,12 +205,8 @@ Deno.test({
     );
 
     // Every mirror agrees on a digest the file does not have.
-    const wrong = `sha-256=:${await sha256Base64(other)}:`;
     const lying = mirrors(
-      ...[0, 1].map(() => ({
-        files: { "f.bin": bytes },
-        hook: () => ({ headers: { "repr-digest": wrong } }),
-      })),
+      ...[0, 1].map(() => ({ files: { "f.bin": bytes }, hook: wrongDigest })),
     );
     await using _d = lying[0]!;
     await using _e = lying[1]!;

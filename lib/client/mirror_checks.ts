@@ -50,9 +50,10 @@ export interface MirrorChecks {
 }
 
 /**
- * Checks the sources against each other when there is no digest list: the
- * mirrors' whole-file digests first (see `settleFileDigest`), then spot
- * checks across every source that reported the size (see `spotCheck`).
+ * Checks the sources against each other when there is no digest list:
+ * spot checks across every source not left out (see `spotCheck`), then
+ * the whole-file digests of the mirrors that passed them (see
+ * `settleFileDigest`).
  * Sources that fail are left out through `exclude`.
  *
  * @param options The sources, the file, `--sha256`, and how to leave one
@@ -64,10 +65,18 @@ export async function checkWithoutList(
   options: MirrorChecksOptions,
 ): Promise<MirrorChecks> {
   const { slots, mirrors } = options;
+  // The spot checks first: by their end every source compared has
+  // answered, and said what it has to say of its copy.
+  const spot = await spotCheck({
+    name: options.name,
+    slots,
+    size: options.size,
+    seed: options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]!,
+    signal: options.signal,
+    exclude: options.exclude,
+  });
   const digests = slots.map((slot) => {
-    if (slot.excluded || !slot.answeredSize || !mirrors[slot.index]) {
-      return undefined;
-    }
+    if (slot.excluded || !mirrors[slot.index]) return undefined;
     const sha256 = identityOf(slot.source)?.sha256;
     return sha256 === undefined ? undefined : toHex(sha256);
   });
@@ -80,14 +89,6 @@ export async function checkWithoutList(
   for (const { index, reason } of settled.leftOut) {
     options.exclude(index, reason);
   }
-  const spot = await spotCheck({
-    name: options.name,
-    slots,
-    size: options.size,
-    seed: options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]!,
-    signal: options.signal,
-    exclude: options.exclude,
-  });
   const onlyMirrors = slots.every((slot) =>
     slot.excluded || mirrors[slot.index]
   );
