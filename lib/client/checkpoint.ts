@@ -7,7 +7,10 @@
  */
 
 import { quoteName } from "../wire/quoted_name.ts";
-import type { DownloadState } from "./output/download_state.ts";
+import type {
+  DownloadState,
+  MirrorValidators,
+} from "./output/download_state.ts";
 import { StateWriter } from "./output/state_writer.ts";
 import { OutputError } from "./output/output_file.ts";
 import type { Interval } from "./plan/interval_set.ts";
@@ -99,7 +102,8 @@ export class Checkpoints implements Disposable {
 /**
  * The state to save: the bytes present, the kept ones not checked yet
  * included (they stand until they fail, tied to the earlier run's version
- * until the list decides), and the digest list's version.
+ * until the list decides), the digest list's version, and the mirrors'
+ * validators.
  *
  * @param run The file, the bytes present, the list and the kept bytes.
  * @returns The state.
@@ -111,6 +115,8 @@ export async function snapshotOf(run: {
   done: Interval[];
   reference: ReferenceDigests | undefined;
   kept: KeptBytes | undefined;
+  /** The mirrors' validators, recorded when there are any. */
+  mirrors?: MirrorValidators[] | undefined;
 }): Promise<DownloadState> {
   const { reference, kept } = run;
   const version = reference === undefined
@@ -123,6 +129,9 @@ export async function snapshotOf(run: {
     identity: version?.identity ?? null,
     listed: version?.listed ?? 0,
     done: run.done,
+    ...(run.mirrors === undefined || run.mirrors.length === 0
+      ? {}
+      : { mirrors: run.mirrors }),
   };
 }
 

@@ -68,7 +68,8 @@ Exit codes:
   3  Cannot transfer this file: no server reported the file's size
   4  not all chunks are downloaded: the partial file is kept
   5  the output file could not be written (for example, no space left)
-  6  the finished file does not match --sha256
+  6  the finished file does not match --sha256 (or the mirrors' digest)
+  7  the mirrors hold different files and no majority agrees on one
 130  interrupted (SIGINT/SIGTERM); run the same command again to resume
 
 An interrupted or failed download keeps <name>.part and <name>.part.state;

@@ -22,6 +22,8 @@ import { OutputExistsError, type OutputFile } from "./output/output_file.ts";
  */
 export async function commitDownload(run: {
   options: { sha256?: string | undefined; replace?: boolean };
+  /** Where the expected digest came from when not from `--sha256`. */
+  sha256From?: string | undefined;
   output: OutputFile;
   checkpoints: Checkpoints;
   statePath: string;
@@ -36,6 +38,7 @@ export async function commitDownload(run: {
         expected: options.sha256,
         actual,
         partialPath: run.partialPath,
+        expectedFrom: run.sha256From,
       });
     }
   }

@@ -39,6 +39,12 @@ import {
 import { Checkpoints, firstSave, snapshotOf } from "./checkpoint.ts";
 import { commitDownload } from "./commit.ts";
 import { type DownloadProgress, Passes, runPasses } from "./download_passes.ts";
+import {
+  checkWithoutList,
+  currentValidators,
+  type MirrorChecks,
+} from "./mirror_checks.ts";
+import { compareValidators } from "./verify/mirror_identity.ts";
 
 export type { DownloadEvent, DownloadProgress, RangeEvent, TaskProgress };
 
@@ -71,6 +77,9 @@ export interface DownloadOptions {
   verify?: boolean;
   /** Expected SHA-256 of the whole file, lower-case hex. */
   sha256?: string | undefined;
+  /** Where the spot checks' random offsets come from, when there is no
+   * digest list. Default: random. */
+  spotSeed?: number | undefined;
   /** How often progress is saved for a later run, in ms. Default 1000. */
   checkpointMs?: number;
   /** Stops the download; progress is saved. */
@@ -118,7 +127,10 @@ export interface DownloadResult {
  * @throws {CannotTransferError} If no server reported the file's size.
  * @throws {IncompleteDownloadError} If some range could not be fetched or
  * the signal stopped the download; the temporary file and its state stay.
- * @throws {ChecksumMismatchError} If `sha256` was given and does not match.
+ * @throws {ChecksumMismatchError} If `sha256` was given (or the mirrors
+ * sent one) and does not match.
+ * @throws {MirrorsDisagreeError} If there is no digest list and no majority
+ * of the sources agrees on the file; nothing is written.
  * @throws {OutputError} If the output cannot be written.
  * @throws {UnreadableStateError} If the saved state was written by a newer
  * version; it is left as it is, and no server is asked.
@@ -150,18 +162,61 @@ export async function download(
   const abort = new AbortController();
   // A server that has not cached the list computes it as it sends it:
   // ranges start as soon as the list covers them, on the other servers.
+  // Without a digest list, the warning waits to say what was checked
+  // instead.
+  const held: Extract<DownloadEvent, { type: "unverified" }>[] = [];
   const listing = await beginListing(
     verify,
-    { slots, onEvent, first, size, blockSize, exclude },
+    {
+      slots,
+      onEvent: (event) =>
+        event.type === "unverified" && event.from === 0
+          ? held.push(event)
+          : onEvent?.(event),
+      first,
+      size,
+      blockSize,
+      exclude,
+    },
     abort,
     options.signal,
   );
   const { reference } = listing;
+  const mirrored = options.servers.map((entry) => entry.kind === "mirror");
+  let checks: MirrorChecks | undefined;
+  try {
+    checks = verify && reference === undefined && mirrored.includes(true)
+      ? await checkWithoutList({
+        name: options.name,
+        slots,
+        mirrors: mirrored,
+        size,
+        sha256: options.sha256,
+        seed: options.spotSeed,
+        signal: abort.signal,
+        exclude,
+      })
+      : undefined;
+  } catch (error) {
+    await listing.end();
+    throw error;
+  }
+  for (const event of held) {
+    onEvent?.(
+      checks === undefined ? event : { ...event, checked: checks.checked },
+    );
+  }
+  // Without a list, kept bytes stand only if the mirrors' validators say
+  // the file is the one they are of.
+  const validated = checks === undefined
+    ? undefined
+    : compareValidators(saved?.mirrors, currentValidators(slots));
   const candidates = keptCandidates({
     saved,
     sameFile,
     verify,
     listed: reference !== undefined,
+    validated,
     blockSize,
     size,
     onEvent,
@@ -187,6 +242,7 @@ export async function download(
     saved,
     signal: abort.signal,
     onEvent,
+    trust: validated?.verdict === "same",
   });
   // The missing bytes are fetched while the kept ones are checked; the
   // kept blocks that fail are fetched in a second pass.
@@ -226,6 +282,7 @@ export async function download(
         done: passes.present(true).intervals,
         reference,
         kept,
+        mirrors: currentValidators(slots),
       }),
     sync: () => output.sync(),
     intervalMs: options.checkpointMs,
@@ -241,7 +298,13 @@ export async function download(
       secondPass: (againRanges) => new RangeTasks(taskOptions, againRanges),
     });
     await commitDownload({
-      options,
+      options: {
+        ...options,
+        sha256: options.sha256 ?? checks?.fileDigest?.sha256,
+      },
+      sha256From: options.sha256 === undefined
+        ? checks?.fileDigest?.from
+        : undefined,
       output,
       checkpoints,
       statePath,

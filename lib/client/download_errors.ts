@@ -110,16 +110,56 @@ export class ChecksumMismatchError extends Error {
    * Creates the error.
    *
    * @param options The digest asked for (`expected`), the one the file
-   * has (`actual`), and the temporary file holding it.
+   * has (`actual`), the temporary file holding it, and where the expected
+   * digest came from when not from `--sha256` (such as `the Repr-Digest
+   * of http://host/f`).
    */
   constructor(
-    options: { expected: string; actual: string; partialPath: string },
+    options: {
+      expected: string;
+      actual: string;
+      partialPath: string;
+      expectedFrom?: string | undefined;
+    },
   ) {
     super(
-      `The downloaded file's SHA-256 is ${options.actual}, expected ${options.expected}`,
+      `The downloaded file's SHA-256 is ${options.actual}, expected ${options.expected}${
+        options.expectedFrom === undefined ? "" : ` (${options.expectedFrom})`
+      }`,
     );
     this.name = "ChecksumMismatchError";
     this.actual = options.actual;
     this.partialPath = options.partialPath;
+  }
+}
+
+/**
+ * The sources hold different files under the name and size asked for, and
+ * no majority of them agrees on one: the client does not guess which is
+ * meant. Nothing is fetched beyond the checks.
+ */
+export class MirrorsDisagreeError extends Error {
+  /** The sources, as messages name them, grouped by the file they hold. */
+  readonly groups: string[][];
+
+  /**
+   * Creates the error.
+   *
+   * @param options The file's name, what was compared (such as `spot
+   * checks of 4 windows`), and the sources grouped by what they answered.
+   */
+  constructor(
+    options: { name: string; compared: string; groups: string[][] },
+  ) {
+    super(
+      `The mirrors hold different files named ${
+        quoteName(options.name)
+      }, and no majority agrees on one (${options.compared} differ):\n${
+        options.groups.map((group, i) => `  file ${i + 1}: ${group.join(", ")}`)
+          .join("\n")
+      }`,
+    );
+    this.name = "MirrorsDisagreeError";
+    this.groups = options.groups;
   }
 }

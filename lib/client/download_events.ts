@@ -18,6 +18,9 @@ export type DownloadEvent =
     /** The first byte left unchecked: 0, or where the digests ended. */
     from: number;
     detail: string;
+    /** What was checked instead, in words (spot checks across mirrors,
+     * the whole file's digest); absent or empty when nothing was. */
+    checked?: string[];
   }
   | {
     type: "resumed";

@@ -17,6 +17,7 @@ import {
   ChecksumMismatchError,
   FileChangedError,
   IncompleteDownloadError,
+  MirrorsDisagreeError,
 } from "./download_errors.ts";
 import { UnreadableStateError } from "./output/download_state.ts";
 import { OutputError, OutputExistsError } from "./output/output_file.ts";
@@ -32,6 +33,7 @@ export const ExitCode = {
   INCOMPLETE: 4,
   OUTPUT: 5,
   CHECKSUM: 6,
+  MIRRORS_DISAGREE: 7,
   INTERRUPTED: 130,
 } as const;
 
@@ -133,6 +135,13 @@ const ROWS: ((error: unknown, context: ExitContext) =>
           message: `error: ${error.message}; the file is kept as ${
             quoteName(error.partialPath)
           }`,
+        }
+        : undefined,
+    (error) =>
+      error instanceof MirrorsDisagreeError
+        ? {
+          code: ExitCode.MIRRORS_DISAGREE,
+          message: `error: ${error.message}`,
         }
         : undefined,
     (error) =>

@@ -5,6 +5,7 @@ import {
   CannotTransferError,
   ChecksumMismatchError,
   IncompleteDownloadError,
+  MirrorsDisagreeError,
 } from "./download_errors.ts";
 import { ExitCode, exitFor } from "./exit_codes.ts";
 import { OutputError } from "./output/output_file.ts";
@@ -51,6 +52,25 @@ Deno.test("each error a run can end in maps to one message and exit code", async
       }),
       ExitCode.CHECKSUM,
       'error: The downloaded file\'s SHA-256 is bb, expected aa; the file is kept as "a.part"',
+    ],
+    [
+      new ChecksumMismatchError({
+        expected: "aa",
+        actual: "bb",
+        partialPath: "a.part",
+        expectedFrom: "the Repr-Digest of http://h/a",
+      }),
+      ExitCode.CHECKSUM,
+      'error: The downloaded file\'s SHA-256 is bb, expected aa (the Repr-Digest of http://h/a); the file is kept as "a.part"',
+    ],
+    [
+      new MirrorsDisagreeError({
+        name: "a",
+        compared: "spot checks of 4 windows",
+        groups: [["http://h/a"], ["http://i/a"]],
+      }),
+      ExitCode.MIRRORS_DISAGREE,
+      'error: The mirrors hold different files named "a", and no majority agrees on one (spot checks of 4 windows differ):\n  file 1: http://h/a\n  file 2: http://i/a',
     ],
     [
       new OutputError("No space left"),

@@ -19,6 +19,7 @@ import { type ByteRange, planRanges } from "./plan/range_planner.ts";
 import { BlockHasher } from "./verify/block_hasher.ts";
 import { KeptBytes } from "./verify/kept_bytes.ts";
 import type { ReferenceDigests } from "./verify/reference_digests.ts";
+import type { ValidatorVerdict } from "./verify/mirror_identity.ts";
 
 /**
  * Reads the saved state, if any. One that is not a valid state is not
@@ -94,6 +95,10 @@ export interface CandidateOptions {
   verify: boolean;
   /** Whether a digest list is coming to check the kept bytes against. */
   listed: boolean;
+  /** Without a list: whether the mirrors' validators say the file is the
+   * one the kept bytes are of. Kept bytes are taken without a list only
+   * when they say `same`. */
+  validated?: ValidatorVerdict | undefined;
   /** The block size of this run. */
   blockSize: number;
   /** The file's size. */
@@ -109,7 +114,8 @@ export interface CandidateOptions {
  *
  * @param options The state and what this run knows.
  * @returns The candidates, in whole blocks; none if the state is of
- * another file, or its bytes cannot be checked.
+ * another file, or its bytes cannot be checked (no digest list, and the
+ * mirrors' validators do not say the file is unchanged).
  */
 export function keptCandidates(options: CandidateOptions): Interval[] {
   const { saved, onEvent } = options;
@@ -122,6 +128,18 @@ export function keptCandidates(options: CandidateOptions): Interval[] {
     return [];
   }
   if (options.verify && !options.listed) {
+    const validated = options.validated;
+    if (validated?.verdict === "same") {
+      return alignDone(saved.done, options.blockSize, options.size);
+    }
+    if (validated?.verdict === "changed") {
+      onEvent?.({
+        type: "restarted",
+        reason:
+          `the file changed on the mirrors since the partial download (${validated.reason})`,
+      });
+      return [];
+    }
     // Checks are on: no byte goes into the file unchecked unless the
     // user is told, as they are of the bytes fetched without digests.
     onEvent?.({
@@ -156,6 +174,10 @@ export interface KeptCheckOptions {
   signal: AbortSignal;
   /** Told what is resumed, and when the file changed since. */
   onEvent?: DownloadEventSink | undefined;
+  /** Without checks against a list: take the candidates as they are (the
+   * mirrors' validators say the file is unchanged). Without `verify` they
+   * are taken as they are anyway. */
+  trust?: boolean | undefined;
 }
 
 /** The kept bytes, as this run takes them. */
@@ -164,7 +186,8 @@ export interface KeptSetup {
   kept: KeptBytes | undefined;
   /** A hashing thread of their own, if one could be started. */
   keptHasher: BlockHasher | undefined;
-  /** Those trusted as they are: all of them without checks. */
+  /** Those trusted as they are: all of them without checks, or when the
+   * mirrors' validators vouch for them. */
   trusted: Interval[];
 }
 
@@ -214,7 +237,13 @@ export function startKeptCheck(options: KeptCheckOptions): KeptSetup {
       checking: kept !== undefined,
     });
   }
-  return { kept, keptHasher, trusted: options.verify ? [] : candidates };
+  return {
+    kept,
+    keptHasher,
+    trusted: !options.verify || (options.trust && kept === undefined)
+      ? candidates
+      : [],
+  };
 }
 
 /**

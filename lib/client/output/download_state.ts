@@ -35,6 +35,26 @@ export interface DownloadState {
    * count.
    */
   done: Interval[];
+  /**
+   * What each mirror on the web said of its copy when the bytes were
+   * fetched: its validators and whole-file digest. A later run that has no
+   * digest list keeps the bytes only when the mirrors still say the same
+   * (see `verify/mirror_identity.ts`). Absent in states without mirrors
+   * and in those of earlier versions.
+   */
+  mirrors?: MirrorValidators[];
+}
+
+/** A mirror's validators and whole-file digest, as a state records them. */
+export interface MirrorValidators {
+  /** The mirror, as messages name it (its URL). */
+  label: string;
+  /** Its strong `ETag`, as sent (quotes included). */
+  etag?: string;
+  /** Its `Last-Modified`, as sent. */
+  lastModified?: string;
+  /** The SHA-256 of the whole file it sent (`Repr-Digest`), in hex. */
+  sha256?: string;
 }
 
 const FORMAT = "msfd-state-2";
@@ -193,9 +213,53 @@ export function parseState(text: string): ParsedState {
     }
     done.push([interval[0], interval[1]]);
   }
+  const mirrors = parseMirrors(value.mirrors);
+  if (typeof mirrors === "string") return { problem: mirrors };
   return {
-    state: { name: value.name, size, blockSize, identity, listed, done },
+    state: {
+      name: value.name,
+      size,
+      blockSize,
+      identity,
+      listed,
+      done,
+      ...(mirrors === undefined ? {} : { mirrors }),
+    },
   };
+}
+
+/** The mirrors' validators of a state, `undefined` if it has none, or what
+ * is wrong with them. */
+function parseMirrors(value: unknown): MirrorValidators[] | undefined | string {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) return "its mirrors are not a list";
+  const mirrors: MirrorValidators[] = [];
+  for (const [i, entry] of value.entries()) {
+    const problem = `its mirror ${i + 1} is not a label with validators`;
+    if (typeof entry !== "object" || entry === null) return problem;
+    const { label, etag, lastModified, sha256 } = entry as Record<
+      string,
+      unknown
+    >;
+    if (typeof label !== "string") return problem;
+    const mirror: MirrorValidators = { label };
+    for (
+      const [key, text] of [["etag", etag], [
+        "lastModified",
+        lastModified,
+      ]] as const
+    ) {
+      if (text === undefined) continue;
+      if (typeof text !== "string") return problem;
+      mirror[key] = text;
+    }
+    if (sha256 !== undefined) {
+      if (typeof sha256 !== "string" || !IDENTITY.test(sha256)) return problem;
+      mirror.sha256 = sha256;
+    }
+    mirrors.push(mirror);
+  }
+  return mirrors;
 }
 
 /** The identity: a SHA-256 in lower-case hex. */

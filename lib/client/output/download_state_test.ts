@@ -80,6 +80,45 @@ Deno.test("decodeState ignores fields it does not know", () => {
   );
 });
 
+Deno.test("a state keeps each mirror's validators and digest, and one without them reads as before", () => {
+  const withMirrors: DownloadState = {
+    ...UNVERIFIED,
+    mirrors: [
+      { label: "http://a/f", etag: '"5f-1a"', lastModified: "Tue, 1 Jul 2025" },
+      { label: "http://b/f", sha256: "cd".repeat(32) },
+      { label: "http://c/f" },
+    ],
+  };
+  assert.deepEqual(decodeState(encodeState(withMirrors)), withMirrors);
+  assert.equal(stored(withMirrors).format, "msfd-state-2");
+  assert.equal("mirrors" in decodeState(encodeState(UNVERIFIED))!, false);
+});
+
+Deno.test("decodeState refuses mirrors that are not labels with validators", () => {
+  for (
+    const [mirrors, problem] of [
+      [{}, "its mirrors are not a list"],
+      [[null], "its mirror 1 is not a label with validators"],
+      [
+        [{ label: "a" }, { etag: "x" }],
+        "its mirror 2 is not a label with validators",
+      ],
+      [
+        [{ label: "a", etag: 3 }],
+        "its mirror 1 is not a label with validators",
+      ],
+      [
+        [{ label: "a", sha256: "xy" }],
+        "its mirror 1 is not a label with validators",
+      ],
+    ] as const
+  ) {
+    assert.deepEqual(parseState(JSON.stringify({ ...stored(), mirrors })), {
+      problem,
+    });
+  }
+});
+
 Deno.test("decodeState refuses text that is not JSON", () => {
   for (const text of ["", "{", "not json", '{"format": }', "\u0000"]) {
     assert.equal(decodeState(text), undefined, JSON.stringify(text));

@@ -25,6 +25,11 @@ export function eventMessage(event: DownloadEvent): string | undefined {
         event.range.end - 1
       }) stopped at byte ${event.position}: ${event.detail}`;
     case "unverified":
+      if (event.checked !== undefined && event.checked.length > 0) {
+        return `warning: blocks are not checked one by one: ${event.detail}; checked instead: ${
+          event.checked.join("; ")
+        }`;
+      }
       return `warning: downloading without verification${
         event.from === 0 ? "" : ` from byte ${event.from} on`
       }: ${event.detail}`;

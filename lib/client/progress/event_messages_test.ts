@@ -23,6 +23,19 @@ Deno.test("download events read as warnings and notes, one line each", () => {
     "warning: downloading without verification: x",
   );
   assert.equal(
+    eventMessage({ type: "unverified", from: 0, detail: "x", checked: [] }),
+    "warning: downloading without verification: x",
+  );
+  assert.equal(
+    eventMessage({
+      type: "unverified",
+      from: 0,
+      detail: "x",
+      checked: ["spot checks agree", "the finished file is checked"],
+    }),
+    "warning: blocks are not checked one by one: x; checked instead: spot checks agree; the finished file is checked",
+  );
+  assert.equal(
     eventMessage({ type: "resumed", bytes: 2048, checking: true }),
     "Resuming: 2048 bytes (2.0 KiB) are already here; checking them against the block digests",
   );

@@ -1,0 +1,129 @@
+/**
+ * What is checked of a download with mirrors on the web when no server
+ * sends a block digest list: the whole-file digests the mirrors send must
+ * agree (and decide the finished file's digest), and spot checks compare
+ * the same windows of every source before the bulk of the transfer. Also
+ * the validators the resume state records of the mirrors.
+ *
+ * @module
+ */
+
+import type { ServerSlot } from "./server_slot.ts";
+import {
+  identityOf,
+  type MirrorValidators,
+  settleFileDigest,
+  validatorsOf,
+} from "./verify/mirror_identity.ts";
+import { toHex } from "../wire/sha256.ts";
+import { describeSpotCheck, spotCheck } from "./verify/spot_check_fetch.ts";
+
+/** What {@linkcode checkWithoutList} needs. */
+export interface MirrorChecksOptions {
+  /** The file's name. */
+  name: string;
+  /** The servers and mirrors, in list order. */
+  slots: readonly ServerSlot[];
+  /** Which of them are mirrors on the web, by index. */
+  mirrors: readonly boolean[];
+  /** The file's size. */
+  size: number;
+  /** The user's `--sha256`, if given. */
+  sha256?: string | undefined;
+  /** Where the spot checks' random offsets come from. Default: random. */
+  seed?: number | undefined;
+  /** Stops the checks. */
+  signal?: AbortSignal | undefined;
+  /** Leaves a source out for the rest of the download, saying why. */
+  exclude: (serverIndex: number, reason: string) => void;
+}
+
+/** What was checked, and the finished file's digest if the mirrors gave
+ * it. */
+export interface MirrorChecks {
+  /** What was checked in place of the blocks, in words, for the warning
+   * that blocks are not checked one by one; empty when nothing was. */
+  checked: string[];
+  /** The SHA-256 (hex) the finished file must have, when the mirrors'
+   * `Repr-Digest` decides it, and where it came from. */
+  fileDigest?: { sha256: string; from: string };
+}
+
+/**
+ * Checks the sources against each other when there is no digest list:
+ * spot checks across every source not left out (see `spotCheck`), then
+ * the whole-file digests of the mirrors that passed them (see
+ * `settleFileDigest`).
+ * Sources that fail are left out through `exclude`.
+ *
+ * @param options The sources, the file, `--sha256`, and how to leave one
+ * out.
+ * @returns What was checked and the file's digest.
+ * @throws {MirrorsDisagreeError} If no majority agrees on the file.
+ */
+export async function checkWithoutList(
+  options: MirrorChecksOptions,
+): Promise<MirrorChecks> {
+  const { slots, mirrors } = options;
+  // The spot checks first: by their end every source compared has
+  // answered, and said what it has to say of its copy.
+  const spot = await spotCheck({
+    name: options.name,
+    slots,
+    size: options.size,
+    seed: options.seed ?? crypto.getRandomValues(new Uint32Array(1))[0]!,
+    signal: options.signal,
+    exclude: options.exclude,
+  });
+  const digests = slots.map((slot) => {
+    if (slot.excluded || !mirrors[slot.index]) return undefined;
+    const sha256 = identityOf(slot.source)?.sha256;
+    return sha256 === undefined ? undefined : toHex(sha256);
+  });
+  const settled = settleFileDigest({
+    name: options.name,
+    labels: slots.map((slot) => slot.source.label),
+    digests,
+    sha256: options.sha256,
+  });
+  for (const { index, reason } of settled.leftOut) {
+    options.exclude(index, reason);
+  }
+  const onlyMirrors = slots.every((slot) =>
+    slot.excluded || mirrors[slot.index]
+  );
+  const checked = [
+    describeSpotCheck(spot, onlyMirrors ? "mirrors" : "sources"),
+    options.sha256 !== undefined
+      ? "the finished file is checked against --sha256"
+      : settled.sha256 !== undefined
+      ? "the finished file is checked against the SHA-256 the mirrors sent (Repr-Digest)"
+      : undefined,
+  ].filter((text) => text !== undefined);
+  return {
+    checked,
+    ...(settled.sha256 === undefined ? {} : {
+      fileDigest: { sha256: settled.sha256, from: settled.from! },
+    }),
+  };
+}
+
+/**
+ * The validators of the mirrors in use, for the resume state: each one
+ * not left out that sent any.
+ *
+ * @param slots The servers and mirrors.
+ * @returns Their validators, in list order.
+ */
+export function currentValidators(
+  slots: readonly ServerSlot[],
+): MirrorValidators[] {
+  return slots.flatMap((slot) => {
+    if (slot.excluded) return [];
+    const identity = identityOf(slot.source);
+    const validators = identity === undefined
+      ? undefined
+      : validatorsOf(slot.source.label, identity);
+    return validators === undefined ? [] : [validators];
+  });
+}

@@ -1,0 +1,312 @@
+/**
+ * Identity and integrity with mirrors on the web, end to end: the real
+ * client against fault mirrors (and a real server.ts) on 127.0.0.1. Never
+ * a file mixed from two different files: with a digest list every block is
+ * checked; without one, spot checks compare the mirrors, their whole-file
+ * digests must agree, and their validators decide whether kept bytes are
+ * taken on a later run.
+ */
+
+import assert from "node:assert/strict";
+import {
+  randomBytes,
+  runClient,
+  sameBytes,
+  ServerProcess,
+  tempDir,
+} from "./_support/harness.ts";
+import { exists } from "./_support/file_system.ts";
+import {
+  FaultMirror,
+  type FaultMirrorOptions,
+  sha256Base64,
+} from "./_support/fault_mirror.ts";
+import { HttpSource } from "../lib/client/http_source.ts";
+import { DEFAULT_TIMEOUTS } from "../lib/client/request_exchange.ts";
+
+/**
+ * Whether HttpSource reports what mirrors send of their copy (ETag,
+ * Repr-Digest): the tests of validators and whole-file digests need it.
+ */
+async function mirrorsReportIdentity(): Promise<boolean> {
+  await using mirror = FaultMirror.start({
+    files: { "f.bin": new Uint8Array(8) },
+    hook: () => ({ reprDigest: true }),
+  });
+  const source = new HttpSource({
+    url: new URL(mirror.fileUrl("f.bin")),
+    label: "probe",
+    timeouts: DEFAULT_TIMEOUTS,
+  });
+  await source.size();
+  const identity = source.identity();
+  return identity.etag !== undefined && identity.sha256 !== undefined;
+}
+const NO_IDENTITY = !(await mirrorsReportIdentity());
+
+/** Starts one fault mirror per option set, each serving `f.bin`. */
+function mirrors(...options: FaultMirrorOptions[]): FaultMirror[] {
+  return options.map((o) => FaultMirror.start(o));
+}
+
+/** Writes a server list of the mirrors' file URLs (and servers) and runs
+ * the client on it. */
+async function download(
+  work: string,
+  lines: string[],
+  extra: string[] = [],
+) {
+  await Deno.writeTextFile(`${work}/list.txt`, lines.join("\n") + "\n");
+  return await runClient({
+    cwd: work,
+    args: [...extra, "list.txt", "4", "f.bin"],
+  });
+}
+
+/** The client ended well with `f.bin` byte-identical to `bytes`. */
+async function assertDownloaded(
+  work: string,
+  run: { code: number; stderr: string },
+  bytes: Uint8Array,
+) {
+  assert.equal(run.code, 0, run.stderr);
+  assert.ok(sameBytes(await Deno.readFile(`${work}/f.bin`), bytes));
+}
+
+const SIZE = 1024 * 1024 + 333;
+
+Deno.test("a mirror listed first with same-size other content is left out by the server's block digests", async () => {
+  const bytes = randomBytes(SIZE);
+  await using work = await tempDir();
+  await using root = await tempDir();
+  await Deno.writeFile(`${root.path}/f.bin`, bytes);
+  await using server = await ServerProcess.start(root.path);
+  const [other] = mirrors({ files: { "f.bin": randomBytes(SIZE) } });
+  await using _other = other!;
+  const url = other!.fileUrl("f.bin");
+  const run = await download(work.path, [url, `127.0.0.1 ${server.port}`]);
+  await assertDownloaded(work.path, run, bytes);
+  assert.match(run.stderr, new RegExp(`${url} reports ${SIZE} bytes`));
+  assert.match(
+    run.stderr,
+    new RegExp(`warning: not using ${url} for this file: its copy differs`),
+  );
+  assert.doesNotMatch(run.stderr, /without verification|not checked one by/);
+});
+
+Deno.test("of three mirrors, one with same-size other content is outvoted in the spot checks and left out", async () => {
+  const bytes = randomBytes(SIZE);
+  const all = mirrors(
+    { files: { "f.bin": bytes } },
+    { files: { "f.bin": randomBytes(SIZE) } },
+    { files: { "f.bin": bytes } },
+  );
+  await using _a = all[0]!;
+  await using _b = all[1]!;
+  await using _c = all[2]!;
+  await using work = await tempDir();
+  const urls = all.map((m) => m.fileUrl("f.bin"));
+  const run = await download(work.path, urls);
+  await assertDownloaded(work.path, run, bytes);
+  assert.match(
+    run.stderr,
+    new RegExp(
+      `warning: not using ${
+        urls[1]
+      } for this file: its copy differs from that of 2 other sources in a spot check \\(bytes 0-65535\\)`,
+    ),
+  );
+  assert.match(
+    run.stderr,
+    /warning: blocks are not checked one by one: no server sent block digests: .*; checked instead: spot checks of 4 windows of 64\.0 KiB across 2 mirrors agree\n/,
+  );
+  // Its bytes were asked for the spot checks only: 4 windows.
+  const ranged = all[1]!.requests.filter((r) => r.range !== null);
+  assert.ok(ranged.length <= 5, `${ranged.length} requests`);
+});
+
+Deno.test("two mirrors that disagree stop the download with exit code 7, writing nothing", async () => {
+  const bytes = randomBytes(SIZE);
+  const all = mirrors(
+    { files: { "f.bin": bytes } },
+    { files: { "f.bin": randomBytes(SIZE) } },
+  );
+  await using _a = all[0]!;
+  await using _b = all[1]!;
+  await using work = await tempDir();
+  const urls = all.map((m) => m.fileUrl("f.bin"));
+  const run = await download(work.path, urls);
+  assert.equal(run.code, 7, run.stderr);
+  assert.ok(
+    run.stderr.endsWith(
+      `error: The mirrors hold different files named "f.bin", and no majority agrees on one (their bytes in 4 spot-checked windows differ):\n  file 1: ${
+        urls[0]
+      }\n  file 2: ${urls[1]}\n`,
+    ),
+    run.stderr,
+  );
+  for (const name of ["f.bin", "f.bin.part", "f.bin.part.state"]) {
+    assert.equal(await exists(`${work.path}/${name}`), false, name);
+  }
+});
+
+Deno.test({
+  name:
+    "mirrors whose Repr-Digests agree have the finished file checked against it",
+  ignore: NO_IDENTITY,
+  fn: async () => {
+    const bytes = randomBytes(SIZE);
+    const all = mirrors(
+      { files: { "f.bin": bytes }, hook: () => ({ reprDigest: true }) },
+      { files: { "f.bin": bytes }, hook: () => ({ reprDigest: true }) },
+    );
+    await using _a = all[0]!;
+    await using _b = all[1]!;
+    await using work = await tempDir();
+    const run = await download(work.path, all.map((m) => m.fileUrl("f.bin")));
+    await assertDownloaded(work.path, run, bytes);
+    assert.match(
+      run.stderr,
+      /checked instead: spot checks of 4 windows of 64\.0 KiB across 2 mirrors agree; the finished file is checked against the SHA-256 the mirrors sent \(Repr-Digest\)/,
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "a mirror whose Repr-Digest the others outvote is left out; a digest the file does not have ends with exit code 6",
+  ignore: NO_IDENTITY,
+  fn: async () => {
+    const bytes = randomBytes(SIZE);
+    const other = randomBytes(SIZE);
+    const withDigest = () => ({ reprDigest: true });
+    const wrong = `sha-256=:${await sha256Base64(other)}:`;
+    const wrongDigest = () => ({ headers: { "repr-digest": wrong } });
+    // The second one holds the file, and says it holds another.
+    const all = mirrors(
+      { files: { "f.bin": bytes }, hook: withDigest },
+      { files: { "f.bin": bytes }, hook: wrongDigest },
+      { files: { "f.bin": bytes }, hook: withDigest },
+    );
+    await using _a = all[0]!;
+    await using _b = all[1]!;
+    await using _c = all[2]!;
+    await using work = await tempDir();
+    const urls = all.map((m) => m.fileUrl("f.bin"));
+    const run = await download(work.path, urls);
+    await assertDownloaded(work.path, run, bytes);
+    assert.match(
+      run.stderr,
+      new RegExp(
+        `warning: not using ${
+          urls[1]
+        } for this file: its Repr-Digest SHA-256 is [0-9a-f]{64}, not the [0-9a-f]{64} of 2 other mirrors`,
+      ),
+    );
+
+    // Every mirror agrees on a digest the file does not have.
+    const lying = mirrors(
+      ...[0, 1].map(() => ({ files: { "f.bin": bytes }, hook: wrongDigest })),
+    );
+    await using _d = lying[0]!;
+    await using _e = lying[1]!;
+    await using work2 = await tempDir();
+    const lied = await download(
+      work2.path,
+      lying.map((m) => m.fileUrl("f.bin")),
+    );
+    assert.equal(lied.code, 6, lied.stderr);
+    assert.match(
+      lied.stderr,
+      /error: The downloaded file's SHA-256 is [0-9a-f]{64}, expected [0-9a-f]{64} \(the Repr-Digest of http:\/\/127\.0\.0\.1:\d+\/f\.bin, http:\/\/127\.0\.0\.1:\d+\/f\.bin\); the file is kept as "f\.bin\.part"/,
+    );
+    assert.equal(await exists(`${work2.path}/f.bin`), false);
+  },
+});
+
+/** Hooks that fail the chunks of the file's second half (requests longer
+ * than a spot-check window), while `failing` says so. */
+function secondHalfFails(state: { failing: boolean }) {
+  return ({ recorded }: { recorded: { range: string | null } }) => {
+    const match = /^bytes=(\d+)-(\d+)$/.exec(recorded.range ?? "");
+    if (!state.failing || match === null) return undefined;
+    const [start, end] = [Number(match[1]), Number(match[2])];
+    return start >= SIZE / 2 && end - start + 1 > 64 * 1024
+      ? { status: 404 }
+      : undefined;
+  };
+}
+
+Deno.test({
+  name:
+    "an interrupted mirror-only download resumes its kept bytes when the mirrors' ETags are unchanged",
+  ignore: NO_IDENTITY,
+  fn: async () => {
+    const bytes = randomBytes(SIZE);
+    const state = { failing: true };
+    const all = mirrors(
+      { files: { "f.bin": bytes }, hook: secondHalfFails(state) },
+      { files: { "f.bin": bytes }, hook: secondHalfFails(state) },
+    );
+    await using _a = all[0]!;
+    await using _b = all[1]!;
+    await using work = await tempDir();
+    const urls = all.map((m) => m.fileUrl("f.bin"));
+    const first = await download(work.path, urls, ["--retries", "0"]);
+    assert.equal(first.code, 4, first.stderr);
+    const saved = JSON.parse(
+      await Deno.readTextFile(`${work.path}/f.bin.part.state`),
+    );
+    assert.deepEqual(
+      saved.mirrors.map((m: { label: string }) => m.label),
+      urls,
+    );
+    state.failing = false;
+    for (const mirror of all) mirror.requests.length = 0;
+    const second = await download(work.path, urls);
+    await assertDownloaded(work.path, second, bytes);
+    assert.match(second.stderr, /Resuming: \d+ bytes/);
+    assert.doesNotMatch(second.stderr, /starting over|fetching them again/);
+    // Of the first half, only spot-check windows were asked again.
+    for (const mirror of all) {
+      for (const { range } of mirror.requests) {
+        const [start, end] = /(\d+)-(\d+)/.exec(range ?? "")!.slice(1).map(
+          Number,
+        );
+        assert.ok(
+          start! >= SIZE / 2 - 1024 * 1024 || end! - start! < 64 * 1024,
+          range!,
+        );
+      }
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a mirror-only download whose file changed between runs (a new ETag) starts over",
+  ignore: NO_IDENTITY,
+  fn: async () => {
+    const bytes = randomBytes(SIZE);
+    const state = { failing: true };
+    const all = mirrors(
+      { files: { "f.bin": bytes }, hook: secondHalfFails(state) },
+      { files: { "f.bin": bytes }, hook: secondHalfFails(state) },
+    );
+    await using _a = all[0]!;
+    await using _b = all[1]!;
+    await using work = await tempDir();
+    const urls = all.map((m) => m.fileUrl("f.bin"));
+    const first = await download(work.path, urls, ["--retries", "0"]);
+    assert.equal(first.code, 4, first.stderr);
+    state.failing = false;
+    const changed = randomBytes(SIZE);
+    for (const mirror of all) mirror.files.set("f.bin", { content: changed });
+    const second = await download(work.path, urls);
+    await assertDownloaded(work.path, second, changed);
+    assert.match(
+      second.stderr,
+      /warning: starting over: the file changed on the mirrors since the partial download \(http:\/\/127\.0\.0\.1:\d+\/f\.bin: ETag "[^"]+" \(was "[^"]+"\)\)/,
+    );
+  },
+});
