@@ -21,28 +21,6 @@ import {
   type FaultMirrorOptions,
   sha256Base64,
 } from "./_support/fault_mirror.ts";
-import { HttpSource } from "../lib/client/http_source.ts";
-import { DEFAULT_TIMEOUTS } from "../lib/client/request_exchange.ts";
-
-/**
- * Whether HttpSource reports what mirrors send of their copy (ETag,
- * Repr-Digest): the tests of validators and whole-file digests need it.
- */
-async function mirrorsReportIdentity(): Promise<boolean> {
-  await using mirror = FaultMirror.start({
-    files: { "f.bin": new Uint8Array(8) },
-    hook: () => ({ reprDigest: true }),
-  });
-  const source = new HttpSource({
-    url: new URL(mirror.fileUrl("f.bin")),
-    label: "probe",
-    timeouts: DEFAULT_TIMEOUTS,
-  });
-  await source.size();
-  const identity = source.identity();
-  return identity.etag !== undefined && identity.sha256 !== undefined;
-}
-const NO_IDENTITY = !(await mirrorsReportIdentity());
 
 /** Starts one fault mirror per option set, each serving `f.bin`. */
 function mirrors(...options: FaultMirrorOptions[]): FaultMirror[] {
@@ -153,7 +131,6 @@ Deno.test("two mirrors that disagree stop the download with exit code 7, writing
 Deno.test({
   name:
     "mirrors whose Repr-Digests agree have the finished file checked against it",
-  ignore: NO_IDENTITY,
   fn: async () => {
     const bytes = randomBytes(SIZE);
     const all = mirrors(
@@ -175,7 +152,6 @@ Deno.test({
 Deno.test({
   name:
     "a mirror whose Repr-Digest the others outvote is left out; a digest the file does not have ends with exit code 6",
-  ignore: NO_IDENTITY,
   fn: async () => {
     const bytes = randomBytes(SIZE);
     const other = randomBytes(SIZE);
@@ -240,7 +216,6 @@ function secondHalfFails(state: { failing: boolean }) {
 Deno.test({
   name:
     "an interrupted mirror-only download resumes its kept bytes when the mirrors' ETags are unchanged",
-  ignore: NO_IDENTITY,
   fn: async () => {
     const bytes = randomBytes(SIZE);
     const state = { failing: true };
@@ -285,7 +260,6 @@ Deno.test({
 Deno.test({
   name:
     "a mirror-only download whose file changed between runs (a new ETag) starts over",
-  ignore: NO_IDENTITY,
   fn: async () => {
     const bytes = randomBytes(SIZE);
     const state = { failing: true };

@@ -119,7 +119,9 @@ export function currentValidators(
   slots: readonly ServerSlot[],
 ): MirrorValidators[] {
   return slots.flatMap((slot) => {
-    if (slot.excluded) return [];
+    // One left out because it cannot serve the file now (not found,
+    // refused) still says which file the bytes it sent are of.
+    if (slot.excluded && slot.excludedAsOtherVersion) return [];
     const identity = identityOf(slot.source);
     const validators = identity === undefined
       ? undefined

@@ -132,14 +132,15 @@ export async function spotCheck(
  * @param kind What the sources are called: `mirrors`, or `sources` when
  * servers were among them.
  * @returns Such as `spot checks of 4 windows of 64 KiB across 3 mirrors
- * agree`, or `undefined` when nothing was compared.
+ * agree`, or `undefined` when fewer than two copies were compared.
  */
 export function describeSpotCheck(
   result: SpotCheckResult,
   kind: string,
 ): string | undefined {
   const { windows, agreed } = result;
-  if (windows.length === 0) return undefined;
+  // One copy left agrees with nothing: no check to speak of.
+  if (windows.length === 0 || agreed < 2) return undefined;
   return `spot checks of ${windows.length} window${
     windows.length === 1 ? "" : "s"
   } of ${formatByteSize(windows[0]!.length)} across ${agreed} ${kind} agree`;
