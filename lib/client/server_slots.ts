@@ -23,28 +23,36 @@ export interface SlotsOptions {
   name: string;
   /** Deadlines for each request. */
   timeouts: Timeouts;
+  /** Requests at once to each mirror on the web; default 1. A server of
+   * `server.ts` is sent one at a time. */
+  connectionsPerMirror?: number | undefined;
 }
 
 /**
  * Makes a slot for each server, its source an msfd server or an HTTP(S)
  * mirror; nothing is asked yet.
  *
- * @param options The servers, the file's name and the deadlines.
+ * @param options The servers, the file's name, the deadlines and the
+ * connections per mirror.
  * @returns The slots, in list order.
  */
 export function openSlots(options: SlotsOptions): ServerSlot[] {
   const { name, timeouts } = options;
   return options.servers.map((entry, i) =>
-    new ServerSlot(
-      i,
-      entry.kind === "server"
-        ? new MsfdSource({ server: entry.address, name, timeouts })
-        : new HttpSource({
+    entry.kind === "server"
+      ? new ServerSlot(
+        i,
+        new MsfdSource({ server: entry.address, name, timeouts }),
+      )
+      : new ServerSlot(
+        i,
+        new HttpSource({
           url: mirrorFileUrl(entry.url, name),
-          label: entryLabel(entry),
+          label: entryLabel(entry, name),
           timeouts,
         }),
-    )
+        options.connectionsPerMirror ?? 1,
+      )
   );
 }
 
