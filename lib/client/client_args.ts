@@ -28,17 +28,17 @@ export const MAX_CONNECTIONS_PER_MIRROR = 16;
 /** What `--help` prints. */
 export const USAGE =
   `Usage: client.ts [options] <server-info> <numchunks> [filename]
-       client.ts [options] --mirror URL [--mirror URL ...] <numchunks> [filename]
+       client.ts [options] --mirror URL ... <numchunks> [filename]
 
 Downloads a file from the servers listed in <server-info> (one "host port"
 of a server.ts, or one http:// or https:// URL of a mirror, per line; at
-most ${MAX_SERVERS} used; - reads the list from standard input), split into
-<numchunks> ranges (1 to ${MAX_CHUNKS}) fetched at once. A URL ending in /
-is a folder holding [filename]; any other URL is the file itself. Without
-[filename] it asks for one on standard input, unless every line is a file's
-URL: the file is then named after the first URL's last path segment, and
-[filename] names the output instead. The file is written to the current
-folder under its base name.
+most ${MAX_SERVERS} used; - reads the list from standard input) or given with
+--mirror, split into <numchunks> ranges (1 to ${MAX_CHUNKS}) fetched at once.
+A URL ending in / is a folder holding [filename]; any other URL is the file
+itself. Without [filename] it asks for one on standard input, unless every
+URL is a file's: the file is then named after the first URL's last path
+segment, and [filename] names the output instead. The file is written to
+the current folder under its base name.
 
 Options:
   --mirror URL               a mirror on the web, in place of <server-info>;
