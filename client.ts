@@ -39,6 +39,8 @@ import {
   askFilename,
   checkFilename,
   chooseOutputPath,
+  nameFromFileUrls,
+  onlyFileUrls,
   readServers,
 } from "./lib/client/client_input.ts";
 import { deniedPermission } from "./lib/client/client_permissions.ts";
@@ -66,8 +68,14 @@ async function exitOn(error: unknown, context: ExitContext): Promise<number> {
 
 /** Where the download goes, read and checked before any server is asked. */
 async function prepare(config: ClientConfig) {
-  const servers = await readServers(config.serverInfo);
-  const name = config.filename ?? await askFilename(config.serverInfo);
+  const servers = config.mirrors.length > 0
+    ? config.mirrors
+    : await readServers(config.serverInfo!);
+  // A list of file URLs needs no name: the first URL gives it, and a name
+  // on the command line names the output.
+  const name = onlyFileUrls(servers)
+    ? config.filename ?? nameFromFileUrls(servers)
+    : config.filename ?? await askFilename(config.serverInfo);
   const outputPath = await chooseOutputPath(checkFilename(name), config.output);
   return { servers, name, outputPath, sideFiles: sideFilePaths(outputPath) };
 }
@@ -127,7 +135,7 @@ export async function main(args: string[]): Promise<number> {
   await using _lock = held.lock;
   await using _ownerLock = held.ownerLock;
   const { servers, name, outputPath } = target;
-  const serverNames = servers.map(entryLabel);
+  const serverNames = servers.map((entry) => entryLabel(entry, name));
   const started = performance.now();
   const display = !config.quiet && Deno.stderr.isTerminal()
     ? new ProgressDisplay({
@@ -164,6 +172,7 @@ export async function main(args: string[]): Promise<number> {
         replace: config.force,
         partialFound: held.partial,
         timeouts: config.timeouts,
+        connectionsPerMirror: config.connectionsPerMirror,
         retries: config.retries,
         verify: config.verify,
         sha256: config.sha256,

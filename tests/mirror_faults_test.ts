@@ -68,7 +68,7 @@ Deno.test("a mirror that ignores Range serves at most the range at 0 and is then
   assert.match(
     run.stderr,
     new RegExp(
-      `warning: not using ${ignoring.url} for this file: (its spot-check windows could not be fetched: )?it ignores Range requests \\(it answers 200 with the whole file\\)`,
+      `warning: not using ${ignoring.url}${NAME} for this file: (its spot-check windows could not be fetched: )?it ignores Range requests \\(it answers 200 with the whole file\\)`,
     ),
   );
   // Its only ranged request after the size is one at 0.
@@ -106,7 +106,7 @@ Deno.test("an HTML page sent with 200 is refused and never written; the file com
   assert.match(
     run.stderr,
     new RegExp(
-      `warning: no size from ${html.url}: it sent an HTML page \\(200, text/html\\) instead of the file`,
+      `warning: no size from ${html.url}${NAME}: it sent an HTML page \\(200, text/html\\) instead of the file`,
     ),
   );
 });
@@ -122,13 +122,13 @@ Deno.test("a mirror without the file, and one of another size, are left out with
   assert.match(
     run.stderr,
     new RegExp(
-      `warning: no size from ${missing.url}: not found \\(404\\)`,
+      `warning: no size from ${missing.url}${NAME}: not found \\(404\\)`,
     ),
   );
   assert.match(
     run.stderr,
     new RegExp(
-      `warning: not using ${shorter.url} for this file: its file is 500000 bytes, not 600000 as ${good.url} reported`,
+      `warning: not using ${shorter.url}${NAME} for this file: its file is 500000 bytes, not 600000 as ${good.url}${NAME} reported`,
     ),
   );
   assert.deepEqual(ranges(shorter), []);
@@ -142,7 +142,7 @@ Deno.test("a mirror that refuses the file is a clear error and nothing is writte
   assert.match(
     run.stderr,
     new RegExp(
-      `Cannot transfer this file "f.bin": ${refusing.url}: refused \\(403 Forbidden\\)`,
+      `Cannot transfer this file "f.bin": ${refusing.url}${NAME}: refused \\(403 Forbidden\\)`,
     ),
   );
 });
@@ -202,7 +202,7 @@ Deno.test("a redirect chain is followed and its end asked for every range; a loo
   assert.match(
     looped.stderr,
     new RegExp(
-      `${loop.url}: redirect loop: ${loop.url}other redirects back to ${loop.url}${NAME}`,
+      `${loop.url}${NAME}: redirect loop: ${loop.url}other redirects back to ${loop.url}${NAME}`,
     ),
   );
 });

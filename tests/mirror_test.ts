@@ -160,14 +160,16 @@ Deno.test("a mirror holding another file of the same size is left out with a war
     run.stderr,
     new RegExp(
       `\\nwarning: not using ${
-        RegExp.escape(wrong!)
+        RegExp.escape(`${wrong!}f.bin`)
       } for this file: its copy differs from the first server's in bytes \\d+-\\d+\\n`,
     ),
   );
   assert.match(
     run.stderr,
     new RegExp(
-      `\\n {2}left out \\(their copy differs\\): ${RegExp.escape(wrong!)}\\n`,
+      `\\n {2}left out \\(their copy differs\\): ${
+        RegExp.escape(`${wrong!}f.bin`)
+      }\\n`,
     ),
   );
   // The wrong mirror was asked for a range, so its blocks were checked.
@@ -260,7 +262,7 @@ Deno.test("over HTTPS, a certificate from a CA the client does not trust is a cl
   for (const label of [first!, second!]) {
     assert.match(
       run.stderr,
-      new RegExp(`${RegExp.escape(label)}: [^\\n]*certificate`),
+      new RegExp(`${RegExp.escape(`${label}f.bin`)}: [^\\n]*certificate`),
     );
   }
   assert.deepEqual(

@@ -13,7 +13,8 @@ import {
 } from "../cli/cli_args.ts";
 import { quoteName } from "../wire/quoted_name.ts";
 import { DEFAULT_TIMEOUTS, type Timeouts } from "./request_exchange.ts";
-import { MAX_SERVERS } from "./server_list.ts";
+import { MAX_SERVERS, parseMirrorUrl } from "./server_list.ts";
+import type { MirrorEntry } from "./server_entry.ts";
 import { DEFAULT_RETRY_POLICY } from "./retry_policy.ts";
 
 /** The most ranges a download is split into: each is a request at least,
@@ -21,17 +22,29 @@ import { DEFAULT_RETRY_POLICY } from "./retry_policy.ts";
  * million took over 4 GB). */
 export const MAX_CHUNKS = 10_000;
 
+/** The most connections a mirror on the web may be asked to open at once. */
+export const MAX_CONNECTIONS_PER_MIRROR = 16;
+
 /** What `--help` prints. */
 export const USAGE =
   `Usage: client.ts [options] <server-info> <numchunks> [filename]
+       client.ts [options] --mirror URL ... <numchunks> [filename]
 
 Downloads a file from the servers listed in <server-info> (one "host port"
-per line, at most ${MAX_SERVERS} used; - reads the list from standard input),
-split into <numchunks> ranges (1 to ${MAX_CHUNKS}) fetched at once. Without
-[filename] it asks for one on standard input. The file is written to the
-current folder under its base name.
+of a server.ts, or one http:// or https:// URL of a mirror, per line; at
+most ${MAX_SERVERS} used; - reads the list from standard input) or given with
+--mirror, split into <numchunks> ranges (1 to ${MAX_CHUNKS}) fetched at once.
+A URL ending in / is a folder holding [filename]; any other URL is the file
+itself. Without [filename] it asks for one on standard input, unless every
+URL is a file's: the file is then named after the first URL's last path
+segment, and [filename] names the output instead. The file is written to
+the current folder under its base name.
 
 Options:
+  --mirror URL               a mirror on the web, in place of <server-info>;
+                             give it once per mirror
+  --connections-per-mirror N requests a mirror on the web serves at once, 1
+                             to ${MAX_CONNECTIONS_PER_MIRROR} (default: 1; a server.ts serves one)
   -o, --output PATH          where to write: a file name, or an existing folder
                              (default: the current folder, under the file's
                              base name)
@@ -77,6 +90,8 @@ the same command continues it, fetching only the missing bytes.`;
 
 /** The client's options, as `parseArgs` takes them. */
 const OPTIONS = {
+  mirror: { type: "string", multiple: true },
+  "connections-per-mirror": { type: "string" },
   force: { type: "boolean", default: false },
   retries: { type: "string" },
   "no-verify": { type: "boolean", default: false },
@@ -93,8 +108,14 @@ const OPTIONS = {
 
 /** Settings taken from the command line. */
 export interface ClientConfig {
-  /** The server list's path, or `-` for standard input. */
-  serverInfo: string;
+  /** The server list's path, or `-` for standard input; none with
+   * `--mirror`. */
+  serverInfo: string | undefined;
+  /** The mirrors given with `--mirror`, in order; empty without. */
+  mirrors: MirrorEntry[];
+  /** `--connections-per-mirror`: requests at once to each mirror on the
+   * web. */
+  connectionsPerMirror: number;
   /** How many chunks to split the file into. */
   numChunks: number;
   /** The file to fetch, if given. */
@@ -130,18 +151,18 @@ export function parseConfig(
   const { values, positionals } = parseCommandLine(args, OPTIONS);
   if (values.help) return "help";
   if (values.version) return "version";
-  if (positionals.length < 2 || positionals.length > 3) {
+  const mirrors = parseMirrors(values.mirror ?? []);
+  if (mirrors.length > 0) checkMirrorPositionals(positionals);
+  else if (positionals.length < 2 || positionals.length > 3) {
     throw new UsageError(
       `Expected <server-info> <numchunks> [filename]: received ${
         countArguments(positionals.length)
       }`,
     );
   }
-  const [serverInfo, chunksText, filename] = positionals as [
-    string,
-    string,
-    string | undefined,
-  ];
+  const [serverInfo, chunksText, filename] = mirrors.length > 0
+    ? [undefined, ...positionals as [string, string | undefined]]
+    : positionals as [string, string, string | undefined];
   const numChunks = /^\d+$/.test(chunksText) ? Number(chunksText) : NaN;
   if (!(numChunks >= 1 && numChunks <= MAX_CHUNKS)) {
     throw new UsageError(
@@ -177,6 +198,8 @@ export function parseConfig(
   }
   return {
     serverInfo,
+    mirrors,
+    connectionsPerMirror: parseConnections(values["connections-per-mirror"]),
     numChunks,
     filename,
     retries,
@@ -192,4 +215,57 @@ export function parseConfig(
       stallMs: seconds("stall-timeout", DEFAULT_TIMEOUTS.stallMs),
     },
   };
+}
+
+/** The `--mirror` URLs as mirrors; a bad one is a usage error naming it. */
+function parseMirrors(urls: readonly string[]): MirrorEntry[] {
+  if (urls.length > MAX_SERVERS) {
+    throw new UsageError(
+      `At most ${MAX_SERVERS} --mirror URLs: received ${urls.length}`,
+    );
+  }
+  return urls.map((url) => {
+    try {
+      return parseMirrorUrl(url);
+    } catch (error) {
+      throw new UsageError(`--mirror: ${(error as Error).message}`);
+    }
+  });
+}
+
+/** With `--mirror`, the positionals are `<numchunks> [filename]`: a
+ * `<server-info>` as well is refused, not guessed at. */
+function checkMirrorPositionals(positionals: readonly string[]): void {
+  const whole = (text: string | undefined) =>
+    text !== undefined && /^\d+$/.test(text);
+  if (
+    positionals.length === 3 ||
+    (positionals.length === 2 && !whole(positionals[0]) &&
+      whole(positionals[1]))
+  ) {
+    throw new UsageError(
+      "--mirror takes the place of <server-info>: give the servers in a list or as --mirror URLs, not both",
+    );
+  }
+  if (positionals.length < 1 || positionals.length > 2) {
+    throw new UsageError(
+      `Expected --mirror URL ... <numchunks> [filename]: received ${
+        countArguments(positionals.length)
+      }`,
+    );
+  }
+}
+
+/** The `--connections-per-mirror` value: 1 when not given. */
+function parseConnections(text: string | undefined): number {
+  if (text === undefined) return 1;
+  const count = /^\d{1,2}$/.test(text) ? Number(text) : NaN;
+  if (!(count >= 1 && count <= MAX_CONNECTIONS_PER_MIRROR)) {
+    throw new UsageError(
+      `--connections-per-mirror takes a whole number from 1 to ${MAX_CONNECTIONS_PER_MIRROR}: received ${
+        quoteName(text)
+      }`,
+    );
+  }
+  return count;
 }

@@ -6,7 +6,12 @@
  */
 
 import { UsageError } from "../cli/cli_args.ts";
-import type { ServerEntry } from "./server_entry.ts";
+import {
+  isFolderUrl,
+  nameFromUrl,
+  type ServerEntry,
+  urlLabel,
+} from "./server_entry.ts";
 import { ProtocolError } from "../wire/protocol.ts";
 import { encodeName } from "../wire/frame_codec.ts";
 import { quoteName } from "../wire/quoted_name.ts";
@@ -116,14 +121,16 @@ async function readLine(): Promise<string | undefined> {
 /**
  * Asks for the file name on standard input.
  *
- * @param serverInfo The server-info argument: when it is standard input,
- * nothing is asked.
+ * @param serverInfo The server-info argument (none with `--mirror`): when
+ * it is standard input, nothing is asked.
  * @returns The name, without blanks around it.
  * @throws {UsageError} If standard input holds the server list.
  * @throws {InputError} If no name was given.
  */
-export async function askFilename(serverInfo: string): Promise<string> {
-  if (STANDARD_INPUT.has(serverInfo)) {
+export async function askFilename(
+  serverInfo: string | undefined,
+): Promise<string> {
+  if (serverInfo !== undefined && STANDARD_INPUT.has(serverInfo)) {
     throw new UsageError(
       "No file name given: standard input holds the server list, so the file name goes on the command line",
     );
@@ -134,6 +141,60 @@ export async function askFilename(serverInfo: string): Promise<string> {
   const name = line?.replace(/^[^\S\uFEFF]+|[^\S\uFEFF]+$/g, "");
   if (name === undefined || name === "") {
     throw new InputError("No file name given");
+  }
+  return name;
+}
+
+/**
+ * Whether a list names the file itself everywhere: every entry is a
+ * mirror's file URL (none a folder, no `host port`), so no file name is
+ * needed to fetch it.
+ *
+ * @param servers The servers and mirrors.
+ * @returns Whether the list needs no file name.
+ */
+export function onlyFileUrls(servers: readonly ServerEntry[]): boolean {
+  return servers.length > 0 &&
+    servers.every((entry) =>
+      entry.kind === "mirror" && !isFolderUrl(entry.url)
+    );
+}
+
+/**
+ * The file name a list of file URLs gives: the last path segment of the
+ * first URL, decoded and checked like a name given on the command line.
+ *
+ * @param servers The servers and mirrors: file URLs only (see
+ * {@linkcode onlyFileUrls}).
+ * @returns The name.
+ * @throws {InputError} If the segment does not decode to a usable name.
+ */
+export function nameFromFileUrls(servers: readonly ServerEntry[]): string {
+  const first = servers[0];
+  if (first === undefined || first.kind !== "mirror") {
+    throw new TypeError("Not a list of file URLs");
+  }
+  const name = nameFromUrl(first.url);
+  const cannot = `Cannot name the file after the URL ${
+    quoteName(urlLabel(first.url))
+  }`;
+  const giveOne = "give the file name after <numchunks>";
+  if (name === undefined) {
+    throw new InputError(
+      `${cannot}: its last path segment is not valid percent-encoded UTF-8; ${giveOne}`,
+    );
+  }
+  try {
+    checkFilename(name);
+  } catch (error) {
+    if (error instanceof InputError) {
+      throw new InputError(
+        `${cannot}: its last path segment decodes to ${
+          quoteName(name)
+        }, not a usable file name; ${giveOne}`,
+      );
+    }
+    throw error;
   }
   return name;
 }

@@ -67,6 +67,9 @@ export interface DownloadOptions {
   partialFound?: FileIdentity | null;
   /** Deadlines for each request. */
   timeouts: Timeouts;
+  /** Requests at once to each mirror on the web (1 to 16); default 1. A
+   * server of `server.ts` is sent one at a time. */
+  connectionsPerMirror?: number | undefined;
   /** Rounds over all servers after the first one, per range. Default: see
    * `RetryPolicy.rounds`. */
   retries?: number;
@@ -141,7 +144,9 @@ export async function download(
   options: DownloadOptions,
 ): Promise<DownloadResult> {
   const { onEvent } = options;
-  const servers = options.servers.map(entryLabel);
+  const servers = options.servers.map((entry) =>
+    entryLabel(entry, options.name)
+  );
   const { partial: partialPath, state: statePath } = sideFilePaths(
     options.outputPath,
   );

@@ -17,6 +17,7 @@ import {
   type RangeSink,
   SourceLeftOutError,
 } from "./source.ts";
+import type { ReceiveBuffers } from "./receive_buffers.ts";
 import { BUFFERS_PER_CONNECTION, type ServerSlot } from "./server_slot.ts";
 import { noteBytes, type Task } from "./range_task.ts";
 
@@ -38,8 +39,9 @@ const MIN_PIECE_BYTES = 1024 * 1024;
  * and a quarter of the transfer at most, so checking a piece overlaps with
  * receiving the next one.
  *
- * @param options The block size, how many servers share the memory, and
- * the transfer's length.
+ * @param options The block size, how many connections share the memory
+ * (`servers`: one per server, more for mirrors with more), and the
+ * transfer's length.
  * @returns The piece size in bytes.
  */
 export function pieceSizeFor(
@@ -133,16 +135,17 @@ export class RangeReceiver {
    * @param task The task.
    * @param slot The server it fetches from.
    * @param options Where the request ends (the list may cover less than
-   * the range) and how long it is.
+   * the range), how long it is, and the connection's buffers (taken from
+   * the server's under its lock).
    * @returns The sink.
    */
   sinkFor(
     task: Task,
     slot: ServerSlot,
-    options: { until: number; length: number },
+    options: { until: number; length: number; buffers: ReceiveBuffers },
   ): RangeSink {
     return {
-      onData: (piece) => this.#receive(task, slot, piece),
+      onData: (piece) => this.#receive(task, slot, piece, options.buffers),
       onRead: (bytes) => {
         task.received += bytes;
         task.heardAt = performance.now();
@@ -152,13 +155,16 @@ export class RangeReceiver {
       end: () => Math.min(task.range.end, options.until),
       pieceBytes: pieceSizeFor({
         blockSize: this.#options.blockSize,
-        servers: this.#options.slots.length,
+        servers: this.#options.slots.reduce(
+          (sum, s) => sum + s.connections,
+          0,
+        ),
         length: options.length,
       }),
-      // One connection per server at a time: its buffers serve every
-      // range it sends, and stay held while pieces of an earlier range are
+      // Each connection of a server has its buffers: they serve every range
+      // it sends, and stay held while pieces of an earlier range are
       // checked.
-      buffers: slot.buffers,
+      buffers: options.buffers,
     };
   }
 
@@ -198,6 +204,7 @@ export class RangeReceiver {
       const end = Math.min(task.range.end, request.until);
       if (task.position >= end) return "nothing-left";
       startAttempt(task, request.first);
+      const buffers = slot.takeBuffers();
       try {
         await slot.source.fetch({
           offset: task.position,
@@ -206,10 +213,12 @@ export class RangeReceiver {
           sink: this.sinkFor(task, slot, {
             until: request.until,
             length: end - task.position,
+            buffers,
           }),
           signal: request.signal,
         });
       } finally {
+        slot.giveBackBuffers(buffers);
         task.received = 0;
         task.active = false;
         task.attemptEnd = performance.now();
@@ -224,6 +233,7 @@ export class RangeReceiver {
     task: Task,
     slot: ServerSlot,
     received: Uint8Array,
+    buffers: ReceiveBuffers,
   ): Promise<boolean> {
     // Only up to the range's end: a thief may have moved it down, even
     // below the position when it took over the range.
@@ -262,7 +272,7 @@ export class RangeReceiver {
       checking.catch((error) => task.checkFailure ??= error);
       task.checking = checking;
       // The piece's buffer is read into again once its check is done.
-      slot.buffers.hold(checking);
+      buffers.hold(checking);
     }
     return task.position < task.range.end;
   }

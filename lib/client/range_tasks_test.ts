@@ -26,10 +26,17 @@ function eventOf<T extends RangeEvent["type"]>(
 async function download(
   file: Uint8Array,
   sources: FakeSource[],
-  options: { chunks?: number; checks?: boolean; stuckMs?: number } = {},
+  options: {
+    chunks?: number;
+    checks?: boolean;
+    stuckMs?: number;
+    connections?: number;
+    /** Each write waits this long before it copies the bytes. */
+    writeMs?: number;
+  } = {},
 ) {
   const slots = sources.map((source, i) => {
-    const slot = new ServerSlot(i, source);
+    const slot = new ServerSlot(i, source, options.connections);
     slot.answeredSize = true;
     return slot;
   });
@@ -50,9 +57,11 @@ async function download(
       : undefined,
     hasher: undefined,
     output: {
-      writeAt: (offset, bytes) => {
+      writeAt: async (offset, bytes) => {
+        if (options.writeMs !== undefined) {
+          await new Promise((resolve) => setTimeout(resolve, options.writeMs));
+        }
         received.set(bytes, offset);
-        return Promise.resolve();
       },
     },
     exclude: (slot, reason) => {
@@ -180,4 +189,52 @@ Deno.test("a task stuck on a silent source is taken over whole by a free one", a
     /^silent: nothing received for 0.05 s; a free server took over bytes /,
   );
   assert.ok(slots[0]!.stuck);
+});
+
+/** A fake source that counts the ranges it sends at once. */
+class CountingSource extends FakeSource {
+  inFlight = 0;
+  mostAtOnce = 0;
+
+  override async fetch(
+    request: Parameters<FakeSource["fetch"]>[0],
+  ): Promise<void> {
+    this.inFlight++;
+    this.mostAtOnce = Math.max(this.mostAtOnce, this.inFlight);
+    try {
+      await super.fetch(request);
+    } finally {
+      this.inFlight--;
+    }
+  }
+}
+
+Deno.test("a source with four connections is sent four ranges at once, each checked into its own buffers", async () => {
+  const file = pattern(1024 * 1024);
+  const source = new CountingSource("m", file, {
+    bytesPerTick: 32 * 1024,
+    tickMs: 2,
+  });
+  const { received, slots } = await download(file, [source], {
+    chunks: 4,
+    checks: true,
+    connections: 4,
+    // A buffer shared by two connections would be read into while its
+    // bytes wait for their write.
+    writeMs: 3,
+  });
+  assert.deepEqual(received, file);
+  assert.equal(source.mostAtOnce, 4);
+  assert.equal(slots[0]!.bytesSent, file.length);
+});
+
+Deno.test("a source with one connection is sent one range at a time", async () => {
+  const file = pattern(512 * 1024);
+  const source = new CountingSource("m", file, {
+    bytesPerTick: 64 * 1024,
+    tickMs: 1,
+  });
+  const { received } = await download(file, [source], { chunks: 4 });
+  assert.deepEqual(received, file);
+  assert.equal(source.mostAtOnce, 1);
 });

@@ -79,15 +79,19 @@ export function urlLabel(url: URL): string {
 }
 
 /**
- * How messages name an entry: `host:port`, or the mirror's URL.
+ * How messages name an entry: `host:port`, or the mirror's URL; with the
+ * file's name, a folder mirror's label is the file's URL in it, so
+ * messages name what was fetched.
  *
  * @param entry The entry.
+ * @param name The file's name, when known.
  * @returns Its label.
  */
-export function entryLabel(entry: ServerEntry): string {
-  return entry.kind === "server"
-    ? formatAddress(entry.address)
-    : urlLabel(entry.url);
+export function entryLabel(entry: ServerEntry, name?: string): string {
+  if (entry.kind === "server") return formatAddress(entry.address);
+  return urlLabel(
+    name === undefined ? entry.url : mirrorFileUrl(entry.url, name),
+  );
 }
 
 /**

@@ -10,6 +10,7 @@ import {
   type MirrorEntry,
   protocolServer,
   type ServerEntry,
+  urlLabel,
 } from "./server_entry.ts";
 
 /** The most servers a client uses; further lines are ignored. */
@@ -100,7 +101,9 @@ export function parseMirrorUrl(text: string): MirrorEntry {
     throw new Error(
       `${
         quoteName(url.protocol.slice(0, -1))
-      } URLs are not supported (only http and https): ${quoteName(text)}`,
+      } URLs are not supported (only http and https): ${
+        quoteName(urlLabel(url))
+      }`,
     );
   }
   if (url.hostname === "") {
@@ -110,7 +113,9 @@ export function parseMirrorUrl(text: string): MirrorEntry {
     url.protocol === "http:" && (url.username !== "" || url.password !== "")
   ) {
     throw new Error(
-      "credentials in a plain http URL would cross the network readable; use https",
+      `${
+        quoteName(urlLabel(url))
+      } has credentials, which plain http would send readable; use https`,
     );
   }
   url.hash = "";
@@ -141,7 +146,7 @@ export function parseServerList(text: string): ServerList {
     if (URL_LIKE.test(line)) {
       if (fields.length !== 1) {
         throw new ServerListError(
-          `Cannot parse server list: line ${lineNumber} is a URL followed by more: received ${
+          `Cannot parse server list: line ${lineNumber} holds more than a URL (a space in a URL is written %20): received ${
             quoteName(raw.trim())
           }`,
           lineNumber,

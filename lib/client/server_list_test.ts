@@ -211,3 +211,93 @@ Deno.test("a server list's lines may end in LF, CR LF or CR alone", () => {
       'Cannot parse server list: line 2: Port must be an integer from 1 to 65535: received "x"',
   });
 });
+
+function urlOf(entry: ServerEntry): string {
+  assert.equal(entry.kind, "mirror");
+  return (entry as { url: URL }).url.href;
+}
+
+Deno.test("a server list takes http and https URLs as mirrors, folders and files, beside host port lines", () => {
+  const list = parseServerList(
+    [
+      "https://mirror.example.org/pub/",
+      "localhost 30001",
+      "http://127.0.0.1:8080/files/big.iso",
+      "  https://[::1]:8443/dist/   # a comment",
+      "HTTPS://Cdn.Example.COM/a%20b/c.bin?X-Amz-Signature=abc",
+    ].join("\n"),
+  );
+  assert.deepEqual(
+    list.servers.map((s) => s.kind === "server" ? addressOf(s) : urlOf(s)),
+    [
+      "https://mirror.example.org/pub/",
+      { hostname: "localhost", port: 30001 },
+      "http://127.0.0.1:8080/files/big.iso",
+      "https://[::1]:8443/dist/",
+      "https://cdn.example.com/a%20b/c.bin?X-Amz-Signature=abc",
+    ],
+  );
+});
+
+Deno.test("a URL's fragment is dropped, and https may carry credentials", () => {
+  const [mirror] = parseServerList("https://user:secret@h.example/f.bin\n")
+    .servers;
+  assert.equal(urlOf(mirror!), "https://user:secret@h.example/f.bin");
+  // Text after `#` is a comment, in a URL too.
+  assert.equal(
+    urlOf(parseServerList("http://h.example/f.bin#part\n").servers[0]!),
+    "http://h.example/f.bin",
+  );
+});
+
+Deno.test("a bad URL line is an error naming its line and what is wrong", () => {
+  const cases: [line: string, message: string][] = [
+    ["http://", 'line 2: not a valid URL: "http://"'],
+    ["https://[::1/f", 'line 2: not a valid URL: "https://[::1/f"'],
+    ["http://exa%mple.com/", 'line 2: not a valid URL: "http://exa%mple.com/"'],
+    [
+      "ftp://ftp.example.org/pub/f.iso",
+      'line 2: "ftp" URLs are not supported (only http and https): "ftp://ftp.example.org/pub/f.iso"',
+    ],
+    [
+      "file:///srv/files/f.iso",
+      'line 2: "file" URLs are not supported (only http and https): "file:///srv/files/f.iso"',
+    ],
+    [
+      "ftp://user:secret@ftp.example.org/f.iso",
+      'line 2: "ftp" URLs are not supported (only http and https): "ftp://ftp.example.org/f.iso"',
+    ],
+    [
+      "http://user:secret@h.example/f.iso",
+      'line 2: "http://h.example/f.iso" has credentials, which plain http would send readable; use https',
+    ],
+    [
+      "http://user@h.example/f.iso?token=x",
+      'line 2: "http://h.example/f.iso?…" has credentials, which plain http would send readable; use https',
+    ],
+    [
+      "https://h.example/files/ 8080",
+      'line 2 holds more than a URL (a space in a URL is written %20): received "https://h.example/files/ 8080"',
+    ],
+    [
+      "https://h.example/my file.iso",
+      'line 2 holds more than a URL (a space in a URL is written %20): received "https://h.example/my file.iso"',
+    ],
+  ];
+  for (const [line, message] of cases) {
+    assertListError(`localhost 1\n${line}\nhttps://ok.example/\n`, {
+      message: `Cannot parse server list: ${message}`,
+      line: 2,
+    });
+  }
+});
+
+Deno.test("a line that only looks like a URL is not a host port line either", () => {
+  for (const line of ["http:/h.example/f", "mailto:x@h.example"]) {
+    assertListError(`${line}\n`, {
+      message:
+        `Cannot parse server list: line 1 is not "host port" or a URL: received "${line}"`,
+      line: 1,
+    });
+  }
+});

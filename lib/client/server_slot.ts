@@ -7,18 +7,19 @@
  * @module
  */
 
-import { Mutex } from "async-mutex";
+import { Semaphore } from "async-mutex";
 import { ReceiveBuffers } from "./receive_buffers.ts";
 import type { Source } from "./source.ts";
 
 /** Receive buffers per connection: one is read into while one is checked. */
 export const BUFFERS_PER_CONNECTION = 2;
 
-/** A server's lock (a mutex): held for each request to the server. */
+/** A server's lock: held for each request to the server; it admits as
+ * many requests at once as the server is given connections. */
 export interface ServerLock {
-  /** Runs `work` once the lock is free, holding it meanwhile. */
+  /** Runs `work` once the lock admits it, holding a place meanwhile. */
   runExclusive<T>(work: () => Promise<T> | T): Promise<T>;
-  /** Whether it is held now. */
+  /** Whether every place is taken now. */
   isLocked(): boolean;
 }
 
@@ -28,14 +29,16 @@ export class ServerSlot implements Disposable {
   readonly index: number;
   /** Where the bytes come from. */
   readonly source: Source;
-  /** Held for each request to it (the digest list's too): a server serves
-   * one client at a time, so a second connection would only wait in its
-   * queue. */
-  readonly lock: ServerLock = new Mutex();
-  /** The buffers its connection receives into, one connection at a time. */
-  readonly buffers: ReceiveBuffers = new ReceiveBuffers(
-    BUFFERS_PER_CONNECTION,
-  );
+  /** How many requests it is sent at once: 1 for a server of `server.ts`,
+   * which serves one client at a time (a second connection would only
+   * wait in its queue); up to `--connections-per-mirror` for a mirror. */
+  readonly connections: number;
+  /** Held for each request to it (the digest list's too), by as many at
+   * once as it has connections. */
+  readonly lock: ServerLock;
+  /** Receive buffers not in use by a transfer now: one set per connection,
+   * made when first needed. */
+  #idleBuffers: ReceiveBuffers[] = [];
   /** Whether it reported the file's size (the one settled on). */
   answeredSize = false;
   /** Whether it answered in this pass: the size, or a range. */
@@ -60,10 +63,39 @@ export class ServerSlot implements Disposable {
    *
    * @param index Its place in the server list.
    * @param source Where the bytes come from.
+   * @param connections How many requests it is sent at once; default 1.
+   * @throws {RangeError} If `connections` is not a positive integer.
    */
-  constructor(index: number, source: Source) {
+  constructor(index: number, source: Source, connections = 1) {
+    if (!Number.isInteger(connections) || connections < 1) {
+      throw new RangeError(`At least 1 connection, not ${connections}`);
+    }
     this.index = index;
     this.source = source;
+    this.connections = connections;
+    this.lock = new Semaphore(connections);
+  }
+
+  /**
+   * The buffers for one transfer, under the lock: each connection receives
+   * into its own. Their pieces may still be held by checks when they are
+   * given back; the buffers wait for those before being read into again.
+   *
+   * @returns A set of buffers no other transfer uses now.
+   */
+  takeBuffers(): ReceiveBuffers {
+    return this.#idleBuffers.pop() ??
+      new ReceiveBuffers(BUFFERS_PER_CONNECTION);
+  }
+
+  /**
+   * Gives back buffers taken with {@linkcode takeBuffers}, for the next
+   * transfer.
+   *
+   * @param buffers The buffers.
+   */
+  giveBackBuffers(buffers: ReceiveBuffers): void {
+    this.#idleBuffers.push(buffers);
   }
 
   /** Whether it is left out for good: its copy differs. */

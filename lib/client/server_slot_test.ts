@@ -36,3 +36,48 @@ Deno.test("disposing of a server slot lets go of its source's connection", () =>
   new ServerSlot(0, source)[Symbol.dispose]();
   assert.equal(source.released, 1);
 });
+
+Deno.test("a server slot's lock admits as many requests at once as it has connections", async () => {
+  for (const connections of [1, 3]) {
+    const slot = new ServerSlot(
+      0,
+      new FakeSource("a", new Uint8Array(1)),
+      connections,
+    );
+    let inside = 0;
+    let most = 0;
+    const gate = Promise.withResolvers<void>();
+    const requests = Array.from(
+      { length: 5 },
+      () =>
+        slot.lock.runExclusive(async () => {
+          inside++;
+          most = Math.max(most, inside);
+          await gate.promise;
+          inside--;
+        }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    assert.equal(inside, connections);
+    assert.equal(slot.lock.isLocked(), true);
+    gate.resolve();
+    await Promise.all(requests);
+    assert.equal(most, connections);
+    assert.equal(slot.lock.isLocked(), false);
+  }
+  assert.throws(
+    () => new ServerSlot(0, new FakeSource("a", new Uint8Array(1)), 0),
+    RangeError,
+  );
+});
+
+Deno.test("each concurrent transfer of a slot takes its own receive buffers, given back for the next", () => {
+  const slot = new ServerSlot(0, new FakeSource("a", new Uint8Array(1)), 2);
+  const first = slot.takeBuffers();
+  const second = slot.takeBuffers();
+  assert.notEqual(first, second);
+  slot.giveBackBuffers(second);
+  assert.equal(slot.takeBuffers(), second);
+  slot.giveBackBuffers(first);
+  assert.equal(slot.takeBuffers(), first);
+});

@@ -27,30 +27,38 @@ export interface SlotsOptions {
   /** The longest wait a mirror's `Retry-After` gets. Default: the retry
    * policy's longest delay. */
   retryAfterCapMs?: number | undefined;
+  /** Requests at once to each mirror on the web; default 1. A server of
+   * `server.ts` is sent one at a time. */
+  connectionsPerMirror?: number | undefined;
 }
 
 /**
  * Makes a slot for each server, its source an msfd server or an HTTP(S)
  * mirror; nothing is asked yet.
  *
- * @param options The servers, the file's name and the deadlines.
+ * @param options The servers, the file's name, the deadlines and the
+ * connections per mirror.
  * @returns The slots, in list order.
  */
 export function openSlots(options: SlotsOptions): ServerSlot[] {
   const { name, timeouts } = options;
   return options.servers.map((entry, i) =>
-    new ServerSlot(
-      i,
-      entry.kind === "server"
-        ? new MsfdSource({ server: entry.address, name, timeouts })
-        : new HttpSource({
+    entry.kind === "server"
+      ? new ServerSlot(
+        i,
+        new MsfdSource({ server: entry.address, name, timeouts }),
+      )
+      : new ServerSlot(
+        i,
+        new HttpSource({
           url: mirrorFileUrl(entry.url, name),
-          label: entryLabel(entry),
+          label: entryLabel(entry, name),
           timeouts,
           retryAfterCapMs: options.retryAfterCapMs ??
             DEFAULT_RETRY_POLICY.maxDelayMs,
         }),
-    )
+        options.connectionsPerMirror ?? 1,
+      )
   );
 }
 
