@@ -122,6 +122,21 @@ export function parseMirrorUrl(text: string): MirrorEntry {
   return { kind: "mirror", url };
 }
 
+/** Runs the parse of a part of a line; what it throws is told as an error
+ * of that line. */
+function onLine<T>(lineNumber: number, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new ServerListError(
+      `Cannot parse server list: line ${lineNumber}: ${
+        (error as Error).message
+      }`,
+      lineNumber,
+    );
+  }
+}
+
 /**
  * Parses the text of a server-info file. Lines end in LF, CR LF or CR.
  * Blank lines and lines starting with `#` are skipped; text after a `#` is
@@ -152,16 +167,7 @@ export function parseServerList(text: string): ServerList {
           lineNumber,
         );
       }
-      try {
-        all.push(parseMirrorUrl(line));
-      } catch (error) {
-        throw new ServerListError(
-          `Cannot parse server list: line ${lineNumber}: ${
-            (error as Error).message
-          }`,
-          lineNumber,
-        );
-      }
+      all.push(onLine(lineNumber, () => parseMirrorUrl(line)));
       continue;
     }
     const [hostText, portText] = fields;
@@ -176,17 +182,7 @@ export function parseServerList(text: string): ServerList {
         lineNumber,
       );
     }
-    let port: number;
-    try {
-      port = parsePort(portText);
-    } catch (error) {
-      throw new ServerListError(
-        `Cannot parse server list: line ${lineNumber}: ${
-          (error as Error).message
-        }`,
-        lineNumber,
-      );
-    }
+    const port = onLine(lineNumber, () => parsePort(portText));
     all.push(protocolServer({ hostname, port }));
   }
   if (all.length === 0) {
