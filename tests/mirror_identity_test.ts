@@ -213,22 +213,41 @@ function secondHalfFails(state: { failing: boolean }) {
   };
 }
 
+/**
+ * Two mirrors of a file and a download from them that failed in the
+ * second half (exit code 4), its partial file and state kept; `failing`
+ * set to false lets the next run through.
+ */
+async function halfDownloaded() {
+  const bytes = randomBytes(SIZE);
+  const state = { failing: true };
+  const all = mirrors(
+    { files: { "f.bin": bytes }, hook: secondHalfFails(state) },
+    { files: { "f.bin": bytes }, hook: secondHalfFails(state) },
+  );
+  const work = await tempDir();
+  const urls = all.map((m) => m.fileUrl("f.bin"));
+  const first = await download(work.path, urls, ["--retries", "0"]);
+  assert.equal(first.code, 4, first.stderr);
+  return {
+    bytes,
+    state,
+    all,
+    work,
+    urls,
+    async [Symbol.asyncDispose]() {
+      for (const mirror of all) await mirror[Symbol.asyncDispose]();
+      await work[Symbol.asyncDispose]();
+    },
+  };
+}
+
 Deno.test({
   name:
     "an interrupted mirror-only download resumes its kept bytes when the mirrors' ETags are unchanged",
   fn: async () => {
-    const bytes = randomBytes(SIZE);
-    const state = { failing: true };
-    const all = mirrors(
-      { files: { "f.bin": bytes }, hook: secondHalfFails(state) },
-      { files: { "f.bin": bytes }, hook: secondHalfFails(state) },
-    );
-    await using _a = all[0]!;
-    await using _b = all[1]!;
-    await using work = await tempDir();
-    const urls = all.map((m) => m.fileUrl("f.bin"));
-    const first = await download(work.path, urls, ["--retries", "0"]);
-    assert.equal(first.code, 4, first.stderr);
+    await using half = await halfDownloaded();
+    const { bytes, state, all, work, urls } = half;
     const saved = JSON.parse(
       await Deno.readTextFile(`${work.path}/f.bin.part.state`),
     );
@@ -261,18 +280,8 @@ Deno.test({
   name:
     "a mirror-only download whose file changed between runs (a new ETag) starts over",
   fn: async () => {
-    const bytes = randomBytes(SIZE);
-    const state = { failing: true };
-    const all = mirrors(
-      { files: { "f.bin": bytes }, hook: secondHalfFails(state) },
-      { files: { "f.bin": bytes }, hook: secondHalfFails(state) },
-    );
-    await using _a = all[0]!;
-    await using _b = all[1]!;
-    await using work = await tempDir();
-    const urls = all.map((m) => m.fileUrl("f.bin"));
-    const first = await download(work.path, urls, ["--retries", "0"]);
-    assert.equal(first.code, 4, first.stderr);
+    await using half = await halfDownloaded();
+    const { state, all, work, urls } = half;
     state.failing = false;
     const changed = randomBytes(SIZE);
     for (const mirror of all) mirror.files.set("f.bin", { content: changed });
