@@ -126,7 +126,8 @@ export async function startListing(
 /** One fetch of the list; its state, shared by the requests under way. */
 class DigestListFetch {
   #options: DigestListFetchOptions;
-  #reasons: string[] = [];
+  /** Why each server sent no list, by its label. */
+  #reasons: { label: string; line: string }[] = [];
   #running = new Map<number, Running>();
   #changed = Promise.withResolvers<void>();
   /** How many servers were tried, counting from the first. */
@@ -161,7 +162,7 @@ class DigestListFetch {
       from,
       detail: `no server sent ${
         from === 0 ? "block digests" : "the rest of the block digests"
-      }: ${this.#reasons.join("; ")}`,
+      }: ${joinReasons(this.#reasons)}`,
     });
   }
 
@@ -302,7 +303,10 @@ class DigestListFetch {
     } catch (error) {
       // Given up for another server's answer: no failure of its own.
       if (!entry.cancel.signal.aborted || signal.aborted) {
-        this.#reasons.push(slot.source.describeFailure(error));
+        this.#reasons.push({
+          label: slot.source.label,
+          line: slot.source.describeFailure(error),
+        });
         if (entry.replied) {
           this.#failure = `the digest list stopped at ${
             this.#digests(Math.floor(entry.reach / DIGEST_BYTES))
@@ -359,4 +363,29 @@ class DigestListFetch {
       },
     );
   }
+}
+
+/**
+ * Failures told in one line, those with the same reason once, naming
+ * their servers together: `a, b: a mirror on the web keeps no block
+ * digests; c: connection refused`.
+ *
+ * @param reasons Each server's label and its `<label>: <reason>` line.
+ * @returns The line.
+ */
+export function joinReasons(
+  reasons: readonly { label: string; line: string }[],
+): string {
+  const byReason = new Map<string, string[]>();
+  for (const { label, line } of reasons) {
+    const reason = line.startsWith(`${label}: `)
+      ? line.slice(label.length + 2)
+      : line;
+    const labels = byReason.get(reason);
+    if (labels === undefined) byReason.set(reason, [label]);
+    else labels.push(label);
+  }
+  return [...byReason].map(([reason, labels]) =>
+    `${labels.join(", ")}: ${reason}`
+  ).join("; ");
 }

@@ -3,7 +3,7 @@ import type { DownloadEvent } from "../download_events.ts";
 import { DEFAULT_TIMEOUTS } from "../request_exchange.ts";
 import { MsfdSource } from "../msfd_source.ts";
 import { ServerSlot } from "../server_slot.ts";
-import { fetchReference } from "./digest_list_fetch.ts";
+import { fetchReference, joinReasons } from "./digest_list_fetch.ts";
 import { ReferenceDigests } from "./reference_digests.ts";
 
 const SERVERS = [1, 2, 3].map((port) => ({ hostname: "127.0.0.1", port }));
@@ -78,4 +78,15 @@ Deno.test("when no server sends the rest, the list gives up and says from where"
   const last = events.at(-1);
   assert.equal(last?.type, "unverified");
   assert.equal(last?.type === "unverified" && last.from, 1024);
+});
+
+Deno.test("servers that sent no list for the same reason are named together, once", () => {
+  assert.equal(
+    joinReasons([
+      { label: "http://a/f", line: "http://a/f: keeps no block digests" },
+      { label: "b:1", line: "b:1: connection refused" },
+      { label: "http://c/f", line: "http://c/f: keeps no block digests" },
+    ]),
+    "http://a/f, http://c/f: keeps no block digests; b:1: connection refused",
+  );
 });
