@@ -23,22 +23,6 @@ import {
 /** Pieces end on multiples of this when the sink does not say. */
 const DEFAULT_PIECE_BYTES = 1024 * 1024;
 
-/**
- * The body is read into one buffer of this size per range, reused from
- * read to read (a BYOB reader), instead of a fresh 64 KiB chunk per read:
- * the chunks' garbage had fetch alone peak at about 100 MiB of resident
- * memory, and cost a third more CPU.
- */
-const READ_BYTES = 256 * 1024;
-
-/**
- * Each read lands at the same offset modulo this as the bytes' place in
- * the piece: V8 copies into a `SharedArrayBuffer` (the receive buffers)
- * a word at a time only when source and target are aligned alike, else a
- * byte at a time, about ten times slower.
- */
-const WORD_BYTES = 8;
-
 /** A mirror answered with a status that gives no bytes of the range. */
 export class HttpStatusError extends Error {
   /** The HTTP status. */
@@ -375,8 +359,7 @@ async function streamPieces(
   const buffers = sink.buffers ?? new ReceiveBuffers();
   const requestedEnd = offset + length;
   const end = () => Math.min(requestedEnd, sink.end?.() ?? requestedEnd);
-  const reader = body.getReader({ mode: "byob" });
-  let scratch = new ArrayBuffer(READ_BYTES + WORD_BYTES);
+  const reader = body.getReader();
   let position = offset;
   let chunk: Uint8Array | undefined;
   let used = 0;
@@ -391,9 +374,7 @@ async function streamPieces(
       try {
         while (position + filled < pieceEnd) {
           if (chunk === undefined || used === chunk.length) {
-            const next = await reader.read(
-              new Uint8Array(scratch, filled % WORD_BYTES, READ_BYTES),
-            );
+            const next = await reader.read();
             if (next.done) {
               throw new ConnectionLostError(
                 `the mirror ended the body after ${
@@ -401,8 +382,6 @@ async function streamPieces(
                 } of ${length} bytes`,
               );
             }
-            // The read took the buffer over; the next one reuses it.
-            scratch = next.value.buffer;
             chunk = next.value;
             used = 0;
             watchdog.kick();
