@@ -74,7 +74,7 @@ function source(port: number): HttpSource {
   });
 }
 
-Deno.test("a range read through the reused read buffer arrives whole, in pieces ending on multiples of the piece size", async () => {
+Deno.test("a range sent in odd-sized writes arrives whole, in pieces ending on multiples of the piece size", async () => {
   const file = fileBytes(3 * 1024 * 1024 + 777);
   await using server = serveRanges(file, 100_003);
   const offset = 12_345;
