@@ -19,14 +19,16 @@ import { runScenario } from "./run_scenario.ts";
 import type { ScenarioName } from "./scenarios.ts";
 import { MIB } from "./stats.ts";
 import { openWorkDir } from "./tmpfs.ts";
-import { benchTools, CLIENT, CLIENT_NO_VERIFY } from "./tools.ts";
+import { benchTools, toolsFor } from "./tools.ts";
+import { formatTargets } from "./targets.ts";
 
 /** What the columns of the tables mean. */
 const LEGEND = [
   "columns: wall times in s; vs client = median / client's median;",
   "  CPU s = user + system CPU of the tool (GNU time), median;",
   "  server CPU s = CPU its servers used during the run (server.ts for",
-  "  client, nginx for aria2c and axel), median",
+  "  client, nginx for client (nginx), aria2c and axel, both for",
+  "  client (mixed)), median",
 ];
 
 /** Room on the tmpfs beyond the original and one download. */
@@ -87,6 +89,9 @@ export async function main(args: string[]): Promise<number> {
     );
   }
   const tools = benchTools(installed, options.baseline);
+  const clients = new Set(
+    tools.filter((tool) => tool.isClient).map((tool) => tool.name),
+  );
 
   const interrupt = new AbortController();
   const onSignal = () => interrupt.abort(new Error("Interrupted"));
@@ -118,7 +123,7 @@ export async function main(args: string[]): Promise<number> {
         scenario,
         runs: options.runs,
         workDir: work.path,
-        tools,
+        tools: toolsFor(tools, scenario.name),
         installed,
         reference: scenario.perByteReference === undefined
           ? undefined
@@ -127,6 +132,9 @@ export async function main(args: string[]): Promise<number> {
         log: (line) => log(`${scenario.name}: ${line}`),
       });
       for (const line of formatScenarioResults(results)) console.log(line);
+      for (const line of formatTargets(results, !options.smoke)) {
+        console.log(line);
+      }
       console.log(
         `load (1, 5, 15 min) before: ${loadBefore}; after: ${await currentLoad()}`,
       );
@@ -135,7 +143,7 @@ export async function main(args: string[]): Promise<number> {
         medians: mediansByTool(results.tools),
       });
       clientFailed ||= results.tools.some((tool) =>
-        (tool.name === CLIENT || tool.name === CLIENT_NO_VERIFY) &&
+        clients.has(tool.name) &&
         tool.outcomes.some((run) => run.kind !== "ok")
       );
     }

@@ -20,7 +20,14 @@ import type {
 import type { Scenario } from "./scenarios.ts";
 import { formatMiB, formatSeconds } from "./stats.ts";
 import { type RunOutcome, runTimed } from "./timed_run.ts";
-import { CLIENT, type DownloadJob, mirrorUrls, type Tool } from "./tools.ts";
+import {
+  CLIENT,
+  type DownloadJob,
+  mirrorListText,
+  mirrorUrls,
+  mixedListText,
+  type Tool,
+} from "./tools.ts";
 
 /** What {@linkcode runScenario} needs. */
 export interface ScenarioOptions {
@@ -127,22 +134,35 @@ export async function runScenario(
     );
     const serverInfoPath = `${options.workDir}/server-info.text`;
     await Deno.writeTextFile(serverInfoPath, serverInfoText(servers.ports));
+    const mirrorListPath = `${options.workDir}/mirror-list.text`;
+    const mixedListPath = `${options.workDir}/mixed-list.text`;
+    if (nginx) {
+      await Deno.writeTextFile(mirrorListPath, mirrorListText(nginx.ports));
+      await Deno.writeTextFile(
+        mixedListPath,
+        mixedListText(servers.ports, nginx.ports),
+      );
+    }
     const job: DownloadJob = {
       sourcePath,
       fileName,
       downloadDir,
       serverInfoPath,
+      mirrorListPath,
+      mixedListPath,
       chunks: scenario.chunks,
       mirrorUrls: nginx ? mirrorUrls(nginx.ports, fileName) : [],
     };
 
     // The servers a tool downloads from; none for the local copy.
-    const serverCpu = (tool: Tool) =>
-      tool.needsNginx
-        ? nginx?.cpuSeconds()
-        : tool.usesProjectServers
-        ? servers.cpuSeconds()
+    const serverCpu = async (tool: Tool) => {
+      const nginxCpu = tool.needsNginx ? await nginx?.cpuSeconds() : undefined;
+      const ownCpu = tool.usesProjectServers
+        ? await servers.cpuSeconds()
         : undefined;
+      if (nginxCpu === undefined) return ownCpu;
+      return nginxCpu + (ownCpu ?? 0);
+    };
     const runOnce = async (tool: Tool): Promise<RunOutcome> => {
       await emptyFolder(downloadDir);
       const cpuBefore = await serverCpu(tool);

@@ -6,6 +6,7 @@
 
 import type { Installed } from "./peers.ts";
 import { clientRunArgs, clientScriptArgs } from "./project_servers.ts";
+import type { ScenarioName } from "./scenarios.ts";
 import type { CommandSpec } from "./timed_run.ts";
 
 /** What a tool's command is built from. */
@@ -18,6 +19,11 @@ export interface DownloadJob {
   downloadDir: string;
   /** The server-info file listing the project's servers. */
   serverInfoPath: string;
+  /** The server list of the nginx mirrors' folder URLs, in list order. */
+  mirrorListPath: string;
+  /** The server list mixing both kinds: the first half the project's
+   * servers, the rest nginx mirrors (each at its own place in the list). */
+  mixedListPath: string;
   /** The client's `numchunks`. */
   chunks: number;
   /** The file's URL on each nginx mirror, in list order. */
@@ -31,6 +37,11 @@ export interface Tool {
   needsNginx: boolean;
   /** Whether it downloads from the project's servers. */
   usesProjectServers: boolean;
+  /** Whether it is this checkout's client, whose failures fail the
+   * benchmark. */
+  isClient: boolean;
+  /** The scenarios it runs in; all when not given. */
+  onlyIn?: readonly ScenarioName[];
   command(job: DownloadJob): CommandSpec;
 }
 
@@ -38,17 +49,41 @@ export interface Tool {
 export const CLIENT = "client";
 /** Our client without block verification. */
 export const CLIENT_NO_VERIFY = "client --no-verify";
+/** Our client downloading from the nginx mirrors only. */
+export const CLIENT_NGINX = "client (nginx)";
+/** Our client downloading from half the project's servers and half the
+ * nginx mirrors. */
+export const CLIENT_MIXED = "client (mixed)";
 
-function client(name: string, extra: string[], script?: string): Tool {
+/** Which server list a client row downloads from. */
+type ClientList = "servers" | "mirrors" | "mixed";
+
+function client(
+  name: string,
+  options: {
+    extra?: string[];
+    script?: string;
+    list?: ClientList;
+    onlyIn?: readonly ScenarioName[];
+  } = {},
+): Tool {
+  const { extra = [], script, list = "servers", onlyIn } = options;
   return {
     name,
-    needsNginx: false,
-    usesProjectServers: true,
+    needsNginx: list !== "servers",
+    usesProjectServers: list !== "mirrors",
+    isClient: script === undefined,
+    onlyIn,
     command: (job) => {
+      const listPath = list === "servers"
+        ? job.serverInfoPath
+        : list === "mirrors"
+        ? job.mirrorListPath
+        : job.mixedListPath;
       const args = [
         "--force",
         ...extra,
-        job.serverInfoPath,
+        listPath,
         String(job.chunks),
         job.fileName,
       ];
@@ -79,6 +114,7 @@ const ARIA2C: Tool = {
   name: "aria2c",
   needsNginx: true,
   usesProjectServers: false,
+  isClient: false,
   command: (job) => ({
     command: "aria2c",
     args: [
@@ -107,6 +143,7 @@ const AXEL: Tool = {
   name: "axel",
   needsNginx: true,
   usesProjectServers: false,
+  isClient: false,
   command: (job) => ({
     command: "axel",
     args: [
@@ -126,6 +163,7 @@ const DD: Tool = {
   name: "dd (local copy)",
   needsNginx: false,
   usesProjectServers: false,
+  isClient: false,
   command: (job) => ({
     command: "dd",
     args: [
@@ -140,7 +178,8 @@ const DD: Tool = {
 
 /**
  * The tools to run, in the order they alternate: our client in both modes,
- * then the installed peers.
+ * then from the nginx mirrors and from a mixed list (with nginx), then the
+ * installed peers.
  *
  * @param installed Which peers are installed.
  * @param baseline Another checkout whose client runs beside ours, if any.
@@ -150,9 +189,21 @@ export function benchTools(
   installed: Installed,
   baseline?: string,
 ): Tool[] {
-  const tools = [client(CLIENT, []), client(CLIENT_NO_VERIFY, ["--no-verify"])];
+  const tools = [
+    client(CLIENT),
+    client(CLIENT_NO_VERIFY, { extra: ["--no-verify"] }),
+  ];
   if (baseline !== undefined) {
-    tools.splice(1, 0, client(CLIENT_BASELINE, [], `${baseline}/client.ts`));
+    tools.splice(
+      1,
+      0,
+      client(CLIENT_BASELINE, { script: `${baseline}/client.ts` }),
+    );
+  }
+  if (installed.nginx) {
+    tools.push(client(CLIENT_NGINX, { list: "mirrors" }));
+    // Mixed only where the brief asks for it: the uniform 512 MiB.
+    tools.push(client(CLIENT_MIXED, { list: "mixed", onlyIn: ["uniform"] }));
   }
   if (installed.nginx && installed.aria2c) tools.push(ARIA2C);
   if (installed.nginx && installed.axel) tools.push(AXEL);
@@ -174,4 +225,55 @@ export function mirrorUrls(
   return ports.map((port) =>
     `http://127.0.0.1:${port}/${encodeURIComponent(fileName)}`
   );
+}
+
+/**
+ * The tools that run in a scenario, in order.
+ *
+ * @param tools Every tool.
+ * @param scenario The scenario's name.
+ * @returns Those not limited to other scenarios.
+ */
+export function toolsFor(
+  tools: readonly Tool[],
+  scenario: ScenarioName,
+): Tool[] {
+  return tools.filter((tool) =>
+    tool.onlyIn === undefined || tool.onlyIn.includes(scenario)
+  );
+}
+
+/**
+ * A server list of nginx mirrors of 127.0.0.1: one folder URL a line, to
+ * which the client appends the file's name.
+ *
+ * @param ports The mirrors' ports, in list order.
+ * @returns The list's text.
+ */
+export function mirrorListText(ports: readonly number[]): string {
+  return ports.map((port) => `http://127.0.0.1:${port}/\n`).join("");
+}
+
+/**
+ * A server list of both kinds: place `i` holds the project's server
+ * `serverPorts[i]` for the first half (rounded up) and the nginx mirror
+ * `mirrorPorts[i]` for the rest, so each place keeps its scenario's rate.
+ *
+ * @param serverPorts The project's servers' ports, in list order.
+ * @param mirrorPorts The nginx mirrors' ports, in list order.
+ * @returns The list's text.
+ */
+export function mixedListText(
+  serverPorts: readonly number[],
+  mirrorPorts: readonly number[],
+): string {
+  const count = Math.min(serverPorts.length, mirrorPorts.length);
+  const servers = Math.ceil(count / 2);
+  return Array.from(
+    { length: count },
+    (_, i) =>
+      i < servers
+        ? `127.0.0.1 ${serverPorts[i]}\n`
+        : `http://127.0.0.1:${mirrorPorts[i]}/\n`,
+  ).join("");
 }

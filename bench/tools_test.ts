@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import type { Installed } from "./peers.ts";
-import { benchTools, type DownloadJob, mirrorUrls } from "./tools.ts";
+import {
+  benchTools,
+  type DownloadJob,
+  mirrorListText,
+  mirrorUrls,
+  mixedListText,
+  toolsFor,
+} from "./tools.ts";
 
 const ALL: Installed = {
   nginx: true,
@@ -16,6 +23,8 @@ const JOB: DownloadJob = {
   fileName: "u.bin",
   downloadDir: "/w/downloads",
   serverInfoPath: "/w/server-info.text",
+  mirrorListPath: "/w/mirror-list.text",
+  mixedListPath: "/w/mixed-list.text",
   chunks: 4,
   mirrorUrls: mirrorUrls([4001, 4002], "u.bin"),
 };
@@ -24,13 +33,15 @@ Deno.test("every tool runs when every peer is installed", () => {
   assert.deepEqual(benchTools(ALL).map((tool) => tool.name), [
     "client",
     "client --no-verify",
+    "client (nginx)",
+    "client (mixed)",
     "aria2c",
     "axel",
     "dd (local copy)",
   ]);
 });
 
-Deno.test("aria2c and axel are skipped without nginx", () => {
+Deno.test("aria2c, axel and the client's mirror rows are skipped without nginx", () => {
   assert.deepEqual(
     benchTools({ ...ALL, nginx: false }).map((tool) => tool.name),
     ["client", "client --no-verify", "dd (local copy)"],
@@ -118,4 +129,68 @@ Deno.test("aria2c opens at most 16 connections to 127.0.0.1", () => {
   });
   assert.ok(args.includes("-x16"));
   assert.ok(args.includes("-s20"));
+});
+
+Deno.test("the client downloads from the nginx mirrors' list and from a mixed list", () => {
+  const tools = benchTools(ALL);
+  const nginx = tools.find((tool) => tool.name === "client (nginx)")!;
+  const mixed = tools.find((tool) => tool.name === "client (mixed)")!;
+  assert.deepEqual(nginx.command(JOB).args.slice(-4), [
+    "--force",
+    "/w/mirror-list.text",
+    "4",
+    "u.bin",
+  ]);
+  assert.deepEqual(
+    [nginx.needsNginx, nginx.usesProjectServers, nginx.isClient],
+    [true, false, true],
+  );
+  assert.deepEqual(mixed.command(JOB).args.slice(-4), [
+    "--force",
+    "/w/mixed-list.text",
+    "4",
+    "u.bin",
+  ]);
+  assert.deepEqual(
+    [mixed.needsNginx, mixed.usesProjectServers, mixed.isClient],
+    [true, true, true],
+  );
+});
+
+Deno.test("only this checkout's client rows fail the benchmark", () => {
+  assert.deepEqual(
+    benchTools(ALL, "/old").filter((tool) => tool.isClient).map((tool) =>
+      tool.name
+    ),
+    ["client", "client --no-verify", "client (nginx)", "client (mixed)"],
+  );
+});
+
+Deno.test("the mixed row runs in the uniform scenario only", () => {
+  const names = (scenario: "uniform" | "unequal" | "memory") =>
+    toolsFor(benchTools(ALL), scenario).map((tool) => tool.name);
+  assert.ok(names("uniform").includes("client (mixed)"));
+  for (const scenario of ["unequal", "memory"] as const) {
+    assert.ok(!names(scenario).includes("client (mixed)"), scenario);
+    assert.ok(names(scenario).includes("client (nginx)"), scenario);
+  }
+});
+
+Deno.test("a mirror list has one folder URL a line", () => {
+  assert.equal(
+    mirrorListText([4001, 4002]),
+    "http://127.0.0.1:4001/\nhttp://127.0.0.1:4002/\n",
+  );
+});
+
+Deno.test("a mixed list takes the first half from the project's servers and keeps each place", () => {
+  assert.equal(
+    mixedListText([5001, 5002, 5003, 5004], [4001, 4002, 4003, 4004]),
+    "127.0.0.1 5001\n127.0.0.1 5002\n" +
+      "http://127.0.0.1:4003/\nhttp://127.0.0.1:4004/\n",
+  );
+  assert.equal(
+    mixedListText([5001, 5002, 5003], [4001, 4002, 4003]),
+    "127.0.0.1 5001\n127.0.0.1 5002\nhttp://127.0.0.1:4003/\n",
+  );
 });

@@ -1,0 +1,135 @@
+import assert from "node:assert/strict";
+import { HttpSource } from "./http_source.ts";
+
+const TIMEOUTS = { connectMs: 5_000, replyMs: 10_000, stallMs: 10_000 };
+
+function fileBytes(size: number): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(size);
+  for (let i = 0; i < size; i++) bytes[i] = (i * 31 + (i >> 9)) & 0xff;
+  return bytes;
+}
+
+/** Serves `file` on 127.0.0.1 with `206` replies to `Range` requests, each
+ * body sent in writes of `writeBytes`. */
+function serveRanges(file: Uint8Array<ArrayBuffer>, writeBytes: number) {
+  return Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    (request) => {
+      const match = /^bytes=(\d+)-(\d+)$/.exec(request.headers.get("range")!)!;
+      const first = Number(match[1]);
+      const last = Number(match[2]);
+      const range = file.subarray(first, last + 1);
+      let at = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (at >= range.length) return controller.close();
+          controller.enqueue(range.slice(at, at + writeBytes));
+          at += writeBytes;
+        },
+      });
+      return new Response(body, {
+        status: 206,
+        headers: {
+          "content-range": `bytes ${first}-${last}/${file.length}`,
+          "content-length": String(range.length),
+        },
+      });
+    },
+  );
+}
+
+/** A raw HTTP server on 127.0.0.1 that answers one request for the whole
+ * of `file` with a `206` promising all of it, sends `cutAfter` bytes and
+ * closes the connection. */
+function serveCutBody(file: Uint8Array, cutAfter: number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served = (async () => {
+    using conn = await listener.accept();
+    await conn.read(new Uint8Array(64 * 1024));
+    const head = `HTTP/1.1 206 Partial Content\r\n` +
+      `Content-Range: bytes 0-${file.length - 1}/${file.length}\r\n` +
+      `Content-Length: ${file.length}\r\n\r\n`;
+    const reply = new Uint8Array([
+      ...new TextEncoder().encode(head),
+      ...file.subarray(0, cutAfter),
+    ]);
+    for (let at = 0; at < reply.length;) {
+      at += await conn.write(reply.subarray(at));
+    }
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    async [Symbol.asyncDispose]() {
+      await served;
+      listener.close();
+    },
+  };
+}
+
+function source(port: number): HttpSource {
+  return new HttpSource({
+    url: new URL(`http://127.0.0.1:${port}/f.bin`),
+    label: `127.0.0.1:${port}`,
+    timeouts: TIMEOUTS,
+  });
+}
+
+Deno.test("a range sent in odd-sized writes arrives whole, in pieces ending on multiples of the piece size", async () => {
+  const file = fileBytes(3 * 1024 * 1024 + 777);
+  await using server = serveRanges(file, 100_003);
+  const offset = 12_345;
+  const length = file.length - offset - 1_000;
+  const received = new Uint8Array(length);
+  const pieceEnds: number[] = [];
+  let at = 0;
+  let reads = 0;
+  await source(server.addr.port).fetch({
+    offset,
+    length,
+    fileSize: file.length,
+    sink: {
+      pieceBytes: 512 * 1024,
+      onRead: (bytes) => reads += bytes,
+      onData: (piece) => {
+        received.set(piece, at);
+        at += piece.length;
+        pieceEnds.push(offset + at);
+        return Promise.resolve();
+      },
+    },
+  });
+  assert.equal(at, length);
+  assert.equal(reads, length);
+  assert.deepEqual(received, file.subarray(offset, offset + length));
+  for (const end of pieceEnds.slice(0, -1)) {
+    assert.equal(end % (512 * 1024), 0, `a piece ends at ${end}`);
+  }
+});
+
+Deno.test("a body cut short hands over the bytes that arrived before the cut, none after it, and fails the fetch", async () => {
+  const file = fileBytes(1024 * 1024);
+  await using server = serveCutBody(file, 300_000);
+  let at = 0;
+  const received = new Uint8Array(file.length);
+  await assert.rejects(
+    source(server.port).fetch({
+      offset: 0,
+      length: file.length,
+      fileSize: file.length,
+      sink: {
+        pieceBytes: 256 * 1024,
+        onData: (piece) => {
+          received.set(piece, at);
+          at += piece.length;
+          return Promise.resolve();
+        },
+      },
+    }),
+    // fetch reports a body shorter than its Content-Length as an error
+    // of the read.
+    { name: "TypeError", message: "error reading a body from connection" },
+  );
+  assert.ok(at <= 300_000, `${at} bytes handed over`);
+  assert.ok(at >= 256 * 1024, `${at} bytes handed over`);
+  assert.deepEqual(received.subarray(0, at), file.subarray(0, at));
+});
