@@ -41,8 +41,8 @@ Deno.test("--mirror twice downloads from two mirrors without a list file, folder
   await assertDownloaded(`${dir.path}/f b.bin`);
   assert.ok(a.ranges > 0 && b.ranges > 0, `${a.ranges} and ${b.ranges}`);
   // The folder mirror is named by the file's URL in it.
-  assert.match(run.stderr, new RegExp(`${a.url("/pub/f%20b.bin")}: `));
-  assert.match(run.stderr, new RegExp(`${b.url("/other/x.bin")}: `));
+  assert.match(run.stderr, new RegExp(`${a.url("/pub/f%20b.bin")} reports`));
+  assert.match(run.stderr, new RegExp(`\n  ${b.url("/other/x.bin")} +sent`));
 });
 
 Deno.test("a list of file URLs needs no file name: the first URL's last segment names the output", async () => {
