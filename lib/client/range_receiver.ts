@@ -235,7 +235,7 @@ export class RangeReceiver {
         await previous;
         task.blockSources.add(slot);
         const before = verifier.verifiedTo;
-        await verifier.update(piece);
+        await verifier.update(piece, slot);
         if (verifier.verifiedTo > before) {
           task.blockSources = new Set([slot]);
         }

@@ -143,6 +143,8 @@ export function newTask(range: ByteRange, checks: TaskChecks): Task {
       fileSize: size,
       start: range.start,
       hasher,
+      // A server left out: what it sent is kept only if a digest says so.
+      leftOut: (source) => (source as ServerSlot).excluded,
     }),
     blockSources: new Set(),
     heardAt: 0,

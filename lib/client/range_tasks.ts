@@ -273,7 +273,8 @@ export class RangeTasks implements Disposable {
         task.position = verifier.position;
         const sources = task.blockSources;
         task.blockSources = new Set();
-        for (const source of sources) {
+        // A block without a digest from a server left out: nobody to judge.
+        for (const source of error.unlisted ? [] : sources) {
           await this.#receiver.judgeCorruption(error, source, abort.signal);
         }
         const slot = task.server!;
@@ -450,7 +451,8 @@ export class RangeTasks implements Disposable {
     if (error instanceof SourceLeftOutError) {
       exclude(slot, error.message, error instanceof OtherVersionError);
     }
-    if (error instanceof IntegrityError) {
+    // A block without a digest from a server left out: nobody to judge.
+    if (error instanceof IntegrityError && !error.unlisted) {
       const sources = task.blockSources;
       task.blockSources = new Set();
       for (const source of sources) {

@@ -27,18 +27,30 @@ export class IntegrityError extends Error {
   readonly start: number;
   /** One past its last byte. */
   readonly end: number;
+  /** Whether the block has no digest to match (the list ended before it)
+   * and a source left out sent it: it is fetched again, never kept. */
+  readonly unlisted: boolean;
 
   /**
    * Creates the error.
    *
    * @param start First byte of the block.
    * @param end One past its last byte.
+   * @param unlisted Whether it has no digest and a source left out sent
+   * it.
    */
-  constructor(start: number, end: number) {
-    super(`Bytes ${start}-${end - 1} do not match their SHA-256 digest`);
+  constructor(start: number, end: number, unlisted = false) {
+    super(
+      unlisted
+        ? `Bytes ${start}-${
+          end - 1
+        } have no digest, and came from a server left out`
+        : `Bytes ${start}-${end - 1} do not match their SHA-256 digest`,
+    );
     this.name = "IntegrityError";
     this.start = start;
     this.end = end;
+    this.unlisted = unlisted;
   }
 }
 
@@ -96,6 +108,8 @@ interface PendingBlock {
   end: number;
   /** Its SHA-256, as received. */
   digest: Uint8Array;
+  /** The sources that sent its bytes. */
+  from: readonly object[];
 }
 
 /**
@@ -121,6 +135,9 @@ export class RangeVerifier {
   #hasher: BlockHasher | undefined;
   /** Blocks hashed and waiting for their reference digest, in order. */
   #pending: PendingBlock[] = [];
+  /** The sources that sent bytes of the block in progress. */
+  #blockFrom: object[] = [];
+  #leftOut: (source: object) => boolean;
 
   /**
    * Creates a verifier for a range.
@@ -128,8 +145,10 @@ export class RangeVerifier {
    * @param options The digest list (a block whose digest has not arrived
    * yet is checked once it does; one whose digest will not come passes
    * unchecked), block size, file size, the block-aligned byte the range
-   * starts at, and a hasher for whole blocks (without one they are hashed
-   * on this thread).
+   * starts at, a hasher for whole blocks (without one they are hashed
+   * on this thread), and whether a source (as given to
+   * {@linkcode RangeVerifier.update}) is left out: a block without a digest
+   * that such a source sent does not pass.
    */
   constructor(options: {
     reference: ReferenceDigests;
@@ -137,8 +156,10 @@ export class RangeVerifier {
     fileSize: number;
     start: number;
     hasher?: BlockHasher | undefined;
+    leftOut?: ((source: object) => boolean) | undefined;
   }) {
     this.#hasher = options.hasher;
+    this.#leftOut = options.leftOut ?? (() => false);
     this.#reference = options.reference;
     this.#blockSize = options.blockSize;
     this.#fileSize = options.fileSize;
@@ -174,10 +195,11 @@ export class RangeVerifier {
    * must wait for it.
    *
    * @param piece The bytes that follow those already given.
+   * @param from The source that sent them.
    * @throws {IntegrityError} When a block whose reference is known does
    * not match; the verifier is then back at the start of that block.
    */
-  async update(piece: Uint8Array): Promise<void> {
+  async update(piece: Uint8Array, from: object = this): Promise<void> {
     const blockSize = this.#blockSize;
     // The block in progress starts at the end of the hashed blocks.
     let blockStart = this.hashedTo;
@@ -189,12 +211,14 @@ export class RangeVerifier {
       const hash = this.#hash ??= await createSha256();
       hash.update(piece.subarray(0, at));
       this.#position += at;
+      if (!this.#blockFrom.includes(from)) this.#blockFrom.push(from);
       if (this.#position < blockEnd) return;
       this.#hash = undefined;
       this.#pending.push({
         start: blockStart,
         end: blockEnd,
         digest: hash.digest(),
+        from: this.#blockFrom,
       });
       blockStart = blockEnd;
     }
@@ -217,12 +241,17 @@ export class RangeVerifier {
           start,
           end: Math.min(start + blockSize, wholeEnd),
           digest: digests.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES),
+          from: [from],
         });
       }
     }
     // The start of a block that the next pieces finish.
     const rest = piece.subarray(at + whole.length);
-    if (rest.length > 0) (this.#hash = await createSha256()).update(rest);
+    this.#blockFrom = [];
+    if (rest.length > 0) {
+      (this.#hash = await createSha256()).update(rest);
+      this.#blockFrom.push(from);
+    }
     this.#position = end;
     this.#compareListed();
   }
@@ -256,13 +285,19 @@ export class RangeVerifier {
     const blockSize = this.#blockSize;
     const reference = this.#reference;
     while (this.#pending.length > 0) {
-      const { start, end, digest } = this.#pending[0]!;
+      const { start, end, digest, from } = this.#pending[0]!;
       const block = start / blockSize;
       if (block >= reference.covered && !reference.ended) return;
       const expected = reference.digestOf(block);
       if (expected !== undefined && !equalBytes(digest, expected)) {
         this.#backTo(start);
         throw new IntegrityError(start, end);
+      }
+      // No digest will come: it passes unchecked, unless a source left out
+      // (its copy differs) sent it.
+      if (expected === undefined && from.some(this.#leftOut)) {
+        this.#backTo(start);
+        throw new IntegrityError(start, end, true);
       }
       this.#pending.shift();
       this.#verifiedTo = end;
@@ -273,6 +308,7 @@ export class RangeVerifier {
   #backTo(start: number): void {
     this.#position = start;
     this.#hash = undefined;
+    this.#blockFrom = [];
     this.#pending = [];
   }
 }

@@ -414,3 +414,38 @@ Deno.test("a block size is usable for a file when the servers can list it and th
     assert.ok(!isUsableBlockSize(blockSize, size), `${blockSize} ${size}`);
   }
 });
+
+Deno.test("a block without a digest passes unchecked only if no source left out sent it", async () => {
+  const bytes = pattern(256);
+  const good = { name: "good" };
+  const bad = { name: "left out" };
+  const reference = new ReferenceDigests(4);
+  reference.add(0, digestsOf(bytes, 64).subarray(0, DIGEST_BYTES));
+  const verifier = new RangeVerifier({
+    reference,
+    blockSize: 64,
+    fileSize: 256,
+    start: 0,
+    leftOut: (source) => source === bad,
+  });
+  await verifier.update(bytes.subarray(0, 100), good);
+  // Block 1 is finished by the source left out; blocks 2 and 3 by the good one.
+  await verifier.update(bytes.subarray(100, 130), bad);
+  await verifier.update(bytes.subarray(130), good);
+  reference.giveUp();
+  await assert.rejects(verifier.settled(), (error: unknown) => {
+    assert.ok(error instanceof IntegrityError);
+    assert.equal(error.unlisted, true);
+    assert.equal(error.start, 64);
+    assert.equal(
+      error.message,
+      "Bytes 64-127 have no digest, and came from a server left out",
+    );
+    return true;
+  });
+  assert.equal(verifier.verifiedTo, 64);
+  // Sent again by the good one, it passes unchecked.
+  await verifier.update(bytes.subarray(64), good);
+  await verifier.settled();
+  assert.equal(verifier.verifiedTo, 256);
+});
