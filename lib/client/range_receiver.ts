@@ -24,9 +24,6 @@ import { noteBytes, type Task } from "./range_task.ts";
 /** Memory for receive buffers, shared by the servers' connections (more
  * with over 8 servers: see {@linkcode MIN_PIECE_BYTES}). */
 const RECEIVE_MEMORY_BYTES = 16 * 1024 * 1024;
-/** While the digest list arrives, a range waits until it covers this much
- * past the range's position before asking for more. */
-const LISTED_AHEAD_BYTES = 4 * 1024 * 1024;
 /** The smallest piece the memory share allows: below it each byte costs
  * more in writes, worker messages and wake-ups (with 20 servers, 384 KiB
  * pieces made the download 5 % slower than 1 MiB ones). So the buffers of
@@ -107,42 +104,18 @@ export class RangeReceiver {
   }
 
   /**
-   * How far a task may ask for now: to the end of its range, or while the
-   * digest list arrives, to the end of what it covers, once that is
-   * {@linkcode LISTED_AHEAD_BYTES} past the task's position (or its end).
-   *
-   * @param task The task.
-   * @returns The end to ask for.
-   */
-  async listedEnd(task: Task): Promise<number> {
-    const { reference, blockSize } = this.#options;
-    if (reference === undefined) return task.range.end;
-    const wanted = Math.min(task.range.end, task.position + LISTED_AHEAD_BYTES);
-    task.waitingForList = true;
-    try {
-      await reference.whenCovered(Math.ceil(wanted / blockSize) - 1);
-    } finally {
-      task.waitingForList = false;
-    }
-    return reference.ended
-      ? task.range.end
-      : Math.min(task.range.end, reference.covered * blockSize);
-  }
-
-  /**
    * The sink a task's transfer from a server fills.
    *
    * @param task The task.
    * @param slot The server it fetches from.
-   * @param options Where the request ends (the list may cover less than
-   * the range), how long it is, and the connection's buffers (taken from
-   * the server's under its lock).
+   * @param options How long the request is, and the connection's buffers
+   * (taken from the server's under its lock).
    * @returns The sink.
    */
   sinkFor(
     task: Task,
     slot: ServerSlot,
-    options: { until: number; length: number; buffers: ReceiveBuffers },
+    options: { length: number; buffers: ReceiveBuffers },
   ): RangeSink {
     return {
       onData: (piece) => this.#receive(task, slot, piece, options.buffers),
@@ -152,7 +125,7 @@ export class RangeReceiver {
         noteBytes(task, bytes, task.heardAt);
       },
       // A thief may move the end down while this runs.
-      end: () => Math.min(task.range.end, options.until),
+      end: () => task.range.end,
       pieceBytes: pieceSizeFor({
         blockSize: this.#options.blockSize,
         servers: this.#options.slots.reduce(
@@ -173,8 +146,8 @@ export class RangeReceiver {
    *
    * @param task The task.
    * @param slot The server.
-   * @param request Where the list lets it end, whether it is the attempt's
-   * first, whether the server was stuck before, and the signal.
+   * @param request Whether it is the attempt's first, whether the server
+   * was stuck before, and the signal.
    * @returns What became of it.
    * @throws What the source threw: the transfer failed.
    */
@@ -182,7 +155,6 @@ export class RangeReceiver {
     task: Task,
     slot: ServerSlot,
     request: {
-      until: number;
       first: boolean;
       stuckBefore: boolean;
       signal: AbortSignal;
@@ -201,7 +173,7 @@ export class RangeReceiver {
         return "deferred";
       }
       // The tail may have been stolen while this task waited.
-      const end = Math.min(task.range.end, request.until);
+      const end = task.range.end;
       if (task.position >= end) return "nothing-left";
       startAttempt(task, request.first);
       const buffers = slot.takeBuffers();
@@ -211,7 +183,6 @@ export class RangeReceiver {
           length: end - task.position,
           fileSize: size,
           sink: this.sinkFor(task, slot, {
-            until: request.until,
             length: end - task.position,
             buffers,
           }),
@@ -264,7 +235,7 @@ export class RangeReceiver {
         await previous;
         task.blockSources.add(slot);
         const before = verifier.verifiedTo;
-        await verifier.update(piece);
+        await verifier.update(piece, slot);
         if (verifier.verifiedTo > before) {
           task.blockSources = new Set([slot]);
         }

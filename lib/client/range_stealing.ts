@@ -89,7 +89,6 @@ function decide(
       kept: keptTo(t),
       recentRate: t.writing ? undefined : recentRateOf(t, now),
       waitingFor: t.waitingFor?.index,
-      waitingForList: t.waitingForList,
     })),
     {
       server: slot.index,
@@ -121,6 +120,10 @@ export async function stealWhileFree(
   const { tasks, abort, onEvent, stuckMs } = context;
   let current = last;
   let slot: ServerSlot | undefined = first;
+  // A server standing by looks once the planned ranges had their turn: a
+  // task whose server's lock is granted but whose request has not begun
+  // yet looks like one waiting for a busy server, which is taken whole.
+  if (last === undefined) await delay(0, abort.signal);
   while (slot !== undefined && !abort.signal.aborted) {
     // Left out, or found stuck: it takes no work it was not given.
     if (slot.excluded || slot.stuck) return;

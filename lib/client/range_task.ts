@@ -82,8 +82,6 @@ export interface Task {
   failovers: number;
   /** The server whose turn it waits for, if it waits for one. */
   waitingFor: ServerSlot | undefined;
-  /** Whether it waits for the digest list to cover its next bytes. */
-  waitingForList: boolean;
   /** When its server last sent something (or the request went out). */
   heardAt: number;
   /** Whether a piece is being handed over (written) now. */
@@ -145,6 +143,8 @@ export function newTask(range: ByteRange, checks: TaskChecks): Task {
       fileSize: size,
       start: range.start,
       hasher,
+      // A server left out: what it sent is kept only if a digest says so.
+      leftOut: (source) => (source as ServerSlot).excluded,
     }),
     blockSources: new Set(),
     heardAt: 0,
@@ -162,7 +162,6 @@ export function newTask(range: ByteRange, checks: TaskChecks): Task {
     server: undefined,
     failovers: 0,
     waitingFor: undefined,
-    waitingForList: false,
     attemptStart: 0,
     attemptEnd: 0,
     attemptBytes: 0,

@@ -76,6 +76,8 @@ export class RangeTasks implements Disposable {
   #retryRounds = 0;
   /** Settles whenever a task ends, so waiting thieves look again at once. */
   #taskEnded = Promise.withResolvers<void>();
+  /** The fetched ranges whose blocks still wait for their digests. */
+  #behind = new Set<Promise<void>>();
 
   /**
    * Creates a task per range, each with its own copy of the range; none
@@ -160,6 +162,11 @@ export class RangeTasks implements Disposable {
       ...this.#tasks.map((task) => this.#runTask(task)),
       ...standBy.map((slot) => this.#steal(slot, undefined)),
     ]);
+    // The last blocks are compared as the list arrives; one that fails
+    // is fetched again meanwhile.
+    while (this.#behind.size > 0) {
+      settled.push(...await Promise.allSettled([...this.#behind]));
+    }
     const failure = settled.find((s) => s.status === "rejected");
     if (failure) throw failure.reason;
   }
@@ -194,7 +201,7 @@ export class RangeTasks implements Disposable {
   async #runTask(task: Task): Promise<void> {
     const { slots } = this.#options;
     try {
-      const done = await this.#fetchTask(
+      const done = await this.#fetched(
         task,
         slots[task.range.index % slots.length]!,
       );
@@ -215,7 +222,7 @@ export class RangeTasks implements Disposable {
           stuckMs: this.#options.stuckMs ?? STUCK_MS,
           tasks: this.#tasks,
           newTask: (range) => this.#newTask(range),
-          fetchTask: (task, first) => this.#fetchTask(task, first),
+          fetchTask: (task, first) => this.#fetched(task, first),
           endTask: () => this.#endTask(),
           taskEnded: () => this.#taskEnded.promise,
         },
@@ -230,6 +237,57 @@ export class RangeTasks implements Disposable {
   #endTask(): void {
     this.#taskEnded.resolve();
     this.#taskEnded = Promise.withResolvers<void>();
+  }
+
+  /** Fetches a task's range (see {@linkcode #fetchTask}), then leaves the
+   * comparison of its blocks with their digests to run behind, without a
+   * server: the server that finished it goes on to other work. */
+  async #fetched(
+    task: Task,
+    first: ServerSlot,
+  ): Promise<ServerSlot | undefined> {
+    const done = await this.#fetchTask(task, first);
+    if (task.verifier !== undefined) {
+      const comparing = this.#verifyBehind(task).finally(() =>
+        this.#behind.delete(comparing)
+      );
+      this.#behind.add(comparing);
+    }
+    return done;
+  }
+
+  /** Waits until a fetched task's blocks are compared with their digests;
+   * a block that fails is judged (its servers asked for their own digest
+   * of it), and the range fetched again from there, from another server
+   * first. */
+  async #verifyBehind(task: Task): Promise<void> {
+    const { abort, onEvent } = this.#options;
+    const verifier = task.verifier!;
+    while (!abort.signal.aborted) {
+      try {
+        await verifier.settled();
+        return;
+      } catch (error) {
+        // The list stopped: so does the download.
+        if (!(error instanceof IntegrityError)) return;
+        task.position = verifier.position;
+        const sources = task.blockSources;
+        task.blockSources = new Set();
+        // A block without a digest from a server left out: nobody to judge.
+        for (const source of error.unlisted ? [] : sources) {
+          await this.#receiver.judgeCorruption(error, source, abort.signal);
+        }
+        const slot = task.server!;
+        slot.failed = true;
+        onEvent?.({
+          type: "range-failed",
+          range: task.range,
+          position: task.position,
+          detail: slot.source.describeFailure(error),
+        });
+        if (await this.#fetchTask(task, slot) === undefined) return;
+      }
+    }
   }
 
   /** Fetches a task's range, each server once per round, over the retry
@@ -300,16 +358,13 @@ export class RangeTasks implements Disposable {
       let failure: unknown;
       let outcome: TransferOutcome = "nothing-left";
       let first = true;
-      // While the digest list arrives, a request asks only for bytes it
-      // covers, and the next one follows as it grows: a piece past them
-      // would wait for its check, holding the connection and the server's
-      // lock, which the list may need. Once it is whole, one request.
+      // One request for the rest of the range, whether or not the digest
+      // list covers it yet: blocks are hashed as they arrive and compared
+      // once their digests do (see #verifyBehind).
       while (failure === undefined && task.position < range.end) {
         task.waitingFor = slot;
-        const until = await this.#receiver.listedEnd(task);
         try {
           outcome = await this.#receiver.transfer(task, slot, {
-            until,
             first,
             stuckBefore,
             signal,
@@ -396,7 +451,8 @@ export class RangeTasks implements Disposable {
     if (error instanceof SourceLeftOutError) {
       exclude(slot, error.message, error instanceof OtherVersionError);
     }
-    if (error instanceof IntegrityError) {
+    // A block without a digest from a server left out: nobody to judge.
+    if (error instanceof IntegrityError && !error.unlisted) {
       const sources = task.blockSources;
       task.blockSources = new Set();
       for (const source of sources) {

@@ -33,6 +33,10 @@ async function download(
     connections?: number;
     /** Each write waits this long before it copies the bytes. */
     writeMs?: number;
+    /** The digest list, when it is to arrive while the tasks run. */
+    list?: ReferenceDigests;
+    /** Told once the tasks run, with them. */
+    whileRunning?: (tasks: RangeTasks) => Promise<void>;
   } = {},
 ) {
   const slots = sources.map((source, i) => {
@@ -52,9 +56,10 @@ async function download(
     size: file.length,
     blockSize: BLOCK,
     retry: retryPolicy({ baseDelayMs: 1 }),
-    reference: options.checks
-      ? ReferenceDigests.whole(digestsOf(file, BLOCK))
-      : undefined,
+    reference: options.list ??
+      (options.checks
+        ? ReferenceDigests.whole(digestsOf(file, BLOCK))
+        : undefined),
     hasher: undefined,
     output: {
       writeAt: async (offset, bytes) => {
@@ -75,7 +80,7 @@ async function download(
     stuckMs: options.stuckMs,
   }, ranges);
   using _ = tasks;
-  await tasks.run();
+  await Promise.all([tasks.run(), options.whileRunning?.(tasks)]);
   assert.deepEqual(ranges, planned, "the planned ranges stay as planned");
   return { received, events, excluded, tasks, slots };
 }
@@ -237,4 +242,81 @@ Deno.test("a source with one connection is sent one range at a time", async () =
   const { received } = await download(file, [source], { chunks: 4 });
   assert.deepEqual(received, file);
   assert.equal(source.mostAtOnce, 1);
+});
+
+/** Waits until every planned range was fetched whole (not yet checked). */
+async function allFetched(tasks: RangeTasks, size: number) {
+  const deadline = performance.now() + 10_000;
+  while (tasks.receivedBytes < size) {
+    assert.ok(
+      performance.now() < deadline,
+      `${tasks.receivedBytes} of ${size} bytes fetched while the list waits`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+Deno.test("ranges are fetched before the digest list covers them, and kept only once their digests match", async () => {
+  const file = pattern(1024 * 1024);
+  const list = new ReferenceDigests(file.length / BLOCK);
+  const sources = [new FakeSource("a", file), new FakeSource("b", file)];
+  const { received, excluded } = await download(file, sources, {
+    list,
+    whileRunning: async (tasks) => {
+      await allFetched(tasks, file.length);
+      // Every byte is in, and none counts as kept: no digest came yet.
+      assert.deepEqual(tasks.kept().map(([s, e]) => e - s), [0, 0]);
+      const digests = digestsOf(file, BLOCK);
+      list.add(0, digests.subarray(0, digests.length / 2));
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      assert.deepEqual(tasks.kept(), [[0, file.length / 2], [
+        file.length / 2,
+        file.length / 2,
+      ]]);
+      list.add(digests.length / 2, digests.subarray(digests.length / 2));
+    },
+  });
+  assert.deepEqual(received, file);
+  assert.deepEqual(excluded, []);
+});
+
+Deno.test("a block that fails when its digest arrives is judged, and fetched again from the other source", async () => {
+  const file = pattern(1024 * 1024);
+  const other = file.slice();
+  other[700_000]! ^= 1;
+  const list = new ReferenceDigests(file.length / BLOCK);
+  const sources = [new FakeSource("a", file), new FakeSource("b", other)];
+  const { received, excluded, events } = await download(file, sources, {
+    list,
+    whileRunning: async (tasks) => {
+      await allFetched(tasks, file.length);
+      list.add(0, digestsOf(file, BLOCK));
+    },
+  });
+  assert.deepEqual(received, file);
+  assert.equal(excluded.length, 1);
+  assert.match(excluded[0]!, /^b: /);
+  const failed = eventOf(events, "range-failed");
+  assert.equal(failed.position, Math.floor(700_000 / BLOCK) * BLOCK);
+});
+
+Deno.test("bytes whose digests never come pass unchecked once the list is given up; a stopped list keeps none", async () => {
+  const file = pattern(512 * 1024);
+  for (const end of ["give up", "stop"] as const) {
+    const list = new ReferenceDigests(file.length / BLOCK);
+    const sources = [new FakeSource("a", file)];
+    let kept: number[] = [];
+    await download(file, sources, {
+      list,
+      whileRunning: async (tasks) => {
+        await allFetched(tasks, file.length);
+        list.add(0, digestsOf(file, BLOCK).subarray(0, 2 * 32));
+        if (end === "give up") list.giveUp();
+        else list.stop(new Error("stopped"));
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        kept = tasks.kept().map(([s, e]) => e - s);
+      },
+    });
+    assert.deepEqual(kept, [end === "give up" ? file.length : 2 * BLOCK], end);
+  }
 });

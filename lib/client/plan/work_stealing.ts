@@ -196,8 +196,6 @@ export function planSteal(
 export interface StealCandidate extends StealView {
   /** The server whose turn it waits for, if it waits for one. */
   waitingFor: number | undefined;
-  /** Whether it waits for the digest list to cover its next bytes. */
-  waitingForList: boolean;
 }
 
 /** The servers' state, as far as a thief cares. */
@@ -265,10 +263,9 @@ export function decideSteal(
     tasks[i]!.waitingFor !== thief.server
   );
   const open = busy ? [] : unfinished.filter((i) => {
-    const { waitingFor, waitingForList, active, stuck } = tasks[i]!;
+    const { waitingFor, active, stuck } = tasks[i]!;
     if (thief.wholeOnly && active && !stuck) return false;
-    return !waitingForList &&
-      (waitingFor === undefined || servers.isBusy(waitingFor));
+    return waitingFor === undefined || servers.isBusy(waitingFor);
   });
   const steal = planSteal(open.map((i) => tasks[i]!), {
     ...options,

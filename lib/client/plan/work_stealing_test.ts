@@ -146,7 +146,6 @@ function slowTask(overrides: Partial<StealCandidate> = {}): StealCandidate {
     rate: 4 * MiB,
     active: true,
     waitingFor: undefined,
-    waitingForList: false,
     ...overrides,
   };
 }
@@ -185,14 +184,6 @@ Deno.test("decideSteal takes all of a task queued behind a busy server, none of 
   // leave it to another thief to take back, and so on without end.
   assert.deepEqual(
     decideSteal([queued], thief, taken([]), stealOptions),
-    { action: "wait" },
-  );
-});
-
-Deno.test("decideSteal leaves a task that waits for the digest list and looks again later", () => {
-  const listing = slowTask({ active: false, waitingForList: true });
-  assert.deepEqual(
-    decideSteal([listing], thief, taken([]), stealOptions),
     { action: "wait" },
   );
 });
@@ -338,7 +329,6 @@ Deno.test("decideSteal gives up the request of a hopeless tail, and says it was 
       active: true,
       kept: 4 * MiB - 64 * 1024,
       waitingFor: undefined,
-      waitingForList: false,
     },
   ];
   const servers = { isBusy: () => false, listingOn: undefined };

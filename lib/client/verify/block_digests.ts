@@ -27,18 +27,30 @@ export class IntegrityError extends Error {
   readonly start: number;
   /** One past its last byte. */
   readonly end: number;
+  /** Whether the block has no digest to match (the list ended before it)
+   * and a source left out sent it: it is fetched again, never kept. */
+  readonly unlisted: boolean;
 
   /**
    * Creates the error.
    *
    * @param start First byte of the block.
    * @param end One past its last byte.
+   * @param unlisted Whether it has no digest and a source left out sent
+   * it.
    */
-  constructor(start: number, end: number) {
-    super(`Bytes ${start}-${end - 1} do not match their SHA-256 digest`);
+  constructor(start: number, end: number, unlisted = false) {
+    super(
+      unlisted
+        ? `Bytes ${start}-${
+          end - 1
+        } have no digest, and came from a server left out`
+        : `Bytes ${start}-${end - 1} do not match their SHA-256 digest`,
+    );
     this.name = "IntegrityError";
     this.start = start;
     this.end = end;
+    this.unlisted = unlisted;
   }
 }
 
@@ -88,10 +100,29 @@ export function isUsableBlockSize(blockSize: number, size: number): boolean {
     hashListLength(size, blockSize) !== undefined;
 }
 
+/** A block hashed on arrival, its reference digest not yet compared. */
+interface PendingBlock {
+  /** Its first byte. */
+  start: number;
+  /** One past its last byte. */
+  end: number;
+  /** Its SHA-256, as received. */
+  digest: Uint8Array;
+  /** The sources that sent its bytes. */
+  from: readonly object[];
+}
+
 /**
  * Checks the bytes of one range, in order, block by block, against the
  * digest list. Bytes may arrive over several connections: the state of
  * the block in progress carries over.
+ *
+ * Each block is hashed once, on arrival, whether or not the list covers it
+ * yet: the bytes are written meanwhile, and only the block's 32-byte digest
+ * waits for its reference. A block counts as verified (see
+ * {@linkcode RangeVerifier.verifiedTo}) only once its digest matched; one
+ * that fails when its reference arrives is found by
+ * {@linkcode RangeVerifier.settled}.
  */
 export class RangeVerifier {
   #reference: ReferenceDigests;
@@ -102,6 +133,11 @@ export class RangeVerifier {
   /** The block in progress, begun by an earlier piece. */
   #hash: Hash | undefined;
   #hasher: BlockHasher | undefined;
+  /** Blocks hashed and waiting for their reference digest, in order. */
+  #pending: PendingBlock[] = [];
+  /** The sources that sent bytes of the block in progress. */
+  #blockFrom: object[] = [];
+  #leftOut: (source: object) => boolean;
 
   /**
    * Creates a verifier for a range.
@@ -109,8 +145,10 @@ export class RangeVerifier {
    * @param options The digest list (a block whose digest has not arrived
    * yet is checked once it does; one whose digest will not come passes
    * unchecked), block size, file size, the block-aligned byte the range
-   * starts at, and a hasher for whole blocks (without one they are hashed
-   * on this thread).
+   * starts at, a hasher for whole blocks (without one they are hashed
+   * on this thread), and whether a source (as given to
+   * {@linkcode RangeVerifier.update}) is left out: a block without a digest
+   * that such a source sent does not pass.
    */
   constructor(options: {
     reference: ReferenceDigests;
@@ -118,8 +156,10 @@ export class RangeVerifier {
     fileSize: number;
     start: number;
     hasher?: BlockHasher | undefined;
+    leftOut?: ((source: object) => boolean) | undefined;
   }) {
     this.#hasher = options.hasher;
+    this.#leftOut = options.leftOut ?? (() => false);
     this.#reference = options.reference;
     this.#blockSize = options.blockSize;
     this.#fileSize = options.fileSize;
@@ -140,20 +180,29 @@ export class RangeVerifier {
     return this.#verifiedTo;
   }
 
+  /** End of the blocks hashed so far, compared or waiting for their
+   * reference digest. */
+  get hashedTo(): number {
+    return this.#pending.at(-1)?.end ?? this.#verifiedTo;
+  }
+
   /**
-   * Checks the next bytes of the range. Whole blocks go to the hasher, if
+   * Hashes the next bytes of the range, and compares every block whose
+   * reference digest is known; the others wait for theirs (see
+   * {@linkcode RangeVerifier.settled}). Whole blocks go to the hasher, if
    * there is one; a block that arrives in parts is hashed as they come.
    * The piece must stay unchanged until this settles, and the next call
    * must wait for it.
    *
    * @param piece The bytes that follow those already given.
-   * @throws {IntegrityError} When a block is complete and does not match;
-   * the verifier is then back at the start of that block.
+   * @param from The source that sent them.
+   * @throws {IntegrityError} When a block whose reference is known does
+   * not match; the verifier is then back at the start of that block.
    */
-  async update(piece: Uint8Array): Promise<void> {
+  async update(piece: Uint8Array, from: object = this): Promise<void> {
     const blockSize = this.#blockSize;
-    // The block in progress starts at the end of the verified prefix.
-    let blockStart = this.#verifiedTo;
+    // The block in progress starts at the end of the hashed blocks.
+    let blockStart = this.hashedTo;
     let at = 0;
     if (this.#position > blockStart) {
       // A block begun earlier: finish it first.
@@ -162,10 +211,15 @@ export class RangeVerifier {
       const hash = this.#hash ??= await createSha256();
       hash.update(piece.subarray(0, at));
       this.#position += at;
+      if (!this.#blockFrom.includes(from)) this.#blockFrom.push(from);
       if (this.#position < blockEnd) return;
       this.#hash = undefined;
-      await this.#whenCovered(blockStart / blockSize);
-      this.#settle(blockStart, blockEnd, hash.digest());
+      this.#pending.push({
+        start: blockStart,
+        end: blockEnd,
+        digest: hash.digest(),
+        from: this.#blockFrom,
+      });
       blockStart = blockEnd;
     }
     const end = blockStart + piece.length - at;
@@ -178,49 +232,83 @@ export class RangeVerifier {
       try {
         digests = await this.#hasher?.digest(whole, blockSize);
       } catch {
-        // The worker is gone: hash here instead.
+        // The hasher is gone: hash here instead.
       }
       digests ??= await digestEachBlock(whole, blockSize);
-      await this.#whenCovered(Math.ceil(wholeEnd / blockSize) - 1);
       for (let start = blockStart; start < wholeEnd; start += blockSize) {
         const i = (start - blockStart) / blockSize;
-        this.#settle(
+        this.#pending.push({
           start,
-          Math.min(start + blockSize, wholeEnd),
-          digests.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES),
-        );
+          end: Math.min(start + blockSize, wholeEnd),
+          digest: digests.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES),
+          from: [from],
+        });
       }
     }
-    // The start of a block that the next pieces finish, taken only once the
-    // whole blocks passed: after any error the position is where the
-    // verified prefix ends.
+    // The start of a block that the next pieces finish.
     const rest = piece.subarray(at + whole.length);
-    if (rest.length > 0) (this.#hash = await createSha256()).update(rest);
+    this.#blockFrom = [];
+    if (rest.length > 0) {
+      (this.#hash = await createSha256()).update(rest);
+      this.#blockFrom.push(from);
+    }
     this.#position = end;
+    this.#compareListed();
   }
 
-  /** Waits for the digests up to a block; if they will not come because
-   * the download stopped, the verifier goes back to the end of its
-   * verified prefix. */
-  async #whenCovered(block: number): Promise<void> {
-    try {
-      await this.#reference.whenCovered(block);
-    } catch (error) {
-      this.#position = this.#verifiedTo;
-      this.#hash = undefined;
-      throw error;
+  /**
+   * Waits until every block hashed so far is compared with its reference
+   * digest.
+   *
+   * @throws {IntegrityError} When one does not match; the verifier is
+   * then back at the start of that block, and the blocks after it are
+   * forgotten (their bytes are fetched again).
+   * @throws What stopped the digest list, if it stopped before covering
+   * them; the verifier is then back at the end of its verified prefix.
+   */
+  async settled(): Promise<void> {
+    while (this.#pending.length > 0) {
+      const head = this.#pending[0]!;
+      try {
+        await this.#reference.whenCovered(head.start / this.#blockSize);
+      } catch (error) {
+        this.#backTo(this.#verifiedTo);
+        throw error;
+      }
+      this.#compareListed();
     }
   }
 
-  /** Moves the verified prefix past a block, or back to its start. A block
-   * whose digest will not come passes. */
-  #settle(start: number, end: number, digest: Uint8Array): void {
-    const expected = this.#reference.digestOf(start / this.#blockSize);
-    if (expected !== undefined && !equalBytes(digest, expected)) {
-      this.#position = start;
-      this.#hash = undefined;
-      throw new IntegrityError(start, end);
+  /** Compares the waiting blocks, in order, as far as the list covers
+   * them (or as far as it ended: blocks it will not cover pass). */
+  #compareListed(): void {
+    const blockSize = this.#blockSize;
+    const reference = this.#reference;
+    while (this.#pending.length > 0) {
+      const { start, end, digest, from } = this.#pending[0]!;
+      const block = start / blockSize;
+      if (block >= reference.covered && !reference.ended) return;
+      const expected = reference.digestOf(block);
+      if (expected !== undefined && !equalBytes(digest, expected)) {
+        this.#backTo(start);
+        throw new IntegrityError(start, end);
+      }
+      // No digest will come: it passes unchecked, unless a source left out
+      // (its copy differs) sent it.
+      if (expected === undefined && from.some(this.#leftOut)) {
+        this.#backTo(start);
+        throw new IntegrityError(start, end, true);
+      }
+      this.#pending.shift();
+      this.#verifiedTo = end;
     }
-    this.#verifiedTo = end;
+  }
+
+  /** Forgets what was hashed from a block boundary on. */
+  #backTo(start: number): void {
+    this.#position = start;
+    this.#hash = undefined;
+    this.#blockFrom = [];
+    this.#pending = [];
   }
 }

@@ -268,7 +268,7 @@ function verifierOn(
   return new RangeVerifier({ reference, blockSize: 64, fileSize, start });
 }
 
-Deno.test("a range verifier checks a block once its digest arrives, not before", async () => {
+Deno.test("a range verifier hashes blocks on arrival and compares each once its digest arrives", async () => {
   const bytes = pattern(640);
   const list = digestsOf(bytes, 64);
   const bad = bytes.slice();
@@ -278,19 +278,46 @@ Deno.test("a range verifier checks a block once its digest arrives, not before",
   const good = verifierOn(reference, 640, 128);
   const damaged = verifierOn(reference, 640, 384);
   // Blocks 2 to 4, and the start of 5: the digests of 3 and 4 are missing.
-  const first = good.update(bytes.subarray(128, 330));
-  const second = damaged.update(bad.subarray(384, 448));
-  assert.equal(await settled(first), false);
-  assert.equal(await settled(second), false);
-  assert.equal(good.verifiedTo, 128);
+  // Nothing waits for them: the bytes are taken, and hashed.
+  await good.update(bytes.subarray(128, 330));
+  await damaged.update(bad.subarray(384, 448));
+  assert.equal(good.position, 330);
+  assert.equal(good.hashedTo, 320);
+  assert.equal(good.verifiedTo, 192);
+  assert.equal(damaged.verifiedTo, 384);
+  const goodSettled = good.settled();
+  const damagedSettled = damaged.settled();
+  assert.equal(await settled(goodSettled), false);
   reference.add(3 * DIGEST_BYTES, list.subarray(3 * DIGEST_BYTES, 200));
-  await first;
+  await goodSettled;
   assert.equal(good.verifiedTo, 320);
-  assert.equal(await settled(second), false);
+  assert.equal(await settled(damagedSettled), false);
   reference.add(200, list.subarray(200));
-  await assert.rejects(second, { name: "IntegrityError", start: 384 });
+  await assert.rejects(damagedSettled, { name: "IntegrityError", start: 384 });
+  // Back at the bad block, nothing after it kept.
+  assert.equal(damaged.position, 384);
+  assert.equal(damaged.hashedTo, 384);
+  assert.equal(damaged.verifiedTo, 384);
   await good.update(bytes.subarray(330));
   assert.equal(good.verifiedTo, 640);
+});
+
+Deno.test("a range verifier compares the waiting blocks as soon as a later piece finds their digests listed", async () => {
+  const bytes = pattern(640);
+  const list = digestsOf(bytes, 64);
+  const bad = bytes.slice();
+  bad[100]! ^= 1;
+  const reference = new ReferenceDigests(10);
+  const verifier = verifierOn(reference, 640, 0);
+  await verifier.update(bad.subarray(0, 256));
+  assert.equal(verifier.verifiedTo, 0);
+  reference.add(0, list.subarray(0, 4 * DIGEST_BYTES));
+  await assert.rejects(
+    verifier.update(bad.subarray(256, 320)),
+    { name: "IntegrityError", start: 64, end: 128 },
+  );
+  assert.equal(verifier.verifiedTo, 64);
+  assert.equal(verifier.position, 64);
 });
 
 Deno.test("a range verifier passes the blocks whose digests will not come", async () => {
@@ -303,14 +330,16 @@ Deno.test("a range verifier passes the blocks whose digests will not come", asyn
   const verifier = verifierOn(reference, 640, 0);
   await assert.rejects(verifier.update(bad.subarray(0, 64)), IntegrityError);
   await verifier.update(bytes.subarray(0, 320));
-  const rest = verifier.update(bad.subarray(320));
+  await verifier.update(bad.subarray(320));
+  assert.equal(verifier.verifiedTo, 320);
+  const rest = verifier.settled();
   assert.equal(await settled(rest), false);
   reference.giveUp();
   await rest;
   assert.equal(verifier.verifiedTo, 640);
 });
 
-Deno.test("a block that arrives in parts is checked once its digest arrives", async () => {
+Deno.test("a block that arrives in parts is compared once its digest arrives", async () => {
   const bytes = pattern(256);
   const bad = bytes.slice();
   bad[100]! ^= 1;
@@ -319,7 +348,9 @@ Deno.test("a block that arrives in parts is checked once its digest arrives", as
     reference.add(0, digestsOf(bytes, 64).subarray(0, DIGEST_BYTES));
     const verifier = verifierOn(reference, 256, 64);
     await verifier.update(given.subarray(64, 90));
-    const rest = verifier.update(given.subarray(90, 128));
+    await verifier.update(given.subarray(90, 128));
+    assert.equal(verifier.hashedTo, 128);
+    const rest = verifier.settled();
     assert.equal(await settled(rest), false);
     reference.add(DIGEST_BYTES, digestsOf(bytes, 64).subarray(DIGEST_BYTES));
     if (passes) {
@@ -332,25 +363,20 @@ Deno.test("a block that arrives in parts is checked once its digest arrives", as
   }
 });
 
-Deno.test("a range verifier whose list stopped fails the blocks still waiting, and keeps none", async () => {
+Deno.test("a range verifier whose list stopped keeps none of the blocks still waiting", async () => {
   const bytes = pattern(256);
   const reference = new ReferenceDigests(4);
   reference.add(0, digestsOf(bytes, 64).subarray(0, DIGEST_BYTES));
   const verifier = verifierOn(reference, 256, 0);
-  const waiting = verifier.update(bytes.subarray(0, 200));
+  await verifier.update(bytes.subarray(0, 200));
+  assert.equal(verifier.verifiedTo, 64);
+  const waiting = verifier.settled();
   assert.equal(await settled(waiting), false);
   reference.stop(new Error("stopped"));
   await assert.rejects(waiting, { message: "stopped" });
-  assert.equal(verifier.verifiedTo, 0);
-  assert.equal(verifier.position, 0);
-  // A block that arrived in parts, its digest still missing.
-  const parts = verifierOn(reference, 256, 64);
-  await parts.update(bytes.subarray(64, 100));
-  await assert.rejects(parts.update(bytes.subarray(100, 128)), {
-    message: "stopped",
-  });
-  assert.equal(parts.verifiedTo, 64);
-  assert.equal(parts.position, 64);
+  assert.equal(verifier.verifiedTo, 64);
+  assert.equal(verifier.position, 64);
+  assert.equal(verifier.hashedTo, 64);
 });
 
 Deno.test("a block size is usable for a file when the servers can list it and the client could pick it", () => {
@@ -387,4 +413,39 @@ Deno.test("a block size is usable for a file when the servers can list it and th
   for (const [blockSize, size] of unusable) {
     assert.ok(!isUsableBlockSize(blockSize, size), `${blockSize} ${size}`);
   }
+});
+
+Deno.test("a block without a digest passes unchecked only if no source left out sent it", async () => {
+  const bytes = pattern(256);
+  const good = { name: "good" };
+  const bad = { name: "left out" };
+  const reference = new ReferenceDigests(4);
+  reference.add(0, digestsOf(bytes, 64).subarray(0, DIGEST_BYTES));
+  const verifier = new RangeVerifier({
+    reference,
+    blockSize: 64,
+    fileSize: 256,
+    start: 0,
+    leftOut: (source) => source === bad,
+  });
+  await verifier.update(bytes.subarray(0, 100), good);
+  // Block 1 is finished by the source left out; blocks 2 and 3 by the good one.
+  await verifier.update(bytes.subarray(100, 130), bad);
+  await verifier.update(bytes.subarray(130), good);
+  reference.giveUp();
+  await assert.rejects(verifier.settled(), (error: unknown) => {
+    assert.ok(error instanceof IntegrityError);
+    assert.equal(error.unlisted, true);
+    assert.equal(error.start, 64);
+    assert.equal(
+      error.message,
+      "Bytes 64-127 have no digest, and came from a server left out",
+    );
+    return true;
+  });
+  assert.equal(verifier.verifiedTo, 64);
+  // Sent again by the good one, it passes unchecked.
+  await verifier.update(bytes.subarray(64), good);
+  await verifier.settled();
+  assert.equal(verifier.verifiedTo, 256);
 });
