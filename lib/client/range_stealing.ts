@@ -120,11 +120,14 @@ export async function stealWhileFree(
   const { tasks, abort, onEvent, stuckMs } = context;
   let current = last;
   let slot: ServerSlot | undefined = first;
-  // A server standing by looks once the planned ranges had their turn: a
-  // task whose server's lock is granted but whose request has not begun
-  // yet looks like one waiting for a busy server, which is taken whole.
-  if (last === undefined) await delay(0, abort.signal);
   while (slot !== undefined && !abort.signal.aborted) {
+    // It looks once the event loop has turned: a task whose server's lock
+    // is granted but whose request has not begun yet looks like one
+    // waiting for a busy server, which is taken whole. Without the turn,
+    // thieves took such a range from one another without end, in promise
+    // callbacks only: no socket was read and no timer fired meanwhile.
+    await delay(0, abort.signal);
+    if (abort.signal.aborted) return;
     // Left out, or found stuck: it takes no work it was not given.
     if (slot.excluded || slot.stuck) return;
     const decision = decide(context, slot, current);

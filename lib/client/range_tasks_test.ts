@@ -320,3 +320,35 @@ Deno.test("bytes whose digests never come pass unchecked once the list is given 
     assert.deepEqual(kept, [end === "give up" ? file.length : 2 * BLOCK], end);
   }
 });
+
+Deno.test("many small ranges from sources of unequal speeds end with few steals, and timers keep running meanwhile", async () => {
+  // 200 ranges of one block from 20 sources: free servers steal the last
+  // ranges whole while others wait for their servers.
+  const file = pattern(200 * BLOCK);
+  const sources = Array.from(
+    { length: 20 },
+    (_, i) =>
+      new FakeSource(`s${i}`, file, {
+        bytesPerTick: (i % 4 + 1) * 4 * 1024,
+        tickMs: 1,
+      }),
+  );
+  let last = performance.now();
+  let longestGap = 0;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    longestGap = Math.max(longestGap, now - last);
+    last = now;
+  }, 5);
+  try {
+    const { received, events } = await download(file, sources, {
+      chunks: 200,
+    });
+    assert.deepEqual(received, file);
+    const stolen = events.filter((e) => e.type === "stolen").length;
+    assert.ok(stolen < 400, `${stolen} steals for 200 ranges`);
+  } finally {
+    clearInterval(ticker);
+  }
+  assert.ok(longestGap < 1000, `timers waited ${longestGap} ms`);
+});
