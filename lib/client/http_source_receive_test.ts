@@ -133,3 +133,139 @@ Deno.test("a body cut short hands over the bytes that arrived before the cut, no
   assert.ok(at >= 256 * 1024, `${at} bytes handed over`);
   assert.deepEqual(received.subarray(0, at), file.subarray(0, at));
 });
+
+/** A raw HTTP server on 127.0.0.1 that answers one request for the whole
+ * of `file` with a `206` promising all of it, sends `sendFirst` bytes and
+ * then nothing, holding the connection open until disposed. */
+function serveStalledBody(file: Uint8Array, sendFirst: number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const closed = Promise.withResolvers<void>();
+  const served = (async () => {
+    using conn = await listener.accept();
+    await conn.read(new Uint8Array(64 * 1024));
+    const head = `HTTP/1.1 206 Partial Content\r\n` +
+      `Content-Range: bytes 0-${file.length - 1}/${file.length}\r\n` +
+      `Content-Length: ${file.length}\r\n\r\n`;
+    const reply = new Uint8Array([
+      ...new TextEncoder().encode(head),
+      ...file.subarray(0, sendFirst),
+    ]);
+    for (let at = 0; at < reply.length;) {
+      at += await conn.write(reply.subarray(at));
+    }
+    await closed.promise;
+  })();
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    async [Symbol.asyncDispose]() {
+      closed.resolve();
+      await served;
+      listener.close();
+    },
+  };
+}
+
+/** A sink collecting what it is handed, for a file of `size` bytes. */
+function collector(size: number, pieceBytes: number) {
+  const received = new Uint8Array(size);
+  const state = { at: 0, read: 0 };
+  const sink = {
+    pieceBytes,
+    onRead: (bytes: number) => state.read += bytes,
+    onData: (piece: Uint8Array) => {
+      received.set(piece, state.at);
+      state.at += piece.length;
+      return Promise.resolve();
+    },
+  };
+  return { received, state, sink };
+}
+
+Deno.test("a fetch given up while its read waits for a silent mirror ends at once, the bytes before handed over", async () => {
+  const file = fileBytes(1024 * 1024);
+  await using server = serveStalledBody(file, 100_000);
+  const { received, state, sink } = collector(file.length, 64 * 1024);
+  const giveUp = new AbortController();
+  const fetching = source(server.port).fetch({
+    offset: 0,
+    length: file.length,
+    fileSize: file.length,
+    sink: {
+      ...sink,
+      onRead: (bytes) => {
+        sink.onRead(bytes);
+        // Everything sent has arrived: the next read waits.
+        if (state.read === 100_000) setTimeout(() => giveUp.abort(), 50);
+      },
+    },
+    signal: giveUp.signal,
+  });
+  const started = performance.now();
+  await assert.rejects(fetching, { name: "AbortError" });
+  const ms = performance.now() - started;
+  // The stall deadline is 10 s: ending well before it is the abort's doing.
+  assert.ok(ms < 3_000, `the fetch ended ${ms} ms after it started`);
+  assert.equal(state.read, 100_000);
+  assert.equal(state.at, 100_000);
+  assert.deepEqual(received.subarray(0, 100_000), file.subarray(0, 100_000));
+});
+
+Deno.test("a range whose end a thief moves down ends there, without waiting for the rest of the body", async () => {
+  const file = fileBytes(1024 * 1024);
+  await using server = serveStalledBody(file, 300_000);
+  const { received, state, sink } = collector(file.length, 64 * 1024);
+  let end = file.length;
+  const started = performance.now();
+  await source(server.port).fetch({
+    offset: 0,
+    length: file.length,
+    fileSize: file.length,
+    sink: {
+      ...sink,
+      // Moved below what has arrived already, as a thief may.
+      end: () => end,
+      onRead: (bytes) => {
+        sink.onRead(bytes);
+        if (state.read >= 200_000) end = 150_000;
+      },
+    },
+  });
+  const ms = performance.now() - started;
+  assert.ok(ms < 3_000, `the fetch took ${ms} ms`);
+  // Pieces are handed over whole (the sink cuts them at the range's end):
+  // none starts past the new end.
+  assert.ok(state.at >= 150_000, `${state.at} bytes handed over`);
+  assert.ok(state.at < 150_000 + 64 * 1024, `${state.at} bytes handed over`);
+  assert.deepEqual(
+    received.subarray(0, state.at),
+    file.subarray(0, state.at),
+  );
+});
+
+Deno.test("a mirror that goes silent in the middle of a body times out after the stall deadline", async () => {
+  const file = fileBytes(1024 * 1024);
+  await using server = serveStalledBody(file, 300_000);
+  const { received, state, sink } = collector(file.length, 64 * 1024);
+  const mirror = new HttpSource({
+    url: new URL(`http://127.0.0.1:${server.port}/f.bin`),
+    label: `127.0.0.1:${server.port}`,
+    timeouts: { ...TIMEOUTS, stallMs: 300 },
+  });
+  const started = performance.now();
+  await assert.rejects(
+    mirror.fetch({
+      offset: 0,
+      length: file.length,
+      fileSize: file.length,
+      sink,
+    }),
+    {
+      name: "TimeoutError",
+      message: "Timed out after 0.3 s without progress while receiving data",
+    },
+  );
+  const ms = performance.now() - started;
+  assert.ok(ms >= 300 && ms < 5_000, `it timed out after ${ms} ms`);
+  assert.equal(state.at, 300_000);
+  assert.deepEqual(received.subarray(0, 300_000), file.subarray(0, 300_000));
+});
