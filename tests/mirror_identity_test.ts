@@ -293,3 +293,52 @@ Deno.test({
     );
   },
 });
+
+Deno.test("a stale mirror listed first is outvoted on the size by two up-to-date ones; two mirrors of different sizes end with exit code 7", async () => {
+  const bytes = randomBytes(SIZE);
+  const all = mirrors(
+    { files: { "f.bin": bytes.slice(0, SIZE - 1000) } },
+    { files: { "f.bin": bytes } },
+    { files: { "f.bin": bytes } },
+  );
+  await using _a = all[0]!;
+  await using _b = all[1]!;
+  await using _c = all[2]!;
+  await using work = await tempDir();
+  const urls = all.map((m) => m.fileUrl("f.bin"));
+  const run = await download(work.path, urls);
+  await assertDownloaded(work.path, run, bytes);
+  assert.match(
+    run.stderr,
+    new RegExp(
+      `warning: not using ${urls[0]} for this file: its file is ${
+        SIZE - 1000
+      } bytes, not ${SIZE} as ${urls[1]} reported`,
+    ),
+  );
+
+  await using work2 = await tempDir();
+  const split = await download(work2.path, urls.slice(0, 2));
+  assert.equal(split.code, 7, split.stderr);
+  assert.match(
+    split.stderr,
+    /no majority agrees on one \(the sizes they report \(\d+ bytes, \d+ bytes\) differ\)/,
+  );
+  assert.equal(await exists(`${work2.path}/f.bin.part`), false);
+});
+
+Deno.test("a stale mirror listed before a server.ts loses the size to the server, whose digest list checks the blocks", async () => {
+  const bytes = randomBytes(SIZE);
+  await using work = await tempDir();
+  await using root = await tempDir();
+  await Deno.writeFile(`${root.path}/f.bin`, bytes);
+  await using server = await ServerProcess.start(root.path);
+  const [stale] = mirrors({ files: { "f.bin": bytes.slice(0, SIZE - 1000) } });
+  await using _stale = stale!;
+  const run = await download(work.path, [
+    stale!.fileUrl("f.bin"),
+    `127.0.0.1 ${server.port}`,
+  ]);
+  await assertDownloaded(work.path, run, bytes);
+  assert.doesNotMatch(run.stderr, /without verification|not checked one by/);
+});
