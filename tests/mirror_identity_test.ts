@@ -64,7 +64,11 @@ Deno.test("a mirror listed first with same-size other content is left out by the
   const url = other!.fileUrl("f.bin");
   const run = await download(work.path, [url, `127.0.0.1 ${server.port}`]);
   await assertDownloaded(work.path, run, bytes);
-  assert.match(run.stderr, new RegExp(`${url} reports ${SIZE} bytes`));
+  // Of the sizes alike, the server's is taken: it sends the digest list.
+  assert.match(
+    run.stderr,
+    new RegExp(`127\\.0\\.0\\.1:${server.port} reports ${SIZE} bytes`),
+  );
   assert.match(
     run.stderr,
     new RegExp(`warning: not using ${url} for this file: its copy differs`),
@@ -341,4 +345,54 @@ Deno.test("a stale mirror listed before a server.ts loses the size to the server
   ]);
   await assertDownloaded(work.path, run, bytes);
   assert.doesNotMatch(run.stderr, /without verification|not checked one by/);
+});
+
+Deno.test("a mirror that reports the size and then is silent in the spot checks is left out within seconds", async () => {
+  const bytes = randomBytes(SIZE);
+  const all = mirrors(
+    {
+      files: { "f.bin": bytes },
+      hook: ({ recorded }) =>
+        recorded.range === null || recorded.range === "bytes=0-0"
+          ? undefined
+          : { stall: true },
+    },
+    { files: { "f.bin": bytes } },
+  );
+  await using _a = all[0]!;
+  await using _b = all[1]!;
+  await using work = await tempDir();
+  const urls = all.map((m) => m.fileUrl("f.bin"));
+  const started = performance.now();
+  const run = await download(work.path, urls);
+  const seconds = (performance.now() - started) / 1000;
+  await assertDownloaded(work.path, run, bytes);
+  assert.ok(seconds < 9, `took ${seconds} s`);
+  assert.match(
+    run.stderr,
+    new RegExp(
+      `warning: not using ${
+        urls[0]
+      } for this file: it did not send its spot-check windows within 2 s of the first source that did`,
+    ),
+  );
+});
+
+Deno.test("one mirror reached by two lines (its folder URL and its file URL) votes once: against one other mirror there is no majority", async () => {
+  const bytes = randomBytes(SIZE);
+  const all = mirrors(
+    { files: { "f.bin": randomBytes(SIZE) } },
+    { files: { "f.bin": bytes } },
+  );
+  await using _a = all[0]!;
+  await using _b = all[1]!;
+  await using work = await tempDir();
+  const run = await download(work.path, [
+    all[0]!.url,
+    all[0]!.fileUrl("f.bin"),
+    all[1]!.fileUrl("f.bin"),
+  ]);
+  assert.equal(run.code, 7, run.stderr);
+  assert.match(run.stderr, /no majority agrees on one/);
+  assert.equal(await exists(`${work.path}/f.bin`), false);
 });

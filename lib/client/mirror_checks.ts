@@ -16,6 +16,7 @@ import {
   validatorsOf,
 } from "./verify/mirror_identity.ts";
 import { toHex } from "../wire/sha256.ts";
+import { placeOf } from "./source_place.ts";
 import { describeSpotCheck, spotCheck } from "./verify/spot_check_fetch.ts";
 
 /** What {@linkcode checkWithoutList} needs. */
@@ -34,8 +35,9 @@ export interface MirrorChecksOptions {
   seed?: number | undefined;
   /** Stops the checks. */
   signal?: AbortSignal | undefined;
-  /** Leaves a source out for the rest of the download, saying why. */
-  exclude: (serverIndex: number, reason: string) => void;
+  /** Leaves a source out for the rest of the download, saying why and
+   * whether it holds another version of the file. */
+  exclude: (serverIndex: number, reason: string, otherVersion: boolean) => void;
 }
 
 /** What was checked, and the finished file's digest if the mirrors gave
@@ -83,11 +85,12 @@ export async function checkWithoutList(
   const settled = settleFileDigest({
     name: options.name,
     labels: slots.map((slot) => slot.source.label),
+    places: slots.map((slot) => placeOf(slot.source)),
     digests,
     sha256: options.sha256,
   });
   for (const { index, reason } of settled.leftOut) {
-    options.exclude(index, reason);
+    options.exclude(index, reason, true);
   }
   const onlyMirrors = slots.every((slot) =>
     slot.excluded || mirrors[slot.index]

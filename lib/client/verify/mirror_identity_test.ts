@@ -160,3 +160,20 @@ Deno.test("the user's --sha256 decides: a mirror that sent another digest is lef
     },
   );
 });
+
+Deno.test("mirrors at the same place send one Repr-Digest vote: one listed twice cannot outvote another", () => {
+  assert.throws(
+    () =>
+      settleFileDigest({
+        name: "f",
+        labels: [A, B, C],
+        places: ["L", "L", "G"],
+        digests: [X, X, Y],
+      }),
+    (error: unknown) => {
+      assert.ok(error instanceof MirrorsDisagreeError);
+      assert.deepEqual(error.groups, [[A, B], [C]]);
+      return true;
+    },
+  );
+});
