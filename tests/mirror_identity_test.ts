@@ -9,10 +9,12 @@
 
 import assert from "node:assert/strict";
 import {
+  clientOutcome,
   randomBytes,
   runClient,
   sameBytes,
   ServerProcess,
+  spawnClient,
   tempDir,
 } from "./_support/harness.ts";
 import { exists } from "./_support/file_system.ts";
@@ -395,4 +397,41 @@ Deno.test("one mirror reached by two lines (its folder URL and its file URL) vot
   assert.equal(run.code, 7, run.stderr);
   assert.match(run.stderr, /no majority agrees on one/);
   assert.equal(await exists(`${work.path}/f.bin`), false);
+});
+
+Deno.test("SIGINT or SIGTERM during the spot checks ends with exit code 130 and the Interrupted line", async () => {
+  const bytes = randomBytes(SIZE);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    const all = mirrors(
+      {
+        files: { "f.bin": bytes },
+        hook: ({ recorded }) =>
+          recorded.range === null || recorded.range === "bytes=0-0"
+            ? undefined
+            : { stall: true },
+      },
+      { files: { "f.bin": bytes } },
+    );
+    await using _a = all[0]!;
+    await using _b = all[1]!;
+    await using work = await tempDir();
+    await Deno.writeTextFile(
+      `${work.path}/list.txt`,
+      all.map((m) => m.fileUrl("f.bin")).join("\n") + "\n",
+    );
+    const child = spawnClient({
+      cwd: work.path,
+      args: ["list.txt", "4", "f.bin"],
+    });
+    // The first spot-check window asked of the stalling mirror.
+    while (!all[0]!.requests.some((r) => r.range?.endsWith("-65535"))) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    child.kill(signal);
+    const run = await clientOutcome(child);
+    assert.equal(run.code, 130, run.stderr);
+    assert.match(run.stderr, /^Interrupted: nothing was written$/m);
+    assert.doesNotMatch(run.stderr, /Uncaught|AbortError/);
+    assert.equal(await exists(`${work.path}/f.bin.part`), false);
+  }
 });

@@ -13,6 +13,7 @@ import type { ServerSlot } from "./server_slot.ts";
 import { learnSize, openSlots, slotExcluder } from "./server_slots.ts";
 import { beginListing, openOutput, planBlocks } from "./download_setup.ts";
 import { unfinishedError } from "./download_outcome.ts";
+import { IncompleteDownloadError } from "./download_errors.ts";
 import type { KeptBytes } from "./verify/kept_bytes.ts";
 import { retryPolicy } from "./retry_policy.ts";
 import { IntervalSet } from "./plan/interval_set.ts";
@@ -204,6 +205,16 @@ export async function download(
       : undefined;
   } catch (error) {
     await listing.end();
+    // Stopped during the checks: nothing of this run is written yet; a
+    // partial file of an earlier run stays as it was.
+    if (options.signal?.aborted) {
+      throw new IncompleteDownloadError({
+        missing: [],
+        partialPath,
+        interrupted: true,
+        kept: options.partialFound !== null,
+      });
+    }
     throw error;
   }
   for (const event of held) {

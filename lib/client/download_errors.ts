@@ -46,6 +46,9 @@ export interface IncompleteDownloadOptions {
   /** Whether the download was stopped by its signal rather than failures.
    * @default {false} */
   interrupted?: boolean;
+  /** Whether a partial file is there to resume (not when the download
+   * was stopped before one was written). @default {true} */
+  kept?: boolean;
 }
 
 /** Some ranges could not be fetched from any server, or it was interrupted. */
@@ -56,6 +59,8 @@ export class IncompleteDownloadError extends Error {
   readonly partialPath: string;
   /** Whether the download was stopped by its signal rather than failures. */
   readonly interrupted: boolean;
+  /** Whether a partial file is there to resume. */
+  readonly kept: boolean;
 
   /**
    * Creates the error.
@@ -69,6 +74,7 @@ export class IncompleteDownloadError extends Error {
     this.missing = options.missing;
     this.partialPath = options.partialPath;
     this.interrupted = options.interrupted ?? false;
+    this.kept = options.kept ?? true;
   }
 }
 

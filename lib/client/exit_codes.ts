@@ -119,11 +119,13 @@ const ROWS: ((error: unknown, context: ExitContext) =>
       error instanceof IncompleteDownloadError && error.interrupted
         ? {
           code: ExitCode.INTERRUPTED,
-          message: `Interrupted${
-            describeReached(progress)
-          }: the partial file is kept as ${
-            quoteName(error.partialPath)
-          }; run the same command again to resume`,
+          message: error.kept
+            ? `Interrupted${
+              describeReached(progress)
+            }: the partial file is kept as ${
+              quoteName(error.partialPath)
+            }; run the same command again to resume`
+            : `Interrupted${describeReached(progress)}: nothing was written`,
         }
         : undefined,
     (error) =>
