@@ -266,6 +266,12 @@ Deno.test({
     const second = await download(work.path, urls);
     await assertDownloaded(work.path, second, bytes);
     assert.match(second.stderr, /Resuming: \d+ bytes/);
+    // No digests vouched for the kept bytes: the mirrors' validators did.
+    assert.match(
+      second.stderr,
+      /resumed from before, the mirrors' validators \(ETag, Last-Modified\) say the file is unchanged\n/,
+    );
+    assert.doesNotMatch(second.stderr, /checked against the digests/);
     assert.doesNotMatch(second.stderr, /starting over|fetching them again/);
     // Of the first half, only spot-check windows were asked again.
     for (const mirror of all) {
@@ -433,5 +439,37 @@ Deno.test("SIGINT or SIGTERM during the spot checks ends with exit code 130 and 
     assert.match(run.stderr, /^Interrupted: nothing was written$/m);
     assert.doesNotMatch(run.stderr, /Uncaught|AbortError/);
     assert.equal(await exists(`${work.path}/f.bin.part`), false);
+  }
+});
+
+Deno.test("the summary names a mirror that could not serve the file apart from one whose copy differs", async () => {
+  const bytes = randomBytes(SIZE);
+  const all = mirrors(
+    { files: { "f.bin": bytes } },
+    {
+      files: { "f.bin": bytes },
+      hook: ({ recorded }) =>
+        recorded.range === "bytes=0-0" ? undefined : { status: 404 },
+    },
+    { files: { "f.bin": randomBytes(SIZE) } },
+    { files: { "f.bin": bytes } },
+  );
+  await using work = await tempDir();
+  const urls = all.map((m) => m.fileUrl("f.bin"));
+  const run = await download(work.path, urls);
+  try {
+    await assertDownloaded(work.path, run, bytes);
+    assert.match(
+      run.stderr,
+      new RegExp(`\n  left out \\(their copy differs\\): ${urls[2]}\n`),
+    );
+    assert.match(
+      run.stderr,
+      new RegExp(
+        `\n  left out \\(could not serve the file\\): ${urls[1]}\n`,
+      ),
+    );
+  } finally {
+    for (const mirror of all) await mirror[Symbol.asyncDispose]();
   }
 });

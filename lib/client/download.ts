@@ -122,7 +122,17 @@ export interface DownloadResult {
   /** Servers left out because their copy differs, as messages name
    * them. */
   excluded: string[];
+  /** Servers left out because they could not serve the file (refused,
+   * not found, ignored `Range`, too slow in the spot checks), as messages
+   * name them. */
+  unusable?: string[];
+  /** What vouched for the bytes kept from an earlier run: the block
+   * digests, the mirrors' validators (no digest list), or nothing. */
+  resumedCheck?: ResumedCheck;
 }
+
+/** What vouched for the bytes kept from an earlier run. */
+export type ResumedCheck = "digests" | "validators" | "none";
 /**
  * Downloads a file from several servers at once.
  *
@@ -335,7 +345,19 @@ export async function download(
       retryRounds: passes.all.reduce((sum, p) => sum + p.retryRounds, 0),
       resumedBytes: new IntervalSet(trusted).size + (kept?.passedBytes ?? 0),
       refetchedBytes: kept?.failedBytes ?? 0,
-      excluded: servers.filter((_, i) => slots[i]!.excluded),
+      excluded: servers.filter((_, i) =>
+        slots[i]!.excluded && slots[i]!.excludedAsOtherVersion
+      ),
+      unusable: servers.filter((_, i) =>
+        slots[i]!.excluded && !slots[i]!.excludedAsOtherVersion
+      ),
+      resumedCheck: !verify
+        ? "none"
+        : reference !== undefined
+        ? "digests"
+        : validated?.verdict === "same"
+        ? "validators"
+        : "none",
     };
   } finally {
     await checkpoints.settle();
