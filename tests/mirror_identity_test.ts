@@ -473,3 +473,56 @@ Deno.test("the summary names a mirror that could not serve the file apart from o
     for (const mirror of all) await mirror[Symbol.asyncDispose]();
   }
 });
+
+Deno.test("a false Repr-Digest sent by one of three agreeing mirrors fails the file naming it, keeps the state, and a run with --sha256 finishes without fetching again", async () => {
+  const bytes = randomBytes(SIZE);
+  const wrong = `sha-256=:${await sha256Base64(randomBytes(SIZE))}:`;
+  const all = mirrors(
+    { files: { "f.bin": bytes } },
+    {
+      files: { "f.bin": bytes },
+      hook: () => ({ headers: { "repr-digest": wrong } }),
+    },
+    { files: { "f.bin": bytes } },
+  );
+  await using _a = all[0]!;
+  await using _b = all[1]!;
+  await using _c = all[2]!;
+  await using work = await tempDir();
+  const urls = all.map((m) => m.fileUrl("f.bin"));
+  const first = await download(work.path, urls);
+  assert.equal(first.code, 6, first.stderr);
+  assert.ok(
+    first.stderr.includes(
+      `(the Repr-Digest of ${
+        urls[1]
+      }; the other 2 mirrors whose copies agree sent none); the file is kept as "f.bin.part", with its state: if that digest is wrong, the same command with --sha256 of the right file, or without the mirror that sent it, finishes the file without fetching it again\n`,
+    ),
+    first.stderr,
+  );
+  assert.ok(await exists(`${work.path}/f.bin.part.state`));
+
+  for (const mirror of all) mirror.requests.length = 0;
+  const hex = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
+  ).reduce((text, byte) => text + byte.toString(16).padStart(2, "0"), "");
+  const second = await download(work.path, urls, ["--sha256", hex]);
+  await assertDownloaded(work.path, second, bytes);
+  assert.match(
+    second.stderr,
+    new RegExp(
+      `warning: not using ${
+        urls[1]
+      } for this file: its Repr-Digest SHA-256 is [0-9a-f]{64}, not the ${hex} given with --sha256`,
+    ),
+  );
+  // Nothing was fetched again beyond the size and the spot checks.
+  for (const mirror of all) {
+    for (const { range } of mirror.requests) {
+      const [start, end] = /(\d+)-(\d+)/.exec(range ?? "")!.slice(1).map(
+        Number,
+      );
+      assert.ok(end! - start! < 64 * 1024, range!);
+    }
+  }
+});

@@ -331,6 +331,8 @@ export async function download(
       sha256From: options.sha256 === undefined
         ? checks?.fileDigest?.from
         : undefined,
+      keepStateOnMismatch: options.sha256 === undefined &&
+        checks?.fileDigest?.alone,
       output,
       checkpoints,
       statePath,

@@ -111,14 +111,17 @@ export class ChecksumMismatchError extends Error {
   readonly actual: string;
   /** The temporary file holding it. */
   readonly partialPath: string;
+  /** Whether its state was kept, so a later run finishes it without
+   * fetching it again. */
+  readonly stateKept: boolean;
 
   /**
    * Creates the error.
    *
    * @param options The digest asked for (`expected`), the one the file
-   * has (`actual`), the temporary file holding it, and where the expected
+   * has (`actual`), the temporary file holding it, where the expected
    * digest came from when not from `--sha256` (such as `the Repr-Digest
-   * of http://host/f`).
+   * of http://host/f`), and whether the state was kept.
    */
   constructor(
     options: {
@@ -126,6 +129,7 @@ export class ChecksumMismatchError extends Error {
       actual: string;
       partialPath: string;
       expectedFrom?: string | undefined;
+      stateKept?: boolean | undefined;
     },
   ) {
     super(
@@ -136,6 +140,7 @@ export class ChecksumMismatchError extends Error {
     this.name = "ChecksumMismatchError";
     this.actual = options.actual;
     this.partialPath = options.partialPath;
+    this.stateKept = options.stateKept ?? false;
   }
 }
 

@@ -136,6 +136,10 @@ const ROWS: ((error: unknown, context: ExitContext) =>
           code: ExitCode.CHECKSUM,
           message: `error: ${error.message}; the file is kept as ${
             quoteName(error.partialPath)
+          }${
+            error.stateKept
+              ? ", with its state: if that digest is wrong, the same command with --sha256 of the right file, or without the mirror that sent it, finishes the file without fetching it again"
+              : ""
           }`,
         }
         : undefined,

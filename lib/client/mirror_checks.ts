@@ -47,8 +47,11 @@ export interface MirrorChecks {
    * that blocks are not checked one by one; empty when nothing was. */
   checked: string[];
   /** The SHA-256 (hex) the finished file must have, when the mirrors'
-   * `Repr-Digest` decides it, and where it came from. */
-  fileDigest?: { sha256: string; from: string };
+   * `Repr-Digest` decides it, and where it came from. `alone` when it is
+   * the claim of no more than half of the places whose copies agreed in
+   * the spot checks (the others sent none): a file that fails it may
+   * well be right, and its claim wrong. */
+  fileDigest?: { sha256: string; from: string; alone: boolean };
 }
 
 /**
@@ -106,8 +109,29 @@ export async function checkWithoutList(
   return {
     checked,
     ...(settled.sha256 === undefined ? {} : {
-      fileDigest: { sha256: settled.sha256, from: settled.from! },
+      fileDigest: fileDigestOf(settled.sha256, settled, spot.agreed),
     }),
+  };
+}
+
+/** The settled digest, and whether it is the claim of a minority of the
+ * places whose copies agreed (said in `from`). */
+function fileDigestOf(
+  sha256: string,
+  settled: { from?: string; places?: number },
+  agreed: number,
+): NonNullable<MirrorChecks["fileDigest"]> {
+  const places = settled.places ?? 0;
+  const alone = 2 * places <= agreed;
+  const others = agreed - places;
+  return {
+    sha256,
+    from: alone
+      ? `${settled.from}; the other ${others} mirror${
+        others === 1 ? "" : "s"
+      } whose copies agree sent none`
+      : settled.from!,
+    alone,
   };
 }
 

@@ -129,6 +129,8 @@ export interface FileDigestVerdict {
   sha256?: string;
   /** Where it came from, for messages. */
   from?: string;
+  /** How many places sent it (mirrors at one place count once). */
+  places?: number;
   /** Mirrors whose digest differs, by index, and why they are left out. */
   leftOut: { index: number; reason: string }[];
 }
@@ -180,6 +182,7 @@ export function settleFileDigest(options: {
   ).size;
   return {
     sha256: vote.answer,
+    places: others,
     from: `the Repr-Digest of ${
       vote.majority.map((i) => labels[i]).join(", ")
     }`,
