@@ -526,3 +526,21 @@ Deno.test("a false Repr-Digest sent by one of three agreeing mirrors fails the f
     }
   }
 });
+
+Deno.test("a list line that repeats an earlier mirror is dropped with a warning", async () => {
+  const bytes = randomBytes(SIZE);
+  const [only] = mirrors({ files: { "f.bin": bytes } });
+  await using _only = only!;
+  await using work = await tempDir();
+  const url = only!.fileUrl("f.bin");
+  const run = await download(work.path, [url, url]);
+  await assertDownloaded(work.path, run, bytes);
+  assert.match(
+    run.stderr,
+    new RegExp(
+      `^warning: "list\\.txt" line 2 repeats line 1 \\(${url}\\); it is used once$`,
+      "m",
+    ),
+  );
+  assert.match(run.stderr, /4 chunks from 1 of 1 server;/);
+});
