@@ -111,13 +111,14 @@ Deno.test("an HTML page sent with 200 is refused and never written; the file com
   );
 });
 
-Deno.test("a mirror without the file, and one of another size, are left out with their reasons", async () => {
+Deno.test("a mirror without the file, and one of another size outvoted by two, are left out with their reasons", async () => {
   await using missing = FaultMirror.start({ files: {} });
   await using good = mirror();
+  await using second = mirror();
   await using shorter = FaultMirror.start({
     files: { [NAME]: BYTES.subarray(0, 500_000) },
   });
-  const run = await download([missing, good, shorter]);
+  const run = await download([missing, shorter, good, second]);
   assertWhole(run);
   assert.match(
     run.stderr,

@@ -88,6 +88,11 @@ export async function readServers(path: string): Promise<ServerEntry[]> {
   }
   try {
     const list = parseServerList(text);
+    for (const { line, first, label } of list.repeated) {
+      console.error(
+        `warning: ${shown} line ${line} repeats line ${first} (${label}); it is used once`,
+      );
+    }
     if (list.ignored > 0) {
       console.error(
         `warning: ${shown} lists ${

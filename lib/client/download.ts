@@ -13,6 +13,7 @@ import type { ServerSlot } from "./server_slot.ts";
 import { learnSize, openSlots, slotExcluder } from "./server_slots.ts";
 import { beginListing, openOutput, planBlocks } from "./download_setup.ts";
 import { unfinishedError } from "./download_outcome.ts";
+import { IncompleteDownloadError } from "./download_errors.ts";
 import type { KeptBytes } from "./verify/kept_bytes.ts";
 import { retryPolicy } from "./retry_policy.ts";
 import { IntervalSet } from "./plan/interval_set.ts";
@@ -121,7 +122,17 @@ export interface DownloadResult {
   /** Servers left out because their copy differs, as messages name
    * them. */
   excluded: string[];
+  /** Servers left out because they could not serve the file (refused,
+   * not found, ignored `Range`, too slow in the spot checks), as messages
+   * name them. */
+  unusable?: string[];
+  /** What vouched for the bytes kept from an earlier run: the block
+   * digests, the mirrors' validators (no digest list), or nothing. */
+  resumedCheck?: ResumedCheck;
 }
+
+/** What vouched for the bytes kept from an earlier run. */
+export type ResumedCheck = "digests" | "validators" | "none";
 /**
  * Downloads a file from several servers at once.
  *
@@ -204,6 +215,16 @@ export async function download(
       : undefined;
   } catch (error) {
     await listing.end();
+    // Stopped during the checks: nothing of this run is written yet; a
+    // partial file of an earlier run stays as it was.
+    if (options.signal?.aborted) {
+      throw new IncompleteDownloadError({
+        missing: [],
+        partialPath,
+        interrupted: true,
+        kept: options.partialFound !== null,
+      });
+    }
     throw error;
   }
   for (const event of held) {
@@ -310,6 +331,8 @@ export async function download(
       sha256From: options.sha256 === undefined
         ? checks?.fileDigest?.from
         : undefined,
+      keepStateOnMismatch: options.sha256 === undefined &&
+        checks?.fileDigest?.alone,
       output,
       checkpoints,
       statePath,
@@ -324,7 +347,19 @@ export async function download(
       retryRounds: passes.all.reduce((sum, p) => sum + p.retryRounds, 0),
       resumedBytes: new IntervalSet(trusted).size + (kept?.passedBytes ?? 0),
       refetchedBytes: kept?.failedBytes ?? 0,
-      excluded: servers.filter((_, i) => slots[i]!.excluded),
+      excluded: servers.filter((_, i) =>
+        slots[i]!.excluded && slots[i]!.excludedAsOtherVersion
+      ),
+      unusable: servers.filter((_, i) =>
+        slots[i]!.excluded && !slots[i]!.excludedAsOtherVersion
+      ),
+      resumedCheck: !verify
+        ? "none"
+        : reference !== undefined
+        ? "digests"
+        : validated?.verdict === "same"
+        ? "validators"
+        : "none",
     };
   } finally {
     await checkpoints.settle();

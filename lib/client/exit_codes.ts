@@ -119,11 +119,13 @@ const ROWS: ((error: unknown, context: ExitContext) =>
       error instanceof IncompleteDownloadError && error.interrupted
         ? {
           code: ExitCode.INTERRUPTED,
-          message: `Interrupted${
-            describeReached(progress)
-          }: the partial file is kept as ${
-            quoteName(error.partialPath)
-          }; run the same command again to resume`,
+          message: error.kept
+            ? `Interrupted${
+              describeReached(progress)
+            }: the partial file is kept as ${
+              quoteName(error.partialPath)
+            }; run the same command again to resume`
+            : `Interrupted${describeReached(progress)}: nothing was written`,
         }
         : undefined,
     (error) =>
@@ -134,6 +136,10 @@ const ROWS: ((error: unknown, context: ExitContext) =>
           code: ExitCode.CHECKSUM,
           message: `error: ${error.message}; the file is kept as ${
             quoteName(error.partialPath)
+          }${
+            error.stateKept
+              ? ", with its state: if that digest is wrong, the same command with --sha256 of the right file, or without the mirror that sent it, finishes the file without fetching it again"
+              : ""
           }`,
         }
         : undefined,

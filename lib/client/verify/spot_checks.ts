@@ -125,3 +125,43 @@ export function tallyVotes(
     ),
   };
 }
+
+/**
+ * {@linkcode tallyVotes} where sources at the same place (the same mirror
+ * listed twice, or two URLs that reach it) vote once: each place's vote is
+ * that of its first source in list order that answered. Every source is
+ * then judged by its own answer: in the majority if it gave the majority's
+ * answer, outvoted if it gave another.
+ *
+ * @param ballots Each source's answer, by index; `undefined` for one that
+ * did not answer.
+ * @param places Each source's place, by index.
+ * @returns The vote's end, naming every source that answered.
+ */
+export function tallyPlaces(
+  ballots: readonly (string | undefined)[],
+  places: readonly string[],
+): VoteResult {
+  const voted = new Set<string>();
+  const votes = ballots.map((answer, i) => {
+    if (answer === undefined || voted.has(places[i]!)) return undefined;
+    voted.add(places[i]!);
+    return answer;
+  });
+  const vote = tallyVotes(votes);
+  const answered = [...ballots.keys()].filter((i) => ballots[i] !== undefined);
+  if (vote.agreed) {
+    return {
+      ...vote,
+      majority: answered.filter((i) => ballots[i] === vote.answer),
+      outvoted: answered.filter((i) => ballots[i] !== vote.answer),
+    };
+  }
+  // Each group with the sources that gave its answer, in its order.
+  return {
+    agreed: false,
+    groups: vote.groups.map((group) =>
+      answered.filter((i) => ballots[i] === ballots[group[0]!])
+    ),
+  };
+}
