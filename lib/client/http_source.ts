@@ -18,6 +18,7 @@
 
 import { escapeUnseen } from "../wire/quoted_name.ts";
 import { TimeoutError, Watchdog } from "../wire/watchdog.ts";
+import { notCapableIn } from "../cli/permission_error.ts";
 import { ConnectionLostError, type Timeouts } from "./request_exchange.ts";
 import { ReceiveBuffers } from "./receive_buffers.ts";
 import { announcedSha256 } from "./repr_digest.ts";
@@ -79,6 +80,29 @@ export class MirrorReplyError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "MirrorReplyError";
+  }
+}
+
+/** A request to a mirror failed before its reply (the connection was
+ * refused, broke, or TLS failed): `fetch`'s words and the system's, with
+ * every URL in them shown as messages show URLs (see
+ * {@linkcode scrubUrls}). */
+export class MirrorRequestError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param error What `fetch` threw.
+   */
+  constructor(error: Error) {
+    super(
+      scrubUrls(
+        error.cause instanceof Error
+          ? `${error.message}: ${error.cause.message}`
+          : error.message,
+      ),
+      { cause: error },
+    );
+    this.name = "MirrorRequestError";
   }
 }
 
@@ -284,6 +308,10 @@ export class HttpSource implements Source {
           } s waiting for the mirror's reply`,
           { cause: error },
         );
+      }
+      // fetch's own text repeats the URL asked, query and all.
+      if (error instanceof TypeError && notCapableIn(error) === undefined) {
+        throw new MirrorRequestError(error);
       }
       throw error;
     } finally {
@@ -585,7 +613,7 @@ function redirectTarget(from: URL, response: Response): URL {
   } catch (error) {
     if (!(error instanceof TypeError)) throw error;
     throw new MirrorRedirectError(
-      `it redirects to a malformed URL: ${escapeUnseen(location)}`,
+      `it redirects to a malformed URL: ${scrubUrls(escapeUnseen(location))}`,
     );
   }
   if (next.protocol !== "https:" && next.protocol !== "http:") {
@@ -777,6 +805,10 @@ async function streamPieces(
  * @returns The reason, on one line.
  */
 export function mirrorFailureReason(error: unknown): string {
+  return scrubUrls(failureReason(error));
+}
+
+function failureReason(error: unknown): string {
   if (error instanceof HttpStatusError) {
     if (error.status === 404 || error.status === 410) {
       return `not found (${error.status})`;
@@ -792,7 +824,9 @@ export function mirrorFailureReason(error: unknown): string {
   if (error instanceof TimeoutError) return lowerFirst(error.message);
   if (!(error instanceof Error)) return escapeUnseen(String(error));
   // fetch says "fetch failed"; the system's words are in the cause.
-  const detail = error.cause instanceof Error
+  const detail = error instanceof MirrorRequestError
+    ? error.message
+    : error.cause instanceof Error
     ? `${error.message}: ${error.cause.message}`
     : error.message;
   if (/Connection refused/i.test(detail)) return "connection refused";
@@ -808,6 +842,36 @@ export function mirrorFailureReason(error: unknown): string {
     return "the connection broke while the body arrived";
   }
   return escapeUnseen(detail);
+}
+
+/**
+ * A text with every URL in it shown as messages show URLs: without
+ * credentials, its query as `?…` (a signed URL's query is a secret).
+ *
+ * @param text Any text, such as `fetch`'s error message.
+ * @returns The text with its URLs so shown.
+ */
+export function scrubUrls(text: string): string {
+  return text.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s]+/gi, (match) => {
+    // Punctuation after a URL is the text's, as in `(http://h/f):`.
+    const [, found, after] = /^(.*?)([)\]>,;:.'"]*)$/s.exec(match)!;
+    return `${scrubUrl(found!)}${after}`;
+  });
+}
+
+/** One URL as messages show it, or what is left of it, scrubbed alike,
+ * if it cannot be read. */
+function scrubUrl(found: string): string {
+  try {
+    const url = new URL(found);
+    if (url.host !== "") return urlLabel(url);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+  }
+  return found.replace(/^([^:]+:\/\/)[^/?#]*@/, "$1").replace(
+    /[?#].*$/,
+    "?…",
+  );
 }
 
 function lowerFirst(text: string): string {

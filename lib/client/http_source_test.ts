@@ -11,6 +11,7 @@ import {
   MirrorReplyError,
   parseContentRange,
   parseRetryAfter,
+  scrubUrls,
 } from "./http_source.ts";
 import { DEFAULT_TIMEOUTS, type Timeouts } from "./request_exchange.ts";
 import { OtherVersionError, SourceLeftOutError } from "./source.ts";
@@ -468,5 +469,60 @@ Deno.test("a refused connection and an untrusted certificate are told in a few w
   assert.equal(
     mirrorFailureReason(tls),
     "certificate not trusted: invalid peer certificate: UnknownIssuer",
+  );
+});
+
+/** A TCP server that reads each request and closes the connection
+ * without a reply. */
+function closingServer(): { port: number } & AsyncDisposable {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    for await (const connection of listener) {
+      try {
+        await connection.read(new Uint8Array(4096));
+      } finally {
+        connection.close();
+      }
+    }
+  })().catch(() => {});
+  return {
+    port: listener.addr.port,
+    [Symbol.asyncDispose]: async () => {
+      listener.close();
+      await serving;
+    },
+  };
+}
+
+Deno.test("a failure never shows the query string or credentials of a URL, not even where fetch's own text repeats it", async () => {
+  await using closing = closingServer();
+  const url =
+    `http://bob:PASSWORD@127.0.0.1:${closing.port}/${NAME}?X-Amz-Signature=SECRET123`;
+  const http = new HttpSource({
+    url: new URL(url),
+    label: `http://127.0.0.1:${closing.port}/${NAME}?…`,
+    timeouts: DEFAULT_TIMEOUTS,
+  });
+  const sizeError = await http.size().then(String, (e) => e);
+  const rangeError = await fetchRange(http, 0, 1000).then(String, (e) => e);
+  const said = [
+    http.describeSizeFailure(sizeError),
+    http.describeFailure(rangeError),
+    mirrorFailureReason(sizeError),
+    sizeError instanceof Error ? sizeError.message : "",
+    rangeError instanceof Error ? rangeError.message : "",
+  ];
+  for (const text of said) {
+    assert.doesNotMatch(text, /SECRET123|PASSWORD|bob/, text);
+  }
+  assert.match(said[0]!, new RegExp(`127\\.0\\.0\\.1:${closing.port}/`));
+});
+
+Deno.test("URLs in a text lose their credentials and query; the text around them stays", () => {
+  assert.equal(
+    scrubUrls(
+      "error sending request for url (https://u:p@h:1/f.bin?sig=S): eof; see http://x/a?b=c.",
+    ),
+    "error sending request for url (https://h:1/f.bin?…): eof; see http://x/a?….",
   );
 });
