@@ -288,8 +288,13 @@ export class HttpSource implements Source {
   ): Promise<Response> {
     const { connectMs, replyMs } = this.#timeouts;
     // Bounds the wait for the status line only: the body has its own.
+    // fetch does not tell the connection from the reply: the reply's
+    // deadline counts from the request, and 0 (none) leaves no deadline.
+    const deadlineMs = replyMs > 0 ? connectMs + replyMs : 0;
     const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), connectMs + replyMs);
+    const timer = deadlineMs > 0
+      ? setTimeout(() => deadline.abort(), deadlineMs)
+      : undefined;
     const { signal } = init;
     try {
       return await fetch(url, {
@@ -304,7 +309,7 @@ export class HttpSource implements Source {
       if (deadline.signal.aborted && !signal?.aborted) {
         throw new TimeoutError(
           `Timed out after ${
-            (connectMs + replyMs) / 1000
+            deadlineMs / 1000
           } s waiting for the mirror's reply`,
           { cause: error },
         );

@@ -526,3 +526,32 @@ Deno.test("URLs in a text lose their credentials and query; the text around them
     "error sending request for url (https://h:1/f.bin?…): eof; see http://x/a?….",
   );
 });
+
+Deno.test("a timeout of 0 is no deadline: a reply timeout of 0 lets a slow mirror answer, a connect timeout of 0 leaves the reply deadline", async () => {
+  await using mirror = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: async () => {
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      return undefined;
+    },
+  });
+  const none = source(mirror.fileUrl(NAME), {
+    timeouts: { connectMs: 0, replyMs: 0, stallMs: 0 },
+  });
+  assert.equal(await none.size(), FILE.length);
+  assert.ok(sameBytes(await fetchRange(none, 0, 5000), FILE.subarray(0, 5000)));
+  const noReply = source(mirror.fileUrl(NAME), {
+    timeouts: { connectMs: 100, replyMs: 0, stallMs: 100 },
+  });
+  assert.equal(await noReply.size(), FILE.length);
+  const noConnect = source(mirror.fileUrl(NAME), {
+    timeouts: { connectMs: 0, replyMs: 100, stallMs: 0 },
+  });
+  await assert.rejects(
+    noConnect.size(),
+    (error) =>
+      error instanceof TimeoutError &&
+      mirrorFailureReason(error) ===
+        "timed out after 0.1 s waiting for the mirror's reply",
+  );
+});
