@@ -157,6 +157,7 @@ export function parseContentRange(text: string): ContentRange | undefined {
   const start = Number(match[1]);
   const end = Number(match[2]);
   const total = match[3] === "*" ? undefined : Number(match[3]);
+  if (![start, end, total ?? 0].every(Number.isSafeInteger)) return undefined;
   if (end < start || (total !== undefined && end >= total)) return undefined;
   return { start, end, total };
 }
@@ -369,9 +370,11 @@ export class HttpSource implements Source {
     const response = await this.#send({ range: { first: 0, last: 0 } }, signal);
     await response.body?.cancel();
     if (response.status === 206) {
-      const range = parseContentRange(
-        response.headers.get("content-range") ?? "",
-      );
+      const header = response.headers.get("content-range") ?? "";
+      const range = parseContentRange(header);
+      if (range === undefined && header !== "") {
+        throw new MirrorReplyError(invalidContentRange(header));
+      }
       if (range?.total === undefined) {
         throw new MirrorReplyError(
           "its 206 reply has no Content-Range with the file's size",
@@ -682,10 +685,25 @@ export function parseRetryAfter(
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
+/** Why a `Content-Range` cannot be read. */
+function invalidContentRange(header: string): string {
+  return `its 206 reply has no valid Content-Range: ${JSON.stringify(header)}${
+    (header.match(/\d+/g) ?? []).some((n) => !Number.isSafeInteger(Number(n)))
+      ? TOO_LARGE
+      : ""
+  }`;
+}
+
+const TOO_LARGE = " (a file of more than 2^53-1 bytes cannot be real)";
+
 /** A reply's `Content-Length`, if it states one. */
 function contentLength(response: Response): number | undefined {
   const length = response.headers.get("content-length");
-  return length !== null && /^\d+$/.test(length) ? Number(length) : undefined;
+  if (length === null || !/^\d+$/.test(length)) return undefined;
+  if (!Number.isSafeInteger(Number(length))) {
+    throw new MirrorReplyError(`its Content-Length is ${length}${TOO_LARGE}`);
+  }
+  return Number(length);
 }
 
 /** Refuses an HTML page sent for the file with `200`: an error page. */
@@ -721,9 +739,7 @@ function checkRangeReply(
   const header = response.headers.get("content-range") ?? "";
   const range = parseContentRange(header);
   if (range === undefined) {
-    throw new MirrorReplyError(
-      `its 206 reply has no valid Content-Range: ${JSON.stringify(header)}`,
-    );
+    throw new MirrorReplyError(invalidContentRange(header));
   }
   if (range.total !== undefined && range.total !== asked.fileSize) {
     throw new OtherVersionError(

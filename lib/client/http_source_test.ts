@@ -555,3 +555,25 @@ Deno.test("a timeout of 0 is no deadline: a reply timeout of 0 lets a slow mirro
         "timed out after 0.1 s waiting for the mirror's reply",
   );
 });
+
+Deno.test("a size above 2^53-1 in a Content-Range is a malformed reply of that mirror", async () => {
+  assert.equal(parseContentRange("bytes 0-0/9007199254740993"), undefined);
+  assert.equal(
+    parseContentRange("bytes 9007199254740992-9007199254740993/*"),
+    undefined,
+  );
+  for (const total of ["9007199254740993", "99999999999999999999999999"]) {
+    await using mirror = FaultMirror.start({
+      files: { [NAME]: FILE },
+      hook: () => ({ contentRange: `bytes 0-0/${total}` }),
+    });
+    const http = source(mirror.fileUrl(NAME));
+    await assert.rejects(
+      http.size(),
+      (error) =>
+        error instanceof MirrorReplyError &&
+        error.message ===
+          `its 206 reply has no valid Content-Range: "bytes 0-0/${total}" (a file of more than 2^53-1 bytes cannot be real)`,
+    );
+  }
+});
