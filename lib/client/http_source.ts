@@ -339,6 +339,16 @@ export class HttpSource implements Source {
         `its file changed: its ETag was ${known.etag}, now ${etag}`,
       );
     }
+    // Without an ETag, its date says which file it is.
+    if (
+      known.etag === undefined && etag === undefined &&
+      known.lastModified !== undefined && lastModified !== undefined &&
+      lastModified !== known.lastModified
+    ) {
+      throw new OtherVersionError(
+        `its file changed: its Last-Modified was ${known.lastModified}, now ${lastModified}`,
+      );
+    }
     if (known.etag === undefined && known.lastModified === undefined) {
       known.etag = etag;
       known.lastModified = lastModified;

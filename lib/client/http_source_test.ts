@@ -577,3 +577,30 @@ Deno.test("a size above 2^53-1 in a Content-Range is a malformed reply of that m
     );
   }
 });
+
+Deno.test("without an ETag, a changed Last-Modified means the mirror's file changed, none of it written", async () => {
+  const other = randomBytes(FILE.length);
+  await using mirror = FaultMirror.start({
+    files: { [NAME]: { content: FILE, etag: null } },
+    // From its third request on, other bytes under another date; it
+    // ignores If-Range.
+    hook: ({ index }) =>
+      index >= 2
+        ? {
+          file: { content: other, etag: null },
+          headers: { "last-modified": "Tue, 02 Jan 2024 00:00:00 GMT" },
+        }
+        : undefined,
+  });
+  const http = source(mirror.fileUrl(NAME));
+  await http.size();
+  await fetchRange(http, 0, 1000);
+  await assert.rejects(
+    fetchRange(http, 1000, 1000),
+    (error) =>
+      error instanceof OtherVersionError &&
+      error.message ===
+        "its file changed: its Last-Modified was Mon, 01 Jan 2024 00:00:00 GMT, now Tue, 02 Jan 2024 00:00:00 GMT",
+  );
+  assert.equal(received.length, 0);
+});
