@@ -746,6 +746,12 @@ function checkRangeReply(
   asked: { offset: number; length: number; fileSize: number },
 ): void {
   checkIdentityEncoding(response);
+  const type = response.headers.get("content-type") ?? "";
+  if (/^\s*multipart\//i.test(type)) {
+    throw new SourceLeftOutError(
+      `it sent the range as ${escapeUnseen(type)}, not as bytes of the file`,
+    );
+  }
   const header = response.headers.get("content-range") ?? "";
   const range = parseContentRange(header);
   if (range === undefined) {
@@ -760,6 +766,12 @@ function checkRangeReply(
   if (range.start !== asked.offset || range.end !== last) {
     throw new MirrorReplyError(
       `it sent bytes ${range.start}-${range.end} for bytes ${asked.offset}-${last}`,
+    );
+  }
+  const length = contentLength(response);
+  if (length !== undefined && length !== asked.length) {
+    throw new MirrorReplyError(
+      `its 206 reply for bytes ${asked.offset}-${last} has a Content-Length of ${length}, not ${asked.length}`,
     );
   }
 }

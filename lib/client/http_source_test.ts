@@ -604,3 +604,42 @@ Deno.test("without an ETag, a changed Last-Modified means the mirror's file chan
   );
   assert.equal(received.length, 0);
 });
+
+Deno.test("a 206 whose Content-Length is not the range's length, or whose type is multipart, is refused and none of it written", async () => {
+  await using longer = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: ({ index }) =>
+      index === 0 ? undefined : new Response(FILE.slice(1000, 2010), {
+        status: 206,
+        headers: { "content-range": `bytes 1000-1999/${FILE.length}` },
+      }),
+  });
+  const http = source(longer.fileUrl(NAME));
+  await http.size();
+  await assert.rejects(
+    fetchRange(http, 1000, 1000),
+    (error) =>
+      error instanceof MirrorReplyError &&
+      error.message ===
+        "its 206 reply for bytes 1000-1999 has a Content-Length of 1010, not 1000",
+  );
+  assert.equal(received.length, 0);
+
+  await using multipart = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: ({ index }) =>
+      index === 0 ? undefined : {
+        headers: { "content-type": "multipart/byteranges; boundary=B" },
+      },
+  });
+  const parts = source(multipart.fileUrl(NAME));
+  await parts.size();
+  await assert.rejects(
+    fetchRange(parts, 1000, 1000),
+    (error) =>
+      error instanceof SourceLeftOutError &&
+      error.message ===
+        "it sent the range as multipart/byteranges; boundary=B, not as bytes of the file",
+  );
+  assert.equal(received.length, 0);
+});
