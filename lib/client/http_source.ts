@@ -730,8 +730,9 @@ function refuseHtml(response: Response): void {
  * bytes. */
 function checkIdentityEncoding(response: Response): void {
   const encoding = response.headers.get("content-encoding");
-  if (encoding !== null && encoding.toLowerCase() !== "identity") {
-    throw new MirrorReplyError(
+  if (encoding !== null && encoding.trim().toLowerCase() !== "identity") {
+    // It ignores Accept-Encoding: identity; asking again will not help.
+    throw new SourceLeftOutError(
       `it sent the range encoded (${encoding}), not as bytes of the file`,
     );
   }

@@ -643,3 +643,20 @@ Deno.test("a 206 whose Content-Length is not the range's length, or whose type i
   );
   assert.equal(received.length, 0);
 });
+
+Deno.test("a mirror that sends a Content-Encoding other than identity is left out at once", async () => {
+  await using mirror = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: () => ({ headers: { "content-encoding": "gzip" } }),
+  });
+  const http = source(mirror.fileUrl(NAME));
+  await http.size();
+  await assert.rejects(
+    fetchRange(http, 0, 1000),
+    (error) =>
+      error instanceof SourceLeftOutError &&
+      error.message ===
+        "it sent the range encoded (gzip), not as bytes of the file",
+  );
+  assert.equal(received.length, 0);
+});
