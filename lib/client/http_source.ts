@@ -644,6 +644,23 @@ function redirectTarget(from: URL, response: Response): URL {
       `refused a redirect from https to plain http (${urlLabel(next)})`,
     );
   }
+  // fetch sends a URL's credentials to its host: never in the clear (the
+  // list refuses those too), never to a host other than the one they
+  // came with.
+  if (next.username !== "" || next.password !== "") {
+    if (next.protocol === "http:") {
+      throw new MirrorRedirectError(
+        `refused a redirect to plain http with credentials (${urlLabel(next)})`,
+      );
+    }
+    if (next.origin !== from.origin) {
+      throw new MirrorRedirectError(
+        `refused a redirect that sends credentials to another host (${
+          urlLabel(next)
+        })`,
+      );
+    }
+  }
   return next;
 }
 

@@ -660,3 +660,45 @@ Deno.test("a mirror that sends a Content-Encoding other than identity is left ou
   );
   assert.equal(received.length, 0);
 });
+
+Deno.test("a redirect to plain http with credentials, or that would send credentials to another host, is refused", async () => {
+  await using target = FaultMirror.start({ files: { [NAME]: FILE } });
+  const withCredentials = new URL(target.fileUrl(NAME));
+  withCredentials.username = "alice";
+  withCredentials.password = "SECRETPW";
+  await using plain = FaultMirror.start({
+    files: {},
+    hook: () => ({ redirect: withCredentials.href }),
+  });
+  await assert.rejects(
+    source(plain.fileUrl(NAME)).size(),
+    (error) =>
+      error instanceof MirrorRedirectError &&
+      error.message ===
+        `refused a redirect to plain http with credentials (${
+          target.fileUrl(NAME)
+        })`,
+  );
+  assert.equal(target.requests.length, 0);
+  // Credentials of the URL asked go to its host only.
+  const http = source("https://bob:PW@127.0.0.1:1/data.bin");
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = () =>
+    Promise.resolve(
+      new Response(null, {
+        status: 302,
+        headers: { location: "https://bob:PW@127.0.0.2:3/data.bin" },
+      }),
+    );
+  try {
+    await assert.rejects(
+      http.size(),
+      (error) =>
+        error instanceof MirrorRedirectError &&
+        error.message ===
+          "refused a redirect that sends credentials to another host (https://127.0.0.2:3/data.bin)",
+    );
+  } finally {
+    globalThis.fetch = realFetch;
+  }
+});
