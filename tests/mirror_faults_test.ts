@@ -17,6 +17,7 @@ import {
   tempDir,
 } from "./_support/harness.ts";
 import { pathExists } from "../lib/client/output/output_file.ts";
+import { CLIENT_SCRIPT } from "./_support/harness.ts";
 
 const NAME = "f.bin";
 const BYTES = randomBytes(600_000);
@@ -247,4 +248,69 @@ Deno.test("a mirror whose file changes mid-download is left out: If-Range gets 2
     /the file changed on the servers since the download started \(.*: its file changed: it sent the whole file \(200\) to If-Range "one", its ETag is "two" now\)/,
   );
   assert.ok(changing.requests.slice(1).every((r) => r.ifRange === '"one"'));
+});
+
+/** Runs the client with --allow-net for these hosts only. */
+async function downloadAllowing(
+  hosts: readonly string[],
+  mirrorUrl: string,
+): Promise<ClientRun & { output: Uint8Array | undefined }> {
+  await using work = await tempDir();
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      `--allow-net=${hosts.join(",")}`,
+      "--allow-read",
+      "--allow-write",
+      CLIENT_SCRIPT,
+      "--mirror",
+      mirrorUrl,
+      "4",
+    ],
+    cwd: work.path,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(30_000),
+  }).output();
+  const path = `${work.path}/${NAME}`;
+  return {
+    code: output.code,
+    stdout: new TextDecoder().decode(output.stdout),
+    stderr: new TextDecoder().decode(output.stderr),
+    output: await pathExists(path) ? await Deno.readFile(path) : undefined,
+  };
+}
+
+Deno.test("a redirect to a host --allow-net does not allow stops the download with exit 2, on the size request and on the ranges, without retry rounds", async () => {
+  await using target = mirror();
+  const targetHost = `127.0.0.1:${target.port}`;
+  await using always = FaultMirror.start({
+    files: {},
+    hook: () => ({ redirect: target.fileUrl(NAME) }),
+  });
+  await using rangesOnly = FaultMirror.start({
+    files: { [NAME]: BYTES },
+    hook: ({ recorded }) =>
+      recorded.range === "bytes=0-0"
+        ? undefined
+        : { redirect: target.fileUrl(NAME) },
+  });
+  for (const redirecting of [always, rangesOnly]) {
+    const started = performance.now();
+    const run = await downloadAllowing(
+      [`127.0.0.1:${redirecting.port}`],
+      redirecting.fileUrl(NAME),
+    );
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(
+      run.stderr,
+      new RegExp(
+        `error: no net access to "${targetHost}": run with --allow-net \\(or deno task client\\)\\n$`,
+      ),
+    );
+    assert.doesNotMatch(run.stderr, /retry|round/i);
+    assert.ok(performance.now() - started < 10_000);
+  }
+  assert.equal(target.requests.length, 0);
 });

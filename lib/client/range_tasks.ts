@@ -8,6 +8,7 @@
  * @module
  */
 
+import { notCapableIn } from "../cli/permission_error.ts";
 import type { BlockHasher } from "./verify/block_hasher.ts";
 import { IntegrityError } from "./verify/block_digests.ts";
 import type { Interval } from "./plan/interval_set.ts";
@@ -437,7 +438,9 @@ export class RangeTasks implements Disposable {
     // A deadline that passed while a piece was handed over reports a
     // timeout; what the piece's write or check found comes first.
     const error = decisiveError(caught);
-    if (error instanceof OutputError) {
+    // A write error, or a refusal of Deno's sandbox (a redirect to a host
+    // --allow-net does not allow): no other server or round helps.
+    if (error instanceof OutputError || notCapableIn(error) !== undefined) {
       abort.abort(error);
       throw error;
     }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { notCapableIn } from "../cli/permission_error.ts";
 import { TimeoutError } from "../wire/watchdog.ts";
 import { CannotTransferError } from "./download_errors.ts";
 import type { DownloadEventSink } from "./download_events.ts";
@@ -104,6 +105,7 @@ export async function findFileSize(
     giveUp.abort();
     await Promise.all(asked);
   }
+  throwSandboxRefusal(answers);
   const reasons = sources.flatMap((source, i) => {
     const answer = answers[i]!;
     if (chosen !== undefined && i >= chosen) return [];
@@ -135,4 +137,17 @@ function chooseAnswer(
   return first >= 0 && (pending < 0 || pending > first || graceOver)
     ? first
     : undefined;
+}
+
+/** Throws a refusal of Deno's sandbox a server met (a mirror redirects to
+ * a host `--allow-net` does not allow): no other server grants what the
+ * user did not, so the download ends with the flag to add. */
+function throwSandboxRefusal(
+  answers: readonly (SizeAnswer | undefined)[],
+): void {
+  for (const answer of answers) {
+    if (answer !== undefined && "error" in answer) {
+      if (notCapableIn(answer.error) !== undefined) throw answer.error;
+    }
+  }
 }
