@@ -10,6 +10,7 @@ import {
   type FaultMirrorOptions,
 } from "./_support/fault_mirror.ts";
 import {
+  CLIENT_SCRIPT,
   type ClientRun,
   randomBytes,
   runClient,
@@ -17,7 +18,6 @@ import {
   tempDir,
 } from "./_support/harness.ts";
 import { pathExists } from "../lib/client/output/output_file.ts";
-import { CLIENT_SCRIPT } from "./_support/harness.ts";
 
 const NAME = "f.bin";
 const BYTES = randomBytes(600_000);
@@ -313,4 +313,32 @@ Deno.test("a redirect to a host --allow-net does not allow stops the download wi
     assert.ok(performance.now() - started < 10_000);
   }
   assert.equal(target.requests.length, 0);
+});
+
+Deno.test("a mirror that answers every range 429 with Retry-After makes all chunks wait together, once per round, and the download gives up in a few rounds' time", async () => {
+  await using busy = mirror(({ recorded }) =>
+    recorded.range === "bytes=0-0"
+      ? undefined
+      : { status: 429, retryAfter: "2" }
+  );
+  const started = performance.now();
+  const run = await download([busy], {
+    chunks: 8,
+    args: ["--retries", "2"],
+  });
+  const took = performance.now() - started;
+  assert.equal(run.code, 4, run.stderr);
+  // Two rounds of 2 s, not 2 s per chunk and round.
+  assert.ok(took < 15_000, `gave up after ${took} ms`);
+  assert.ok(ranges(busy).length <= 6, ranges(busy).join(" "));
+});
+
+Deno.test("a 429 with Retry-After on the size request is asked once more after the wait", async () => {
+  await using busy = mirror(({ index }) =>
+    index === 0 ? { status: 429, retryAfter: "1" } : undefined
+  );
+  const run = await download([busy], { chunks: 2 });
+  assertWhole(run);
+  const [refused, next] = busy.requests.map((r) => r.at);
+  assert.ok(next! - refused! >= 900, `asked again after ${next! - refused!}`);
 });

@@ -30,6 +30,7 @@ import {
   OtherVersionError,
   type RangeSink,
   type Source,
+  SourceBusyError,
   type SourceFetch,
   SourceLeftOutError,
 } from "./source.ts";
@@ -216,6 +217,16 @@ export class HttpSource implements Source {
       DEFAULT_RETRY_AFTER_CAP_MS;
   }
 
+  /**
+   * When the mirror may be asked again, after a `Retry-After`.
+   *
+   * @returns A `performance.now()` time in the future, or `undefined` if it
+   * may be asked now.
+   */
+  readyAt(): number | undefined {
+    return this.#notBefore > performance.now() ? this.#notBefore : undefined;
+  }
+
   /** The URL asked now: the listed one, or where its redirects led. */
   get url(): URL {
     return this.#url;
@@ -235,10 +246,14 @@ export class HttpSource implements Source {
    * mirror asked for.
    */
   async #send(ask: Ask, signal: AbortSignal | undefined): Promise<Response> {
-    const wait = this.#notBefore - performance.now();
-    if (wait > 0) {
-      await delay(wait, signal ?? new AbortController().signal);
-      signal?.throwIfAborted();
+    const readyAt = this.readyAt();
+    if (readyAt !== undefined) {
+      throw new SourceBusyError(
+        `busy: it asked to be left alone for ${
+          ((readyAt - performance.now()) / 1000).toFixed(1)
+        } s more (Retry-After)`,
+        readyAt,
+      );
     }
     const headers: Record<string, string> = { "accept-encoding": "identity" };
     if (ask.range !== undefined) {
@@ -371,12 +386,28 @@ export class HttpSource implements Source {
   /**
    * Learns the file's size from the `Content-Range` of a `bytes=0-0`
    * request; where ranges are refused, from the `Content-Length` of the
-   * whole file's reply (or of a `HEAD`).
+   * whole file's reply (or of a `HEAD`). A `429` or `503` with
+   * `Retry-After` is asked once more after the wait it asks for (capped).
    *
    * @param signal Gives the request up.
    * @returns The size in bytes.
    */
   async size(signal?: AbortSignal): Promise<number> {
+    try {
+      return await this.#size(signal);
+    } catch (error) {
+      // Busy: asked once more after the wait it asked for (capped).
+      if (!(error instanceof HttpStatusError) || !error.retryAfterMs) {
+        throw error;
+      }
+      await delay(error.retryAfterMs, signal ?? new AbortController().signal);
+      signal?.throwIfAborted();
+      this.#notBefore = 0;
+      return await this.#size(signal);
+    }
+  }
+
+  async #size(signal: AbortSignal | undefined): Promise<number> {
     const response = await this.#send({ range: { first: 0, last: 0 } }, signal);
     await response.body?.cancel();
     if (response.status === 206) {

@@ -14,7 +14,11 @@ import {
   scrubUrls,
 } from "./http_source.ts";
 import { DEFAULT_TIMEOUTS, type Timeouts } from "./request_exchange.ts";
-import { OtherVersionError, SourceLeftOutError } from "./source.ts";
+import {
+  OtherVersionError,
+  SourceBusyError,
+  SourceLeftOutError,
+} from "./source.ts";
 
 const FILE = randomBytes(100_000);
 const NAME = "data.bin";
@@ -252,7 +256,7 @@ Deno.test("the size lookup tells not found and refused in a few words", async ()
   ]);
 });
 
-Deno.test("a 503's Retry-After is waited for before the mirror is asked again, capped", async () => {
+Deno.test("while a Retry-After runs the mirror is not asked: it is busy at once, says when it is ready, and is asked again after that, capped", async () => {
   await using mirror = FaultMirror.start({
     files: { [NAME]: FILE },
     hook: ({ index }) =>
@@ -263,6 +267,7 @@ Deno.test("a 503's Retry-After is waited for before the mirror is asked again, c
         : undefined,
   });
   const http = source(mirror.fileUrl(NAME), { retryAfterCapMs: 300 });
+  assert.equal(http.readyAt(), undefined);
   await assert.rejects(
     fetchRange(http, 0, 100),
     (error) =>
@@ -270,15 +275,62 @@ Deno.test("a 503's Retry-After is waited for before the mirror is asked again, c
       error.message ===
         "busy (503 Service Unavailable), retry after 0.3 s",
   );
+  const readyAt = http.readyAt()!;
+  assert.ok(readyAt > performance.now() + 200);
+  await assert.rejects(
+    fetchRange(http, 0, 100),
+    (error) =>
+      error instanceof SourceBusyError && error.readyAt === readyAt &&
+      /^busy: it asked to be left alone for 0\.\d s more \(Retry-After\)$/
+        .test(error.message),
+  );
+  assert.equal(mirror.requests.length, 1);
+  await new Promise((resolve) =>
+    setTimeout(resolve, readyAt - performance.now() + 10)
+  );
+  assert.equal(http.readyAt(), undefined);
   await assert.rejects(
     fetchRange(http, 0, 100),
     /busy \(429 Too Many Requests\)/,
+  );
+  await new Promise((resolve) =>
+    setTimeout(resolve, http.readyAt()! - performance.now() + 10)
   );
   const bytes = await fetchRange(http, 0, 100);
   assert.ok(sameBytes(bytes, FILE.subarray(0, 100)));
   const [a, b, c] = mirror.requests.map((r) => r.at);
   assert.ok(b! - a! >= 250, `asked again after ${b! - a!} ms`);
   assert.ok(c! - b! >= 250, `asked again after ${c! - b!} ms`);
+});
+
+Deno.test("a size request answered 429 or 503 with Retry-After is asked once more after the wait, capped", async () => {
+  await using mirror = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: ({ index }) =>
+      index === 0 ? { status: 429, retryAfter: "3600" } : undefined,
+  });
+  const http = source(mirror.fileUrl(NAME), { retryAfterCapMs: 400 });
+  assert.equal(await http.size(), FILE.length);
+  const [a, b] = mirror.requests.map((r) => r.at);
+  assert.ok(b! - a! >= 350, `asked again after ${b! - a!} ms`);
+
+  await using busy = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: () => ({ status: 503, retryAfter: "1" }),
+  });
+  const always = source(busy.fileUrl(NAME), { retryAfterCapMs: 100 });
+  await assert.rejects(always.size(), HttpStatusError);
+  assert.equal(busy.requests.length, 2);
+  // Given up during the wait: no second request.
+  await using third = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: () => ({ status: 503, retryAfter: "1" }),
+  });
+  const giveUp = new AbortController();
+  const asked = source(third.fileUrl(NAME)).size(giveUp.signal);
+  setTimeout(() => giveUp.abort(), 100);
+  await assert.rejects(asked);
+  assert.equal(third.requests.length, 1);
 });
 
 Deno.test("redirects are followed, a relative Location resolved, and the URL reached asked from then on", async () => {
