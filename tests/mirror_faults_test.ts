@@ -11,10 +11,12 @@ import {
 } from "./_support/fault_mirror.ts";
 import {
   CLIENT_SCRIPT,
+  clientOutcome,
   type ClientRun,
   randomBytes,
   runClient,
   sameBytes,
+  spawnClient,
   tempDir,
 } from "./_support/harness.ts";
 import { pathExists } from "../lib/client/output/output_file.ts";
@@ -342,3 +344,34 @@ Deno.test("a 429 with Retry-After on the size request is asked once more after t
   const [refused, next] = busy.requests.map((r) => r.at);
   assert.ok(next! - refused! >= 900, `asked again after ${next! - refused!}`);
 });
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.test(`${signal} while the chunks wait out a Retry-After ends the download at once, as an interrupt: exit 130, the partial file kept, no lock left`, async () => {
+    await using busy = mirror(({ recorded }) =>
+      recorded.range === "bytes=0-0"
+        ? undefined
+        : { status: 429, retryAfter: "1000" }
+    );
+    await using work = await tempDir();
+    await Deno.writeTextFile(`${work.path}/list`, `${busy.url}\n`);
+    const client = spawnClient({
+      cwd: work.path,
+      args: ["list", "16", NAME],
+      timeoutMs: 30_000,
+    });
+    // Until the mirror said 429 and the chunks wait.
+    while (ranges(busy).length === 0) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const stopped = performance.now();
+    client.kill(signal);
+    const run = await clientOutcome(client);
+    assert.equal(run.code, 130, run.stderr);
+    assert.ok(performance.now() - stopped < 2500);
+    assert.match(run.stderr, /Interrupted at 0% .*run the same command again/);
+    const left = (await Array.fromAsync(Deno.readDir(work.path)))
+      .map((e) => e.name).sort();
+    assert.deepEqual(left, ["f.bin.part", "f.bin.part.state", "list"]);
+  });
+}
