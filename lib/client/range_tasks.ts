@@ -8,6 +8,7 @@
  * @module
  */
 
+import { notCapableIn } from "../cli/permission_error.ts";
 import type { BlockHasher } from "./verify/block_hasher.ts";
 import { IntegrityError } from "./verify/block_digests.ts";
 import type { Interval } from "./plan/interval_set.ts";
@@ -304,7 +305,7 @@ export class RangeTasks implements Disposable {
       // Every server left out: no round to announce.
       if (this.#serverOrder(first).length === 0) return undefined;
       if (round > 0) {
-        const wait = retryDelayMs(retry, round);
+        const wait = this.#roundDelayMs(round);
         this.#retryRounds++;
         onEvent?.({ type: "retry-round", range, round, delayMs: wait });
         await delay(wait, abort.signal);
@@ -341,6 +342,24 @@ export class RangeTasks implements Disposable {
       }
     }
     return undefined;
+  }
+
+  /** The delay before a retry round: the policy's backoff, or longer
+   * until the first server not left out is ready again (one that asked to
+   * be left alone for a while), at most the policy's longest delay. Every
+   * range waits so, at once, instead of one request after another. */
+  #roundDelayMs(round: number): number {
+    const { retry, slots } = this.#options;
+    const now = performance.now();
+    const readyIn = Math.min(
+      ...slots.filter((s) => !s.excluded).map((s) =>
+        Math.max(0, (s.source.readyAt?.() ?? now) - now)
+      ),
+    );
+    return Math.min(
+      Math.max(retryDelayMs(retry, round), Math.ceil(readyIn)),
+      retry.maxDelayMs,
+    );
   }
 
   /** Fetches what is left of a task's range from one server; `true` once
@@ -437,7 +456,9 @@ export class RangeTasks implements Disposable {
     // A deadline that passed while a piece was handed over reports a
     // timeout; what the piece's write or check found comes first.
     const error = decisiveError(caught);
-    if (error instanceof OutputError) {
+    // A write error, or a refusal of Deno's sandbox (a redirect to a host
+    // --allow-net does not allow): no other server or round helps.
+    if (error instanceof OutputError || notCapableIn(error) !== undefined) {
       abort.abort(error);
       throw error;
     }

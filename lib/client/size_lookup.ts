@@ -5,6 +5,7 @@
  * @module
  */
 
+import { notCapableIn } from "../cli/permission_error.ts";
 import { TimeoutError } from "../wire/watchdog.ts";
 import {
   CannotTransferError,
@@ -116,6 +117,7 @@ export async function findFileSize(
     giveUp.abort();
     await Promise.all(asked);
   }
+  throwSandboxRefusal(answers);
   if (!answers.some((a) => a !== undefined && "size" in a)) {
     throw new CannotTransferError(
       name,
@@ -241,4 +243,17 @@ export function settleSize(
     size,
     serverIndex: lister(group.members) ?? group.members[0]!,
   };
+}
+
+/** Throws a refusal of Deno's sandbox a server met (a mirror redirects to
+ * a host `--allow-net` does not allow): no other server grants what the
+ * user did not, so the download ends with the flag to add. */
+function throwSandboxRefusal(
+  answers: readonly (SizeAnswer | undefined)[],
+): void {
+  for (const answer of answers) {
+    if (answer !== undefined && "error" in answer) {
+      if (notCapableIn(answer.error) !== undefined) throw answer.error;
+    }
+  }
 }

@@ -210,6 +210,8 @@ export class OutputFile {
       await file.truncate(size);
     } catch (error) {
       file.close();
+      // Emptied or made here: nothing of it is worth keeping.
+      await Deno.remove(partialPath).catch(() => {});
       throw new OutputError(
         `Cannot size ${quoteName(partialPath)} to ${size} bytes: ${
           describe(error)

@@ -9,6 +9,7 @@
  */
 
 import { formatByteSize } from "../../cli/byte_size.ts";
+import { notCapableIn } from "../../cli/permission_error.ts";
 import { sha256, toHex } from "../../wire/sha256.ts";
 import { MirrorsDisagreeError } from "../download_errors.ts";
 import type { ServerSlot } from "../server_slot.ts";
@@ -124,6 +125,7 @@ export async function spotCheck(
       return digests;
     } catch (error) {
       options.signal?.throwIfAborted();
+      if (notCapableIn(error) !== undefined) throw error;
       if (alone && cuts[i]!.signal.aborted) return undefined;
       settle(i, "failed");
       exclude(
