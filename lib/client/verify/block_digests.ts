@@ -178,7 +178,7 @@ export class RangeVerifier {
       try {
         digests = await this.#hasher?.digest(whole, blockSize);
       } catch {
-        // The worker is gone: hash here instead.
+        // The hasher is closed: hash here instead.
       }
       digests ??= await digestEachBlock(whole, blockSize);
       await this.#whenCovered(Math.ceil(wholeEnd / blockSize) - 1);
