@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Mutex } from "async-mutex";
+import { Mutex } from "./mutex.ts";
 import { ReceiveBuffers } from "./receive_buffers.ts";
 import type { Source } from "./source.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Mutex } from "async-mutex";
+import { Mutex } from "../mutex.ts";
 import { createSha256 } from "../../wire/sha256.ts";
 import { writeAll } from "../../wire/exact_io.ts";
 import { type FileIdentity, sideFilePaths } from "./side_files.ts";
