@@ -234,7 +234,8 @@ export class OutputFile {
   async writeAt(offset: number, bytes: Uint8Array): Promise<void> {
     await this.#mutex.runExclusive(async () => {
       try {
-        await this.#file.seek(offset, Deno.SeekMode.Start);
+        // The seek is a system call that does not block: no hop.
+        this.#file.seekSync(offset, Deno.SeekMode.Start);
         await writeAll(this.#file, bytes);
       } catch (error) {
         throw new OutputError(
