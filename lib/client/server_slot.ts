@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Semaphore } from "async-mutex";
+import { Semaphore } from "./mutex.ts";
 import { ReceiveBuffers } from "./receive_buffers.ts";
 import type { Source } from "./source.ts";
 
