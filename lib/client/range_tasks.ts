@@ -272,6 +272,7 @@ export class RangeTasks implements Disposable {
         // The list stopped: so does the download.
         if (!(error instanceof IntegrityError)) return;
         task.position = verifier.position;
+        const range = { ...task.range };
         const sources = task.blockSources;
         task.blockSources = new Set();
         // A block without a digest from a server left out: nobody to judge.
@@ -282,7 +283,7 @@ export class RangeTasks implements Disposable {
         slot.failed = true;
         onEvent?.({
           type: "range-failed",
-          range: task.range,
+          range,
           position: task.position,
           detail: slot.source.describeFailure(error),
         });
@@ -453,6 +454,9 @@ export class RangeTasks implements Disposable {
   async #failed(task: Task, slot: ServerSlot, caught: unknown): Promise<void> {
     const { abort, onEvent, exclude } = this.#options;
     task.waitingFor = undefined;
+    // As it was when it failed: a free server may take its rest over while
+    // its servers are judged.
+    const range = { ...task.range };
     // A deadline that passed while a piece was handed over reports a
     // timeout; what the piece's write or check found comes first.
     const error = decisiveError(caught);
@@ -482,7 +486,7 @@ export class RangeTasks implements Disposable {
     }
     onEvent?.({
       type: "range-failed",
-      range: task.range,
+      range,
       position: task.position,
       detail: slot.source.describeFailure(error),
     });
