@@ -24,7 +24,7 @@ export const CROSS_CHECK_WINDOWS = 4;
 
 /** The length of a cross-check window: 64 KiB, less where the bytes a
  * source sent in one stretch are fewer. */
-export const CROSS_CHECK_WINDOW_BYTES = SPOT_WINDOW_BYTES;
+export const CROSS_CHECK_WINDOW_BYTES: number = SPOT_WINDOW_BYTES;
 
 /** How many other places are asked for each window at first; more are
  * asked only when these do not settle it. */
