@@ -11,6 +11,7 @@
  * @module
  */
 
+import { formatByteSize } from "../../cli/byte_size.ts";
 import type { Interval } from "../plan/interval_set.ts";
 import {
   seededRandom,
@@ -176,4 +177,19 @@ export function judgeWindow(
     outvoted: [sender, ...vote.outvoted.filter((i) => i !== sender)],
     places: count,
   };
+}
+
+/**
+ * Says what the cross-checks compare, for the warning that blocks are not
+ * checked one by one.
+ *
+ * @param kind What a source is called: `mirror`, or `source` when servers
+ * are among them.
+ * @returns Such as `4 windows of 64.0 KiB of the bytes each mirror sent
+ * are compared with other mirrors`.
+ */
+export function describeCrossCheck(kind: string): string {
+  return `${CROSS_CHECK_WINDOWS} windows of ${
+    formatByteSize(CROSS_CHECK_WINDOW_BYTES)
+  } of the bytes each ${kind} sent are compared with other ${kind}s`;
 }
