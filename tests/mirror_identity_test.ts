@@ -102,7 +102,7 @@ Deno.test("of three mirrors, one with same-size other content is outvoted in the
   );
   assert.match(
     run.stderr,
-    /warning: blocks are not checked one by one: no server sent block digests: .*; checked instead: spot checks of 4 windows of 64\.0 KiB across 2 mirrors agree\n/,
+    /warning: blocks are not checked one by one: no server sent block digests: .*; checked instead: spot checks of 4 windows of 64\.0 KiB across 2 mirrors agree; after the transfer, 4 windows of 64\.0 KiB of the bytes each mirror sent are compared with other mirrors\n/,
   );
   // Its bytes were asked for the spot checks only: 4 windows.
   const ranged = all[1]!.requests.filter((r) => r.range !== null);

@@ -147,20 +147,31 @@ export class ChecksumMismatchError extends Error {
 /**
  * The sources hold different files under the name and size asked for, and
  * no majority of them agrees on one: the client does not guess which is
- * meant. Nothing is fetched beyond the checks.
+ * meant. Found before the transfer, nothing is fetched beyond the checks;
+ * found after it (`partial` set), the partial file and its state are kept
+ * without the bytes in doubt.
  */
 export class MirrorsDisagreeError extends Error {
   /** The sources, as messages name them, grouped by the file they hold. */
   readonly groups: string[][];
+  /** Found after the transfer: the partial file kept, and how many bytes
+   * its state no longer counts (a later run fetches them again). */
+  readonly partial: { path: string; withdrawnBytes: number } | undefined;
 
   /**
    * Creates the error.
    *
    * @param options The file's name, what was compared (such as `spot
-   * checks of 4 windows`), and the sources grouped by what they answered.
+   * checks of 4 windows`), the sources grouped by what they answered, and
+   * the partial file kept, if any.
    */
   constructor(
-    options: { name: string; compared: string; groups: string[][] },
+    options: {
+      name: string;
+      compared: string;
+      groups: string[][];
+      partial?: { path: string; withdrawnBytes: number };
+    },
   ) {
     super(
       `The mirrors hold different files named ${
@@ -171,6 +182,7 @@ export class MirrorsDisagreeError extends Error {
       }`,
     );
     this.name = "MirrorsDisagreeError";
+    this.partial = options.partial;
     this.groups = options.groups;
   }
 }

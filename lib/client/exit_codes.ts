@@ -147,7 +147,15 @@ const ROWS: ((error: unknown, context: ExitContext) =>
       error instanceof MirrorsDisagreeError
         ? {
           code: ExitCode.MIRRORS_DISAGREE,
-          message: `error: ${error.message}`,
+          message: `error: ${error.message}${
+            error.partial === undefined
+              ? ""
+              : `\nthe download is kept as ${
+                quoteName(error.partial.path)
+              }, with its state, less the ${
+                formatByteSize(error.partial.withdrawnBytes)
+              } in doubt: the same command with another mirror of the file, or without the wrong one, fetches those again`
+          }`,
         }
         : undefined,
     (error) =>

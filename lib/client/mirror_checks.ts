@@ -18,6 +18,7 @@ import {
 import { toHex } from "../wire/sha256.ts";
 import { placeOf } from "./source_place.ts";
 import { describeSpotCheck, spotCheck } from "./verify/spot_check_fetch.ts";
+import { describeCrossCheck } from "./verify/cross_checks.ts";
 
 /** What {@linkcode checkWithoutList} needs. */
 export interface MirrorChecksOptions {
@@ -98,13 +99,23 @@ export async function checkWithoutList(
   const onlyMirrors = slots.every((slot) =>
     slot.excluded || mirrors[slot.index]
   );
+  const spotChecked = describeSpotCheck(
+    spot,
+    onlyMirrors ? "mirrors" : "sources",
+  );
   const checked = [
-    describeSpotCheck(spot, onlyMirrors ? "mirrors" : "sources"),
+    spotChecked,
     options.sha256 !== undefined
       ? "the finished file is checked against --sha256"
       : settled.sha256 !== undefined
       ? "the finished file is checked against the SHA-256 the mirrors sent (Repr-Digest)"
       : undefined,
+    // Two places or more: what each sends is compared after the transfer.
+    spotChecked === undefined
+      ? undefined
+      : `after the transfer, ${
+        describeCrossCheck(onlyMirrors ? "mirror" : "source")
+      }`,
   ].filter((text) => text !== undefined);
   return {
     checked,

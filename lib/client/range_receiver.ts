@@ -220,9 +220,9 @@ export class RangeReceiver {
         task.writing = false;
         task.heardAt = performance.now();
       }
+      slot.noteBytes(piece.length, task.position);
       task.position += piece.length;
       task.attemptBytes += piece.length;
-      slot.noteBytes(piece.length);
     }
     task.received -= received.length;
     // A failed check ends the transfer: what follows the bad block is

@@ -203,8 +203,17 @@ export function describeSpotCheck(
   } of ${formatByteSize(windows[0]!.length)} across ${agreed} ${kind} agree`;
 }
 
-/** The SHA-256 (hex) of each window of a source's copy. */
-async function windowDigests(
+/**
+ * The SHA-256 (hex) of each window of a source's copy, fetched one after
+ * the other.
+ *
+ * @param source The source.
+ * @param options The windows, the file's size and what stops the fetches.
+ * @returns The digests, in the windows' order.
+ * @throws What the source threw, or an `Error` if it sent fewer bytes than
+ * asked for.
+ */
+export async function windowDigests(
   source: ServerSlot["source"],
   options: { windows: SpotWindow[]; size: number; signal?: AbortSignal },
 ): Promise<string[]> {

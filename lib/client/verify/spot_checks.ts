@@ -53,8 +53,13 @@ export function spotWindows(size: number, seed: number): SpotWindow[] {
   }));
 }
 
-/** Numbers in [0, 1) from a 32-bit seed (mulberry32). */
-function seededRandom(seed: number): () => number {
+/**
+ * Numbers in [0, 1) from a 32-bit seed (mulberry32).
+ *
+ * @param seed The seed: the same one gives the same numbers.
+ * @returns A function that gives the next number each call.
+ */
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
