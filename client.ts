@@ -39,6 +39,7 @@ import {
   askFilename,
   checkFilename,
   chooseOutputPath,
+  mirrorsToUse,
   nameFromFileUrls,
   onlyFileUrls,
   readServers,
@@ -69,7 +70,7 @@ async function exitOn(error: unknown, context: ExitContext): Promise<number> {
 /** Where the download goes, read and checked before any server is asked. */
 async function prepare(config: ClientConfig) {
   const servers = config.mirrors.length > 0
-    ? config.mirrors
+    ? mirrorsToUse(config.mirrors)
     : await readServers(config.serverInfo!);
   // A list of file URLs needs no name: the first URL gives it, and a name
   // on the command line names the output.

@@ -9,7 +9,7 @@ Deno.test("without options every scenario runs three times", () => {
   assert.equal(options.dir, undefined);
   assert.deepEqual(
     options.scenarios.map((s) => s.name),
-    ["uniform", "unequal", "many-chunks", "memory"],
+    ["uniform", "unequal", "many-chunks", "memory", "first"],
   );
 });
 

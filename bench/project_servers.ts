@@ -193,10 +193,18 @@ class ProjectServer {
 
 /** The servers of one scenario. */
 export class ProjectServers implements AsyncDisposable {
-  readonly #servers: ProjectServer[];
+  #servers: ProjectServer[];
+  readonly #root: string;
+  readonly #rates: readonly number[];
 
-  private constructor(servers: ProjectServer[]) {
+  private constructor(
+    servers: ProjectServer[],
+    root: string,
+    rates: readonly number[],
+  ) {
     this.#servers = servers;
+    this.#root = root;
+    this.#rates = rates;
   }
 
   /**
@@ -227,7 +235,21 @@ export class ProjectServers implements AsyncDisposable {
       await Promise.all(servers.map((server) => server.stop()));
       throw failure.reason;
     }
-    return new ProjectServers(servers);
+    return new ProjectServers(servers, root, rates);
+  }
+
+  /**
+   * Stops the servers and starts as many fresh ones (on new ports): their
+   * digest caches are empty, as for a first download.
+   *
+   * @throws {Error} If one cannot start; those that did are stopped.
+   */
+  async restart(): Promise<void> {
+    const count = this.#servers.length;
+    await Promise.all(this.#servers.map((server) => server.stop()));
+    this.#servers = [];
+    const fresh = await ProjectServers.start(this.#root, this.#rates, count);
+    this.#servers = fresh.#servers;
   }
 
   /** The ports, in list order. */

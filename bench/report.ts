@@ -107,6 +107,23 @@ function cpuCell(
   return times.length === 0 ? "-" : median(times).toFixed(2);
 }
 
+/** GiB, for CPU time per GiB downloaded. */
+const GIB_BYTES = 1024 * 1024 * 1024;
+
+function perGibCell(
+  outcomes: readonly RunOutcome[],
+  field: "cpuSeconds" | "serverCpuSeconds",
+  sizeBytes: number,
+): string {
+  const times = outcomes.flatMap((run) => {
+    const value = run.kind === "ok" ? run[field] : undefined;
+    return value === undefined ? [] : [value];
+  });
+  return times.length === 0
+    ? "-"
+    : (median(times) / (sizeBytes / GIB_BYTES)).toFixed(2);
+}
+
 function anyOk(
   tools: readonly ToolResult[],
   field: "cpuSeconds" | "serverCpuSeconds",
@@ -166,10 +183,14 @@ export function formatScenarioResults(results: ScenarioResults): string[] {
     });
   }
   const cpuMeasured = anyOk(tools, "cpuSeconds");
-  if (cpuMeasured) columns.push({ header: "CPU s", align: "right" });
+  if (cpuMeasured) {
+    columns.push({ header: "CPU s", align: "right" });
+    columns.push({ header: "core-s/GiB", align: "right" });
+  }
   const serverCpuMeasured = anyOk(tools, "serverCpuSeconds");
   if (serverCpuMeasured) {
     columns.push({ header: "server CPU s", align: "right" });
+    columns.push({ header: "server core-s/GiB", align: "right" });
   }
   if (scenario.measureMemory) {
     columns.push({ header: "peak RSS MiB", align: "right" });
@@ -193,9 +214,15 @@ export function formatScenarioResults(results: ScenarioResults): string[] {
         before / reference.scenario.sizeBytes,
       )));
     }
-    if (cpuMeasured) row.push(cpuCell(tool.outcomes, "cpuSeconds"));
+    if (cpuMeasured) {
+      row.push(cpuCell(tool.outcomes, "cpuSeconds"));
+      row.push(perGibCell(tool.outcomes, "cpuSeconds", scenario.sizeBytes));
+    }
     if (serverCpuMeasured) {
       row.push(cpuCell(tool.outcomes, "serverCpuSeconds"));
+      row.push(
+        perGibCell(tool.outcomes, "serverCpuSeconds", scenario.sizeBytes),
+      );
     }
     if (scenario.measureMemory) row.push(peakCell(tool.outcomes));
     row.push(notesCell(tool.outcomes));

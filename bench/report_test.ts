@@ -87,8 +87,9 @@ Deno.test("the memory table shows peak RSS of the tools and servers", () => {
     reference: undefined,
     problems: ["something"],
   });
-  assert.match(lines[1]!, /CPU s {2}peak RSS MiB/);
-  assert.match(lines[3]!, / 9\.50 +100\.0$/);
+  assert.match(lines[1]!, /CPU s {2}core-s\/GiB {2}peak RSS MiB/);
+  // 9.5 s of CPU for 2 GiB: 4.75 core-seconds per GiB.
+  assert.match(lines[3]!, / 9\.50 +4\.75 +100\.0$/);
   assert.ok(
     lines.includes("peak RSS of server.ts processes (VmHWM, MiB): 50.0, ?"),
   );

@@ -133,16 +133,19 @@ export async function runScenario(
       }`,
     );
     const serverInfoPath = `${options.workDir}/server-info.text`;
-    await Deno.writeTextFile(serverInfoPath, serverInfoText(servers.ports));
     const mirrorListPath = `${options.workDir}/mirror-list.text`;
     const mixedListPath = `${options.workDir}/mixed-list.text`;
-    if (nginx) {
-      await Deno.writeTextFile(mirrorListPath, mirrorListText(nginx.ports));
-      await Deno.writeTextFile(
-        mixedListPath,
-        mixedListText(servers.ports, nginx.ports),
-      );
-    }
+    const writeLists = async () => {
+      await Deno.writeTextFile(serverInfoPath, serverInfoText(servers.ports));
+      if (nginx) {
+        await Deno.writeTextFile(mirrorListPath, mirrorListText(nginx.ports));
+        await Deno.writeTextFile(
+          mixedListPath,
+          mixedListText(servers.ports, nginx.ports),
+        );
+      }
+    };
+    await writeLists();
     const job: DownloadJob = {
       sourcePath,
       fileName,
@@ -165,6 +168,10 @@ export async function runScenario(
     };
     const runOnce = async (tool: Tool): Promise<RunOutcome> => {
       await emptyFolder(downloadDir);
+      if (scenario.freshServers && tool.usesProjectServers) {
+        await servers.restart();
+        await writeLists();
+      }
       const cpuBefore = await serverCpu(tool);
       let outcome = await runTimed(tool.command(job), {
         timeoutMs: scenario.timeoutMs,
@@ -196,7 +203,8 @@ export async function runScenario(
 
     const client = options.tools.find((tool) => tool.name === CLIENT);
     let warmUp: RunOutcome | undefined;
-    if (client !== undefined) {
+    // Fresh servers for each run: nothing to warm.
+    if (client !== undefined && !scenario.freshServers) {
       warmUp = await runOnce(client);
       log(`warm-up ${client.name}: ${describe(warmUp)}`);
     }

@@ -13,6 +13,7 @@ export const SCENARIO_NAMES = [
   "unequal",
   "many-chunks",
   "memory",
+  "first",
 ] as const;
 
 /** One of {@linkcode SCENARIO_NAMES}. */
@@ -38,6 +39,9 @@ export interface Scenario {
   measureMemory: boolean;
   /** A scenario whose per-byte time this one is compared with. */
   perByteReference: ScenarioName | undefined;
+  /** Whether the project's servers are started afresh before each run
+   * (their digest caches empty): a first download, not a warm one. */
+  freshServers?: boolean;
 }
 
 /** The smoke test's file size: enough to take every code path, quickly. */
@@ -96,6 +100,19 @@ export function defaultScenarios(smoke: boolean): Scenario[] {
       measureMemory: true,
       perByteReference: undefined,
     },
+    {
+      // The uniform download from servers that never saw the file: they
+      // hash it for the digest list while the ranges arrive.
+      name: "first",
+      sizeBytes: size(512 * MIB),
+      servers: 4,
+      chunks: 4,
+      rates: [],
+      timeoutMs: timeout(60_000),
+      measureMemory: false,
+      perByteReference: "uniform",
+      freshServers: true,
+    },
   ];
 }
 
@@ -126,6 +143,7 @@ export function describeScenario(scenario: Scenario): string {
     const rates = scenario.rates.map((rate) => `${rate / MIB}`).join(", ");
     text += `, servers limited to ${rates} MiB/s`;
   }
+  if (scenario.freshServers) text += ", servers started afresh for each run";
   return text;
 }
 

@@ -8,7 +8,7 @@ import {
 } from "./scenarios.ts";
 import { MIB } from "./stats.ts";
 
-Deno.test("the default scenarios are the four of the brief, in order", () => {
+Deno.test("the default scenarios are the four of the brief and the first download, in order", () => {
   const scenarios = defaultScenarios(false);
   assert.deepEqual(
     scenarios.map((s) => [s.name, s.sizeBytes / MIB, s.servers, s.chunks]),
@@ -17,7 +17,13 @@ Deno.test("the default scenarios are the four of the brief, in order", () => {
       ["unequal", 256, 4, 4],
       ["many-chunks", 512, 20, 200],
       ["memory", 2048, 4, 16],
+      ["first", 512, 4, 4],
     ],
+  );
+  // Only the first download starts its servers afresh for each run.
+  assert.deepEqual(
+    scenarios.map((s) => s.freshServers === true),
+    [false, false, false, false, true],
   );
 });
 

@@ -8,7 +8,9 @@
 import type { ScenarioResults } from "./report.ts";
 import { mediansByTool } from "./report.ts";
 import { idealSeconds, type ScenarioName } from "./scenarios.ts";
-import { formatSeconds, ratio } from "./stats.ts";
+import { formatSeconds, median, MIB, ratio } from "./stats.ts";
+
+const GIB = 1024 * MIB;
 import { CLIENT, CLIENT_MIXED, CLIENT_NGINX } from "./tools.ts";
 
 /** One target: a bound on a row's median time or peak memory. */
@@ -20,11 +22,25 @@ export type Target =
   /** The row's median at most the largest of the other rows' medians. */
   | { kind: "vs-slowest"; tool: string; references: readonly string[] }
   /** The row's largest peak resident set at most `limitMiB`. */
-  | { kind: "peak-rss"; tool: string; limitMiB: number };
+  | { kind: "peak-rss"; tool: string; limitMiB: number }
+  /** The row's median per byte at most `limit` times its median per byte
+   * in the scenario this one is compared with (see `perByteReference`). */
+  | { kind: "vs-reference"; tool: string; limit: number }
+  /** The row's median CPU time (the client's, or its servers'), user and
+   * system, at most `limit` core-seconds per GiB downloaded. */
+  | {
+    kind: "cpu-per-gib";
+    tool: string;
+    of: "client" | "servers";
+    limit: number;
+  };
 
 /** The targets of each scenario. */
 export const TARGETS: Readonly<Record<ScenarioName, readonly Target[]>> = {
   uniform: [
+    { kind: "vs-tool", tool: CLIENT, reference: "aria2c", limit: 0.8 },
+    { kind: "cpu-per-gib", tool: CLIENT, of: "client", limit: 1.2 },
+    { kind: "cpu-per-gib", tool: CLIENT, of: "servers", limit: 0.3 },
     { kind: "vs-tool", tool: CLIENT_NGINX, reference: "aria2c", limit: 0.9 },
     {
       kind: "vs-slowest",
@@ -32,9 +48,16 @@ export const TARGETS: Readonly<Record<ScenarioName, readonly Target[]>> = {
       references: [CLIENT, CLIENT_NGINX],
     },
   ],
+  first: [
+    { kind: "vs-tool", tool: CLIENT, reference: "aria2c", limit: 1.1 },
+    { kind: "vs-reference", tool: CLIENT, limit: 1.2 },
+  ],
   unequal: [{ kind: "vs-ideal", tool: CLIENT_NGINX, limit: 1.15 }],
-  "many-chunks": [],
-  memory: [{ kind: "peak-rss", tool: CLIENT_NGINX, limitMiB: 96 }],
+  "many-chunks": [{ kind: "vs-reference", tool: CLIENT, limit: 1.1 }],
+  memory: [
+    { kind: "peak-rss", tool: CLIENT, limitMiB: 64 },
+    { kind: "peak-rss", tool: CLIENT_NGINX, limitMiB: 96 },
+  ],
 };
 
 /** A target checked against a scenario's results. */
@@ -80,6 +103,22 @@ function peakRssMiB(results: ScenarioResults, tool: string) {
   return peaks.length === 0 ? undefined : Math.max(...peaks) / 1024;
 }
 
+/** A row's median CPU time (its own, or its servers') per GiB
+ * downloaded; `undefined` when not measured. */
+export function cpuPerGib(
+  results: ScenarioResults,
+  tool: string,
+  of: "client" | "servers",
+): number | undefined {
+  const field = of === "client" ? "cpuSeconds" : "serverCpuSeconds";
+  const times = results.tools.find((row) => row.name === tool)?.outcomes
+    .flatMap((run) =>
+      run.kind === "ok" && run[field] !== undefined ? [run[field]] : []
+    ) ?? [];
+  if (times.length === 0) return undefined;
+  return median(times) / (results.scenario.sizeBytes / GIB);
+}
+
 function check(target: Target, results: ScenarioResults): TargetCheck {
   const medians = mediansByTool(results.tools);
   const value = medians.get(target.tool) ?? NaN;
@@ -108,6 +147,35 @@ function check(target: Target, results: ScenarioResults): TargetCheck {
         references.some(Number.isNaN) ? NaN : Math.max(...references),
         1,
       );
+    }
+    case "vs-reference": {
+      const reference = results.reference;
+      const before = reference?.medians.get(target.tool) ?? NaN;
+      const size = results.scenario.sizeBytes;
+      const text = `${target.tool} per byte ≤ ${target.limit.toFixed(2)} × ${
+        reference?.scenario.name ?? "its reference"
+      }`;
+      const share = reference === undefined
+        ? undefined
+        : ratio(value / size, before / reference.scenario.sizeBytes);
+      return share === undefined
+        ? { text: `${text}: not measured`, met: undefined }
+        : {
+          text: `${text}: ${share.toFixed(2)} ×`,
+          met: share <= target.limit,
+        };
+    }
+    case "cpu-per-gib": {
+      const perGib = cpuPerGib(results, target.tool, target.of);
+      const text = `${target.tool} ${
+        target.of === "client" ? "client" : "server"
+      } CPU ≤ ${target.limit} core-s/GiB`;
+      return perGib === undefined
+        ? { text: `${text}: not measured`, met: undefined }
+        : {
+          text: `${text}: ${perGib.toFixed(2)}`,
+          met: perGib <= target.limit,
+        };
     }
     case "peak-rss": {
       const text = `${target.tool} peak RSS ≤ ${target.limitMiB} MiB`;

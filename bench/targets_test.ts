@@ -8,6 +8,17 @@ function ok(seconds: number, peakRssKiB?: number): RunOutcome {
   return { kind: "ok", seconds, peakRssKiB };
 }
 
+/** A run of 0.5 s with the client's and the servers' CPU time. */
+function timed(cpuSeconds: number, serverCpuSeconds: number): RunOutcome {
+  return {
+    kind: "ok",
+    seconds: 0.5,
+    peakRssKiB: undefined,
+    cpuSeconds,
+    serverCpuSeconds,
+  };
+}
+
 function results(
   index: number,
   tools: ToolResult[],
@@ -31,6 +42,9 @@ Deno.test("the client from nginx is held to 0.9 × aria2c and the mixed list to 
     { name: "aria2c", outcomes: [ok(0.7)] },
   ]));
   assert.deepEqual(lines, [
+    "target: client ≤ 0.80 × aria2c: 0.86 × (0.600 s against 0.700 s), missed",
+    "target: client client CPU ≤ 1.2 core-s/GiB: not measured",
+    "target: client server CPU ≤ 0.3 core-s/GiB: not measured",
     "target: client (nginx) ≤ 0.90 × aria2c: 0.93 × (0.650 s against 0.700 s), missed",
     "target: client (mixed) ≤ the slower of client and client (nginx): 1.02 × (0.660 s against 0.650 s), missed",
   ]);
@@ -73,7 +87,7 @@ Deno.test("a target is not measured when its reference failed, and left out when
   }]);
   assert.deepEqual(formatTargets(results(2, [])), []);
   assert.deepEqual(
-    checkTargets(results(3, [{ name: "client", outcomes: [] }])),
+    checkTargets(results(3, [{ name: "aria2c", outcomes: [] }])),
     [],
   );
 });
@@ -88,4 +102,35 @@ Deno.test("the smoke test prints the targets' measurements without a verdict", (
       "target: client (nginx) peak RSS ≤ 96 MiB: 50.0 MiB (not judged in the smoke test)",
     ],
   );
+});
+
+Deno.test("the client's CPU is held per GiB, its first download to aria2c and to the warm run", () => {
+  const uniform = results(0, [
+    {
+      name: "client",
+      outcomes: [
+        timed(0.6, 0.1),
+        timed(0.5, 0.2),
+        timed(0.7, 0.3),
+      ],
+    },
+  ]);
+  assert.deepEqual(formatTargets(uniform).slice(1, 3), [
+    "target: client client CPU ≤ 1.2 core-s/GiB: 1.20, met",
+    "target: client server CPU ≤ 0.3 core-s/GiB: 0.40, missed",
+  ]);
+  const first = {
+    ...results(4, [
+      { name: "client", outcomes: [ok(0.66)] },
+      { name: "aria2c", outcomes: [ok(0.7)] },
+    ]),
+    reference: {
+      scenario: defaultScenarios(false)[0]!,
+      medians: new Map([["client", 0.5]]),
+    },
+  };
+  assert.deepEqual(formatTargets(first), [
+    "target: client ≤ 1.10 × aria2c: 0.94 × (0.660 s against 0.700 s), met",
+    "target: client per byte ≤ 1.20 × uniform: 1.32 ×, missed",
+  ]);
 });

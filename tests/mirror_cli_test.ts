@@ -45,6 +45,22 @@ Deno.test("--mirror twice downloads from two mirrors without a list file, folder
   assert.match(run.stderr, new RegExp(`\n  ${b.url("/other/x.bin")} +sent`));
 });
 
+Deno.test("more than 20 --mirror URLs are taken as a list of them is: the first 20, with a warning", async () => {
+  await using dir = await tempDir();
+  await using a = HttpFileServer.start({ files: { "/f.bin": FILE } });
+  const urls = Array.from({ length: 21 }, (_, i) => a.url(`/f.bin?n=${i}`));
+  const run = await runClient({
+    cwd: dir.path,
+    args: [...urls.flatMap((url) => ["--mirror", url]), "2"],
+  });
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(
+    run.stderr,
+    /^warning: 21 --mirror URLs given; only the first 20 are used$/m,
+  );
+  await assertDownloaded(`${dir.path}/f.bin`);
+});
+
 Deno.test("a list of file URLs needs no file name: the first URL's last segment names the output", async () => {
   await using dir = await tempDir();
   await using a = HttpFileServer.start({

@@ -10,10 +10,13 @@ import {
   type FaultMirrorOptions,
 } from "./_support/fault_mirror.ts";
 import {
+  CLIENT_SCRIPT,
+  clientOutcome,
   type ClientRun,
   randomBytes,
   runClient,
   sameBytes,
+  spawnClient,
   tempDir,
 } from "./_support/harness.ts";
 import { pathExists } from "../lib/client/output/output_file.ts";
@@ -111,13 +114,14 @@ Deno.test("an HTML page sent with 200 is refused and never written; the file com
   );
 });
 
-Deno.test("a mirror without the file, and one of another size, are left out with their reasons", async () => {
+Deno.test("a mirror without the file, and one of another size outvoted by two, are left out with their reasons", async () => {
   await using missing = FaultMirror.start({ files: {} });
   await using good = mirror();
+  await using second = mirror();
   await using shorter = FaultMirror.start({
     files: { [NAME]: BYTES.subarray(0, 500_000) },
   });
-  const run = await download([missing, good, shorter]);
+  const run = await download([missing, shorter, good, second]);
   assertWhole(run);
   assert.match(
     run.stderr,
@@ -248,3 +252,127 @@ Deno.test("a mirror whose file changes mid-download is left out: If-Range gets 2
   );
   assert.ok(changing.requests.slice(1).every((r) => r.ifRange === '"one"'));
 });
+
+/** Runs the client with --allow-net for these hosts only. */
+async function downloadAllowing(
+  hosts: readonly string[],
+  mirrorUrl: string,
+): Promise<ClientRun & { output: Uint8Array | undefined }> {
+  await using work = await tempDir();
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      `--allow-net=${hosts.join(",")}`,
+      "--allow-read",
+      "--allow-write",
+      CLIENT_SCRIPT,
+      "--mirror",
+      mirrorUrl,
+      "4",
+    ],
+    cwd: work.path,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(30_000),
+  }).output();
+  const path = `${work.path}/${NAME}`;
+  return {
+    code: output.code,
+    stdout: new TextDecoder().decode(output.stdout),
+    stderr: new TextDecoder().decode(output.stderr),
+    output: await pathExists(path) ? await Deno.readFile(path) : undefined,
+  };
+}
+
+Deno.test("a redirect to a host --allow-net does not allow stops the download with exit 2, on the size request and on the ranges, without retry rounds", async () => {
+  await using target = mirror();
+  const targetHost = `127.0.0.1:${target.port}`;
+  await using always = FaultMirror.start({
+    files: {},
+    hook: () => ({ redirect: target.fileUrl(NAME) }),
+  });
+  await using rangesOnly = FaultMirror.start({
+    files: { [NAME]: BYTES },
+    hook: ({ recorded }) =>
+      recorded.range === "bytes=0-0"
+        ? undefined
+        : { redirect: target.fileUrl(NAME) },
+  });
+  for (const redirecting of [always, rangesOnly]) {
+    const started = performance.now();
+    const run = await downloadAllowing(
+      [`127.0.0.1:${redirecting.port}`],
+      redirecting.fileUrl(NAME),
+    );
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(
+      run.stderr,
+      new RegExp(
+        `error: no net access to "${targetHost}": run with --allow-net \\(or deno task client\\)\\n$`,
+      ),
+    );
+    assert.doesNotMatch(run.stderr, /retry|round/i);
+    assert.ok(performance.now() - started < 10_000);
+  }
+  assert.equal(target.requests.length, 0);
+});
+
+Deno.test("a mirror that answers every range 429 with Retry-After makes all chunks wait together, once per round, and the download gives up in a few rounds' time", async () => {
+  await using busy = mirror(({ recorded }) =>
+    recorded.range === "bytes=0-0"
+      ? undefined
+      : { status: 429, retryAfter: "2" }
+  );
+  const started = performance.now();
+  const run = await download([busy], {
+    chunks: 8,
+    args: ["--retries", "2"],
+  });
+  const took = performance.now() - started;
+  assert.equal(run.code, 4, run.stderr);
+  // Two rounds of 2 s, not 2 s per chunk and round.
+  assert.ok(took < 15_000, `gave up after ${took} ms`);
+  assert.ok(ranges(busy).length <= 6, ranges(busy).join(" "));
+});
+
+Deno.test("a 429 with Retry-After on the size request is asked once more after the wait", async () => {
+  await using busy = mirror(({ index }) =>
+    index === 0 ? { status: 429, retryAfter: "1" } : undefined
+  );
+  const run = await download([busy], { chunks: 2 });
+  assertWhole(run);
+  const [refused, next] = busy.requests.map((r) => r.at);
+  assert.ok(next! - refused! >= 900, `asked again after ${next! - refused!}`);
+});
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.test(`${signal} while the chunks wait out a Retry-After ends the download at once, as an interrupt: exit 130, the partial file kept, no lock left`, async () => {
+    await using busy = mirror(({ recorded }) =>
+      recorded.range === "bytes=0-0"
+        ? undefined
+        : { status: 429, retryAfter: "1000" }
+    );
+    await using work = await tempDir();
+    await Deno.writeTextFile(`${work.path}/list`, `${busy.url}\n`);
+    const client = spawnClient({
+      cwd: work.path,
+      args: ["list", "16", NAME],
+      timeoutMs: 30_000,
+    });
+    // Until the mirror said 429 and the chunks wait.
+    while (ranges(busy).length === 0) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const stopped = performance.now();
+    client.kill(signal);
+    const run = await clientOutcome(client);
+    assert.equal(run.code, 130, run.stderr);
+    assert.ok(performance.now() - stopped < 2500);
+    assert.match(run.stderr, /Interrupted at 0% .*run the same command again/);
+    const left = (await Array.fromAsync(Deno.readDir(work.path)))
+      .map((e) => e.name).sort();
+    assert.deepEqual(left, ["f.bin.part", "f.bin.part.state", "list"]);
+  });
+}

@@ -268,16 +268,25 @@ Deno.test("a chunk whose last 100000 bytes trickle at 1 byte/s is taken over by 
   // bytes of the first chunk are left (the size reply and the digest list
   // are shorter).
   const bytes = randomBytes(4 * 1024 * 1024);
-  const run = await downloadPastFault({
-    bytes,
-    faulty: 0,
-    fault: () => ({
-      kind: "trickle",
-      after: 24 + 2 * 1024 * 1024 - 100_000,
-      bytesPerSecond: 1,
-    }),
-    chunks: "2",
-  });
+  await using env = await setup(bytes, 2);
+  await using proxy = faulty(env, 0, () => ({
+    kind: "trickle",
+    after: 24 + 2 * 1024 * 1024 - 100_000,
+    bytesPerSecond: 1,
+  }));
+  // The other server sends at 16 MiB/s, so its chunk ends after the first
+  // one's tail began to trickle, however the client schedules the two
+  // connections (at full speed it could end first and split the first
+  // chunk before its tail was reached).
+  await using paced = faulty(env, 1, () => ({
+    kind: "trickle",
+    bytesPerSecond: 16 * 1024 * 1024,
+  }));
+  const run = await download(env.work, [proxy.port, paced.port], [
+    "2",
+    "f.bin",
+  ]);
+  await assertWell(run, { work: env.work, bytes });
   assert.match(
     run.stderr,
     /^warning: chunk 0 \(bytes 0-2097151\) stopped at byte \d+: 127\.0\.0\.1:\d+: too slow \(\d+ B\/s\); a free server took over bytes \d+-2097151$/m,

@@ -8,13 +8,14 @@
 import { UsageError } from "../cli/cli_args.ts";
 import {
   isFolderUrl,
+  type MirrorEntry,
   nameFromUrl,
   type ServerEntry,
   urlLabel,
 } from "./server_entry.ts";
 import { ProtocolError } from "../wire/protocol.ts";
 import { encodeName } from "../wire/frame_codec.ts";
-import { quoteName } from "../wire/quoted_name.ts";
+import { escapeUnseen, quoteName } from "../wire/quoted_name.ts";
 import { localName } from "./output/output_file.ts";
 import { UnusableOutputError } from "./output/side_files.ts";
 import {
@@ -87,6 +88,11 @@ export async function readServers(path: string): Promise<ServerEntry[]> {
   }
   try {
     const list = parseServerList(text);
+    for (const { line, first, label } of list.repeated) {
+      console.error(
+        `warning: ${shown} line ${line} repeats line ${first} (${label}); it is used once`,
+      );
+    }
     if (list.ignored > 0) {
       console.error(
         `warning: ${shown} lists ${
@@ -161,6 +167,22 @@ export function onlyFileUrls(servers: readonly ServerEntry[]): boolean {
 }
 
 /**
+ * The `--mirror` URLs to use: at most {@linkcode MAX_SERVERS}, as from a
+ * list, with a warning when more were given.
+ *
+ * @param mirrors The `--mirror` URLs, in order.
+ * @returns The first {@linkcode MAX_SERVERS}.
+ */
+export function mirrorsToUse(mirrors: readonly MirrorEntry[]): MirrorEntry[] {
+  if (mirrors.length > MAX_SERVERS) {
+    console.error(
+      `warning: ${mirrors.length} --mirror URLs given; only the first ${MAX_SERVERS} are used`,
+    );
+  }
+  return mirrors.slice(0, MAX_SERVERS);
+}
+
+/**
  * The file name a list of file URLs gives: the last path segment of the
  * first URL, decoded and checked like a name given on the command line.
  *
@@ -182,6 +204,15 @@ export function nameFromFileUrls(servers: readonly ServerEntry[]): string {
   if (name === undefined) {
     throw new InputError(
       `${cannot}: its last path segment is not valid percent-encoded UTF-8; ${giveOne}`,
+    );
+  }
+  // A name a URL makes up is one nobody typed: none that could end a
+  // line or show as another (a newline, a right-to-left override).
+  if (escapeUnseen(name) !== name) {
+    throw new InputError(
+      `${cannot}: its last path segment decodes to ${
+        quoteName(name)
+      }, which holds control or invisible characters; ${giveOne}`,
     );
   }
   try {

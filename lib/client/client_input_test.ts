@@ -52,7 +52,15 @@ Deno.test("a first URL whose last segment decodes to no usable name is a clear e
     ],
     [
       "https://a.example/%00",
-      'Cannot name the file after the URL "https://a.example/%00": its last path segment decodes to "\\u0000", not a usable file name; give the file name after <numchunks>',
+      'Cannot name the file after the URL "https://a.example/%00": its last path segment decodes to "\\u0000", which holds control or invisible characters; give the file name after <numchunks>',
+    ],
+    [
+      "https://a.example/a%0Ab.bin",
+      'Cannot name the file after the URL "https://a.example/a%0Ab.bin": its last path segment decodes to "a\\nb.bin", which holds control or invisible characters; give the file name after <numchunks>',
+    ],
+    [
+      "https://a.example/%E2%80%AEgnp.exe",
+      'Cannot name the file after the URL "https://a.example/%E2%80%AEgnp.exe": its last path segment decodes to "\\u202egnp.exe", which holds control or invisible characters; give the file name after <numchunks>',
     ],
   ];
   for (const [url, message] of cases) {

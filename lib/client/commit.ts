@@ -24,6 +24,11 @@ export async function commitDownload(run: {
   options: { sha256?: string | undefined; replace?: boolean };
   /** Where the expected digest came from when not from `--sha256`. */
   sha256From?: string | undefined;
+  /** Whether the expected digest is a claim that a file failing it does
+   * not disprove (a minority of the mirrors sent it): the state is then
+   * kept, so a run with `--sha256` (or other mirrors' digests) finishes the
+   * file without fetching it again. */
+  keepStateOnMismatch?: boolean | undefined;
   output: OutputFile;
   checkpoints: Checkpoints;
   statePath: string;
@@ -33,12 +38,15 @@ export async function commitDownload(run: {
   if (options.sha256 !== undefined) {
     const actual = await output.sha256();
     if (actual !== options.sha256.toLowerCase()) {
-      await removeState(run.statePath);
+      const kept = run.keepStateOnMismatch ?? false;
+      if (kept) await run.checkpoints.save();
+      else await removeState(run.statePath);
       throw new ChecksumMismatchError({
         expected: options.sha256,
         actual,
         partialPath: run.partialPath,
         expectedFrom: run.sha256From,
+        stateKept: kept,
       });
     }
   }

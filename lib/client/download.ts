@@ -13,6 +13,7 @@ import type { ServerSlot } from "./server_slot.ts";
 import { learnSize, openSlots, slotExcluder } from "./server_slots.ts";
 import { beginListing, openOutput, planBlocks } from "./download_setup.ts";
 import { unfinishedError } from "./download_outcome.ts";
+import { IncompleteDownloadError } from "./download_errors.ts";
 import type { KeptBytes } from "./verify/kept_bytes.ts";
 import { retryPolicy } from "./retry_policy.ts";
 import { IntervalSet } from "./plan/interval_set.ts";
@@ -45,6 +46,8 @@ import {
   type MirrorChecks,
 } from "./mirror_checks.ts";
 import { compareValidators } from "./verify/mirror_identity.ts";
+import { crossCheckSent } from "./sent_bytes_checks.ts";
+import type { Interval } from "./plan/interval_set.ts";
 
 export type { DownloadEvent, DownloadProgress, RangeEvent, TaskProgress };
 
@@ -121,7 +124,17 @@ export interface DownloadResult {
   /** Servers left out because their copy differs, as messages name
    * them. */
   excluded: string[];
+  /** Servers left out because they could not serve the file (refused,
+   * not found, ignored `Range`, too slow in the spot checks), as messages
+   * name them. */
+  unusable?: string[];
+  /** What vouched for the bytes kept from an earlier run: the block
+   * digests, the mirrors' validators (no digest list), or nothing. */
+  resumedCheck?: ResumedCheck;
 }
+
+/** What vouched for the bytes kept from an earlier run. */
+export type ResumedCheck = "digests" | "validators" | "none";
 /**
  * Downloads a file from several servers at once.
  *
@@ -204,6 +217,16 @@ export async function download(
       : undefined;
   } catch (error) {
     await listing.end();
+    // Stopped during the checks: nothing of this run is written yet; a
+    // partial file of an earlier run stays as it was.
+    if (options.signal?.aborted) {
+      throw new IncompleteDownloadError({
+        missing: [],
+        partialPath,
+        interrupted: true,
+        kept: options.partialFound !== null,
+      });
+    }
     throw error;
   }
   for (const event of held) {
@@ -302,6 +325,43 @@ export async function download(
       partialPath,
       secondPass: (againRanges) => new RangeTasks(taskOptions, againRanges),
     });
+    // Without a digest list, the bytes each source sent are cross-checked
+    // with the others before the file is committed.
+    if (checks !== undefined) {
+      await crossCheckSent({
+        name: options.name,
+        slots,
+        size,
+        seed: options.spotSeed ??
+          crypto.getRandomValues(new Uint32Array(1))[0]!,
+        partialPath,
+        signal: abort.signal,
+        exclude,
+        withdraw: (bytes) => passes.withdraw(bytes),
+        refetch: async (bytes) => {
+          againRanges.push(
+            ...await fetchAgain({
+              ...run,
+              bytes,
+              size,
+              blockSize,
+              partialPath,
+              newPass: (ranges) => new RangeTasks(taskOptions, ranges),
+            }),
+          );
+        },
+        save: () => checkpoints.save(),
+      }).catch(async (error) => {
+        // Stopped during the checks: what was fetched stays for later.
+        if (!options.signal?.aborted) throw error;
+        await checkpoints.save();
+        throw new IncompleteDownloadError({
+          missing: [],
+          partialPath,
+          interrupted: true,
+        });
+      });
+    }
     await commitDownload({
       options: {
         ...options,
@@ -310,6 +370,8 @@ export async function download(
       sha256From: options.sha256 === undefined
         ? checks?.fileDigest?.from
         : undefined,
+      keepStateOnMismatch: options.sha256 === undefined &&
+        checks?.fileDigest?.alone,
       output,
       checkpoints,
       statePath,
@@ -324,7 +386,19 @@ export async function download(
       retryRounds: passes.all.reduce((sum, p) => sum + p.retryRounds, 0),
       resumedBytes: new IntervalSet(trusted).size + (kept?.passedBytes ?? 0),
       refetchedBytes: kept?.failedBytes ?? 0,
-      excluded: servers.filter((_, i) => slots[i]!.excluded),
+      excluded: servers.filter((_, i) =>
+        slots[i]!.excluded && slots[i]!.excludedAsOtherVersion
+      ),
+      unusable: servers.filter((_, i) =>
+        slots[i]!.excluded && !slots[i]!.excludedAsOtherVersion
+      ),
+      resumedCheck: !verify
+        ? "none"
+        : reference !== undefined
+        ? "digests"
+        : validated?.verdict === "same"
+        ? "validators"
+        : "none",
     };
   } finally {
     await checkpoints.settle();
@@ -335,6 +409,56 @@ export async function download(
     keptHasher?.[Symbol.dispose]();
     await listing.end();
   }
+}
+
+/**
+ * Fetches bytes again from the sources not left out, in a pass of their
+ * own after the others (whose kept connections are let go first).
+ *
+ * @returns The ranges of the pass.
+ * @throws {IncompleteDownloadError} If bytes are missing (the state is
+ * saved first), or what the pass failed with.
+ */
+async function fetchAgain(run: {
+  options: DownloadOptions;
+  passes: Passes;
+  checkpoints: Checkpoints;
+  slots: readonly ServerSlot[];
+  first: number;
+  bytes: Interval[];
+  size: number;
+  blockSize: number;
+  partialPath: string;
+  newPass: (ranges: ByteRange[]) => RangeTasks;
+}): Promise<ByteRange[]> {
+  const { options, passes, checkpoints, size } = run;
+  // Numbered after the ranges so far; each in the user's chunk it lies in.
+  const firstIndex = passes.all.reduce((n, p) => n + p.progress().length, 0);
+  const ranges = planRanges(size, options.numChunks, {
+    blockSize: run.blockSize,
+    done: new IntervalSet(run.bytes).gaps(size),
+  }).map((range) => ({ ...range, index: firstIndex + range.index }));
+  passes.all.at(-1)![Symbol.dispose]();
+  const pass = run.newPass(ranges);
+  passes.add(pass);
+  try {
+    await pass.run();
+  } catch (error) {
+    await checkpoints.save().catch(() => {});
+    throw error;
+  }
+  const missing = pass.missing();
+  if (missing.length > 0) {
+    await checkpoints.save();
+    throw unfinishedError({
+      slots: run.slots,
+      first: run.first,
+      missing,
+      partialPath: run.partialPath,
+      interrupted: options.signal?.aborted ?? false,
+    });
+  }
+  return ranges;
 }
 
 /**

@@ -46,6 +46,9 @@ export interface IncompleteDownloadOptions {
   /** Whether the download was stopped by its signal rather than failures.
    * @default {false} */
   interrupted?: boolean;
+  /** Whether a partial file is there to resume (not when the download
+   * was stopped before one was written). @default {true} */
+  kept?: boolean;
 }
 
 /** Some ranges could not be fetched from any server, or it was interrupted. */
@@ -56,6 +59,8 @@ export class IncompleteDownloadError extends Error {
   readonly partialPath: string;
   /** Whether the download was stopped by its signal rather than failures. */
   readonly interrupted: boolean;
+  /** Whether a partial file is there to resume. */
+  readonly kept: boolean;
 
   /**
    * Creates the error.
@@ -69,6 +74,7 @@ export class IncompleteDownloadError extends Error {
     this.missing = options.missing;
     this.partialPath = options.partialPath;
     this.interrupted = options.interrupted ?? false;
+    this.kept = options.kept ?? true;
   }
 }
 
@@ -105,14 +111,17 @@ export class ChecksumMismatchError extends Error {
   readonly actual: string;
   /** The temporary file holding it. */
   readonly partialPath: string;
+  /** Whether its state was kept, so a later run finishes it without
+   * fetching it again. */
+  readonly stateKept: boolean;
 
   /**
    * Creates the error.
    *
    * @param options The digest asked for (`expected`), the one the file
-   * has (`actual`), the temporary file holding it, and where the expected
+   * has (`actual`), the temporary file holding it, where the expected
    * digest came from when not from `--sha256` (such as `the Repr-Digest
-   * of http://host/f`).
+   * of http://host/f`), and whether the state was kept.
    */
   constructor(
     options: {
@@ -120,6 +129,7 @@ export class ChecksumMismatchError extends Error {
       actual: string;
       partialPath: string;
       expectedFrom?: string | undefined;
+      stateKept?: boolean | undefined;
     },
   ) {
     super(
@@ -130,26 +140,38 @@ export class ChecksumMismatchError extends Error {
     this.name = "ChecksumMismatchError";
     this.actual = options.actual;
     this.partialPath = options.partialPath;
+    this.stateKept = options.stateKept ?? false;
   }
 }
 
 /**
  * The sources hold different files under the name and size asked for, and
  * no majority of them agrees on one: the client does not guess which is
- * meant. Nothing is fetched beyond the checks.
+ * meant. Found before the transfer, nothing is fetched beyond the checks;
+ * found after it (`partial` set), the partial file and its state are kept
+ * without the bytes in doubt.
  */
 export class MirrorsDisagreeError extends Error {
   /** The sources, as messages name them, grouped by the file they hold. */
   readonly groups: string[][];
+  /** Found after the transfer: the partial file kept, and how many bytes
+   * its state no longer counts (a later run fetches them again). */
+  readonly partial: { path: string; withdrawnBytes: number } | undefined;
 
   /**
    * Creates the error.
    *
    * @param options The file's name, what was compared (such as `spot
-   * checks of 4 windows`), and the sources grouped by what they answered.
+   * checks of 4 windows`), the sources grouped by what they answered, and
+   * the partial file kept, if any.
    */
   constructor(
-    options: { name: string; compared: string; groups: string[][] },
+    options: {
+      name: string;
+      compared: string;
+      groups: string[][];
+      partial?: { path: string; withdrawnBytes: number };
+    },
   ) {
     super(
       `The mirrors hold different files named ${
@@ -160,6 +182,7 @@ export class MirrorsDisagreeError extends Error {
       }`,
     );
     this.name = "MirrorsDisagreeError";
+    this.partial = options.partial;
     this.groups = options.groups;
   }
 }

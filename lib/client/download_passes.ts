@@ -42,6 +42,9 @@ export class Passes {
   #trusted: Interval[];
   #kept: KeptBytes | undefined;
   #slots: readonly ServerSlot[];
+  /** Bytes taken out of those present, and how many passes there were
+   * then: what later passes fetch again counts. */
+  #withdrawn: { bytes: IntervalSet; before: number }[] = [];
 
   /**
    * Starts with the first pass.
@@ -78,6 +81,19 @@ export class Passes {
     this.#all.push(pass);
   }
 
+  /**
+   * Takes bytes fetched so far out of those present, as if never fetched:
+   * their source was found to lie. A pass added later fetches them again.
+   *
+   * @param bytes The bytes.
+   */
+  withdraw(bytes: readonly Interval[]): void {
+    this.#withdrawn.push({
+      bytes: new IntervalSet(bytes),
+      before: this.#all.length,
+    });
+  }
+
   /** Bytes kept from before that count (so far): trusted, or standing. */
   get resumedBytes(): number {
     return new IntervalSet(this.#trusted).size +
@@ -107,9 +123,19 @@ export class Passes {
       ? this.#kept.standing()
       : this.#kept.passed();
     for (const [start, end] of ofKept) complete.add(start, end);
-    for (const pass of this.#all) {
-      for (const [start, end] of pass.kept()) complete.add(start, end);
+    let next = 0;
+    const addPasses = (upTo: number) => {
+      for (; next < upTo; next++) {
+        for (const [start, end] of this.#all[next]!.kept()) {
+          complete.add(start, end);
+        }
+      }
+    };
+    for (const { bytes, before } of this.#withdrawn) {
+      addPasses(before);
+      for (const [start, end] of bytes.intervals) complete.remove(start, end);
     }
+    addPasses(this.#all.length);
     return complete;
   }
 
@@ -127,7 +153,8 @@ export class Passes {
       resumedBytes,
       doneBytes: this.#all.reduce(
         (sum, p) => sum + p.receivedBytes,
-        resumedBytes,
+        resumedBytes -
+          this.#withdrawn.reduce((sum, { bytes }) => sum + bytes.size, 0),
       ),
       bytesPerServer: this.bytesPerServer(),
       tasks: this.#all.flatMap((p) => p.progress()),

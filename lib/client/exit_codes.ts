@@ -119,11 +119,13 @@ const ROWS: ((error: unknown, context: ExitContext) =>
       error instanceof IncompleteDownloadError && error.interrupted
         ? {
           code: ExitCode.INTERRUPTED,
-          message: `Interrupted${
-            describeReached(progress)
-          }: the partial file is kept as ${
-            quoteName(error.partialPath)
-          }; run the same command again to resume`,
+          message: error.kept
+            ? `Interrupted${
+              describeReached(progress)
+            }: the partial file is kept as ${
+              quoteName(error.partialPath)
+            }; run the same command again to resume`
+            : `Interrupted${describeReached(progress)}: nothing was written`,
         }
         : undefined,
     (error) =>
@@ -134,6 +136,10 @@ const ROWS: ((error: unknown, context: ExitContext) =>
           code: ExitCode.CHECKSUM,
           message: `error: ${error.message}; the file is kept as ${
             quoteName(error.partialPath)
+          }${
+            error.stateKept
+              ? ", with its state: if that digest is wrong, the same command with --sha256 of the right file, or without the mirror that sent it, finishes the file without fetching it again"
+              : ""
           }`,
         }
         : undefined,
@@ -141,7 +147,15 @@ const ROWS: ((error: unknown, context: ExitContext) =>
       error instanceof MirrorsDisagreeError
         ? {
           code: ExitCode.MIRRORS_DISAGREE,
-          message: `error: ${error.message}`,
+          message: `error: ${error.message}${
+            error.partial === undefined
+              ? ""
+              : `\nthe download is kept as ${
+                quoteName(error.partial.path)
+              }, with its state, less the ${
+                formatByteSize(error.partial.withdrawnBytes)
+              } in doubt: the same command with another mirror of the file, or without the wrong one, fetches those again`
+          }`,
         }
         : undefined,
     (error) =>

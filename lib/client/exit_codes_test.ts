@@ -45,6 +45,16 @@ Deno.test("each error a run can end in maps to one message and exit code", async
       'Interrupted: the partial file is kept as "a.part"; run the same command again to resume',
     ],
     [
+      new IncompleteDownloadError({
+        missing: [],
+        partialPath: "a.part",
+        interrupted: true,
+        kept: false,
+      }),
+      ExitCode.INTERRUPTED,
+      "Interrupted: nothing was written",
+    ],
+    [
       new ChecksumMismatchError({
         expected: "aa",
         actual: "bb",

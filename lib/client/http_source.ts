@@ -18,6 +18,7 @@
 
 import { escapeUnseen } from "../wire/quoted_name.ts";
 import { TimeoutError, Watchdog } from "../wire/watchdog.ts";
+import { notCapableIn } from "../cli/permission_error.ts";
 import { ConnectionLostError, type Timeouts } from "./request_exchange.ts";
 import { ReceiveBuffers } from "./receive_buffers.ts";
 import { announcedSha256 } from "./repr_digest.ts";
@@ -29,6 +30,7 @@ import {
   OtherVersionError,
   type RangeSink,
   type Source,
+  SourceBusyError,
   type SourceFetch,
   SourceLeftOutError,
 } from "./source.ts";
@@ -79,6 +81,29 @@ export class MirrorReplyError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "MirrorReplyError";
+  }
+}
+
+/** A request to a mirror failed before its reply (the connection was
+ * refused, broke, or TLS failed): `fetch`'s words and the system's, with
+ * every URL in them shown as messages show URLs (see
+ * {@linkcode scrubUrls}). */
+export class MirrorRequestError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param error What `fetch` threw.
+   */
+  constructor(error: Error) {
+    super(
+      scrubUrls(
+        error.cause instanceof Error
+          ? `${error.message}: ${error.cause.message}`
+          : error.message,
+      ),
+      { cause: error },
+    );
+    this.name = "MirrorRequestError";
   }
 }
 
@@ -133,6 +158,7 @@ export function parseContentRange(text: string): ContentRange | undefined {
   const start = Number(match[1]);
   const end = Number(match[2]);
   const total = match[3] === "*" ? undefined : Number(match[3]);
+  if (![start, end, total ?? 0].every(Number.isSafeInteger)) return undefined;
   if (end < start || (total !== undefined && end >= total)) return undefined;
   return { start, end, total };
 }
@@ -191,6 +217,16 @@ export class HttpSource implements Source {
       DEFAULT_RETRY_AFTER_CAP_MS;
   }
 
+  /**
+   * When the mirror may be asked again, after a `Retry-After`.
+   *
+   * @returns A `performance.now()` time in the future, or `undefined` if it
+   * may be asked now.
+   */
+  readyAt(): number | undefined {
+    return this.#notBefore > performance.now() ? this.#notBefore : undefined;
+  }
+
   /** The URL asked now: the listed one, or where its redirects led. */
   get url(): URL {
     return this.#url;
@@ -210,10 +246,14 @@ export class HttpSource implements Source {
    * mirror asked for.
    */
   async #send(ask: Ask, signal: AbortSignal | undefined): Promise<Response> {
-    const wait = this.#notBefore - performance.now();
-    if (wait > 0) {
-      await delay(wait, signal ?? new AbortController().signal);
-      signal?.throwIfAborted();
+    const readyAt = this.readyAt();
+    if (readyAt !== undefined) {
+      throw new SourceBusyError(
+        `busy: it asked to be left alone for ${
+          ((readyAt - performance.now()) / 1000).toFixed(1)
+        } s more (Retry-After)`,
+        readyAt,
+      );
     }
     const headers: Record<string, string> = { "accept-encoding": "identity" };
     if (ask.range !== undefined) {
@@ -264,8 +304,13 @@ export class HttpSource implements Source {
   ): Promise<Response> {
     const { connectMs, replyMs } = this.#timeouts;
     // Bounds the wait for the status line only: the body has its own.
+    // fetch does not tell the connection from the reply: the reply's
+    // deadline counts from the request, and 0 (none) leaves no deadline.
+    const deadlineMs = replyMs > 0 ? connectMs + replyMs : 0;
     const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), connectMs + replyMs);
+    const timer = deadlineMs > 0
+      ? setTimeout(() => deadline.abort(), deadlineMs)
+      : undefined;
     const { signal } = init;
     try {
       return await fetch(url, {
@@ -280,10 +325,14 @@ export class HttpSource implements Source {
       if (deadline.signal.aborted && !signal?.aborted) {
         throw new TimeoutError(
           `Timed out after ${
-            (connectMs + replyMs) / 1000
+            deadlineMs / 1000
           } s waiting for the mirror's reply`,
           { cause: error },
         );
+      }
+      // fetch's own text repeats the URL asked, query and all.
+      if (error instanceof TypeError && notCapableIn(error) === undefined) {
+        throw new MirrorRequestError(error);
       }
       throw error;
     } finally {
@@ -303,6 +352,16 @@ export class HttpSource implements Source {
     ) {
       throw new OtherVersionError(
         `its file changed: its ETag was ${known.etag}, now ${etag}`,
+      );
+    }
+    // Without an ETag, its date says which file it is.
+    if (
+      known.etag === undefined && etag === undefined &&
+      known.lastModified !== undefined && lastModified !== undefined &&
+      lastModified !== known.lastModified
+    ) {
+      throw new OtherVersionError(
+        `its file changed: its Last-Modified was ${known.lastModified}, now ${lastModified}`,
       );
     }
     if (known.etag === undefined && known.lastModified === undefined) {
@@ -327,18 +386,36 @@ export class HttpSource implements Source {
   /**
    * Learns the file's size from the `Content-Range` of a `bytes=0-0`
    * request; where ranges are refused, from the `Content-Length` of the
-   * whole file's reply (or of a `HEAD`).
+   * whole file's reply (or of a `HEAD`). A `429` or `503` with
+   * `Retry-After` is asked once more after the wait it asks for (capped).
    *
    * @param signal Gives the request up.
    * @returns The size in bytes.
    */
   async size(signal?: AbortSignal): Promise<number> {
+    try {
+      return await this.#size(signal);
+    } catch (error) {
+      // Busy: asked once more after the wait it asked for (capped).
+      if (!(error instanceof HttpStatusError) || !error.retryAfterMs) {
+        throw error;
+      }
+      await delay(error.retryAfterMs, signal ?? new AbortController().signal);
+      signal?.throwIfAborted();
+      this.#notBefore = 0;
+      return await this.#size(signal);
+    }
+  }
+
+  async #size(signal: AbortSignal | undefined): Promise<number> {
     const response = await this.#send({ range: { first: 0, last: 0 } }, signal);
     await response.body?.cancel();
     if (response.status === 206) {
-      const range = parseContentRange(
-        response.headers.get("content-range") ?? "",
-      );
+      const header = response.headers.get("content-range") ?? "";
+      const range = parseContentRange(header);
+      if (range === undefined && header !== "") {
+        throw new MirrorReplyError(invalidContentRange(header));
+      }
       if (range?.total === undefined) {
         throw new MirrorReplyError(
           "its 206 reply has no Content-Range with the file's size",
@@ -585,7 +662,7 @@ function redirectTarget(from: URL, response: Response): URL {
   } catch (error) {
     if (!(error instanceof TypeError)) throw error;
     throw new MirrorRedirectError(
-      `it redirects to a malformed URL: ${escapeUnseen(location)}`,
+      `it redirects to a malformed URL: ${scrubUrls(escapeUnseen(location))}`,
     );
   }
   if (next.protocol !== "https:" && next.protocol !== "http:") {
@@ -597,6 +674,23 @@ function redirectTarget(from: URL, response: Response): URL {
     throw new MirrorRedirectError(
       `refused a redirect from https to plain http (${urlLabel(next)})`,
     );
+  }
+  // fetch sends a URL's credentials to its host: never in the clear (the
+  // list refuses those too), never to a host other than the one they
+  // came with.
+  if (next.username !== "" || next.password !== "") {
+    if (next.protocol === "http:") {
+      throw new MirrorRedirectError(
+        `refused a redirect to plain http with credentials (${urlLabel(next)})`,
+      );
+    }
+    if (next.origin !== from.origin) {
+      throw new MirrorRedirectError(
+        `refused a redirect that sends credentials to another host (${
+          urlLabel(next)
+        })`,
+      );
+    }
   }
   return next;
 }
@@ -649,10 +743,25 @@ export function parseRetryAfter(
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
+/** Why a `Content-Range` cannot be read. */
+function invalidContentRange(header: string): string {
+  return `its 206 reply has no valid Content-Range: ${JSON.stringify(header)}${
+    (header.match(/\d+/g) ?? []).some((n) => !Number.isSafeInteger(Number(n)))
+      ? TOO_LARGE
+      : ""
+  }`;
+}
+
+const TOO_LARGE = " (a file of more than 2^53-1 bytes cannot be real)";
+
 /** A reply's `Content-Length`, if it states one. */
 function contentLength(response: Response): number | undefined {
   const length = response.headers.get("content-length");
-  return length !== null && /^\d+$/.test(length) ? Number(length) : undefined;
+  if (length === null || !/^\d+$/.test(length)) return undefined;
+  if (!Number.isSafeInteger(Number(length))) {
+    throw new MirrorReplyError(`its Content-Length is ${length}${TOO_LARGE}`);
+  }
+  return Number(length);
 }
 
 /** Refuses an HTML page sent for the file with `200`: an error page. */
@@ -669,8 +778,9 @@ function refuseHtml(response: Response): void {
  * bytes. */
 function checkIdentityEncoding(response: Response): void {
   const encoding = response.headers.get("content-encoding");
-  if (encoding !== null && encoding.toLowerCase() !== "identity") {
-    throw new MirrorReplyError(
+  if (encoding !== null && encoding.trim().toLowerCase() !== "identity") {
+    // It ignores Accept-Encoding: identity; asking again will not help.
+    throw new SourceLeftOutError(
       `it sent the range encoded (${encoding}), not as bytes of the file`,
     );
   }
@@ -685,12 +795,16 @@ function checkRangeReply(
   asked: { offset: number; length: number; fileSize: number },
 ): void {
   checkIdentityEncoding(response);
+  const type = response.headers.get("content-type") ?? "";
+  if (/^\s*multipart\//i.test(type)) {
+    throw new SourceLeftOutError(
+      `it sent the range as ${escapeUnseen(type)}, not as bytes of the file`,
+    );
+  }
   const header = response.headers.get("content-range") ?? "";
   const range = parseContentRange(header);
   if (range === undefined) {
-    throw new MirrorReplyError(
-      `its 206 reply has no valid Content-Range: ${JSON.stringify(header)}`,
-    );
+    throw new MirrorReplyError(invalidContentRange(header));
   }
   if (range.total !== undefined && range.total !== asked.fileSize) {
     throw new OtherVersionError(
@@ -701,6 +815,12 @@ function checkRangeReply(
   if (range.start !== asked.offset || range.end !== last) {
     throw new MirrorReplyError(
       `it sent bytes ${range.start}-${range.end} for bytes ${asked.offset}-${last}`,
+    );
+  }
+  const length = contentLength(response);
+  if (length !== undefined && length !== asked.length) {
+    throw new MirrorReplyError(
+      `its 206 reply for bytes ${asked.offset}-${last} has a Content-Length of ${length}, not ${asked.length}`,
     );
   }
 }
@@ -803,6 +923,10 @@ async function streamPieces(
  * @returns The reason, on one line.
  */
 export function mirrorFailureReason(error: unknown): string {
+  return scrubUrls(failureReason(error));
+}
+
+function failureReason(error: unknown): string {
   if (error instanceof HttpStatusError) {
     if (error.status === 404 || error.status === 410) {
       return `not found (${error.status})`;
@@ -818,7 +942,9 @@ export function mirrorFailureReason(error: unknown): string {
   if (error instanceof TimeoutError) return lowerFirst(error.message);
   if (!(error instanceof Error)) return escapeUnseen(String(error));
   // fetch says "fetch failed"; the system's words are in the cause.
-  const detail = error.cause instanceof Error
+  const detail = error instanceof MirrorRequestError
+    ? error.message
+    : error.cause instanceof Error
     ? `${error.message}: ${error.cause.message}`
     : error.message;
   if (/Connection refused/i.test(detail)) return "connection refused";
@@ -834,6 +960,36 @@ export function mirrorFailureReason(error: unknown): string {
     return "the connection broke while the body arrived";
   }
   return escapeUnseen(detail);
+}
+
+/**
+ * A text with every URL in it shown as messages show URLs: without
+ * credentials, its query as `?…` (a signed URL's query is a secret).
+ *
+ * @param text Any text, such as `fetch`'s error message.
+ * @returns The text with its URLs so shown.
+ */
+export function scrubUrls(text: string): string {
+  return text.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s]+/gi, (match) => {
+    // Punctuation after a URL is the text's, as in `(http://h/f):`.
+    const [, found, after] = /^(.*?)([)\]>,;:.'"]*)$/s.exec(match)!;
+    return `${scrubUrl(found!)}${after}`;
+  });
+}
+
+/** One URL as messages show it, or what is left of it, scrubbed alike,
+ * if it cannot be read. */
+function scrubUrl(found: string): string {
+  try {
+    const url = new URL(found);
+    if (url.host !== "") return urlLabel(url);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+  }
+  return found.replace(/^([^:]+:\/\/)[^/?#]*@/, "$1").replace(
+    /[?#].*$/,
+    "?…",
+  );
 }
 
 function lowerFirst(text: string): string {

@@ -11,9 +11,14 @@ import {
   MirrorReplyError,
   parseContentRange,
   parseRetryAfter,
+  scrubUrls,
 } from "./http_source.ts";
 import { DEFAULT_TIMEOUTS, type Timeouts } from "./request_exchange.ts";
-import { OtherVersionError, SourceLeftOutError } from "./source.ts";
+import {
+  OtherVersionError,
+  SourceBusyError,
+  SourceLeftOutError,
+} from "./source.ts";
 
 const FILE = randomBytes(100_000);
 const NAME = "data.bin";
@@ -251,7 +256,7 @@ Deno.test("the size lookup tells not found and refused in a few words", async ()
   ]);
 });
 
-Deno.test("a 503's Retry-After is waited for before the mirror is asked again, capped", async () => {
+Deno.test("while a Retry-After runs the mirror is not asked: it is busy at once, says when it is ready, and is asked again after that, capped", async () => {
   await using mirror = FaultMirror.start({
     files: { [NAME]: FILE },
     hook: ({ index }) =>
@@ -262,6 +267,7 @@ Deno.test("a 503's Retry-After is waited for before the mirror is asked again, c
         : undefined,
   });
   const http = source(mirror.fileUrl(NAME), { retryAfterCapMs: 300 });
+  assert.equal(http.readyAt(), undefined);
   await assert.rejects(
     fetchRange(http, 0, 100),
     (error) =>
@@ -269,15 +275,62 @@ Deno.test("a 503's Retry-After is waited for before the mirror is asked again, c
       error.message ===
         "busy (503 Service Unavailable), retry after 0.3 s",
   );
+  const readyAt = http.readyAt()!;
+  assert.ok(readyAt > performance.now() + 200);
+  await assert.rejects(
+    fetchRange(http, 0, 100),
+    (error) =>
+      error instanceof SourceBusyError && error.readyAt === readyAt &&
+      /^busy: it asked to be left alone for 0\.\d s more \(Retry-After\)$/
+        .test(error.message),
+  );
+  assert.equal(mirror.requests.length, 1);
+  await new Promise((resolve) =>
+    setTimeout(resolve, readyAt - performance.now() + 10)
+  );
+  assert.equal(http.readyAt(), undefined);
   await assert.rejects(
     fetchRange(http, 0, 100),
     /busy \(429 Too Many Requests\)/,
+  );
+  await new Promise((resolve) =>
+    setTimeout(resolve, http.readyAt()! - performance.now() + 10)
   );
   const bytes = await fetchRange(http, 0, 100);
   assert.ok(sameBytes(bytes, FILE.subarray(0, 100)));
   const [a, b, c] = mirror.requests.map((r) => r.at);
   assert.ok(b! - a! >= 250, `asked again after ${b! - a!} ms`);
   assert.ok(c! - b! >= 250, `asked again after ${c! - b!} ms`);
+});
+
+Deno.test("a size request answered 429 or 503 with Retry-After is asked once more after the wait, capped", async () => {
+  await using mirror = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: ({ index }) =>
+      index === 0 ? { status: 429, retryAfter: "3600" } : undefined,
+  });
+  const http = source(mirror.fileUrl(NAME), { retryAfterCapMs: 400 });
+  assert.equal(await http.size(), FILE.length);
+  const [a, b] = mirror.requests.map((r) => r.at);
+  assert.ok(b! - a! >= 350, `asked again after ${b! - a!} ms`);
+
+  await using busy = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: () => ({ status: 503, retryAfter: "1" }),
+  });
+  const always = source(busy.fileUrl(NAME), { retryAfterCapMs: 100 });
+  await assert.rejects(always.size(), HttpStatusError);
+  assert.equal(busy.requests.length, 2);
+  // Given up during the wait: no second request.
+  await using third = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: () => ({ status: 503, retryAfter: "1" }),
+  });
+  const giveUp = new AbortController();
+  const asked = source(third.fileUrl(NAME)).size(giveUp.signal);
+  setTimeout(() => giveUp.abort(), 100);
+  await assert.rejects(asked);
+  assert.equal(third.requests.length, 1);
 });
 
 Deno.test("redirects are followed, a relative Location resolved, and the URL reached asked from then on", async () => {
@@ -469,4 +522,235 @@ Deno.test("a refused connection and an untrusted certificate are told in a few w
     mirrorFailureReason(tls),
     "certificate not trusted: invalid peer certificate: UnknownIssuer",
   );
+});
+
+/** A TCP server that reads each request and closes the connection
+ * without a reply. */
+function closingServer(): { port: number } & AsyncDisposable {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    for await (const connection of listener) {
+      try {
+        await connection.read(new Uint8Array(4096));
+      } finally {
+        connection.close();
+      }
+    }
+  })().catch(() => {});
+  return {
+    port: listener.addr.port,
+    [Symbol.asyncDispose]: async () => {
+      listener.close();
+      await serving;
+    },
+  };
+}
+
+Deno.test("a failure never shows the query string or credentials of a URL, not even where fetch's own text repeats it", async () => {
+  await using closing = closingServer();
+  const url =
+    `http://bob:PASSWORD@127.0.0.1:${closing.port}/${NAME}?X-Amz-Signature=SECRET123`;
+  const http = new HttpSource({
+    url: new URL(url),
+    label: `http://127.0.0.1:${closing.port}/${NAME}?…`,
+    timeouts: DEFAULT_TIMEOUTS,
+  });
+  const sizeError = await http.size().then(String, (e) => e);
+  const rangeError = await fetchRange(http, 0, 1000).then(String, (e) => e);
+  const said = [
+    http.describeSizeFailure(sizeError),
+    http.describeFailure(rangeError),
+    mirrorFailureReason(sizeError),
+    sizeError instanceof Error ? sizeError.message : "",
+    rangeError instanceof Error ? rangeError.message : "",
+  ];
+  for (const text of said) {
+    assert.doesNotMatch(text, /SECRET123|PASSWORD|bob/, text);
+  }
+  assert.match(said[0]!, new RegExp(`127\\.0\\.0\\.1:${closing.port}/`));
+});
+
+Deno.test("URLs in a text lose their credentials and query; the text around them stays", () => {
+  assert.equal(
+    scrubUrls(
+      "error sending request for url (https://u:p@h:1/f.bin?sig=S): eof; see http://x/a?b=c.",
+    ),
+    "error sending request for url (https://h:1/f.bin?…): eof; see http://x/a?….",
+  );
+});
+
+Deno.test("a timeout of 0 is no deadline: a reply timeout of 0 lets a slow mirror answer, a connect timeout of 0 leaves the reply deadline", async () => {
+  await using mirror = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: async () => {
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      return undefined;
+    },
+  });
+  const none = source(mirror.fileUrl(NAME), {
+    timeouts: { connectMs: 0, replyMs: 0, stallMs: 0 },
+  });
+  assert.equal(await none.size(), FILE.length);
+  assert.ok(sameBytes(await fetchRange(none, 0, 5000), FILE.subarray(0, 5000)));
+  const noReply = source(mirror.fileUrl(NAME), {
+    timeouts: { connectMs: 100, replyMs: 0, stallMs: 100 },
+  });
+  assert.equal(await noReply.size(), FILE.length);
+  const noConnect = source(mirror.fileUrl(NAME), {
+    timeouts: { connectMs: 0, replyMs: 100, stallMs: 0 },
+  });
+  await assert.rejects(
+    noConnect.size(),
+    (error) =>
+      error instanceof TimeoutError &&
+      mirrorFailureReason(error) ===
+        "timed out after 0.1 s waiting for the mirror's reply",
+  );
+});
+
+Deno.test("a size above 2^53-1 in a Content-Range is a malformed reply of that mirror", async () => {
+  assert.equal(parseContentRange("bytes 0-0/9007199254740993"), undefined);
+  assert.equal(
+    parseContentRange("bytes 9007199254740992-9007199254740993/*"),
+    undefined,
+  );
+  for (const total of ["9007199254740993", "99999999999999999999999999"]) {
+    await using mirror = FaultMirror.start({
+      files: { [NAME]: FILE },
+      hook: () => ({ contentRange: `bytes 0-0/${total}` }),
+    });
+    const http = source(mirror.fileUrl(NAME));
+    await assert.rejects(
+      http.size(),
+      (error) =>
+        error instanceof MirrorReplyError &&
+        error.message ===
+          `its 206 reply has no valid Content-Range: "bytes 0-0/${total}" (a file of more than 2^53-1 bytes cannot be real)`,
+    );
+  }
+});
+
+Deno.test("without an ETag, a changed Last-Modified means the mirror's file changed, none of it written", async () => {
+  const other = randomBytes(FILE.length);
+  await using mirror = FaultMirror.start({
+    files: { [NAME]: { content: FILE, etag: null } },
+    // From its third request on, other bytes under another date; it
+    // ignores If-Range.
+    hook: ({ index }) =>
+      index >= 2
+        ? {
+          file: { content: other, etag: null },
+          headers: { "last-modified": "Tue, 02 Jan 2024 00:00:00 GMT" },
+        }
+        : undefined,
+  });
+  const http = source(mirror.fileUrl(NAME));
+  await http.size();
+  await fetchRange(http, 0, 1000);
+  await assert.rejects(
+    fetchRange(http, 1000, 1000),
+    (error) =>
+      error instanceof OtherVersionError &&
+      error.message ===
+        "its file changed: its Last-Modified was Mon, 01 Jan 2024 00:00:00 GMT, now Tue, 02 Jan 2024 00:00:00 GMT",
+  );
+  assert.equal(received.length, 0);
+});
+
+Deno.test("a 206 whose Content-Length is not the range's length, or whose type is multipart, is refused and none of it written", async () => {
+  await using longer = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: ({ index }) =>
+      index === 0 ? undefined : new Response(FILE.slice(1000, 2010), {
+        status: 206,
+        headers: { "content-range": `bytes 1000-1999/${FILE.length}` },
+      }),
+  });
+  const http = source(longer.fileUrl(NAME));
+  await http.size();
+  await assert.rejects(
+    fetchRange(http, 1000, 1000),
+    (error) =>
+      error instanceof MirrorReplyError &&
+      error.message ===
+        "its 206 reply for bytes 1000-1999 has a Content-Length of 1010, not 1000",
+  );
+  assert.equal(received.length, 0);
+
+  await using multipart = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: ({ index }) =>
+      index === 0 ? undefined : {
+        headers: { "content-type": "multipart/byteranges; boundary=B" },
+      },
+  });
+  const parts = source(multipart.fileUrl(NAME));
+  await parts.size();
+  await assert.rejects(
+    fetchRange(parts, 1000, 1000),
+    (error) =>
+      error instanceof SourceLeftOutError &&
+      error.message ===
+        "it sent the range as multipart/byteranges; boundary=B, not as bytes of the file",
+  );
+  assert.equal(received.length, 0);
+});
+
+Deno.test("a mirror that sends a Content-Encoding other than identity is left out at once", async () => {
+  await using mirror = FaultMirror.start({
+    files: { [NAME]: FILE },
+    hook: () => ({ headers: { "content-encoding": "gzip" } }),
+  });
+  const http = source(mirror.fileUrl(NAME));
+  await http.size();
+  await assert.rejects(
+    fetchRange(http, 0, 1000),
+    (error) =>
+      error instanceof SourceLeftOutError &&
+      error.message ===
+        "it sent the range encoded (gzip), not as bytes of the file",
+  );
+  assert.equal(received.length, 0);
+});
+
+Deno.test("a redirect to plain http with credentials, or that would send credentials to another host, is refused", async () => {
+  await using target = FaultMirror.start({ files: { [NAME]: FILE } });
+  const withCredentials = new URL(target.fileUrl(NAME));
+  withCredentials.username = "alice";
+  withCredentials.password = "SECRETPW";
+  await using plain = FaultMirror.start({
+    files: {},
+    hook: () => ({ redirect: withCredentials.href }),
+  });
+  await assert.rejects(
+    source(plain.fileUrl(NAME)).size(),
+    (error) =>
+      error instanceof MirrorRedirectError &&
+      error.message ===
+        `refused a redirect to plain http with credentials (${
+          target.fileUrl(NAME)
+        })`,
+  );
+  assert.equal(target.requests.length, 0);
+  // Credentials of the URL asked go to its host only.
+  const http = source("https://bob:PW@127.0.0.1:1/data.bin");
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = () =>
+    Promise.resolve(
+      new Response(null, {
+        status: 302,
+        headers: { location: "https://bob:PW@127.0.0.2:3/data.bin" },
+      }),
+    );
+  try {
+    await assert.rejects(
+      http.size(),
+      (error) =>
+        error instanceof MirrorRedirectError &&
+        error.message ===
+          "refused a redirect that sends credentials to another host (https://127.0.0.2:3/data.bin)",
+    );
+  } finally {
+    globalThis.fetch = realFetch;
+  }
 });

@@ -16,7 +16,9 @@ import {
   validatorsOf,
 } from "./verify/mirror_identity.ts";
 import { toHex } from "../wire/sha256.ts";
+import { placeOf } from "./source_place.ts";
 import { describeSpotCheck, spotCheck } from "./verify/spot_check_fetch.ts";
+import { describeCrossCheck } from "./verify/cross_checks.ts";
 
 /** What {@linkcode checkWithoutList} needs. */
 export interface MirrorChecksOptions {
@@ -34,8 +36,9 @@ export interface MirrorChecksOptions {
   seed?: number | undefined;
   /** Stops the checks. */
   signal?: AbortSignal | undefined;
-  /** Leaves a source out for the rest of the download, saying why. */
-  exclude: (serverIndex: number, reason: string) => void;
+  /** Leaves a source out for the rest of the download, saying why and
+   * whether it holds another version of the file. */
+  exclude: (serverIndex: number, reason: string, otherVersion: boolean) => void;
 }
 
 /** What was checked, and the finished file's digest if the mirrors gave
@@ -45,8 +48,11 @@ export interface MirrorChecks {
    * that blocks are not checked one by one; empty when nothing was. */
   checked: string[];
   /** The SHA-256 (hex) the finished file must have, when the mirrors'
-   * `Repr-Digest` decides it, and where it came from. */
-  fileDigest?: { sha256: string; from: string };
+   * `Repr-Digest` decides it, and where it came from. `alone` when it is
+   * the claim of no more than half of the places whose copies agreed in
+   * the spot checks (the others sent none): a file that fails it may
+   * well be right, and its claim wrong. */
+  fileDigest?: { sha256: string; from: string; alone: boolean };
 }
 
 /**
@@ -83,28 +89,60 @@ export async function checkWithoutList(
   const settled = settleFileDigest({
     name: options.name,
     labels: slots.map((slot) => slot.source.label),
+    places: slots.map((slot) => placeOf(slot.source)),
     digests,
     sha256: options.sha256,
   });
   for (const { index, reason } of settled.leftOut) {
-    options.exclude(index, reason);
+    options.exclude(index, reason, true);
   }
   const onlyMirrors = slots.every((slot) =>
     slot.excluded || mirrors[slot.index]
   );
+  const spotChecked = describeSpotCheck(
+    spot,
+    onlyMirrors ? "mirrors" : "sources",
+  );
   const checked = [
-    describeSpotCheck(spot, onlyMirrors ? "mirrors" : "sources"),
+    spotChecked,
     options.sha256 !== undefined
       ? "the finished file is checked against --sha256"
       : settled.sha256 !== undefined
       ? "the finished file is checked against the SHA-256 the mirrors sent (Repr-Digest)"
       : undefined,
+    // Two places or more: what each sends is compared after the transfer.
+    spotChecked === undefined
+      ? undefined
+      : `after the transfer, ${
+        describeCrossCheck(onlyMirrors ? "mirror" : "source")
+      }`,
   ].filter((text) => text !== undefined);
   return {
     checked,
     ...(settled.sha256 === undefined ? {} : {
-      fileDigest: { sha256: settled.sha256, from: settled.from! },
+      fileDigest: fileDigestOf(settled.sha256, settled, spot.agreed),
     }),
+  };
+}
+
+/** The settled digest, and whether it is the claim of a minority of the
+ * places whose copies agreed (said in `from`). */
+function fileDigestOf(
+  sha256: string,
+  settled: { from?: string; places?: number },
+  agreed: number,
+): NonNullable<MirrorChecks["fileDigest"]> {
+  const places = settled.places ?? 0;
+  const alone = 2 * places <= agreed;
+  const others = agreed - places;
+  return {
+    sha256,
+    from: alone
+      ? `${settled.from}; the other ${others} mirror${
+        others === 1 ? "" : "s"
+      } whose copies agree sent none`
+      : settled.from!,
+    alone,
   };
 }
 

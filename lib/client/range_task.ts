@@ -119,7 +119,7 @@ export interface TaskChecks {
   blockSize: number;
   /** The file's size. */
   size: number;
-  /** Hashes whole blocks on a worker thread. */
+  /** Hashes whole blocks off this thread. */
   hasher: BlockHasher | undefined;
 }
 

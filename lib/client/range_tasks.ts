@@ -8,6 +8,7 @@
  * @module
  */
 
+import { notCapableIn } from "../cli/permission_error.ts";
 import type { BlockHasher } from "./verify/block_hasher.ts";
 import { IntegrityError } from "./verify/block_digests.ts";
 import type { Interval } from "./plan/interval_set.ts";
@@ -48,7 +49,7 @@ export interface RangeTasksOptions {
   retry: RetryPolicy;
   /** The digest list blocks are checked against; none without checks. */
   reference: ReferenceDigests | undefined;
-  /** Hashes whole blocks on a worker thread. */
+  /** Hashes whole blocks off this thread. */
   hasher: BlockHasher | undefined;
   /** Where the bytes go. */
   output: Pick<OutputFile, "writeAt">;
@@ -271,6 +272,7 @@ export class RangeTasks implements Disposable {
         // The list stopped: so does the download.
         if (!(error instanceof IntegrityError)) return;
         task.position = verifier.position;
+        const range = { ...task.range };
         const sources = task.blockSources;
         task.blockSources = new Set();
         // A block without a digest from a server left out: nobody to judge.
@@ -281,7 +283,7 @@ export class RangeTasks implements Disposable {
         slot.failed = true;
         onEvent?.({
           type: "range-failed",
-          range: task.range,
+          range,
           position: task.position,
           detail: slot.source.describeFailure(error),
         });
@@ -304,7 +306,7 @@ export class RangeTasks implements Disposable {
       // Every server left out: no round to announce.
       if (this.#serverOrder(first).length === 0) return undefined;
       if (round > 0) {
-        const wait = retryDelayMs(retry, round);
+        const wait = this.#roundDelayMs(round);
         this.#retryRounds++;
         onEvent?.({ type: "retry-round", range, round, delayMs: wait });
         await delay(wait, abort.signal);
@@ -341,6 +343,24 @@ export class RangeTasks implements Disposable {
       }
     }
     return undefined;
+  }
+
+  /** The delay before a retry round: the policy's backoff, or longer
+   * until the first server not left out is ready again (one that asked to
+   * be left alone for a while), at most the policy's longest delay. Every
+   * range waits so, at once, instead of one request after another. */
+  #roundDelayMs(round: number): number {
+    const { retry, slots } = this.#options;
+    const now = performance.now();
+    const readyIn = Math.min(
+      ...slots.filter((s) => !s.excluded).map((s) =>
+        Math.max(0, (s.source.readyAt?.() ?? now) - now)
+      ),
+    );
+    return Math.min(
+      Math.max(retryDelayMs(retry, round), Math.ceil(readyIn)),
+      retry.maxDelayMs,
+    );
   }
 
   /** Fetches what is left of a task's range from one server; `true` once
@@ -434,10 +454,15 @@ export class RangeTasks implements Disposable {
   async #failed(task: Task, slot: ServerSlot, caught: unknown): Promise<void> {
     const { abort, onEvent, exclude } = this.#options;
     task.waitingFor = undefined;
+    // As it was when it failed: a free server may take its rest over while
+    // its servers are judged.
+    const range = { ...task.range };
     // A deadline that passed while a piece was handed over reports a
     // timeout; what the piece's write or check found comes first.
     const error = decisiveError(caught);
-    if (error instanceof OutputError) {
+    // A write error, or a refusal of Deno's sandbox (a redirect to a host
+    // --allow-net does not allow): no other server or round helps.
+    if (error instanceof OutputError || notCapableIn(error) !== undefined) {
       abort.abort(error);
       throw error;
     }
@@ -461,7 +486,7 @@ export class RangeTasks implements Disposable {
     }
     onEvent?.({
       type: "range-failed",
-      range: task.range,
+      range,
       position: task.position,
       detail: slot.source.describeFailure(error),
     });

@@ -7,6 +7,7 @@
 
 import { quoteName } from "../wire/quoted_name.ts";
 import {
+  entryLabel,
   type MirrorEntry,
   protocolServer,
   type ServerEntry,
@@ -23,6 +24,9 @@ export interface ServerList {
   servers: ServerEntry[];
   /** How many valid servers past the limit were left out. */
   ignored: number;
+  /** Lines that repeat an earlier line's server or URL, dropped: one
+   * server listed twice gets nothing from it (its votes count once). */
+  repeated: { line: number; first: number; label: string }[];
 }
 
 /** A server list that cannot be used. */
@@ -146,12 +150,27 @@ function onLine<T>(lineNumber: number, parse: () => T): T {
  * A line is `host port`, or one URL of a mirror (see
  * {@linkcode parseMirrorUrl}).
  *
- * @returns The servers to use and how many were left out.
+ * @returns The servers to use, how many were left out past the limit,
+ * and the lines dropped because they repeat an earlier one.
  * @throws {ServerListError} If a line is malformed (naming its number) or
  * the list holds no server.
  */
 export function parseServerList(text: string): ServerList {
   const all: ServerEntry[] = [];
+  const seen = new Map<string, number>();
+  const repeated: ServerList["repeated"] = [];
+  /** Adds an entry unless an earlier line gave the same one. */
+  const add = (lineNumber: number, entry: ServerEntry) => {
+    const label = entryLabel(entry);
+    const key = entry.kind === "mirror" ? entry.url.href : label;
+    const first = seen.get(key);
+    if (first !== undefined) {
+      repeated.push({ line: lineNumber, first, label });
+      return;
+    }
+    seen.set(key, lineNumber);
+    all.push(entry);
+  };
   const lines = text.split(/\r\n|\r|\n/);
   for (const [index, raw] of lines.entries()) {
     const line = raw.replace(/#.*$/, "").trim();
@@ -167,7 +186,7 @@ export function parseServerList(text: string): ServerList {
           lineNumber,
         );
       }
-      all.push(onLine(lineNumber, () => parseMirrorUrl(line)));
+      add(lineNumber, onLine(lineNumber, () => parseMirrorUrl(line)));
       continue;
     }
     const [hostText, portText] = fields;
@@ -183,7 +202,7 @@ export function parseServerList(text: string): ServerList {
       );
     }
     const port = onLine(lineNumber, () => parsePort(portText));
-    all.push(protocolServer({ hostname, port }));
+    add(lineNumber, protocolServer({ hostname, port }));
   }
   if (all.length === 0) {
     throw new ServerListError("Cannot parse server list: it names no server");
@@ -191,5 +210,6 @@ export function parseServerList(text: string): ServerList {
   return {
     servers: all.slice(0, MAX_SERVERS),
     ignored: Math.max(0, all.length - MAX_SERVERS),
+    repeated,
   };
 }

@@ -43,7 +43,19 @@ Deno.test("a server list gives hosts and ports in file order", () => {
       server("files.example.com", 8080),
     ],
     ignored: 0,
+    repeated: [],
   });
+});
+
+Deno.test("a line that repeats an earlier server or URL is dropped, and named", () => {
+  const list = parseServerList(
+    "127.0.0.1 30001\nhttp://m.example/f.bin\n127.0.0.1 30001\nhttp://m.example/f.bin\nhttp://m.example/\n",
+  );
+  assert.equal(list.servers.length, 3);
+  assert.deepEqual(list.repeated, [
+    { line: 3, first: 1, label: "127.0.0.1:30001" },
+    { line: 4, first: 2, label: "http://m.example/f.bin" },
+  ]);
 });
 
 Deno.test("a server list skips comments and blank lines", () => {

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { Semaphore } from "async-mutex";
+import { Semaphore } from "./mutex.ts";
+import { IntervalSet } from "./plan/interval_set.ts";
 import { ReceiveBuffers } from "./receive_buffers.ts";
 import type { Source } from "./source.ts";
 
@@ -57,6 +58,9 @@ export class ServerSlot implements Disposable {
   excludedAsOtherVersion = false;
   /** Bytes of ranges it sent, over every pass. */
   bytesSent = 0;
+  /** Where the bytes it sent lie in the file, over every pass: what is
+   * cross-checked with the others when no digest list checks the blocks. */
+  readonly sent: IntervalSet = new IntervalSet();
 
   /**
    * Creates the slot.
@@ -125,9 +129,16 @@ export class ServerSlot implements Disposable {
     this.responsive = this.answeredSize;
   }
 
-  /** Notes bytes of a range it sent: it answers, and is not stuck. */
-  noteBytes(bytes: number): void {
+  /**
+   * Notes bytes of a range it sent: it answers, and is not stuck.
+   *
+   * @param bytes How many.
+   * @param offset Where they lie in the file, if known: recorded in
+   * {@linkcode ServerSlot.sent}.
+   */
+  noteBytes(bytes: number, offset?: number): void {
     this.bytesSent += bytes;
+    if (offset !== undefined) this.sent.add(offset, offset + bytes);
     this.responsive = true;
     this.stuck = false;
   }

@@ -81,3 +81,13 @@ Deno.test("each concurrent transfer of a slot takes its own receive buffers, giv
   slot.giveBackBuffers(first);
   assert.equal(slot.takeBuffers(), first);
 });
+
+Deno.test("a server slot records where the bytes it sent lie, merged", () => {
+  const slot = new ServerSlot(0, new FakeSource("a", new Uint8Array(1)));
+  slot.noteBytes(10, 100);
+  slot.noteBytes(5, 110);
+  slot.noteBytes(5, 0);
+  slot.noteBytes(3);
+  assert.deepEqual(slot.sent.intervals, [[0, 5], [100, 115]]);
+  assert.equal(slot.bytesSent, 23);
+});

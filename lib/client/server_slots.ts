@@ -15,6 +15,7 @@ import type { Timeouts } from "./request_exchange.ts";
 import { DEFAULT_RETRY_POLICY } from "./retry_policy.ts";
 import { ServerSlot } from "./server_slot.ts";
 import { findFileSize, type SizeFound } from "./size_lookup.ts";
+import { placeOf } from "./source_place.ts";
 
 /** What {@linkcode openSlots} needs. */
 export interface SlotsOptions {
@@ -73,6 +74,8 @@ export function openSlots(options: SlotsOptions): ServerSlot[] {
  * the event sink.
  * @returns The size and the index of the server that reported it.
  * @throws {CannotTransferError} If no server reported a size.
+ * @throws {MirrorsDisagreeError} If no size is reported by the most
+ * places and no server of `server.ts` reported one of the tied sizes.
  */
 export async function learnSize(
   slots: readonly ServerSlot[],
@@ -85,6 +88,9 @@ export async function learnSize(
   const found = await findFileSize({
     ...options,
     sources: slots.map((slot) => slot.source),
+    // Any source but a mirror on the web may send a digest list.
+    canList: slots.map((slot) => !(slot.source instanceof HttpSource)),
+    placeOf: (i) => placeOf(slots[i]!.source),
   });
   for (const slot of slots) slot.answeredSize = found.responsive[slot.index]!;
   // A server that reported another size holds another file.

@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
 import { DEFAULT_TIMEOUTS, ServerReplyError } from "./request_exchange.ts";
 import { MsfdSource } from "./msfd_source.ts";
-import { findFileSize, SIZE_GRACE_MS } from "./size_lookup.ts";
-import { CannotTransferError } from "./download_errors.ts";
+import { findFileSize, settleSize, SIZE_GRACE_MS } from "./size_lookup.ts";
+import {
+  CannotTransferError,
+  MirrorsDisagreeError,
+} from "./download_errors.ts";
 import type { DownloadEvent } from "./download_events.ts";
 
 type Answer = { size?: number; error?: Error; delayMs?: number };
@@ -92,5 +95,83 @@ Deno.test("no size from any server is a CannotTransferError naming each", async 
       assert.match(error.reasons[1]!, /^127\.0\.0\.1:2: boom$/);
       return true;
     },
+  );
+});
+
+Deno.test("the size most servers report is taken, not the first in list order", async () => {
+  const started = performance.now();
+  const found = await findFileSize({
+    name: "a.bin",
+    ...answers({ 1: { size: 5 }, 2: { size: 7 }, 3: { size: 7 } }),
+  });
+  assert.deepEqual(found, {
+    size: 7,
+    serverIndex: 1,
+    responsive: [false, true, true],
+    sizes: [5, 7, 7],
+  });
+  // All answered at once: no grace waited for.
+  assert.ok(performance.now() - started < SIZE_GRACE_MS / 2);
+});
+
+Deno.test("a server listed after the first to answer is waited for up to the grace, and counts", async () => {
+  const found = await findFileSize({
+    name: "a.bin",
+    ...answers({
+      1: { size: 5 },
+      2: { size: 7, delayMs: 100 },
+      3: { size: 7, delayMs: 200 },
+      4: { size: 5, delayMs: 60_000 },
+    }),
+  });
+  assert.equal(found.size, 7);
+  assert.deepEqual(found.sizes, [5, 7, 7, undefined]);
+});
+
+Deno.test("sources at the same place count once in the size vote", async () => {
+  await assert.rejects(
+    findFileSize({
+      name: "a.bin",
+      canList: [false, false, false],
+      placeOf: (i) => ["L", "L", "G"][i]!,
+      ...answers({ 1: { size: 5 }, 2: { size: 5 }, 3: { size: 7 } }),
+    }),
+    (error) => {
+      assert.ok(error instanceof MirrorsDisagreeError);
+      assert.match(error.message, /the sizes they report \(5 bytes, 7 bytes\)/);
+      assert.deepEqual(error.groups, [
+        ["127.0.0.1:1", "127.0.0.1:2"],
+        ["127.0.0.1:3"],
+      ]);
+      return true;
+    },
+  );
+});
+
+Deno.test("among sizes reported as often, the one a server with a digest list reported is taken", () => {
+  const mirror = (size: number, place: string) => ({
+    size,
+    place,
+    canList: false,
+  });
+  assert.deepEqual(
+    settleSize([mirror(5, "a"), { size: 7, place: "b", canList: true }]),
+    { size: 7, serverIndex: 1 },
+  );
+  assert.deepEqual(
+    settleSize([
+      mirror(5, "a"),
+      { size: 7, place: "b", canList: true },
+      { size: 5, place: "c", canList: true },
+    ]),
+    { size: 5, serverIndex: 2 },
+  );
+  assert.deepEqual(
+    settleSize([mirror(5, "a"), undefined, mirror(7, "b")]),
+    { tied: [[0], [2]] },
+  );
+  assert.deepEqual(
+    settleSize([mirror(5, "a"), mirror(7, "b"), mirror(7, "c")]),
+    { size: 7, serverIndex: 1 },
   );
 });

@@ -39,6 +39,26 @@ export class OtherVersionError extends SourceLeftOutError {
   }
 }
 
+/** The source asked to be left alone for a while (an HTTP `Retry-After`)
+ * and was not asked: the caller moves on to other sources, and comes back
+ * once it is ready (see {@linkcode Source.readyAt}). */
+export class SourceBusyError extends Error {
+  /** When it is ready again (`performance.now()` time). */
+  readonly readyAt: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param message Why, in words.
+   * @param readyAt When it is ready again (`performance.now()` time).
+   */
+  constructor(message: string, readyAt: number) {
+    super(message);
+    this.name = "SourceBusyError";
+    this.readyAt = readyAt;
+  }
+}
+
 /** The source keeps no digest list for the file: blocks cannot be checked
  * against one of its own. */
 export class NoDigestListError extends Error {
@@ -175,6 +195,15 @@ export interface Source {
    * @returns `<label>: <reason>`.
    */
   describeSizeFailure(error: unknown): string;
+  /**
+   * When the source is ready to be asked again, if it asked to be left
+   * alone until then (its requests fail with a {@linkcode SourceBusyError}
+   * meanwhile). Optional: a source without it is always ready.
+   *
+   * @returns A `performance.now()` time in the future, or `undefined` if it
+   * is ready now.
+   */
+  readyAt?(): number | undefined;
   /** Lets go of what it keeps between requests (an open connection):
    * no request follows soon. */
   release(): void;

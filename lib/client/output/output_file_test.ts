@@ -152,6 +152,21 @@ Deno.test("an output file in a missing folder cannot be created", async () => {
   });
 });
 
+Deno.test("a partial file that cannot be sized is not left behind, empty", async () => {
+  await withTempDir("output_file_test_", async (dir) => {
+    const path = `${dir}/file.bin`;
+    await assert.rejects(
+      OutputFile.open(path, Number.MAX_SAFE_INTEGER),
+      (error: unknown) => {
+        assert.ok(error instanceof OutputError);
+        assert.match(error.message, /^Cannot size ".*file\.bin\.part" to /);
+        return true;
+      },
+    );
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(dir)), []);
+  });
+});
+
 async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = new Uint8Array(
     await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),

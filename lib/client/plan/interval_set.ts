@@ -70,6 +70,28 @@ export class IntervalSet {
   }
 
   /**
+   * Removes `[start, end)`: what of the set lies there.
+   *
+   * @param start First position.
+   * @param end One past the last position.
+   * @throws {RangeError} If the interval is malformed.
+   */
+  remove(start: number, end: number): void {
+    if (
+      !Number.isSafeInteger(start) || !Number.isSafeInteger(end) ||
+      start < 0 || end < start
+    ) {
+      throw new RangeError(`Invalid interval: received [${start}, ${end})`);
+    }
+    const kept: [number, number][] = [];
+    for (const [s, e] of this.#intervals) {
+      if (s < Math.min(e, start)) kept.push([s, Math.min(e, start)]);
+      if (Math.max(s, end) < e) kept.push([Math.max(s, end), e]);
+    }
+    this.#intervals = kept;
+  }
+
+  /**
    * The positions of `[0, size)` not in the set.
    *
    * @param size The end of the whole.

@@ -180,3 +180,15 @@ Deno.test("an interval set agrees with a boolean array on random additions", () 
     );
   }
 });
+
+Deno.test("removing an interval cuts what of the set lies there, splitting one it falls inside", () => {
+  const set = new IntervalSet([[0, 10], [20, 30], [40, 50]]);
+  set.remove(5, 25);
+  assert.deepEqual(set.intervals, [[0, 5], [25, 30], [40, 50]]);
+  set.remove(42, 44);
+  assert.deepEqual(set.intervals, [[0, 5], [25, 30], [40, 42], [44, 50]]);
+  set.remove(60, 70);
+  set.remove(0, 0);
+  assert.equal(set.size, 18);
+  assert.throws(() => set.remove(3, 2), RangeError);
+});

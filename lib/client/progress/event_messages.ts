@@ -21,6 +21,8 @@ export function eventMessage(event: DownloadEvent): string | undefined {
     case "size":
       return `${event.server} reports ${event.size} bytes`;
     case "range-failed":
+      // A range whose bytes all went to other tasks lost nothing.
+      if (event.range.end <= event.range.start) return undefined;
       return `warning: chunk ${event.range.chunk} (bytes ${event.range.start}-${
         event.range.end - 1
       }) stopped at byte ${event.position}: ${event.detail}`;

@@ -59,3 +59,17 @@ Deno.test("events the display shows on its own print nothing", () => {
   });
   assert.deepEqual(lines, []);
 });
+
+Deno.test("a failed range with no bytes left (all taken by others) is not told", () => {
+  for (const [start, end] of [[0, 0], [1507328, 1507328], [200, 100]]) {
+    assert.equal(
+      eventMessage({
+        type: "range-failed",
+        range: { index: 2, chunk: 2, start: start!, end: end! },
+        position: start!,
+        detail: "a: connection refused",
+      }),
+      undefined,
+    );
+  }
+});

@@ -7,10 +7,10 @@
 
 import { formatByteSize } from "../../cli/byte_size.ts";
 import { quoteName } from "../../wire/quoted_name.ts";
-import type { DownloadResult } from "../download.ts";
+import type { DownloadResult, ResumedCheck } from "../download.ts";
 import { plural } from "./renderer.ts";
 
-export type { DownloadResult };
+export type { DownloadResult, ResumedCheck };
 
 /** What a finished download did, as `--json` prints it. */
 export interface DownloadSummary {
@@ -33,9 +33,13 @@ export interface DownloadSummary {
   failovers: number;
   /** How many retry rounds ranges needed. */
   retryRounds: number;
-  /** Bytes kept from an earlier run that count: checked against the
-   * digests when `verified`, trusted otherwise. */
+  /** Bytes kept from an earlier run that count: checked as
+   * `resumedCheck` says. */
   resumedBytes: number;
+  /** What vouched for the resumed bytes: the block digests, the mirrors'
+   * validators (`ETag`, `Last-Modified`, digest) when there was no digest
+   * list, or nothing (`--no-verify`). */
+  resumedCheck: ResumedCheck;
   /** Bytes of the file fetched in this run: all but the resumed ones. */
   fetchedBytes: number;
   /** Bytes kept from an earlier run that failed their check and were
@@ -43,6 +47,9 @@ export interface DownloadSummary {
   refetchedBytes: number;
   /** Servers left out because their copy differs. */
   excluded: string[];
+  /** Servers left out because they could not serve the file (refused,
+   * not found, ignored `Range`, too slow). */
+  unusable: string[];
   /** Whether blocks were checked against SHA-256 digests. */
   verified: boolean;
 }
@@ -80,12 +87,23 @@ export function summarizeDownload(options: {
     failovers: result.failovers,
     retryRounds: result.retryRounds,
     resumedBytes: result.resumedBytes,
+    resumedCheck: result.resumedCheck ??
+      (options.verified ? "digests" : "none"),
     fetchedBytes: result.size - result.resumedBytes,
     refetchedBytes: result.refetchedBytes,
     excluded: [...options.excluded],
+    unusable: [...(result.unusable ?? [])],
     verified: options.verified,
   };
 }
+
+/** How the resumed line says what vouched for the kept bytes. */
+const RESUMED_CHECKED: Record<ResumedCheck, string> = {
+  digests: ", checked against the digests",
+  validators:
+    ", the mirrors' validators (ETag, Last-Modified) say the file is unchanged",
+  none: ", not checked",
+};
 
 function bytesText(bytes: number): string {
   return bytes < 1024
@@ -138,7 +156,7 @@ export function formatSummary(
   if (summary.resumedBytes > 0) {
     lines.push(
       `  ${bytesText(summary.resumedBytes)} resumed from before${
-        summary.verified ? ", checked against the digests" : ", not checked"
+        RESUMED_CHECKED[summary.resumedCheck]
       }`,
     );
   }
@@ -152,6 +170,11 @@ export function formatSummary(
   if (summary.excluded.length > 0) {
     lines.push(
       `  left out (their copy differs): ${summary.excluded.join(", ")}`,
+    );
+  }
+  if (summary.unusable.length > 0) {
+    lines.push(
+      `  left out (could not serve the file): ${summary.unusable.join(", ")}`,
     );
   }
   lines.push(`Saved as ${quoteName(location)}`);

@@ -42,9 +42,11 @@ Deno.test("the summary counts the bytes fetched in this run for its rate", () =>
     failovers: 1,
     retryRounds: 2,
     resumedBytes: 2 * MIB,
+    resumedCheck: "digests",
     fetchedBytes: 8 * MIB,
     refetchedBytes: MIB,
     excluded: ["127.0.0.1:30003"],
+    unusable: [],
     verified: true,
   });
 });
@@ -121,4 +123,55 @@ Deno.test("the summary says kept bytes were not checked when blocks were not ver
     lines.join("\n"),
   );
   assert.ok(!lines.some((line) => /fetched again/.test(line)));
+});
+
+Deno.test("bytes resumed without a digest list are vouched for by the mirrors' validators, not the digests", () => {
+  const lines = formatSummary(
+    summarizeDownload({
+      file: "f.bin",
+      path: "f.bin",
+      result: {
+        ...RESULT,
+        refetchedBytes: 0,
+        excluded: [],
+        resumedCheck: "validators",
+      },
+      servers: SERVERS,
+      excluded: [],
+      seconds: 2,
+      verified: true,
+    }),
+    "/f.bin",
+  );
+  assert.ok(
+    lines.includes(
+      "  2.0 MiB (2097152 bytes) resumed from before, the mirrors' validators (ETag, Last-Modified) say the file is unchanged",
+    ),
+    lines.join("\n"),
+  );
+  assert.ok(
+    !lines.some((line) => line.includes("checked against the digests")),
+  );
+});
+
+Deno.test("servers that could not serve the file are named apart from those whose copy differs", () => {
+  const summary = summarizeDownload({
+    file: "f.bin",
+    path: "f.bin",
+    result: {
+      ...RESULT,
+      excluded: ["127.0.0.1:30003"],
+      unusable: ["127.0.0.1:30002"],
+    },
+    servers: SERVERS,
+    excluded: ["127.0.0.1:30003"],
+    seconds: 2,
+    verified: true,
+  });
+  assert.deepEqual(summary.unusable, ["127.0.0.1:30002"]);
+  const lines = formatSummary(summary, "/f.bin");
+  assert.ok(lines.includes("  left out (their copy differs): 127.0.0.1:30003"));
+  assert.ok(
+    lines.includes("  left out (could not serve the file): 127.0.0.1:30002"),
+  );
 });

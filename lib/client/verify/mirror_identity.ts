@@ -10,7 +10,7 @@
 import { toHex } from "../../wire/sha256.ts";
 import { MirrorsDisagreeError } from "../download_errors.ts";
 import type { MirrorValidators } from "../output/download_state.ts";
-import { tallyVotes } from "./spot_checks.ts";
+import { tallyPlaces } from "./spot_checks.ts";
 
 export type { MirrorValidators };
 
@@ -129,6 +129,8 @@ export interface FileDigestVerdict {
   sha256?: string;
   /** Where it came from, for messages. */
   from?: string;
+  /** How many places sent it (mirrors at one place count once). */
+  places?: number;
   /** Mirrors whose digest differs, by index, and why they are left out. */
   leftOut: { index: number; reason: string }[];
 }
@@ -137,10 +139,11 @@ export interface FileDigestVerdict {
  * Settles the whole file's SHA-256 from the digests mirrors sent: the
  * user's `--sha256` decides when given (a mirror that sent another is left
  * out); else the digest of more than half of the mirrors that sent one
- * (the others are left out).
+ * (the others are left out), mirrors at the same place voting once.
  *
- * @param options The file's name, each mirror's label and digest in hex
- * (`undefined` if it sent none), and the user's digest if given.
+ * @param options The file's name, each mirror's label, place (default:
+ * its label) and digest in hex (`undefined` if it sent none), and the
+ * user's digest if given.
  * @returns The digest, where it came from, and the mirrors left out.
  * @throws {MirrorsDisagreeError} If the mirrors that sent one disagree
  * and no majority of them agrees.
@@ -148,6 +151,7 @@ export interface FileDigestVerdict {
 export function settleFileDigest(options: {
   name: string;
   labels: readonly string[];
+  places?: readonly string[] | undefined;
   digests: readonly (string | undefined)[];
   sha256?: string | undefined;
 }): FileDigestVerdict {
@@ -164,7 +168,7 @@ export function settleFileDigest(options: {
       ),
     };
   }
-  const vote = tallyVotes(digests);
+  const vote = tallyPlaces(digests, options.places ?? labels);
   if (!vote.agreed) {
     throw new MirrorsDisagreeError({
       name: options.name,
@@ -173,9 +177,12 @@ export function settleFileDigest(options: {
     });
   }
   if (vote.answer === undefined) return { leftOut: [] };
-  const others = vote.majority.length;
+  const others = new Set(
+    vote.majority.map((i) => (options.places ?? labels)[i]),
+  ).size;
   return {
     sha256: vote.answer,
+    places: others,
     from: `the Repr-Digest of ${
       vote.majority.map((i) => labels[i]).join(", ")
     }`,

@@ -105,7 +105,12 @@ Deno.test("mirrors' digests that agree settle the file's digest", () => {
       labels: [A, B, C],
       digests: [X, undefined, X],
     }),
-    { sha256: X, from: `the Repr-Digest of ${A}, ${C}`, leftOut: [] },
+    {
+      sha256: X,
+      places: 2,
+      from: `the Repr-Digest of ${A}, ${C}`,
+      leftOut: [],
+    },
   );
   assert.deepEqual(
     settleFileDigest({ name: "f", labels: [A], digests: [undefined] }),
@@ -118,6 +123,7 @@ Deno.test("a mirror whose digest the others outvote is left out", () => {
     settleFileDigest({ name: "f", labels: [A, B, C], digests: [X, Y, X] }),
     {
       sha256: X,
+      places: 2,
       from: `the Repr-Digest of ${A}, ${C}`,
       leftOut: [{
         index: 1,
@@ -157,6 +163,23 @@ Deno.test("the user's --sha256 decides: a mirror that sent another digest is lef
         reason:
           `its Repr-Digest SHA-256 is ${X}, not the ${Y} given with --sha256`,
       }],
+    },
+  );
+});
+
+Deno.test("mirrors at the same place send one Repr-Digest vote: one listed twice cannot outvote another", () => {
+  assert.throws(
+    () =>
+      settleFileDigest({
+        name: "f",
+        labels: [A, B, C],
+        places: ["L", "L", "G"],
+        digests: [X, X, Y],
+      }),
+    (error: unknown) => {
+      assert.ok(error instanceof MirrorsDisagreeError);
+      assert.deepEqual(error.groups, [[A, B], [C]]);
+      return true;
     },
   );
 });

@@ -33,6 +33,7 @@ function check(
     slots,
     size: SIZE,
     seed: SEED,
+    graceMs: 300,
     exclude: (index, reason) => {
       if (slots[index]!.exclude(reason)) {
         excluded.push(`${sources[index]!.label}: ${reason}`);
@@ -118,8 +119,52 @@ Deno.test("a source that did not report the size and is silent in the spot check
   assert.equal((await run).agreed, 2);
   assert.ok(performance.now() - started < 5000);
   assert.deepEqual(excluded, [
-    "c: it did not answer the spot checks within 1 s of the others",
+    "c: it did not send its spot-check windows within 0.3 s of the first source that did",
   ]);
+});
+
+Deno.test("a source that reported the size and then is silent or trickles in the spot checks is left out after a grace", async () => {
+  for (const behaviour of [{ stall: true }, { bytesPerTick: 1, tickMs: 50 }]) {
+    const sources = ["a", "b", "c"].map((l) => new FakeSource(l, FILE));
+    sources[0]!.behaviour = behaviour;
+    const { run, excluded } = await check(sources);
+    const started = performance.now();
+    assert.equal((await run).agreed, 2);
+    assert.ok(performance.now() - started < 5000);
+    assert.deepEqual(excluded, [
+      "a: it did not send its spot-check windows within 0.3 s of the first source that did",
+    ]);
+  }
+});
+
+Deno.test("with one source left to compare, a slow one is not waited for nor left out", async () => {
+  const sources = ["a", "b"].map((l) => new FakeSource(l, FILE));
+  sources[0]!.behaviour = { fail: new Error("404 Not Found") };
+  sources[1]!.behaviour = { stall: true };
+  const { run, excluded } = await check(sources);
+  assert.deepEqual(await run, { agreed: 1, windows: [] });
+  assert.deepEqual(excluded, [
+    "a: its spot-check windows could not be fetched: 404 Not Found",
+  ]);
+});
+
+Deno.test("two lines of the same mirror vote once: with one other mirror there is no majority", async () => {
+  const url = new URL("http://127.0.0.1:1/f.bin");
+  const twice = [
+    new FakeSource("a", spoiled(0)),
+    new FakeSource("b", spoiled(0)),
+  ];
+  const sources = [...twice, new FakeSource("c", FILE)];
+  for (const source of twice) Object.assign(source, { url });
+  const { run } = await check(sources);
+  await assert.rejects(run, (error: unknown) => {
+    assert.ok(error instanceof MirrorsDisagreeError);
+    assert.deepEqual(error.groups, [["a", "b"], ["c"]]);
+    return true;
+  });
+  // Alone, they are one place: nothing to compare.
+  const { run: alone } = await check(twice);
+  assert.deepEqual(await alone, { agreed: 1, windows: [] });
 });
 
 Deno.test("a single source has nobody to compare with: nothing is fetched", async () => {

@@ -53,8 +53,13 @@ export function spotWindows(size: number, seed: number): SpotWindow[] {
   }));
 }
 
-/** Numbers in [0, 1) from a 32-bit seed (mulberry32). */
-function seededRandom(seed: number): () => number {
+/**
+ * Numbers in [0, 1) from a 32-bit seed (mulberry32).
+ *
+ * @param seed The seed: the same one gives the same numbers.
+ * @returns A function that gives the next number each call.
+ */
+export function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
@@ -122,6 +127,46 @@ export function tallyVotes(
     majority,
     outvoted: ranked.slice(1).flatMap(([, group]) => group).sort((a, b) =>
       a - b
+    ),
+  };
+}
+
+/**
+ * {@linkcode tallyVotes} where sources at the same place (the same mirror
+ * listed twice, or two URLs that reach it) vote once: each place's vote is
+ * that of its first source in list order that answered. Every source is
+ * then judged by its own answer: in the majority if it gave the majority's
+ * answer, outvoted if it gave another.
+ *
+ * @param ballots Each source's answer, by index; `undefined` for one that
+ * did not answer.
+ * @param places Each source's place, by index.
+ * @returns The vote's end, naming every source that answered.
+ */
+export function tallyPlaces(
+  ballots: readonly (string | undefined)[],
+  places: readonly string[],
+): VoteResult {
+  const voted = new Set<string>();
+  const votes = ballots.map((answer, i) => {
+    if (answer === undefined || voted.has(places[i]!)) return undefined;
+    voted.add(places[i]!);
+    return answer;
+  });
+  const vote = tallyVotes(votes);
+  const answered = [...ballots.keys()].filter((i) => ballots[i] !== undefined);
+  if (vote.agreed) {
+    return {
+      ...vote,
+      majority: answered.filter((i) => ballots[i] === vote.answer),
+      outvoted: answered.filter((i) => ballots[i] !== vote.answer),
+    };
+  }
+  // Each group with the sources that gave its answer, in its order.
+  return {
+    agreed: false,
+    groups: vote.groups.map((group) =>
+      answered.filter((i) => ballots[i] === ballots[group[0]!])
     ),
   };
 }

@@ -3,6 +3,7 @@ import {
   SPOT_RANDOM_WINDOWS,
   SPOT_WINDOW_BYTES,
   spotWindows,
+  tallyPlaces,
   tallyVotes,
 } from "./spot_checks.ts";
 
@@ -117,4 +118,21 @@ Deno.test("sources that did not answer are not counted", () => {
     majority: [],
     outvoted: [],
   });
+});
+
+Deno.test("sources at the same place vote once: a mirror listed twice cannot outvote another", () => {
+  assert.deepEqual(tallyPlaces(["x", "x", "y"], ["L", "L", "G"]), {
+    agreed: false,
+    groups: [[0, 1], [2]],
+  });
+  assert.deepEqual(
+    tallyPlaces(["x", "x", "y", "y"], ["L", "L", "G", "H"]),
+    { agreed: true, answer: "y", majority: [2, 3], outvoted: [0, 1] },
+  );
+  // The second line of a place is judged by its own answer, without a
+  // vote of its own.
+  assert.deepEqual(
+    tallyPlaces(["x", "y", "x", undefined], ["A", "A", "B", "C"]),
+    { agreed: true, answer: "x", majority: [0, 2], outvoted: [1] },
+  );
 });
