@@ -101,6 +101,9 @@ function client(
 /** The name of another checkout's client in the results. */
 export const CLIENT_BASELINE = "client @baseline";
 
+/** The name of another checkout's client from the nginx mirrors. */
+export const CLIENT_NGINX_BASELINE = "client (nginx) @baseline";
+
 /** The most connections aria2c opens to one host (its `-x` limit). */
 const ARIA2C_MAX_PER_HOST = 16;
 
@@ -202,6 +205,14 @@ export function benchTools(
   }
   if (installed.nginx) {
     tools.push(client(CLIENT_NGINX, { list: "mirrors" }));
+    if (baseline !== undefined) {
+      tools.push(
+        client(CLIENT_NGINX_BASELINE, {
+          list: "mirrors",
+          script: `${baseline}/client.ts`,
+        }),
+      );
+    }
     // Mixed only where the brief asks for it: the uniform 512 MiB.
     tools.push(client(CLIENT_MIXED, { list: "mixed", onlyIn: ["uniform"] }));
   }

@@ -76,6 +76,15 @@ Deno.test("a baseline checkout's client runs beside ours, against the same serve
     "4",
     "u.bin",
   ]);
+  const names = tools.map((tool) => tool.name);
+  const nginx = names.indexOf("client (nginx)");
+  assert.equal(names[nginx + 1], "client (nginx) @baseline");
+  const mirrors = tools[nginx + 1]!.command(JOB).args;
+  assert.ok(mirrors.includes("/old/client.ts"), mirrors.join(" "));
+  assert.deepEqual(
+    mirrors.slice(-3),
+    tools[nginx]!.command(JOB).args.slice(-3),
+  );
 });
 
 Deno.test("aria2c uses one connection per mirror and every mirror URL", () => {
