@@ -159,7 +159,7 @@ export async function openOutput(options: {
       } is missing or not ${size} bytes long`,
     });
   }
-  // Blocks are hashed on this thread while the pool writes the pieces.
+  // Blocks are hashed on a worker thread while this one receives.
   try {
     const hasher = options.reference === undefined
       ? undefined

@@ -4,12 +4,12 @@ import { pieceSizeFor } from "./range_receiver.ts";
 const KIB = 1024;
 const MIB = 1024 * KIB;
 
-Deno.test("pieces share 4 MiB of receive buffers, two per server, and are at least 512 KiB", () => {
+Deno.test("pieces share 16 MiB of receive buffers, two per server, from 1 MiB to 4 MiB", () => {
   const blockSize = 256 * KIB;
   const length = 128 * MIB;
-  assert.equal(pieceSizeFor({ blockSize, servers: 1, length }), 2 * MIB);
-  assert.equal(pieceSizeFor({ blockSize, servers: 4, length }), 512 * KIB);
-  assert.equal(pieceSizeFor({ blockSize, servers: 20, length }), 512 * KIB);
+  assert.equal(pieceSizeFor({ blockSize, servers: 1, length }), 4 * MIB);
+  assert.equal(pieceSizeFor({ blockSize, servers: 4, length }), 2 * MIB);
+  assert.equal(pieceSizeFor({ blockSize, servers: 20, length }), MIB);
 });
 
 Deno.test("a piece is whole blocks, and a quarter of a short transfer at most", () => {
@@ -22,7 +22,7 @@ Deno.test("a piece is whole blocks, and a quarter of a short transfer at most", 
     4 * MIB,
   );
   assert.equal(
-    pieceSizeFor({ blockSize: 64 * KIB, servers: 2, length: 128 * MIB }),
+    pieceSizeFor({ blockSize: 64 * KIB, servers: 8, length: 128 * MIB }),
     MIB,
   );
 });

@@ -119,7 +119,7 @@ export interface TaskChecks {
   blockSize: number;
   /** The file's size. */
   size: number;
-  /** Hashes whole blocks off this thread. */
+  /** Hashes whole blocks on a worker thread. */
   hasher: BlockHasher | undefined;
 }
 

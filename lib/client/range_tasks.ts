@@ -49,7 +49,7 @@ export interface RangeTasksOptions {
   retry: RetryPolicy;
   /** The digest list blocks are checked against; none without checks. */
   reference: ReferenceDigests | undefined;
-  /** Hashes whole blocks off this thread. */
+  /** Hashes whole blocks on a worker thread. */
   hasher: BlockHasher | undefined;
   /** Where the bytes go. */
   output: Pick<OutputFile, "writeAt">;

@@ -1,6 +1,6 @@
 /**
  * The buffers one connection receives into. Pieces are read into them in
- * turn, and whoever takes a piece may hold its buffer (while a thread
+ * turn, and whoever takes a piece may hold its buffer (while a worker thread
  * checks it, say): the buffer is read into again only once the hold settles,
  * in this transfer or the next one on the same connection. So a transfer
  * can end, and the server go on to the next range, while the last pieces
@@ -33,9 +33,9 @@ export class ReceiveBuffers {
 
   /**
    * The next buffer in turn, once its hold (if any) has settled. It is
-   * backed by an ordinary `ArrayBuffer` (Web Crypto, which hashes it,
-   * refuses shared memory), and has at least `bytes` bytes (a larger one is
-   * allocated when it is too small).
+   * backed by a `SharedArrayBuffer`, so a worker thread can read it in
+   * place, and has at least `bytes` bytes (a larger one is allocated when
+   * it is too small).
    *
    * @param bytes The size wanted.
    * @returns The buffer, possibly longer than `bytes`.
@@ -48,7 +48,7 @@ export class ReceiveBuffers {
     this.#holds[index] = undefined;
     let buffer = this.#buffers[index];
     if (buffer === undefined || buffer.length < bytes) {
-      buffer = new Uint8Array(bytes);
+      buffer = new Uint8Array(new SharedArrayBuffer(bytes));
       this.#buffers[index] = buffer;
     }
     this.#last = index;

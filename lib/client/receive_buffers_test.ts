@@ -6,7 +6,7 @@ Deno.test("receive buffers take turns and keep their memory", async () => {
   const a = await buffers.take(8);
   const b = await buffers.take(8);
   assert.notEqual(a.buffer, b.buffer);
-  assert.ok(a.buffer instanceof ArrayBuffer);
+  assert.ok(a.buffer instanceof SharedArrayBuffer);
   assert.equal(a.length, 8);
   assert.equal(await buffers.take(4), a);
   assert.equal(await buffers.take(8), b);

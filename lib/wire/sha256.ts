@@ -4,8 +4,8 @@
  * checks both run it), and in hex.
  *
  * `node:crypto` is loaded only when first needed: the client hashes its
- * whole blocks with Web Crypto, and importing it would cost every start
- * about 15 ms and 5 MiB. The server, which hashes on its own
+ * blocks on a worker thread, and importing it on the main thread would cost
+ * every start about 15 ms and 5 MiB. The server, which hashes on its own
  * thread, hands {@linkcode BlockDigester} its own hash factory.
  *
  * @module

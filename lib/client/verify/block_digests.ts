@@ -232,7 +232,7 @@ export class RangeVerifier {
       try {
         digests = await this.#hasher?.digest(whole, blockSize);
       } catch {
-        // The hasher is closed: hash here instead.
+        // The hasher is gone: hash here instead.
       }
       digests ??= await digestEachBlock(whole, blockSize);
       for (let start = blockStart; start < wholeEnd; start += blockSize) {

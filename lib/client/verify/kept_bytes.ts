@@ -101,7 +101,7 @@ export interface KeptBytesOptions {
   blockSize: number;
   /** The file's size. */
   size: number;
-  /** Hash whole blocks off this thread, each its turn of the pieces;
+  /** Hash whole blocks on worker threads, each its turn of the pieces;
    * without any, this thread does. */
   hashers: readonly BlockHasher[];
   /** The version the earlier run checked them against, if it knew one. */
@@ -230,7 +230,7 @@ export class KeptBytes {
     const hashers = this.#options.hashers;
     const buffers = Array.from(
       { length: Math.max(2, hashers.length + 1) },
-      () => new Uint8Array(bufferBytes),
+      () => new Uint8Array(new SharedArrayBuffer(bufferBytes)),
     );
     const checks: (Promise<void> | undefined)[] = buffers.map(() => undefined);
     let turn = 0;
@@ -298,7 +298,7 @@ export class KeptBytes {
     try {
       digests = await hasher?.digest(blocks, blockSize);
     } catch {
-      // The hasher is closed: hash here instead.
+      // The worker is gone: hash here instead.
     }
     digests ??= await digestEachBlock(blocks, blockSize);
     for (let at = start; at < wholeEnd; at += blockSize) {
