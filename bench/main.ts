@@ -88,7 +88,12 @@ export async function main(args: string[]): Promise<number> {
       } (install with: ${INSTALL_HINT})`,
     );
   }
-  const tools = benchTools(installed, options.baseline);
+  const tools = benchTools(
+    installed,
+    options.baseline,
+    options.baseline !== undefined &&
+      await takesMirrors(options.baseline),
+  );
   const clients = new Set(
     tools.filter((tool) => tool.isClient).map((tool) => tool.name),
   );
@@ -165,6 +170,18 @@ export async function main(args: string[]): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+/** Whether a checkout's client takes mirrors on the web: an older one
+ * has no HTTP source. */
+async function takesMirrors(checkout: string): Promise<boolean> {
+  try {
+    await Deno.stat(`${checkout}/lib/client/http_source.ts`);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
 }
 
 if (import.meta.main) {

@@ -185,12 +185,14 @@ const DD: Tool = {
  * installed peers.
  *
  * @param installed Which peers are installed.
- * @param baseline Another checkout whose client runs beside ours, if any.
+ * @param baseline Another checkout whose client runs beside ours, if any,
+ * and whether it takes mirrors on the web (an older one does not).
  * @returns The tools.
  */
 export function benchTools(
   installed: Installed,
   baseline?: string,
+  baselineTakesMirrors = true,
 ): Tool[] {
   const tools = [
     client(CLIENT),
@@ -205,7 +207,7 @@ export function benchTools(
   }
   if (installed.nginx) {
     tools.push(client(CLIENT_NGINX, { list: "mirrors" }));
-    if (baseline !== undefined) {
+    if (baseline !== undefined && baselineTakesMirrors) {
       tools.push(
         client(CLIENT_NGINX_BASELINE, {
           list: "mirrors",

@@ -84,6 +84,11 @@ Deno.test("a baseline checkout's client runs beside ours, against the same serve
   assert.deepEqual(
     mirrors.slice(-3),
     tools[nginx]!.command(JOB).args.slice(-3),
+  ); // A baseline from before mirrors on the web gets no mirror row.
+  assert.ok(
+    !benchTools(ALL, "/old", false).some((tool) =>
+      tool.name === "client (nginx) @baseline"
+    ),
   );
 });
 
