@@ -448,17 +448,32 @@ async function fetchAgain(run: {
     throw error;
   }
   const missing = pass.missing();
-  if (missing.length > 0) {
-    await checkpoints.save();
-    throw unfinishedError({
-      slots: run.slots,
-      first: run.first,
-      missing,
-      partialPath: run.partialPath,
-      interrupted: options.signal?.aborted ?? false,
-    });
-  }
+  if (missing.length > 0) await stopUnfinished({ ...run, missing });
   return ranges;
+}
+
+/**
+ * Saves progress and throws the error of a download with bytes missing.
+ *
+ * @throws {IncompleteDownloadError} Always (a {@linkcode FileChangedError}
+ * when the file changed on the servers).
+ */
+async function stopUnfinished(run: {
+  options: DownloadOptions;
+  checkpoints: Checkpoints;
+  slots: readonly ServerSlot[];
+  first: number;
+  partialPath: string;
+  missing: ByteRange[];
+}): Promise<never> {
+  await run.checkpoints.save();
+  throw unfinishedError({
+    slots: run.slots,
+    first: run.first,
+    missing: run.missing,
+    partialPath: run.partialPath,
+    interrupted: run.options.signal?.aborted ?? false,
+  });
 }
 
 /**
@@ -513,14 +528,7 @@ async function fetchAll(run: {
   }
   const missing = passes.all.flatMap((pass) => pass.missing());
   if (missing.length > 0 || passes.present(false).size < size) {
-    await checkpoints.save();
-    throw unfinishedError({
-      slots: run.slots,
-      first: run.first,
-      missing,
-      partialPath: run.partialPath,
-      interrupted: options.signal?.aborted ?? false,
-    });
+    await stopUnfinished({ ...run, missing });
   }
   return againRanges;
 }
