@@ -23,6 +23,10 @@ import {
 /** How many windows of the bytes each source sent are cross-checked. */
 export const CROSS_CHECK_WINDOWS = 4;
 
+/** Cross-check windows start on multiples of this where they can: whole
+ * pages of the mirrors' files. */
+export const WINDOW_ALIGN = 4096;
+
 /** The length of a cross-check window: 64 KiB, less where the bytes a
  * source sent in one stretch are fewer. */
 export const CROSS_CHECK_WINDOW_BYTES: number = SPOT_WINDOW_BYTES;
@@ -53,14 +57,24 @@ export function crossCheckWindows(
 ): SpotWindow[] {
   const count = options.count ?? CROSS_CHECK_WINDOWS;
   const length = options.length ?? CROSS_CHECK_WINDOW_BYTES;
-  // Where a window may start in each stretch: one place in a short one.
-  const stretches = sent.filter(([start, end]) => end > start).map((
-    [start, end],
-  ) => ({
-    start,
-    length: Math.min(length, end - start),
-    starts: Math.max(1, end - start - length + 1),
-  }));
+  // Where a window may start in each stretch: on a multiple of
+  // WINDOW_ALIGN where one fits, else at its start. A window that ends
+  // inside a page keeps a mirror's last segment waiting for the client's
+  // delayed ACK: 40 ms a window from nginx on 127.0.0.1, against 3 ms.
+  const stretches = sent.filter(([start, end]) => end > start).map(
+    ([start, end]) => {
+      const first = Math.ceil(start / WINDOW_ALIGN) * WINDOW_ALIGN;
+      const last = end - length;
+      return last >= first
+        ? {
+          start: first,
+          step: WINDOW_ALIGN,
+          length,
+          starts: Math.floor((last - first) / WINDOW_ALIGN) + 1,
+        }
+        : { start, step: 1, length: Math.min(length, end - start), starts: 1 };
+    },
+  );
   const total = stretches.reduce((sum, s) => sum + s.starts, 0);
   if (total === 0) return [];
   const random = seededRandom(seed);
@@ -72,7 +86,7 @@ export function crossCheckWindows(
       at -= s.starts;
       return false;
     })!;
-    const offset = stretch.start + at;
+    const offset = stretch.start + at * stretch.step;
     windows.set(offset, { offset, length: stretch.length });
   }
   return [...windows.values()].sort((a, b) => a.offset - b.offset);
