@@ -84,6 +84,8 @@ export interface MirrorBehaviour {
   digest?: boolean;
   /** Adds (or replaces) these headers. */
   headers?: Record<string, string>;
+  /** Sends the body at this many bytes per second, in steps of 50 ms. */
+  bytesPerSecond?: number;
 }
 
 /** What the hook is given. */
@@ -297,6 +299,13 @@ export class FaultMirror implements AsyncDisposable {
       if (head) headers.set("content-length", String(body.length));
       return new Response(null, { status, headers });
     }
+    if (behaviour.bytesPerSecond !== undefined) {
+      headers.set("content-length", String(body.length));
+      return new Response(paced(body, behaviour.bytesPerSecond), {
+        status,
+        headers,
+      });
+    }
     const cut = behaviour.cutAfter;
     const stall = behaviour.stallAfter;
     if (cut === undefined && stall === undefined) {
@@ -369,4 +378,29 @@ function parseRange(
   if (match[2] !== "" && Number(match[2]) < start) return "ignore";
   if (start >= size) return "unsatisfiable";
   return { start, end };
+}
+
+/** A body sent in steps of 50 ms at a pace. */
+function paced(
+  body: Uint8Array,
+  bytesPerSecond: number,
+): ReadableStream<Uint8Array> {
+  const step = Math.max(1, Math.floor(bytesPerSecond / 20));
+  let at = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (at >= body.length) {
+        controller.close();
+        return;
+      }
+      await new Promise((resolve) => timer = setTimeout(resolve, 50));
+      timer = undefined;
+      controller.enqueue(body.slice(at, at + step));
+      at += step;
+    },
+    cancel() {
+      if (timer !== undefined) clearTimeout(timer);
+    },
+  });
 }
