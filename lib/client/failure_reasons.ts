@@ -11,6 +11,8 @@ import { ProtocolError, Status } from "../wire/protocol.ts";
 import { formatAddress, type ServerAddress } from "../wire/address.ts";
 import { TimeoutError } from "../wire/watchdog.ts";
 import { ServerReplyError } from "./request_exchange.ts";
+import { HttpStatusError, MirrorRequestError } from "./http_replies.ts";
+import { scrubUrls } from "./server_entry.ts";
 
 /**
  * Describes a failed request in one line for warnings.
@@ -78,4 +80,52 @@ export function sizeFailureReason(error: unknown): string {
 
 function lowerFirst(text: string): string {
   return text.charAt(0).toLowerCase() + text.slice(1);
+}
+
+/**
+ * Why a request to a mirror failed, in a few words: `not found (404)`,
+ * `refused (403 Forbidden)`, `connection refused`, `timed out ...`,
+ * `certificate not trusted: ...`, and so on.
+ *
+ * @param error What the request threw.
+ * @returns The reason, on one line.
+ */
+export function mirrorFailureReason(error: unknown): string {
+  return scrubUrls(mirrorReason(error));
+}
+
+function mirrorReason(error: unknown): string {
+  if (error instanceof HttpStatusError) {
+    if (error.status === 404 || error.status === 410) {
+      return `not found (${error.status})`;
+    }
+    if (error.status === 401 || error.status === 403) {
+      return `refused (${error.message.replace(/^the mirror answered /, "")})`;
+    }
+    return error.message;
+  }
+  if (error instanceof DOMException && error.name === "AbortError") {
+    return "the request was given up";
+  }
+  if (error instanceof TimeoutError) return lowerFirst(error.message);
+  if (!(error instanceof Error)) return escapeUnseen(String(error));
+  // fetch says "fetch failed"; the system's words are in the cause.
+  const detail = error instanceof MirrorRequestError
+    ? error.message
+    : error.cause instanceof Error
+    ? `${error.message}: ${error.cause.message}`
+    : error.message;
+  if (/Connection refused/i.test(detail)) return "connection refused";
+  if (/Connection reset/i.test(detail)) return "connection reset";
+  const certificate = /(invalid peer certificate[^\n]*)/i.exec(detail);
+  if (certificate !== null) {
+    return `certificate not trusted: ${escapeUnseen(certificate[1]!)}`;
+  }
+  if (/failed to lookup address/i.test(detail)) {
+    return `unknown host: ${escapeUnseen(detail)}`;
+  }
+  if (/error reading a body from connection/i.test(detail)) {
+    return "the connection broke while the body arrived";
+  }
+  return escapeUnseen(detail);
 }

@@ -16,111 +16,45 @@
  * @module
  */
 
-import { escapeUnseen } from "../wire/quoted_name.ts";
 import { TimeoutError, Watchdog } from "../wire/watchdog.ts";
 import { notCapableIn } from "../cli/permission_error.ts";
 import { ConnectionLostError, type Timeouts } from "./request_exchange.ts";
-import { ReceiveBuffers } from "./receive_buffers.ts";
 import { announcedSha256 } from "./repr_digest.ts";
+import { streamPieces } from "./http_body.ts";
+import {
+  checkIdentityEncoding,
+  checkRangeReply,
+  contentLength,
+  HttpStatusError,
+  invalidContentRange,
+  MirrorRedirectError,
+  MirrorReplyError,
+  MirrorRequestError,
+  parseContentRange,
+  REDIRECT_STATUSES,
+  redirectTarget,
+  refuseHtml,
+  statusError,
+  statusText,
+} from "./http_replies.ts";
+import { mirrorFailureReason } from "./failure_reasons.ts";
 import { delay } from "./retry_policy.ts";
 import { urlLabel } from "./server_entry.ts";
 import {
   type DigestListener,
   NoDigestListError,
   OtherVersionError,
-  type RangeSink,
   type Source,
   SourceBusyError,
   type SourceFetch,
   SourceLeftOutError,
 } from "./source.ts";
 
-/** Pieces end on multiples of this when the sink does not say. */
-const DEFAULT_PIECE_BYTES = 1024 * 1024;
-
 /** Redirects followed for one request, at most. */
 export const MAX_REDIRECTS = 5;
 
 /** The longest `Retry-After` waited for when the options do not say. */
 const DEFAULT_RETRY_AFTER_CAP_MS = 8000;
-
-const REDIRECT_STATUSES = [301, 302, 303, 307, 308];
-
-/** A mirror answered with a status that gives no bytes of the range. */
-export class HttpStatusError extends Error {
-  /** The HTTP status. */
-  readonly status: number;
-
-  /** How long the mirror asked to be left alone (`Retry-After` of a 429
-   * or 503), capped; `undefined` if it did not say. */
-  readonly retryAfterMs: number | undefined;
-
-  /**
-   * Creates the error.
-   *
-   * @param status The HTTP status.
-   * @param message What it means here.
-   * @param retryAfterMs How long the mirror asked to be left alone.
-   */
-  constructor(status: number, message: string, retryAfterMs?: number) {
-    super(message);
-    this.name = "HttpStatusError";
-    this.status = status;
-    this.retryAfterMs = retryAfterMs;
-  }
-}
-
-/** A mirror's reply does not say what it holds the way HTTP requires: a
- * `206` with another range, a `Content-Range` that cannot be read. */
-export class MirrorReplyError extends Error {
-  /**
-   * Creates the error.
-   *
-   * @param message What is wrong with the reply.
-   */
-  constructor(message: string) {
-    super(message);
-    this.name = "MirrorReplyError";
-  }
-}
-
-/** A request to a mirror failed before its reply (the connection was
- * refused, broke, or TLS failed): `fetch`'s words and the system's, with
- * every URL in them shown as messages show URLs (see
- * {@linkcode scrubUrls}). */
-export class MirrorRequestError extends Error {
-  /**
-   * Creates the error.
-   *
-   * @param error What `fetch` threw.
-   */
-  constructor(error: Error) {
-    super(
-      scrubUrls(
-        error.cause instanceof Error
-          ? `${error.message}: ${error.cause.message}`
-          : error.message,
-      ),
-      { cause: error },
-    );
-    this.name = "MirrorRequestError";
-  }
-}
-
-/** A redirect the client will not follow: a loop, too many, a downgrade
- * from `https` to `http`, or no usable `Location`. The mirror cannot serve
- * the file. */
-export class MirrorRedirectError extends SourceLeftOutError {
-  /**
-   * Creates the error.
-   *
-   * @param message What is wrong with the redirect.
-   */
-  constructor(message: string) {
-    super(message);
-    this.name = "MirrorRedirectError";
-  }
-}
 
 /** What an {@linkcode HttpSource} needs. */
 export interface HttpSourceOptions {
@@ -134,33 +68,6 @@ export interface HttpSourceOptions {
   /** The longest `Retry-After` waited for before the mirror is asked
    * again (the retry policy's longest delay). Default 8 s. */
   retryAfterCapMs?: number;
-}
-
-/** A parsed `Content-Range: bytes a-b/total`. */
-export interface ContentRange {
-  /** First byte. */
-  start: number;
-  /** Last byte (inclusive). */
-  end: number;
-  /** The whole file's size, if given. */
-  total: number | undefined;
-}
-
-/**
- * Parses a `Content-Range` header of a `206` reply.
- *
- * @param text The header's value.
- * @returns The range, or `undefined` if it is not `bytes a-b/total`.
- */
-export function parseContentRange(text: string): ContentRange | undefined {
-  const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(text.trim());
-  if (match === null) return undefined;
-  const start = Number(match[1]);
-  const end = Number(match[2]);
-  const total = match[3] === "*" ? undefined : Number(match[3]);
-  if (![start, end, total ?? 0].every(Number.isSafeInteger)) return undefined;
-  if (end < start || (total !== undefined && end >= total)) return undefined;
-  return { start, end, total };
 }
 
 /** What a mirror said of its copy's identity, with its size. */
@@ -647,351 +554,3 @@ export class HttpSource implements Source {
 /** Why a mirror that ignores ranges serves no range but one at 0. */
 const IGNORES_RANGES =
   "it ignores Range requests (it answers 200 with the whole file)";
-
-/** Where a redirect leads, if it may be followed. */
-function redirectTarget(from: URL, response: Response): URL {
-  const location = response.headers.get("location");
-  if (location === null) {
-    throw new MirrorRedirectError(
-      `it redirects (${statusText(response)}) without a Location`,
-    );
-  }
-  let next: URL;
-  try {
-    next = new URL(location, from);
-  } catch (error) {
-    if (!(error instanceof TypeError)) throw error;
-    throw new MirrorRedirectError(
-      `it redirects to a malformed URL: ${scrubUrls(escapeUnseen(location))}`,
-    );
-  }
-  if (next.protocol !== "https:" && next.protocol !== "http:") {
-    throw new MirrorRedirectError(
-      `it redirects to a ${next.protocol} URL, not http or https`,
-    );
-  }
-  if (from.protocol === "https:" && next.protocol === "http:") {
-    throw new MirrorRedirectError(
-      `refused a redirect from https to plain http (${urlLabel(next)})`,
-    );
-  }
-  // fetch sends a URL's credentials to its host: never in the clear (the
-  // list refuses those too), never to a host other than the one they
-  // came with.
-  if (next.username !== "" || next.password !== "") {
-    if (next.protocol === "http:") {
-      throw new MirrorRedirectError(
-        `refused a redirect to plain http with credentials (${urlLabel(next)})`,
-      );
-    }
-    if (next.origin !== from.origin) {
-      throw new MirrorRedirectError(
-        `refused a redirect that sends credentials to another host (${
-          urlLabel(next)
-        })`,
-      );
-    }
-  }
-  return next;
-}
-
-/** `404 Not Found`, or just `404` without a reason phrase. */
-function statusText(response: Response): string {
-  return `${response.status}${
-    response.statusText === "" ? "" : ` ${response.statusText}`
-  }`;
-}
-
-/** A reply that gives no bytes, as an error; a 429 or 503 with the wait
- * its `Retry-After` asks for, capped. */
-function statusError(response: Response, capMs: number): HttpStatusError {
-  const { status } = response;
-  const retryAfter = response.headers.get("retry-after");
-  const asked = (status === 429 || status === 503) && retryAfter !== null
-    ? parseRetryAfter(retryAfter, Date.now())
-    : undefined;
-  const waitMs = asked === undefined ? undefined : Math.min(asked, capMs);
-  const text = statusText(response);
-  const what = status === 429 || status === 503
-    ? `busy (${text})`
-    : status >= 500
-    ? `server error (${text})`
-    : `the mirror answered ${text}`;
-  return new HttpStatusError(
-    status,
-    waitMs === undefined ? what : `${what}, retry after ${waitMs / 1000} s`,
-    waitMs,
-  );
-}
-
-/**
- * Reads a `Retry-After` value: seconds, or an HTTP date.
- *
- * @param value The header's value.
- * @param now The time now, in ms since the epoch.
- * @returns The wait in milliseconds (0 for a date past), or `undefined`
- * if it is neither.
- */
-export function parseRetryAfter(
-  value: string,
-  now: number,
-): number | undefined {
-  const text = value.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  if (!/[a-z]/i.test(text)) return undefined;
-  const at = Date.parse(text);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
-/** Why a `Content-Range` cannot be read. */
-function invalidContentRange(header: string): string {
-  return `its 206 reply has no valid Content-Range: ${JSON.stringify(header)}${
-    (header.match(/\d+/g) ?? []).some((n) => !Number.isSafeInteger(Number(n)))
-      ? TOO_LARGE
-      : ""
-  }`;
-}
-
-const TOO_LARGE = " (a file of more than 2^53-1 bytes cannot be real)";
-
-/** A reply's `Content-Length`, if it states one. */
-function contentLength(response: Response): number | undefined {
-  const length = response.headers.get("content-length");
-  if (length === null || !/^\d+$/.test(length)) return undefined;
-  if (!Number.isSafeInteger(Number(length))) {
-    throw new MirrorReplyError(`its Content-Length is ${length}${TOO_LARGE}`);
-  }
-  return Number(length);
-}
-
-/** Refuses an HTML page sent for the file with `200`: an error page. */
-function refuseHtml(response: Response): void {
-  const type = response.headers.get("content-type") ?? "";
-  if (/^\s*text\/html\b/i.test(type)) {
-    throw new SourceLeftOutError(
-      `it sent an HTML page (200, ${type}) instead of the file`,
-    );
-  }
-}
-
-/** Refuses a reply whose body is encoded (compressed): not the file's
- * bytes. */
-function checkIdentityEncoding(response: Response): void {
-  const encoding = response.headers.get("content-encoding");
-  if (encoding !== null && encoding.trim().toLowerCase() !== "identity") {
-    // It ignores Accept-Encoding: identity; asking again will not help.
-    throw new SourceLeftOutError(
-      `it sent the range encoded (${encoding}), not as bytes of the file`,
-    );
-  }
-}
-
-/**
- * Throws unless a `206` is of exactly the range asked for, of a file of
- * the agreed size.
- */
-function checkRangeReply(
-  response: Response,
-  asked: { offset: number; length: number; fileSize: number },
-): void {
-  checkIdentityEncoding(response);
-  const type = response.headers.get("content-type") ?? "";
-  if (/^\s*multipart\//i.test(type)) {
-    throw new SourceLeftOutError(
-      `it sent the range as ${escapeUnseen(type)}, not as bytes of the file`,
-    );
-  }
-  const header = response.headers.get("content-range") ?? "";
-  const range = parseContentRange(header);
-  if (range === undefined) {
-    throw new MirrorReplyError(invalidContentRange(header));
-  }
-  if (range.total !== undefined && range.total !== asked.fileSize) {
-    throw new OtherVersionError(
-      `its file is ${range.total} bytes, expected ${asked.fileSize}`,
-    );
-  }
-  const last = asked.offset + asked.length - 1;
-  if (range.start !== asked.offset || range.end !== last) {
-    throw new MirrorReplyError(
-      `it sent bytes ${range.start}-${range.end} for bytes ${asked.offset}-${last}`,
-    );
-  }
-  const length = contentLength(response);
-  if (length !== undefined && length !== asked.length) {
-    throw new MirrorReplyError(
-      `its 206 reply for bytes ${asked.offset}-${last} has a Content-Length of ${length}, not ${asked.length}`,
-    );
-  }
-}
-
-/**
- * A body is read into one buffer of this size per range, handed back and
- * reused from read to read (a BYOB reader), instead of a fresh chunk per
- * read: their garbage had `fetch` alone peak near 100 MiB resident.
- */
-const READ_BYTES = 256 * 1024;
-
-/**
- * Each read lands at the offset, modulo this, that its bytes have in the
- * piece: V8 copies a word at a time only between arrays aligned alike (into
- * a `SharedArrayBuffer` it copies byte by byte otherwise), and the reads'
- * sizes are whatever the socket gave.
- */
-const WORD_BYTES = 8;
-
-/** Hands a body to the sink in pieces ending on multiples of its piece
- * size, until the range (or its moved end) is complete. */
-async function streamPieces(
-  body: ReadableStream<Uint8Array>,
-  options: {
-    offset: number;
-    length: number;
-    sink: RangeSink;
-    watchdog: Watchdog;
-  },
-): Promise<void> {
-  const { offset, length, sink, watchdog } = options;
-  const pieceBytes = sink.pieceBytes ?? DEFAULT_PIECE_BYTES;
-  const buffers = sink.buffers ?? new ReceiveBuffers();
-  const requestedEnd = offset + length;
-  const end = () => Math.min(requestedEnd, sink.end?.() ?? requestedEnd);
-  const reader = body.getReader({ mode: "byob" });
-  // Each read takes this buffer over and gives it back in its result.
-  let scratch = new ArrayBuffer(READ_BYTES + WORD_BYTES);
-  let position = offset;
-  let chunk: Uint8Array | undefined;
-  let used = 0;
-  try {
-    while (position < end()) {
-      const buffer = await buffers.take(Math.min(pieceBytes, length));
-      const pieceEnd = Math.min(
-        (Math.floor(position / pieceBytes) + 1) * pieceBytes,
-        end(),
-      );
-      let filled = 0;
-      try {
-        // Up to the piece's end, or to the range's end if a thief moved it
-        // below.
-        while (position + filled < Math.min(pieceEnd, end())) {
-          if (chunk === undefined || used === chunk.length) {
-            const next = await reader.read(
-              new Uint8Array(
-                scratch,
-                (buffer.byteOffset + filled) % WORD_BYTES,
-                READ_BYTES,
-              ),
-            );
-            if (next.done) {
-              throw new ConnectionLostError(
-                `the mirror ended the body after ${
-                  position + filled - offset
-                } of ${length} bytes`,
-              );
-            }
-            scratch = next.value.buffer as ArrayBuffer;
-            chunk = next.value;
-            used = 0;
-            watchdog.kick();
-            sink.onRead?.(chunk.length);
-          }
-          const n = Math.min(chunk.length - used, pieceEnd - position - filled);
-          buffer.set(chunk.subarray(used, used + n), filled);
-          used += n;
-          filled += n;
-        }
-      } catch (error) {
-        if (filled > 0) await sink.onData(buffer.subarray(0, filled));
-        throw error;
-      }
-      const more = await sink.onData(buffer.subarray(0, filled));
-      watchdog.kick();
-      position += filled;
-      if (more === false) return;
-    }
-  } finally {
-    reader.releaseLock();
-  }
-}
-
-/**
- * Why a request to a mirror failed, in a few words: `not found (404)`,
- * `refused (403 Forbidden)`, `connection refused`, `timed out ...`,
- * `certificate not trusted: ...`, and so on.
- *
- * @param error What the request threw.
- * @returns The reason, on one line.
- */
-export function mirrorFailureReason(error: unknown): string {
-  return scrubUrls(failureReason(error));
-}
-
-function failureReason(error: unknown): string {
-  if (error instanceof HttpStatusError) {
-    if (error.status === 404 || error.status === 410) {
-      return `not found (${error.status})`;
-    }
-    if (error.status === 401 || error.status === 403) {
-      return `refused (${error.message.replace(/^the mirror answered /, "")})`;
-    }
-    return error.message;
-  }
-  if (error instanceof DOMException && error.name === "AbortError") {
-    return "the request was given up";
-  }
-  if (error instanceof TimeoutError) return lowerFirst(error.message);
-  if (!(error instanceof Error)) return escapeUnseen(String(error));
-  // fetch says "fetch failed"; the system's words are in the cause.
-  const detail = error instanceof MirrorRequestError
-    ? error.message
-    : error.cause instanceof Error
-    ? `${error.message}: ${error.cause.message}`
-    : error.message;
-  if (/Connection refused/i.test(detail)) return "connection refused";
-  if (/Connection reset/i.test(detail)) return "connection reset";
-  const certificate = /(invalid peer certificate[^\n]*)/i.exec(detail);
-  if (certificate !== null) {
-    return `certificate not trusted: ${escapeUnseen(certificate[1]!)}`;
-  }
-  if (/failed to lookup address/i.test(detail)) {
-    return `unknown host: ${escapeUnseen(detail)}`;
-  }
-  if (/error reading a body from connection/i.test(detail)) {
-    return "the connection broke while the body arrived";
-  }
-  return escapeUnseen(detail);
-}
-
-/**
- * A text with every URL in it shown as messages show URLs: without
- * credentials, its query as `?…` (a signed URL's query is a secret).
- *
- * @param text Any text, such as `fetch`'s error message.
- * @returns The text with its URLs so shown.
- */
-export function scrubUrls(text: string): string {
-  return text.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s]+/gi, (match) => {
-    // Punctuation after a URL is the text's, as in `(http://h/f):`.
-    const [, found, after] = /^(.*?)([)\]>,;:.'"]*)$/s.exec(match)!;
-    return `${scrubUrl(found!)}${after}`;
-  });
-}
-
-/** One URL as messages show it, or what is left of it, scrubbed alike,
- * if it cannot be read. */
-function scrubUrl(found: string): string {
-  try {
-    const url = new URL(found);
-    if (url.host !== "") return urlLabel(url);
-  } catch (error) {
-    if (!(error instanceof TypeError)) throw error;
-  }
-  return found.replace(/^([^:]+:\/\/)[^/?#]*@/, "$1").replace(
-    /[?#].*$/,
-    "?…",
-  );
-}
-
-function lowerFirst(text: string): string {
-  return text.charAt(0).toLowerCase() + text.slice(1);
-}

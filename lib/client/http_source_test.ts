@@ -2,17 +2,16 @@ import assert from "node:assert/strict";
 import { FaultMirror } from "../../tests/_support/fault_mirror.ts";
 import { randomBytes, sameBytes } from "../../tests/_support/harness.ts";
 import { TimeoutError } from "../wire/watchdog.ts";
+import { HttpSource, MAX_REDIRECTS } from "./http_source.ts";
 import {
-  HttpSource,
   HttpStatusError,
-  MAX_REDIRECTS,
-  mirrorFailureReason,
   MirrorRedirectError,
   MirrorReplyError,
   parseContentRange,
   parseRetryAfter,
-  scrubUrls,
-} from "./http_source.ts";
+} from "./http_replies.ts";
+import { mirrorFailureReason } from "./failure_reasons.ts";
+import { scrubUrls } from "./server_entry.ts";
 import { DEFAULT_TIMEOUTS, type Timeouts } from "./request_exchange.ts";
 import {
   OtherVersionError,

@@ -128,3 +128,33 @@ export function nameFromUrl(url: URL): string | undefined {
     throw error;
   }
 }
+
+/**
+ * A text with every URL in it shown as messages show URLs: without
+ * credentials, its query as `?…` (a signed URL's query is a secret).
+ *
+ * @param text Any text, such as `fetch`'s error message.
+ * @returns The text with its URLs so shown.
+ */
+export function scrubUrls(text: string): string {
+  return text.replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s]+/gi, (match) => {
+    // Punctuation after a URL is the text's, as in `(http://h/f):`.
+    const [, found, after] = /^(.*?)([)\]>,;:.'"]*)$/s.exec(match)!;
+    return `${scrubUrl(found!)}${after}`;
+  });
+}
+
+/** One URL as messages show it, or what is left of it, scrubbed alike,
+ * if it cannot be read. */
+function scrubUrl(found: string): string {
+  try {
+    const url = new URL(found);
+    if (url.host !== "") return urlLabel(url);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
+  }
+  return found.replace(/^([^:]+:\/\/)[^/?#]*@/, "$1").replace(
+    /[?#].*$/,
+    "?…",
+  );
+}
