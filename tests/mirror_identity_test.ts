@@ -544,3 +544,24 @@ Deno.test("a list line that repeats an earlier mirror is dropped with a warning"
   );
   assert.match(run.stderr, /4 chunks from 1 of 1 server;/);
 });
+
+Deno.test("a --mirror that repeats an earlier one is used once, with a warning", async () => {
+  const bytes = randomBytes(SIZE);
+  const [only] = mirrors({ files: { "f.bin": bytes } });
+  await using _only = only!;
+  await using work = await tempDir();
+  const url = only!.fileUrl("f.bin");
+  const run = await runClient({
+    cwd: work.path,
+    args: ["--mirror", url, "--mirror", url, "4"],
+  });
+  await assertDownloaded(work.path, run, bytes);
+  assert.match(
+    run.stderr,
+    new RegExp(
+      `^warning: --mirror 2 repeats --mirror 1 \\(${url}\\); it is used once$`,
+      "m",
+    ),
+  );
+  assert.match(run.stderr, /4 chunks from 1 of 1 server;/);
+});

@@ -7,6 +7,8 @@
 
 import { UsageError } from "../cli/cli_args.ts";
 import {
+  entryKey,
+  entryLabel,
   isFolderUrl,
   type MirrorEntry,
   nameFromUrl,
@@ -167,19 +169,35 @@ export function onlyFileUrls(servers: readonly ServerEntry[]): boolean {
 }
 
 /**
- * The `--mirror` URLs to use: at most {@linkcode MAX_SERVERS}, as from a
- * list, with a warning when more were given.
+ * The `--mirror` URLs to use, as from a list: one that repeats an earlier
+ * one is used once, and at most {@linkcode MAX_SERVERS}, with a warning
+ * for each left out.
  *
  * @param mirrors The `--mirror` URLs, in order.
- * @returns The first {@linkcode MAX_SERVERS}.
+ * @returns The distinct ones, the first {@linkcode MAX_SERVERS}.
  */
 export function mirrorsToUse(mirrors: readonly MirrorEntry[]): MirrorEntry[] {
-  if (mirrors.length > MAX_SERVERS) {
+  const seen = new Map<string, number>();
+  const distinct: MirrorEntry[] = [];
+  for (const [i, mirror] of mirrors.entries()) {
+    const first = seen.get(entryKey(mirror));
+    if (first !== undefined) {
+      console.error(
+        `warning: --mirror ${i + 1} repeats --mirror ${first} (${
+          entryLabel(mirror)
+        }); it is used once`,
+      );
+      continue;
+    }
+    seen.set(entryKey(mirror), i + 1);
+    distinct.push(mirror);
+  }
+  if (distinct.length > MAX_SERVERS) {
     console.error(
-      `warning: ${mirrors.length} --mirror URLs given; only the first ${MAX_SERVERS} are used`,
+      `warning: ${distinct.length} --mirror URLs given; only the first ${MAX_SERVERS} are used`,
     );
   }
-  return mirrors.slice(0, MAX_SERVERS);
+  return distinct.slice(0, MAX_SERVERS);
 }
 
 /**

@@ -79,6 +79,17 @@ export function urlLabel(url: URL): string {
 }
 
 /**
+ * What makes two entries the same place to fetch from: a mirror's URL as
+ * listed, a server's address.
+ *
+ * @param entry The entry.
+ * @returns The key; equal for entries listed twice.
+ */
+export function entryKey(entry: ServerEntry): string {
+  return entry.kind === "mirror" ? entry.url.href : entryLabel(entry);
+}
+
+/**
  * How messages name an entry: `host:port`, or the mirror's URL; with the
  * file's name, a folder mirror's label is the file's URL in it, so
  * messages name what was fetched.

@@ -7,6 +7,7 @@
 
 import { quoteName } from "../wire/quoted_name.ts";
 import {
+  entryKey,
   entryLabel,
   type MirrorEntry,
   protocolServer,
@@ -162,7 +163,7 @@ export function parseServerList(text: string): ServerList {
   /** Adds an entry unless an earlier line gave the same one. */
   const add = (lineNumber: number, entry: ServerEntry) => {
     const label = entryLabel(entry);
-    const key = entry.kind === "mirror" ? entry.url.href : label;
+    const key = entryKey(entry);
     const first = seen.get(key);
     if (first !== undefined) {
       repeated.push({ line: lineNumber, first, label });
