@@ -376,3 +376,25 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     assert.deepEqual(left, ["f.bin.part", "f.bin.part.state", "list"]);
   });
 }
+
+Deno.test("a mirror nothing listens on, beside good ones, is left out as 'connection refused', not in fetch's own words", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const closedPort = listener.addr.port;
+  listener.close();
+  await using good = mirror();
+  await using other = mirror();
+  await using work = await tempDir();
+  const dead = `http://127.0.0.1:${closedPort}/${NAME}`;
+  await Deno.writeTextFile(
+    `${work.path}/list`,
+    `${dead}\n${good.url}${NAME}\n${other.url}${NAME}\n`,
+  );
+  const run = await runClient({ cwd: work.path, args: ["list", "4"] });
+  assert.equal(run.code, 0, run.stderr);
+  assert.ok(sameBytes(await Deno.readFile(`${work.path}/${NAME}`), BYTES));
+  assert.doesNotMatch(run.stderr, /fetch failed|os error/);
+  assert.match(
+    run.stderr,
+    new RegExp(`^warning: no size from ${dead}: connection refused$`, "m"),
+  );
+});

@@ -134,7 +134,7 @@ export async function spotCheck(
           ? `it did not send its spot-check windows within ${
             Math.round(Math.max(graceMs, 0) / 100) / 10
           } s of the first source that did`
-          : `its spot-check windows could not be fetched: ${reasonOf(error)}`,
+          : `its spot-check windows could not be fetched: ${reasonOf(slot.source, error)}`,
         false,
       );
       return undefined;
@@ -242,7 +242,11 @@ export async function windowDigests(
   return digests;
 }
 
-/** Why a fetch failed, in a few words. */
-function reasonOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+/** Why a source's fetch failed, in the source's own few words (a
+ * mirror's `connection refused`, not `fetch`'s whole text), without its
+ * label: the message names the source already. */
+function reasonOf(source: ServerSlot["source"], error: unknown): string {
+  const line = source.describeFailure(error);
+  const prefix = `${source.label}: `;
+  return line.startsWith(prefix) ? line.slice(prefix.length) : line;
 }
