@@ -134,7 +134,9 @@ export async function spotCheck(
           ? `it did not send its spot-check windows within ${
             Math.round(Math.max(graceMs, 0) / 100) / 10
           } s of the first source that did`
-          : `its spot-check windows could not be fetched: ${reasonOf(slot.source, error)}`,
+          : `its spot-check windows could not be fetched: ${
+            reasonOf(slot.source, error)
+          }`,
         false,
       );
       return undefined;
