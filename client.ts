@@ -5,7 +5,6 @@
  * @module
  */
 
-import { resolve } from "node:path";
 import { writeAllSync } from "./lib/wire/exact_io.ts";
 import { versionLine } from "./lib/cli/cli_args.ts";
 import {
@@ -20,6 +19,7 @@ import {
 } from "./lib/client/output/held_output.ts";
 import { ProgressDisplay } from "./lib/client/progress/terminal.ts";
 import {
+  absolutePath,
   formatSummary,
   summarizeDownload,
 } from "./lib/client/progress/summary.ts";
@@ -202,7 +202,9 @@ export async function main(args: string[]): Promise<number> {
     });
     if (config.json) console.log(JSON.stringify(summary));
     if (!config.quiet) {
-      console.error(formatSummary(summary, resolve(outputPath)).join("\n"));
+      console.error(
+        formatSummary(summary, absolutePath(outputPath, Deno.cwd())).join("\n"),
+      );
     }
     return ExitCode.OK;
   } catch (error) {

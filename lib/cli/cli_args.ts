@@ -5,7 +5,6 @@
  * @module
  */
 
-import { parseArgs, type ParseArgsConfig } from "node:util";
 import { KEEP_OPEN_VERSION } from "../wire/protocol.ts";
 import { quoteName } from "../wire/quoted_name.ts";
 
@@ -36,90 +35,152 @@ export class UsageError extends Error {
   }
 }
 
-/** The option declarations `parseArgs` takes. */
-export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
+/** One option's declaration: a flag, or an option with a value. */
+export interface OptionDeclaration {
+  /** `boolean`: a flag, `--name`; `string`: `--name VALUE` or
+   * `--name=VALUE`. */
+  type: "boolean" | "string";
+  /** A one-letter name, `-x` (`-x VALUE` or `-xVALUE` with a value). */
+  short?: string;
+  /** Whether the option may be given more than once: its values are then
+   * kept in order, in an array. */
+  multiple?: boolean;
+  /** Its value when it is not given. */
+  default?: boolean | string;
+}
+
+/** The options a program takes, by long name. */
+export type OptionSpec = Record<string, OptionDeclaration>;
+
+/** The value of one option once parsed. */
+type OptionValue<D extends OptionDeclaration> = D extends { type: "boolean" }
+  ? D extends { multiple: true } ? boolean[] : boolean
+  : D extends { multiple: true } ? string[]
+  : string;
+
+/** The values of all options: `undefined` for one not given that has no
+ * default. */
+export type OptionValues<T extends OptionSpec> = {
+  [K in keyof T]: T[K] extends { default: boolean | string } ? OptionValue<T[K]>
+    : OptionValue<T[K]> | undefined;
+};
+
+/** A command line once parsed. */
+export interface ParsedCommandLine<T extends OptionSpec> {
+  /** The options' values. */
+  values: OptionValues<T>;
+  /** The other arguments, in order. */
+  positionals: string[];
+}
 
 /** An argument that is a negative number (`-1`, `-1.5`, `-.5`): a value,
  * not an option, so that it gets the message about its range. */
 const NEGATIVE_NUMBER = /^-\.?\d/;
 
-/** What stands in for a negative number while the options are parsed: no
- * argument can hold a NUL character, so none is taken for it. */
-const STAND_IN = "\0";
-
 /**
  * Parses a command line strictly: unknown options and missing values are
  * usage errors. A negative number is taken as a value (a positional
- * argument, or the value of the option before it), never as an option.
+ * argument, or the value of the option before it), never as an option;
+ * `-` alone is a positional argument, and everything after `--` is.
  *
  * @param args The arguments, without the program name.
  * @param options The option declarations.
  * @returns The option values and the positional arguments.
- * @throws {UsageError} For an unknown option or a missing value.
+ * @throws {UsageError} For an unknown option, a missing value, or a value
+ * given to a flag.
  */
 export function parseCommandLine<T extends OptionSpec>(
-  args: string[],
+  args: readonly string[],
   options: T,
-): ReturnType<typeof parseArgs<{ options: T; allowPositionals: true }>> {
-  const end = args.indexOf("--");
-  const numbers: string[] = [];
-  const standIns = args.map((arg, i) => {
-    if ((end >= 0 && i > end) || !NEGATIVE_NUMBER.test(arg)) return arg;
-    numbers.push(arg);
-    return `${STAND_IN}${numbers.length - 1}`;
-  });
-  const restore = (value: unknown) =>
-    typeof value === "string" && value.startsWith(STAND_IN)
-      ? numbers[Number(value.slice(STAND_IN.length))]!
-      : value;
-  let parsed: ReturnType<
-    typeof parseArgs<{ options: T; allowPositionals: true }>
-  >;
-  try {
-    parsed = parseArgs({
-      args: standIns,
-      options,
-      allowPositionals: true,
-      strict: true,
-    });
-  } catch (error) {
-    throw new UsageError(describeParseError(error as Error));
+): ParsedCommandLine<T> {
+  const values: Record<string, unknown> = {};
+  const positionals: string[] = [];
+  const byShort = new Map<string, string>();
+  for (const [name, declaration] of Object.entries(options)) {
+    if (declaration.short !== undefined) byShort.set(declaration.short, name);
   }
-  const values = parsed.values as Record<string, unknown>;
-  for (const [key, value] of Object.entries(values)) {
-    values[key] = Array.isArray(value) ? value.map(restore) : restore(value);
-  }
-  return {
-    ...parsed,
-    positionals: parsed.positionals.map((p) => restore(p) as string),
+  const set = (name: string, value: boolean | string) => {
+    if (options[name]!.multiple) {
+      ((values[name] ??= []) as unknown[]).push(value);
+    } else {
+      values[name] = value;
+    }
   };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--") {
+      positionals.push(...args.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith("-") || arg === "-" || NEGATIVE_NUMBER.test(arg)) {
+      positionals.push(arg);
+      continue;
+    }
+    // `--name`, `--name=VALUE`, `-x`, `-xVALUE`, or flags together: `-xy`.
+    const long = arg.startsWith("--");
+    const equals = long ? arg.indexOf("=") : -1;
+    const given = long
+      ? (equals < 0 ? arg : arg.slice(0, equals))
+      : arg.slice(0, 2);
+    const name = long ? given.slice(2) : byShort.get(given.slice(1));
+    const declaration = name === undefined || !Object.hasOwn(options, name)
+      ? undefined
+      : options[name];
+    if (name === undefined || declaration === undefined) {
+      throw unknownOption(given);
+    }
+    const attached = long
+      ? (equals < 0 ? undefined : arg.slice(equals + 1))
+      : (arg.length > 2 ? arg.slice(2) : undefined);
+    if (declaration.type === "boolean") {
+      if (long && attached !== undefined) {
+        throw new UsageError(`Option ${quoteName(given)} takes no value`);
+      }
+      set(name, true);
+      // Flags together, `-xy`: the rest are flags too.
+      for (const letter of attached ?? "") {
+        const other = byShort.get(letter);
+        if (other === undefined || options[other]!.type !== "boolean") {
+          throw unknownOption(`-${letter}`);
+        }
+        set(other, true);
+      }
+      continue;
+    }
+    if (attached !== undefined) {
+      set(name, attached);
+      continue;
+    }
+    const next = args[i + 1];
+    if (next === undefined) {
+      throw new UsageError(`Option ${quoteName(given)} needs a value`);
+    }
+    if (next.startsWith("-") && next !== "-" && !NEGATIVE_NUMBER.test(next)) {
+      throw new UsageError(
+        `Option ${
+          quoteName(given)
+        } needs a value (one that starts with "-" is written --${name}=-VALUE)`,
+      );
+    }
+    set(name, next);
+    i++;
+  }
+  for (const [name, declaration] of Object.entries(options)) {
+    if (values[name] === undefined && declaration.default !== undefined) {
+      values[name] = declaration.default;
+    }
+  }
+  return { values: values as OptionValues<T>, positionals };
 }
 
-/** The argument parser's message, in one line, with its quotes closed. */
-function describeParseError(error: Error): string {
-  const code = (error as { code?: string }).code;
-  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
-    const option = /^Unknown option '(.*?)'\. To specify/s.exec(
-      error.message,
-    )?.[1];
-    if (option !== undefined) {
-      return `Unknown option ${
-        quoteName(option)
-      } (a name that starts with "-" goes after "--")`;
-    }
-  }
-  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
-    const option = /^Option '(.*?)' argument is ambiguous/s.exec(
-      error.message,
-    )?.[1];
-    if (option !== undefined) {
-      const flag = option.replace(/ .*$/, "");
-      return `Option ${
-        quoteName(flag)
-      } needs a value (one that starts with "-" is written ${flag}=-VALUE)`;
-    }
-  }
-  return error.message.replace(/\s*\n\s*/g, " ");
+/** An option the program does not know, perhaps a name meant as a
+ * positional argument. */
+function unknownOption(given: string): UsageError {
+  return new UsageError(
+    `Unknown option ${
+      quoteName(given)
+    } (a name that starts with "-" goes after "--")`,
+  );
 }
 
 /**

@@ -116,6 +116,25 @@ function shortBytes(bytes: number): string {
 }
 
 /**
+ * A path made absolute against a folder, with its `.` and `..` steps
+ * walked and repeated `/` joined: where the summary says the file is.
+ *
+ * @param path The path, as given.
+ * @param cwd The folder a relative path starts from.
+ * @returns The absolute path.
+ */
+export function absolutePath(path: string, cwd: string): string {
+  const steps: string[] = [];
+  const full = path.startsWith("/") ? path : `${cwd}/${path}`;
+  for (const step of full.split("/")) {
+    if (step === "" || step === ".") continue;
+    if (step === "..") steps.pop();
+    else steps.push(step);
+  }
+  return `/${steps.join("/")}`;
+}
+
+/**
  * The summary for people: size, time, rate, bytes per server that sent
  * any, failovers and retries, resumed bytes and left-out servers if any,
  * and where the file is.

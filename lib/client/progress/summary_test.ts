@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { MIB, SERVERS } from "../../../tests/_support/progress_fixtures.ts";
 import type { DownloadResult } from "../download.ts";
-import { formatSummary, summarizeDownload } from "./summary.ts";
+import { absolutePath, formatSummary, summarizeDownload } from "./summary.ts";
 
 const RESULT: DownloadResult = {
   size: 10 * MIB,
@@ -174,4 +174,12 @@ Deno.test("servers that could not serve the file are named apart from those whos
   assert.ok(
     lines.includes("  left out (could not serve the file): 127.0.0.1:30002"),
   );
+});
+
+Deno.test("the summary's path is absolute, its . and .. steps walked", () => {
+  assert.equal(absolutePath("f.bin", "/home/me"), "/home/me/f.bin");
+  assert.equal(absolutePath("./out//f.bin", "/home/me/"), "/home/me/out/f.bin");
+  assert.equal(absolutePath("../f.bin", "/home/me"), "/home/f.bin");
+  assert.equal(absolutePath("/tmp/./a/../f.bin", "/home/me"), "/tmp/f.bin");
+  assert.equal(absolutePath("../../../f.bin", "/home"), "/f.bin");
 });
