@@ -7,7 +7,7 @@
 
 import { Mutex } from "../mutex.ts";
 import { createSha256 } from "../../wire/sha256.ts";
-import { writeAll } from "../../wire/exact_io.ts";
+import { writeAllSync } from "../../wire/exact_io.ts";
 import { type FileIdentity, sideFilePaths } from "./side_files.ts";
 import { quoteName } from "../../wire/quoted_name.ts";
 
@@ -223,22 +223,20 @@ export class OutputFile {
   }
 
   /**
-   * Writes bytes at an offset, on Deno's thread pool: the copy into the
-   * page cache runs there while this thread hashes the pieces (with a
-   * hashing worker thread, synchronous writes were as fast and cheaper).
-   * Holds the mutex for the seek and write. The bytes must not change
-   * until this settles.
+   * Writes bytes at an offset, on this thread: the write is a copy into
+   * the page cache, cheaper here than the hop to Deno's thread pool and
+   * back (blocks are hashed on a worker thread meanwhile). Holds the mutex
+   * for the seek and write.
    *
    * @param offset Where the bytes go.
    * @param bytes The bytes.
    * @throws {OutputError} If the write fails.
    */
   async writeAt(offset: number, bytes: Uint8Array): Promise<void> {
-    await this.#mutex.runExclusive(async () => {
+    await this.#mutex.runExclusive(() => {
       try {
-        // The seek is a system call that does not block: no hop.
         this.#file.seekSync(offset, Deno.SeekMode.Start);
-        await writeAll(this.#file, bytes);
+        writeAllSync(this.#file, bytes);
       } catch (error) {
         throw new OutputError(
           `Cannot write to ${quoteName(this.partialPath)} at byte ${offset}: ${
