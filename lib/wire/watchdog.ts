@@ -32,6 +32,8 @@ export class Watchdog implements Disposable {
   #what = "";
   #last = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the timer fires, from `performance.now()`. */
+  #firesAt = 0;
   #expired = false;
 
   /**
@@ -55,12 +57,22 @@ export class Watchdog implements Disposable {
    * @param what What is being waited for, for the error message.
    */
   arm(ms: number, what: string): void {
-    this.#clear();
-    if (this.#expired) return;
+    if (this.#expired) {
+      this.#clear();
+      return;
+    }
     this.#ms = ms;
     this.#what = what;
     this.#last = performance.now();
-    if (ms > 0) this.#timer = setTimeout(() => this.#check(), ms);
+    if (ms <= 0) {
+      this.#clear();
+      return;
+    }
+    // A timer that fires before the new deadline looks again then: a
+    // request's arms reuse one timer instead of making one each.
+    if (this.#timer !== undefined && this.#firesAt <= this.#last + ms) return;
+    this.#clear();
+    this.#schedule(ms);
   }
 
   /** Records progress: the deadline counts again from now. */
@@ -96,13 +108,19 @@ export class Watchdog implements Disposable {
     this.#timer = undefined;
   }
 
+  #schedule(ms: number): void {
+    this.#firesAt = performance.now() + ms;
+    this.#timer = setTimeout(() => this.#check(), ms);
+  }
+
   #check(): void {
+    this.#timer = undefined;
+    if (this.#ms <= 0) return;
     const idle = performance.now() - this.#last;
     if (idle < this.#ms) {
-      this.#timer = setTimeout(() => this.#check(), this.#ms - idle);
+      this.#schedule(this.#ms - idle);
       return;
     }
-    this.#timer = undefined;
     this.#expired = true;
     this.#onExpire();
   }

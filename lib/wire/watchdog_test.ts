@@ -166,3 +166,41 @@ Deno.test("an expired watchdog stays expired and is not armed again", async () =
   assert.equal(dog.expired, true);
   assert.equal(state.calls, 1);
 });
+
+Deno.test("an arm with a shorter time than the one before expires after the shorter time", async () => {
+  const { dog, expiry } = watched();
+  using _ = dog;
+  dog.arm(10_000, "waiting for the reply");
+  const armedAt = performance.now();
+  dog.arm(20, "receiving data");
+  const expiredAt = await within(expiry, 5000);
+  assert.ok(expiredAt - armedAt >= 20, `after ${expiredAt - armedAt} ms`);
+  assert.match(
+    String((dog.explain(new Error("closed")) as Error).message),
+    /after 0\.02 s without progress while receiving data/,
+  );
+});
+
+Deno.test("an arm with a longer time than the one before counts from the later arm", async () => {
+  const { dog, state, expiry } = watched();
+  using _ = dog;
+  dog.arm(20, "waiting for the reply");
+  await delay(10);
+  const armedAt = performance.now();
+  dog.arm(150, "receiving data");
+  // Past the first deadline, well before the second.
+  await delay(60);
+  assert.equal(state.calls, 0);
+  const expiredAt = await within(expiry, 5000);
+  assert.ok(expiredAt - armedAt >= 150, `after ${expiredAt - armedAt} ms`);
+});
+
+Deno.test("an arm with no time after a timed one never expires", async () => {
+  const { dog, state } = watched();
+  using _ = dog;
+  dog.arm(20, "waiting for the reply");
+  dog.arm(0, "receiving data");
+  await delay(60);
+  assert.equal(state.calls, 0);
+  assert.equal(dog.expired, false);
+});
