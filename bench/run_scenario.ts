@@ -154,6 +154,7 @@ export async function runScenario(
       mirrorListPath,
       mixedListPath,
       chunks: scenario.chunks,
+      servers: scenario.servers,
       mirrorUrls: nginx ? mirrorUrls(nginx.ports, fileName) : [],
     };
 

@@ -26,6 +26,8 @@ export interface DownloadJob {
   mixedListPath: string;
   /** The client's `numchunks`. */
   chunks: number;
+  /** How many servers (and as many nginx mirrors) the scenario has. */
+  servers: number;
   /** The file's URL on each nginx mirror, in list order. */
   mirrorUrls: readonly string[];
 }
@@ -55,6 +57,10 @@ export const CLIENT_NGINX = "client (nginx)";
  * nginx mirrors. */
 export const CLIENT_MIXED = "client (mixed)";
 
+/** Our client with as many chunks as servers: what the servers alone cost
+ * a scenario of many chunks, without a range more than the servers. */
+export const CLIENT_CHUNK_PER_SERVER = "client, a chunk per server";
+
 /** Which server list a client row downloads from. */
 type ClientList = "servers" | "mirrors" | "mixed";
 
@@ -65,9 +71,12 @@ function client(
     script?: string;
     list?: ClientList;
     onlyIn?: readonly ScenarioName[];
+    /** One chunk per server instead of the scenario's chunk count. */
+    chunkPerServer?: boolean;
   } = {},
 ): Tool {
-  const { extra = [], script, list = "servers", onlyIn } = options;
+  const { extra = [], script, list = "servers", onlyIn, chunkPerServer } =
+    options;
   return {
     name,
     needsNginx: list !== "servers",
@@ -84,7 +93,7 @@ function client(
         "--force",
         ...extra,
         listPath,
-        String(job.chunks),
+        String(chunkPerServer ? job.servers : job.chunks),
         job.fileName,
       ];
       return {
@@ -198,6 +207,13 @@ export function benchTools(
     client(CLIENT),
     client(CLIENT_NO_VERIFY, { extra: ["--no-verify"] }),
   ];
+  // Where the many chunks' time goes: to the servers, or to the chunks.
+  tools.push(
+    client(CLIENT_CHUNK_PER_SERVER, {
+      chunkPerServer: true,
+      onlyIn: ["many-chunks"],
+    }),
+  );
   if (baseline !== undefined) {
     tools.splice(
       1,

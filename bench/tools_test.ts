@@ -26,6 +26,7 @@ const JOB: DownloadJob = {
   mirrorListPath: "/w/mirror-list.text",
   mixedListPath: "/w/mixed-list.text",
   chunks: 4,
+  servers: 2,
   mirrorUrls: mirrorUrls([4001, 4002], "u.bin"),
 };
 
@@ -33,6 +34,7 @@ Deno.test("every tool runs when every peer is installed", () => {
   assert.deepEqual(benchTools(ALL).map((tool) => tool.name), [
     "client",
     "client --no-verify",
+    "client, a chunk per server",
     "client (nginx)",
     "client (mixed)",
     "aria2c",
@@ -44,7 +46,12 @@ Deno.test("every tool runs when every peer is installed", () => {
 Deno.test("aria2c, axel and the client's mirror rows are skipped without nginx", () => {
   assert.deepEqual(
     benchTools({ ...ALL, nginx: false }).map((tool) => tool.name),
-    ["client", "client --no-verify", "dd (local copy)"],
+    [
+      "client",
+      "client --no-verify",
+      "client, a chunk per server",
+      "dd (local copy)",
+    ],
   );
 });
 
@@ -176,7 +183,13 @@ Deno.test("only this checkout's client rows fail the benchmark", () => {
     benchTools(ALL, "/old").filter((tool) => tool.isClient).map((tool) =>
       tool.name
     ),
-    ["client", "client --no-verify", "client (nginx)", "client (mixed)"],
+    [
+      "client",
+      "client --no-verify",
+      "client, a chunk per server",
+      "client (nginx)",
+      "client (mixed)",
+    ],
   );
 });
 
@@ -207,4 +220,18 @@ Deno.test("a mixed list takes the first half from the project's servers and keep
     mixedListText([5001, 5002, 5003], [4001, 4002, 4003]),
     "127.0.0.1 5001\n127.0.0.1 5002\nhttp://127.0.0.1:4003/\n",
   );
+});
+
+Deno.test("the many chunks' scenario also runs the client with a chunk per server, and no other does", () => {
+  const tool = (scenario: "many-chunks" | "uniform") =>
+    toolsFor(benchTools(ALL), scenario).find((tool) =>
+      tool.name === "client, a chunk per server"
+    );
+  assert.equal(tool("uniform"), undefined);
+  assert.deepEqual(tool("many-chunks")!.command(JOB).args.slice(-4), [
+    "--force",
+    "/w/server-info.text",
+    "2",
+    "u.bin",
+  ]);
 });
