@@ -95,6 +95,9 @@ interface Ask {
 export class HttpSource implements Source {
   /** How messages name it. */
   readonly label: string;
+  /** `fetch` receives the body in the background: writes leave the event
+   * loop free. */
+  readonly receivesInBackground = true;
   /** The URL as listed (the file's). */
   #listed: URL;
   /** The URL asked: the one the last redirects led to. */

@@ -93,6 +93,9 @@ export interface RangeReceiverOptions {
 /** Writes and checks what the sources send, and judges failed checks. */
 export class RangeReceiver {
   #options: RangeReceiverOptions;
+  /** Whether pieces are written on this thread: only when no source's
+   * bytes are received in the background, which needs the event loop. */
+  #writeOnThisThread: boolean;
 
   /**
    * Creates the receive path.
@@ -101,6 +104,9 @@ export class RangeReceiver {
    */
   constructor(options: RangeReceiverOptions) {
     this.#options = options;
+    this.#writeOnThisThread = options.slots.every((slot) =>
+      !slot.source.receivesInBackground
+    );
   }
 
   /**
@@ -215,7 +221,9 @@ export class RangeReceiver {
     if (piece.length > 0) {
       task.writing = true;
       try {
-        await this.#options.output.writeAt(task.position, piece);
+        await this.#options.output.writeAt(task.position, piece, {
+          onThisThread: this.#writeOnThisThread,
+        });
       } finally {
         task.writing = false;
         task.heardAt = performance.now();

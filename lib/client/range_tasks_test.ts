@@ -47,6 +47,8 @@ async function download(
   const received = new Uint8Array(file.length);
   const events: RangeEvent[] = [];
   const excluded: string[] = [];
+  /** Where each write ran: on the receiving thread, or not. */
+  const onThisThread = new Set<boolean>();
   const ranges = planRanges(file.length, options.chunks ?? sources.length, {
     blockSize: BLOCK,
   });
@@ -62,7 +64,8 @@ async function download(
         : undefined),
     hasher: undefined,
     output: {
-      writeAt: async (offset, bytes) => {
+      writeAt: async (offset, bytes, write) => {
+        onThisThread.add(write?.onThisThread ?? false);
         if (options.writeMs !== undefined) {
           await new Promise((resolve) => setTimeout(resolve, options.writeMs));
         }
@@ -82,7 +85,7 @@ async function download(
   using _ = tasks;
   await Promise.all([tasks.run(), options.whileRunning?.(tasks)]);
   assert.deepEqual(ranges, planned, "the planned ranges stay as planned");
-  return { received, events, excluded, tasks, slots };
+  return { received, events, excluded, tasks, slots, onThisThread };
 }
 
 Deno.test("a range whose source fails moves on to the next source", async () => {
@@ -351,4 +354,19 @@ Deno.test("many small ranges from sources of unequal speeds end with few steals,
     clearInterval(ticker);
   }
   assert.ok(longestGap < 1000, `timers waited ${longestGap} ms`);
+});
+
+Deno.test("pieces are written on the receiving thread only when no source's bytes arrive in the background", async () => {
+  const file = pattern(512 * 1024);
+  const own = await download(file, [
+    new FakeSource("a", file),
+    new FakeSource("b", file),
+  ]);
+  assert.deepEqual(own.received, file);
+  assert.deepEqual([...own.onThisThread], [true]);
+  const background = new FakeSource("m", file);
+  background.receivesInBackground = true;
+  const mixed = await download(file, [new FakeSource("a", file), background]);
+  assert.deepEqual(mixed.received, file);
+  assert.deepEqual([...mixed.onThisThread], [false]);
 });

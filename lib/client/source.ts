@@ -204,6 +204,13 @@ export interface Source {
    * is ready now.
    */
   readyAt?(): number | undefined;
+  /**
+   * Whether the runtime receives the source's bytes in the background (a
+   * `fetch` body), so that the event loop must stay free while pieces are
+   * written; a source that reads its own socket (a `server.ts`) does not.
+   * Optional: `false` when not given.
+   */
+  readonly receivesInBackground?: boolean;
   /** Lets go of what it keeps between requests (an open connection):
    * no request follows soon. */
   release(): void;

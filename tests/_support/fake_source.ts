@@ -49,6 +49,8 @@ export class FakeSource implements Source {
   rangeDigests = 0;
   /** How many times it was told to let go of what it keeps. */
   released = 0;
+  /** Whether its bytes count as received in the background (a mirror's). */
+  receivesInBackground = false;
 
   constructor(
     label: string,

@@ -7,7 +7,7 @@
 
 import { Mutex } from "../mutex.ts";
 import { createSha256 } from "../../wire/sha256.ts";
-import { writeAllSync } from "../../wire/exact_io.ts";
+import { writeAll, writeAllSync } from "../../wire/exact_io.ts";
 import { type FileIdentity, sideFilePaths } from "./side_files.ts";
 import { quoteName } from "../../wire/quoted_name.ts";
 
@@ -223,20 +223,29 @@ export class OutputFile {
   }
 
   /**
-   * Writes bytes at an offset, on this thread: the write is a copy into
-   * the page cache, cheaper here than the hop to Deno's thread pool and
-   * back (blocks are hashed on a worker thread meanwhile). Holds the mutex
-   * for the seek and write.
+   * Writes bytes at an offset, by default on Deno's thread pool, so the
+   * event loop goes on receiving meanwhile; `onThisThread` writes here
+   * instead, a copy into the page cache that costs less than the hop to
+   * the pool and back, for bytes nothing receives in the background. Holds
+   * the mutex for the seek and write. The bytes must not change until this
+   * settles.
    *
    * @param offset Where the bytes go.
    * @param bytes The bytes.
+   * @param options `onThisThread`: write on this thread.
    * @throws {OutputError} If the write fails.
    */
-  async writeAt(offset: number, bytes: Uint8Array): Promise<void> {
-    await this.#mutex.runExclusive(() => {
+  async writeAt(
+    offset: number,
+    bytes: Uint8Array,
+    options: { onThisThread?: boolean } = {},
+  ): Promise<void> {
+    await this.#mutex.runExclusive(async () => {
       try {
+        // The seek is a system call that does not block: no hop.
         this.#file.seekSync(offset, Deno.SeekMode.Start);
-        writeAllSync(this.#file, bytes);
+        if (options.onThisThread) writeAllSync(this.#file, bytes);
+        else await writeAll(this.#file, bytes);
       } catch (error) {
         throw new OutputError(
           `Cannot write to ${quoteName(this.partialPath)} at byte ${offset}: ${

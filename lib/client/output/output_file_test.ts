@@ -37,7 +37,7 @@ Deno.test("localName refuses names without a file name part", () => {
   }
 });
 
-Deno.test("an output file is written out of order and renamed when committed", async () => {
+Deno.test("an output file is written out of order, on this thread or not, and renamed when committed", async () => {
   await withTempDir("output_file_test_", async (dir) => {
     const path = `${dir}/download.bin`;
     const expected = pattern(10_000);
@@ -53,9 +53,12 @@ Deno.test("an output file is written out of order and renamed when committed", a
       for (let start = 0; start < expected.length; start += 1500) {
         starts.push(start);
       }
+      // Half of them on this thread.
       await Promise.all(
-        starts.reverse().map((start) =>
-          output.writeAt(start, expected.slice(start, start + 1500))
+        starts.reverse().map((start, i) =>
+          output.writeAt(start, expected.slice(start, start + 1500), {
+            onThisThread: i % 2 === 0,
+          })
         ),
       );
       await output.commit();
