@@ -91,6 +91,30 @@ Deno.test("a lone mirror that ignores Range fetches the chunk at 0 and reports t
   assert.match(run.stderr, /it ignores Range requests/);
 });
 
+Deno.test("a download left unfinished by a mirror that ignores Range says a rerun needs other servers or 1 chunk, and 1 chunk to another output works", async () => {
+  await using ignoring = mirror(() => ({ ignoreRange: true }));
+  await using work = await tempDir();
+  await Deno.writeTextFile(`${work.path}/list`, `${ignoring.url}\n`);
+  const first = await runClient({
+    cwd: work.path,
+    args: ["list", "3", NAME],
+  });
+  assert.equal(first.code, 4, first.stderr);
+  assert.ok(
+    first.stderr.includes(
+      `  every server was left out (the warnings above say why), so the same command would fail again\n  the partial file is kept as "${NAME}.part": a server that serves ranges resumes it; one that ignores Range requests sends only whole files, so download in 1 chunk to another output (-o) instead`,
+    ),
+    first.stderr,
+  );
+  assert.doesNotMatch(first.stderr, /run the same command again/);
+  const whole = await runClient({
+    cwd: work.path,
+    args: ["-o", "whole.bin", "list", "1", NAME],
+  });
+  assert.equal(whole.code, 0, whole.stderr);
+  assert.ok(sameBytes(await Deno.readFile(`${work.path}/whole.bin`), BYTES));
+});
+
 Deno.test("a 206 with a wrong Content-Range is never written; another mirror serves the range", async () => {
   await using wrong = mirror(({ index }) =>
     index === 0 ? undefined : { contentRange: "bytes 0-9/600000" }

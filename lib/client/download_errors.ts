@@ -49,6 +49,10 @@ export interface IncompleteDownloadOptions {
   /** Whether a partial file is there to resume (not when the download
    * was stopped before one was written). @default {true} */
   kept?: boolean;
+  /** Why no server is left to fetch the rest, when every one was left
+   * out: `"ranges"` if each ignores Range requests (it sends only whole
+   * files), `"other"` otherwise. */
+  noServerLeft?: "ranges" | "other" | undefined;
 }
 
 /** Some ranges could not be fetched from any server, or it was interrupted. */
@@ -61,6 +65,8 @@ export class IncompleteDownloadError extends Error {
   readonly interrupted: boolean;
   /** Whether a partial file is there to resume. */
   readonly kept: boolean;
+  /** Why no server is left, if every one was left out. */
+  readonly noServerLeft: "ranges" | "other" | undefined;
 
   /**
    * Creates the error.
@@ -75,6 +81,7 @@ export class IncompleteDownloadError extends Error {
     this.partialPath = options.partialPath;
     this.interrupted = options.interrupted ?? false;
     this.kept = options.kept ?? true;
+    this.noServerLeft = options.noServerLeft;
   }
 }
 

@@ -12,6 +12,7 @@ import {
   IncompleteDownloadError,
 } from "./download_errors.ts";
 import type { ServerSlot } from "./server_slot.ts";
+import { IGNORES_RANGES } from "./http_replies.ts";
 
 /** What {@linkcode unfinishedError} weighs. */
 export interface UnfinishedOptions {
@@ -56,5 +57,15 @@ export function unfinishedError(
       how: `${settled.source.label}: ${settled.excludedWhy}${everyOther}`,
     });
   }
-  return new IncompleteDownloadError({ missing, partialPath, interrupted });
+  const noServerLeft = interrupted || !slots.every((slot) => slot.excluded)
+    ? undefined
+    : slots.every((slot) => slot.excludedWhy?.includes(IGNORES_RANGES))
+    ? "ranges"
+    : "other";
+  return new IncompleteDownloadError({
+    missing,
+    partialPath,
+    interrupted,
+    noServerLeft,
+  });
 }

@@ -5,6 +5,7 @@ import {
   IncompleteDownloadError,
 } from "./download_errors.ts";
 import { unfinishedError } from "./download_outcome.ts";
+import { IGNORES_RANGES } from "./http_replies.ts";
 import { ServerSlot } from "./server_slot.ts";
 
 const MISSING = [{ index: 0, chunk: 0, start: 0, end: 10 }];
@@ -70,4 +71,24 @@ Deno.test("a download stopped, or with its server still in, is incomplete", () =
   assert.ok(!(stopped instanceof FileChangedError));
   assert.equal(stopped.interrupted, true);
   assert.equal(stopped.partialPath, "a.part");
+});
+
+Deno.test("with every server left out for good and the download not stopped, no server is left: for ranges ignored, or other reasons", () => {
+  const reasonOf = (whys: string[], interrupted = false) => {
+    const all = slots(whys.length);
+    whys.forEach((why, i) => all[i]!.exclude(why, false));
+    const error = outcome(all, { first: 0, interrupted });
+    assert.ok(!(error instanceof FileChangedError));
+    return error.noServerLeft;
+  };
+  const ignores = IGNORES_RANGES;
+  assert.equal(
+    reasonOf([ignores, `its spot checks failed: ${ignores}`]),
+    "ranges",
+  );
+  assert.equal(reasonOf([ignores, "it refused the request (403)"]), "other");
+  assert.equal(reasonOf([ignores], true), undefined);
+  const one = slots(2);
+  one[0]!.exclude(ignores, false);
+  assert.equal(outcome(one, { first: 1 }).noServerLeft, undefined);
 });

@@ -75,11 +75,20 @@ function incomplete(error: IncompleteDownloadError): Exit {
           : "failed on every server"}`,
     );
   }
-  lines.push(
-    `  the partial file is kept as ${
-      quoteName(error.partialPath)
-    }; run the same command again to resume`,
-  );
+  const partial = quoteName(error.partialPath);
+  if (error.noServerLeft === undefined) {
+    lines.push(
+      `  the partial file is kept as ${partial}; run the same command again to resume`,
+    );
+  } else {
+    // The same servers would be left out again: a rerun needs others.
+    lines.push(
+      "  every server was left out (the warnings above say why), so the same command would fail again",
+      error.noServerLeft === "ranges"
+        ? `  the partial file is kept as ${partial}: a server that serves ranges resumes it; one that ignores Range requests sends only whole files, so download in 1 chunk to another output (-o) instead`
+        : `  the partial file is kept as ${partial}: the same command with a list of other servers resumes it`,
+    );
+  }
   return { code: ExitCode.INCOMPLETE, message: lines.join("\n") };
 }
 

@@ -37,6 +37,15 @@ Deno.test("each error a run can end in maps to one message and exit code", async
     ],
     [
       new IncompleteDownloadError({
+        missing: [RANGE],
+        partialPath: "a.part",
+        noServerLeft: "other",
+      }),
+      ExitCode.INCOMPLETE,
+      'not all chunks are downloaded\n  chunk 2 (bytes 10-19) failed on every server\n  every server was left out (the warnings above say why), so the same command would fail again\n  the partial file is kept as "a.part": the same command with a list of other servers resumes it',
+    ],
+    [
+      new IncompleteDownloadError({
         missing: [],
         partialPath: "a.part",
         interrupted: true,

@@ -298,3 +298,7 @@ export function checkRangeReply(
     );
   }
 }
+
+/** Why a mirror that ignores ranges serves no range but one at 0. */
+export const IGNORES_RANGES =
+  "it ignores Range requests (it answers 200 with the whole file)";

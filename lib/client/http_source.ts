@@ -26,6 +26,7 @@ import {
   checkRangeReply,
   contentLength,
   HttpStatusError,
+  IGNORES_RANGES,
   invalidContentRange,
   MirrorRedirectError,
   MirrorReplyError,
@@ -553,7 +554,3 @@ export class HttpSource implements Source {
   /** Nothing to let go of: `fetch` keeps its connections itself. */
   release(): void {}
 }
-
-/** Why a mirror that ignores ranges serves no range but one at 0. */
-const IGNORES_RANGES =
-  "it ignores Range requests (it answers 200 with the whole file)";
