@@ -10,6 +10,7 @@ import { readExact } from "../wire/exact_io.ts";
 import {
   DIGEST_BYTES,
   hashListLength,
+  MAX_HASH_LIST_BYTES,
   Op,
   ProtocolError,
   type Response,
@@ -94,7 +95,13 @@ export function requestBlockDigests(
     (conn, response, watchdog) => {
       checkFileSize(response, request.fileSize);
       const expected = hashListLength(request.fileSize, blockSize);
-      if (expected === undefined || response.payloadLength !== expected) {
+      if (expected === undefined) {
+        throw new ProtocolError(
+          "bad-length",
+          `A file of ${request.fileSize} bytes has no digest list in blocks of ${blockSize} bytes: it would pass the protocol's limit of ${MAX_HASH_LIST_BYTES} bytes`,
+        );
+      }
+      if (response.payloadLength !== expected) {
         throw new ProtocolError(
           "bad-length",
           `Expected ${expected} bytes of digests, the reply announces ${response.payloadLength}`,
