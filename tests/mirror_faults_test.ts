@@ -358,6 +358,11 @@ Deno.test("a mirror that answers every range 429 with Retry-After makes all chun
   // Two rounds of 2 s, not 2 s per chunk and round.
   assert.ok(took < 15_000, `gave up after ${took} ms`);
   assert.ok(ranges(busy).length <= 6, ranges(busy).join(" "));
+  // Said once a wait, not once a chunk: 8 chunks, 3 rounds.
+  const told = run.stderr.split("\n").filter((line) =>
+    line.includes("asked to be left alone")
+  );
+  assert.ok(told.length <= 3, told.join("\n"));
 });
 
 Deno.test("a 429 with Retry-After on the size request is asked once more after the wait", async () => {

@@ -15,7 +15,11 @@ import type { Interval } from "./plan/interval_set.ts";
 import { OutputError, type OutputFile } from "./output/output_file.ts";
 import type { ByteRange } from "./plan/range_planner.ts";
 import type { ReferenceDigests } from "./verify/reference_digests.ts";
-import { OtherVersionError, SourceLeftOutError } from "./source.ts";
+import {
+  OtherVersionError,
+  SourceBusyError,
+  SourceLeftOutError,
+} from "./source.ts";
 import type { ServerSlot } from "./server_slot.ts";
 import { delay, retryDelayMs, type RetryPolicy } from "./retry_policy.ts";
 import {
@@ -483,6 +487,12 @@ export class RangeTasks implements Disposable {
       for (const source of sources) {
         await this.#receiver.judgeCorruption(error, source, abort.signal);
       }
+    }
+    // A server that asked to be left alone fails every range that tries
+    // it until then, unasked: said once, not once a range.
+    if (error instanceof SourceBusyError) {
+      if (slot.busyToldUntil === error.readyAt) return;
+      slot.busyToldUntil = error.readyAt;
     }
     onEvent?.({
       type: "range-failed",

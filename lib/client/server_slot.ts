@@ -46,6 +46,9 @@ export class ServerSlot implements Disposable {
   responsive = false;
   /** Whether it failed in this pass: asked after the others. */
   failed = false;
+  /** Until when (`performance.now()`) it was last said to be busy: every
+   * range that tries it meanwhile fails alike, and is not said again. */
+  busyToldUntil: number | undefined;
   /** Whether a free server took its task over (it sent nothing, or too
    * slowly), until it sends bytes again: asked after every other, and
    * given no work it did not ask for. */
