@@ -53,8 +53,8 @@ export interface OptionDeclaration {
 export type OptionSpec = Record<string, OptionDeclaration>;
 
 /** The value of one option once parsed. */
-type OptionValue<D extends OptionDeclaration> = D extends { type: "boolean" }
-  ? D extends { multiple: true } ? boolean[] : boolean
+export type OptionValue<D extends OptionDeclaration> = D extends
+  { type: "boolean" } ? D extends { multiple: true } ? boolean[] : boolean
   : D extends { multiple: true } ? string[]
   : string;
 
