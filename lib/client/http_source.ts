@@ -40,6 +40,7 @@ import {
 } from "./http_replies.ts";
 import { mirrorFailureReason } from "./failure_reasons.ts";
 import { delay } from "./retry_policy.ts";
+import { nextTurn } from "./event_loop_turn.ts";
 import { urlLabel } from "./server_entry.ts";
 import {
   type DigestListener,
@@ -417,7 +418,7 @@ export class HttpSource implements Source {
       // fetch puts a connection back in its pool a moment after the body
       // ended: waiting for that turn lets the next range reuse it instead
       // of opening another.
-      await new Promise((resolve) => setTimeout(resolve, 0));
+      await nextTurn();
     } catch (error) {
       throw watchdog.explain(error);
     } finally {

@@ -24,6 +24,7 @@ import {
 } from "./range_task.ts";
 import type { ServerSlot } from "./server_slot.ts";
 import { delay } from "./retry_policy.ts";
+import { nextTurn } from "./event_loop_turn.ts";
 
 /** How long a free server waits before it looks for work again, unless a
  * task ends first. */
@@ -126,7 +127,7 @@ export async function stealWhileFree(
     // waiting for a busy server, which is taken whole. Without the turn,
     // thieves took such a range from one another without end, in promise
     // callbacks only: no socket was read and no timer fired meanwhile.
-    await delay(0, abort.signal);
+    await nextTurn();
     if (abort.signal.aborted) return;
     // Left out, or found stuck: it takes no work it was not given.
     if (slot.excluded || slot.stuck) return;
