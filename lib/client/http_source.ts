@@ -40,7 +40,7 @@ import {
 } from "./http_replies.ts";
 import { mirrorFailureReason } from "./failure_reasons.ts";
 import { delay } from "./retry_policy.ts";
-import { nextTurn } from "./event_loop_turn.ts";
+import { nextTurn } from "../wire/event_loop_turn.ts";
 import { urlLabel } from "./server_entry.ts";
 import {
   type DigestListener,

@@ -24,7 +24,7 @@ import {
 } from "./range_task.ts";
 import type { ServerSlot } from "./server_slot.ts";
 import { delay } from "./retry_policy.ts";
-import { nextTurn } from "./event_loop_turn.ts";
+import { nextTurn } from "../wire/event_loop_turn.ts";
 
 /** How long a free server waits before it looks for work again, unless a
  * task ends first. */

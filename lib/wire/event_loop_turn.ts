@@ -1,6 +1,7 @@
 /**
  * One turn of the event loop, quickly: what became ready meanwhile runs
- * before it ends (sockets read, a fetch connection put back in its pool).
+ * before it ends (sockets read, a fetch connection put back in its pool, a
+ * closed connection noticed).
  *
  * @module
  */
