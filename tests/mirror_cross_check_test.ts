@@ -47,12 +47,16 @@ function liar(): FaultMirror {
 async function download(
   dir: string,
   mirrors: readonly FaultMirror[],
+  args: readonly string[] = [],
 ): Promise<ClientRun & { output: Uint8Array | undefined }> {
   await Deno.writeTextFile(
     `${dir}/list`,
     mirrors.map((m) => `${m.url}\n`).join(""),
   );
-  const run = await runClient({ cwd: dir, args: ["list", "4", NAME] });
+  const run = await runClient({
+    cwd: dir,
+    args: [...args, "list", "4", NAME],
+  });
   const path = `${dir}/${NAME}`;
   const output = await pathExists(path) ? await Deno.readFile(path) : undefined;
   return { ...run, output };
@@ -68,9 +72,19 @@ Deno.test("a mirror that tells the truth for small ranges and lies for larger on
   await using a = honest();
   await using lying = liar();
   await using c = honest();
-  const run = await download(work.path, [a, lying, c]);
+  const run = await download(work.path, [a, lying, c], ["--json"]);
   assert.equal(run.code, 0, run.stderr);
   assert.ok(run.output !== undefined && sameBytes(run.output, BYTES));
+  // The summary says what the cross-checks did, for people and in JSON.
+  const { crossChecks } = JSON.parse(run.stdout);
+  assert.ok(crossChecks.compared >= 12, JSON.stringify(crossChecks));
+  assert.ok(crossChecks.refetchedBytes > 0, JSON.stringify(crossChecks));
+  assert.match(
+    run.stderr,
+    new RegExp(
+      `\n  cross-checked with other mirrors: ${crossChecks.compared} windows of what each sent(, \\d+ unanswered)?; [\\d.]+ KiB \\(${crossChecks.refetchedBytes} bytes\\) fetched again\n`,
+    ),
+  );
   assert.match(
     run.stderr,
     new RegExp(

@@ -46,7 +46,7 @@ import {
   type MirrorChecks,
 } from "./mirror_checks.ts";
 import { compareValidators } from "./verify/mirror_identity.ts";
-import { crossCheckSent } from "./sent_bytes_checks.ts";
+import { crossCheckSent, type SentBytesChecks } from "./sent_bytes_checks.ts";
 import type { Interval } from "./plan/interval_set.ts";
 
 export type { DownloadEvent, DownloadProgress, RangeEvent, TaskProgress };
@@ -131,6 +131,9 @@ export interface DownloadResult {
   /** What vouched for the bytes kept from an earlier run: the block
    * digests, the mirrors' validators (no digest list), or nothing. */
   resumedCheck?: ResumedCheck;
+  /** What the cross-checks after the transfer did, when they ran (no
+   * digest list to check the blocks). */
+  crossChecks?: SentBytesChecks;
 }
 
 /** What vouched for the bytes kept from an earlier run. */
@@ -327,8 +330,9 @@ export async function download(
     });
     // Without a digest list, the bytes each source sent are cross-checked
     // with the others before the file is committed.
+    let crossChecks: SentBytesChecks | undefined;
     if (checks !== undefined) {
-      await crossCheckSent({
+      crossChecks = await crossCheckSent({
         name: options.name,
         slots,
         size,
@@ -399,6 +403,7 @@ export async function download(
         : validated?.verdict === "same"
         ? "validators"
         : "none",
+      crossChecks,
     };
   } finally {
     await checkpoints.settle();

@@ -52,6 +52,14 @@ export interface DownloadSummary {
   unusable: string[];
   /** Whether blocks were checked against SHA-256 digests. */
   verified: boolean;
+  /** The cross-checks after the transfer, when there was no digest list:
+   * windows compared with another place, windows nobody else answered,
+   * and bytes fetched again because their source was outvoted. */
+  crossChecks?: {
+    compared: number;
+    unanswered: number;
+    refetchedBytes: number;
+  };
 }
 
 /**
@@ -94,6 +102,9 @@ export function summarizeDownload(options: {
     excluded: [...options.excluded],
     unusable: [...(result.unusable ?? [])],
     verified: options.verified,
+    ...result.crossChecks === undefined
+      ? {}
+      : { crossChecks: { ...result.crossChecks } },
   };
 }
 
@@ -184,6 +195,20 @@ export function formatSummary(
       `  ${
         bytesText(summary.refetchedBytes)
       } kept from before did not match their digests and were fetched again`,
+    );
+  }
+  const cross = summary.crossChecks;
+  if (cross !== undefined && cross.compared + cross.unanswered > 0) {
+    lines.push(
+      `  cross-checked with other mirrors: ${
+        plural(cross.compared, "window")
+      } of what each sent${
+        cross.unanswered > 0 ? `, ${cross.unanswered} unanswered` : ""
+      }${
+        cross.refetchedBytes > 0
+          ? `; ${bytesText(cross.refetchedBytes)} fetched again`
+          : ""
+      }`,
     );
   }
   if (summary.excluded.length > 0) {

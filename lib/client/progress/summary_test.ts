@@ -183,3 +183,36 @@ Deno.test("the summary's path is absolute, its . and .. steps walked", () => {
   assert.equal(absolutePath("/tmp/./a/../f.bin", "/home/me"), "/tmp/f.bin");
   assert.equal(absolutePath("../../../f.bin", "/home"), "/f.bin");
 });
+
+Deno.test("the summary says what the cross-checks after the transfer did, in JSON and for people, and nothing when they compared nothing", () => {
+  const summarize = (crossChecks: DownloadResult["crossChecks"]) =>
+    summarizeDownload({
+      file: "f.bin",
+      path: "f.bin",
+      result: { ...RESULT, excluded: [], crossChecks },
+      servers: SERVERS,
+      excluded: [],
+      seconds: 2,
+      verified: true,
+    });
+  const checked = summarize({
+    compared: 12,
+    unanswered: 2,
+    refetchedBytes: MIB,
+  });
+  assert.deepEqual(checked.crossChecks, {
+    compared: 12,
+    unanswered: 2,
+    refetchedBytes: MIB,
+  });
+  assert.ok(
+    formatSummary(checked, "/f.bin").includes(
+      "  cross-checked with other mirrors: 12 windows of what each sent, 2 unanswered; 1.0 MiB (1048576 bytes) fetched again",
+    ),
+  );
+  const none = summarize({ compared: 0, unanswered: 0, refetchedBytes: 0 });
+  assert.ok(
+    !formatSummary(none, "/f.bin").some((line) => line.includes("cross-")),
+  );
+  assert.equal("crossChecks" in summarize(undefined), false);
+});
