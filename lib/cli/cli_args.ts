@@ -106,51 +106,12 @@ export function parseCommandLine<T extends OptionSpec>(
       values[name] = value;
     }
   };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === "--") {
-      positionals.push(...args.slice(i + 1));
-      break;
-    }
-    if (!arg.startsWith("-") || arg === "-" || NEGATIVE_NUMBER.test(arg)) {
-      positionals.push(arg);
-      continue;
-    }
-    // `--name`, `--name=VALUE`, `-x`, `-xVALUE`, or flags together: `-xy`.
-    const long = arg.startsWith("--");
-    const equals = long ? arg.indexOf("=") : -1;
-    const given = long
-      ? (equals < 0 ? arg : arg.slice(0, equals))
-      : arg.slice(0, 2);
-    const name = long ? given.slice(2) : byShort.get(given.slice(1));
-    const declaration = name === undefined || !Object.hasOwn(options, name)
-      ? undefined
-      : options[name];
-    if (name === undefined || declaration === undefined) {
-      throw unknownOption(given);
-    }
-    const attached = long
-      ? (equals < 0 ? undefined : arg.slice(equals + 1))
-      : (arg.length > 2 ? arg.slice(2) : undefined);
-    if (declaration.type === "boolean") {
-      if (long && attached !== undefined) {
-        throw new UsageError(`Option ${quoteName(given)} takes no value`);
-      }
-      set(name, true);
-      // Flags together, `-xy`: the rest are flags too.
-      for (const letter of attached ?? "") {
-        const other = byShort.get(letter);
-        if (other === undefined || options[other]!.type !== "boolean") {
-          throw unknownOption(`-${letter}`);
-        }
-        set(other, true);
-      }
-      continue;
-    }
-    if (attached !== undefined) {
-      set(name, attached);
-      continue;
-    }
+  const declared = (name: string | undefined) =>
+    name !== undefined && Object.hasOwn(options, name)
+      ? options[name]
+      : undefined;
+  // An option's value: the next argument, unless it looks like an option.
+  const nextValue = (i: number, given: string, name: string): string => {
     const next = args[i + 1];
     if (next === undefined) {
       throw new UsageError(`Option ${quoteName(given)} needs a value`);
@@ -162,8 +123,55 @@ export function parseCommandLine<T extends OptionSpec>(
         } needs a value (one that starts with "-" is written --${name}=-VALUE)`,
       );
     }
-    set(name, next);
-    i++;
+    return next;
+  };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--") {
+      positionals.push(...args.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith("-") || arg === "-" || NEGATIVE_NUMBER.test(arg)) {
+      positionals.push(arg);
+      continue;
+    }
+    if (arg.startsWith("--")) {
+      // `--name` or `--name=VALUE`.
+      const equals = arg.indexOf("=");
+      const given = equals < 0 ? arg : arg.slice(0, equals);
+      const name = given.slice(2);
+      const declaration = declared(name);
+      if (declaration === undefined) throw unknownOption(given);
+      const attached = equals < 0 ? undefined : arg.slice(equals + 1);
+      if (declaration.type === "boolean") {
+        if (attached !== undefined) {
+          throw new UsageError(`Option ${quoteName(given)} takes no value`);
+        }
+        set(name, true);
+      } else if (attached !== undefined) {
+        set(name, attached);
+      } else {
+        set(name, nextValue(i++, given, name));
+      }
+      continue;
+    }
+    // `-x`, `-x VALUE`, `-xVALUE`, or letters together (`-qh`), the last
+    // of which may take a value (`-qo FILE`, `-qoFILE`).
+    for (let k = 1; k < arg.length; k++) {
+      const given = `-${arg[k]}`;
+      const name = byShort.get(arg[k]!);
+      const declaration = declared(name);
+      if (name === undefined || declaration === undefined) {
+        throw unknownOption(arg[k] === "-" ? arg : given);
+      }
+      if (declaration.type === "boolean") {
+        set(name, true);
+        continue;
+      }
+      if (k + 1 < arg.length) set(name, arg.slice(k + 1));
+      else set(name, nextValue(i++, given, name));
+      break;
+    }
   }
   for (const [name, declaration] of Object.entries(options)) {
     if (values[name] === undefined && declaration.default !== undefined) {

@@ -50,6 +50,11 @@ Deno.test("options are read in every spelling: --name VALUE, --name=VALUE, -x VA
     assert.equal(parsed.values.force, false);
     assert.equal(parsed.values.mirror, undefined);
   }
+  for (const args of [["-qo", "f.bin"], ["-qof.bin"], ["-hqo", "f.bin"]]) {
+    const grouped = parseCommandLine(args, OPTIONS);
+    assert.equal(grouped.values.quiet, true, args.join(" "));
+    assert.equal(grouped.values.output, "f.bin", args.join(" "));
+  }
   const flags = parseCommandLine(["-qh", "--force"], OPTIONS);
   assert.deepEqual(
     [flags.values.quiet, flags.values.help, flags.values.force],
@@ -102,6 +107,7 @@ Deno.test("unknown options, missing values and values given to flags are usage e
       'Option "-o" needs a value (one that starts with "-" is written --output=-VALUE)',
     ],
     [["--force=yes"], 'Option "--force" takes no value'],
+    [["-qo"], 'Option "-o" needs a value'],
   ];
   for (const [args, message] of cases) {
     assert.throws(
