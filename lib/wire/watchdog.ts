@@ -7,6 +7,9 @@
  * @module
  */
 
+/** The longest delay a timer takes (a longer one fires at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** An operation made no progress within its deadline. */
 export class TimeoutError extends Error {
   /**
@@ -64,7 +67,7 @@ export class Watchdog implements Disposable {
     this.#ms = ms;
     this.#what = what;
     this.#last = performance.now();
-    if (ms <= 0) {
+    if (!(ms > 0)) {
       this.#clear();
       return;
     }
@@ -109,13 +112,15 @@ export class Watchdog implements Disposable {
   }
 
   #schedule(ms: number): void {
-    this.#firesAt = performance.now() + ms;
-    this.#timer = setTimeout(() => this.#check(), ms);
+    // Timers take at most 2^31 - 1 ms; a longer deadline looks again then.
+    const wait = Math.min(ms, MAX_TIMER_MS);
+    this.#firesAt = performance.now() + wait;
+    this.#timer = setTimeout(() => this.#check(), wait);
   }
 
   #check(): void {
     this.#timer = undefined;
-    if (this.#ms <= 0) return;
+    if (!(this.#ms > 0)) return;
     const idle = performance.now() - this.#last;
     if (idle < this.#ms) {
       this.#schedule(this.#ms - idle);

@@ -204,3 +204,22 @@ Deno.test("an arm with no time after a timed one never expires", async () => {
   assert.equal(state.calls, 0);
   assert.equal(dog.expired, false);
 });
+
+Deno.test("a deadline longer than a timer can take sets one timer, not one every millisecond", async () => {
+  const { dog, state } = watched();
+  const original = globalThis.setTimeout;
+  let timers = 0;
+  globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
+    timers++;
+    return original(...args);
+  }) as typeof setTimeout;
+  try {
+    using _ = dog;
+    dog.arm(3_000_000_000, "receiving data");
+    await new Promise((resolve) => original(resolve, 30));
+    assert.equal(timers, 1);
+    assert.equal(state.calls, 0);
+  } finally {
+    globalThis.setTimeout = original;
+  }
+});
