@@ -102,17 +102,28 @@ Deno.test("a download left unfinished by a mirror that ignores Range says a reru
   assert.equal(first.code, 4, first.stderr);
   assert.ok(
     first.stderr.includes(
-      `  every server was left out (the warnings above say why), so the same command would fail again\n  the partial file is kept as "${NAME}.part": a server that serves ranges resumes it; one that ignores Range requests sends only whole files, so download in 1 chunk to another output (-o) instead`,
+      `  every server was left out (the warnings above say why)\n  the partial file is kept as "${NAME}.part": a server that serves ranges resumes it; one that ignores Range requests sends only whole files, so download in 1 chunk to another output (-o) instead`,
     ),
     first.stderr,
   );
   assert.doesNotMatch(first.stderr, /run the same command again/);
+  assert.doesNotMatch(first.stderr, /the same command resumes it/);
   const whole = await runClient({
     cwd: work.path,
     args: ["-o", "whole.bin", "list", "1", NAME],
   });
   assert.equal(whole.code, 0, whole.stderr);
   assert.ok(sameBytes(await Deno.readFile(`${work.path}/whole.bin`), BYTES));
+});
+
+Deno.test("a lone mirror that ignores Range and sends the whole file without its length is left out, and the advice is not to download in 1 chunk", async () => {
+  await using ignoring = mirror(() => ({ ignoreRange: true, chunked: true }));
+  for (const chunks of [3, 1]) {
+    const run = await download([ignoring], { chunks });
+    assert.notEqual(run.code, 0, run.stderr);
+    assert.equal(run.output, undefined);
+    assert.doesNotMatch(run.stderr, /download in 1 chunk/);
+  }
 });
 
 Deno.test("a 206 with a wrong Content-Range is never written; another mirror serves the range", async () => {

@@ -81,12 +81,12 @@ function incomplete(error: IncompleteDownloadError): Exit {
       `  the partial file is kept as ${partial}; run the same command again to resume`,
     );
   } else {
-    // The same servers would be left out again: a rerun needs others.
+    // Running the same command again helps only if those servers change.
     lines.push(
-      "  every server was left out (the warnings above say why), so the same command would fail again",
+      "  every server was left out (the warnings above say why)",
       error.noServerLeft === "ranges"
         ? `  the partial file is kept as ${partial}: a server that serves ranges resumes it; one that ignores Range requests sends only whole files, so download in 1 chunk to another output (-o) instead`
-        : `  the partial file is kept as ${partial}: the same command with a list of other servers resumes it`,
+        : `  the partial file is kept as ${partial}: the same command resumes it once those servers can serve the file, or with a list of other servers`,
     );
   }
   return { code: ExitCode.INCOMPLETE, message: lines.join("\n") };

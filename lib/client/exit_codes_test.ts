@@ -42,7 +42,7 @@ Deno.test("each error a run can end in maps to one message and exit code", async
         noServerLeft: "other",
       }),
       ExitCode.INCOMPLETE,
-      'not all chunks are downloaded\n  chunk 2 (bytes 10-19) failed on every server\n  every server was left out (the warnings above say why), so the same command would fail again\n  the partial file is kept as "a.part": the same command with a list of other servers resumes it',
+      'not all chunks are downloaded\n  chunk 2 (bytes 10-19) failed on every server\n  every server was left out (the warnings above say why)\n  the partial file is kept as "a.part": the same command resumes it once those servers can serve the file, or with a list of other servers',
     ],
     [
       new IncompleteDownloadError({

@@ -462,8 +462,12 @@ export class HttpSource implements Source {
           `its file is ${length} bytes, expected ${asked.fileSize}`,
         );
       }
-      if (asked.offset !== 0 || length === undefined) {
-        throw new SourceLeftOutError(IGNORES_RANGES);
+      if (asked.offset !== 0) throw new SourceLeftOutError(IGNORES_RANGES);
+      // Without its length, not even the whole file can be taken from it.
+      if (length === undefined) {
+        throw new SourceLeftOutError(
+          "it ignores Range requests and sends the whole file without its length (no Content-Length)",
+        );
       }
       return;
     }

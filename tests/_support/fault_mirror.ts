@@ -65,6 +65,9 @@ export interface MirrorBehaviour {
   redirectStatus?: number;
   /** Answers a ranged request with `200` and the whole file. */
   ignoreRange?: boolean;
+  /** Sends the body as a stream of unknown length (chunked, no
+   * `Content-Length`); a `HEAD` still gives the length. */
+  chunked?: boolean;
   /** Sends this `Content-Range` on its `206` instead of the right one. */
   contentRange?: string;
   /** Sends this many body bytes, then breaks the connection. */
@@ -302,6 +305,13 @@ export class FaultMirror implements AsyncDisposable {
     if (behaviour.bytesPerSecond !== undefined) {
       headers.set("content-length", String(body.length));
       return new Response(paced(body, behaviour.bytesPerSecond), {
+        status,
+        headers,
+      });
+    }
+    if (behaviour.chunked) {
+      headers.delete("content-length");
+      return new Response(ReadableStream.from([body.slice()]), {
         status,
         headers,
       });
