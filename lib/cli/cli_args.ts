@@ -197,7 +197,8 @@ function unknownOption(given: string): UsageError {
  * @param text The option value.
  * @param flag The option's name, for the message.
  * @returns Milliseconds; 0 means no limit.
- * @throws {UsageError} If the value is not a non-negative number.
+ * @throws {UsageError} If the value is not a non-negative number, or is
+ * longer than a timer can wait ({@linkcode MAX_SECONDS}).
  */
 export function parseSeconds(text: string, flag: string): number {
   const seconds = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
@@ -208,8 +209,19 @@ export function parseSeconds(text: string, flag: string): number {
       }`,
     );
   }
+  if (seconds > MAX_SECONDS) {
+    throw new UsageError(
+      `${flag} takes at most ${MAX_SECONDS} seconds (about 24 days; 0 for no limit): received ${
+        quoteName(text)
+      }`,
+    );
+  }
   return Math.round(seconds * 1000);
 }
+
+/** The longest time limit: a timer waits at most 2^31 - 1 ms, and a longer
+ * one fires at once. */
+export const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
 /**
  * How many positional arguments were given, in words for a usage message.

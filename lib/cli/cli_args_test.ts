@@ -22,9 +22,18 @@ Deno.test("a negative number is a value, never an option", () => {
   assert.deepEqual(parsed.positionals, ["-1", "x"]);
 });
 
-Deno.test("seconds are read into milliseconds, and must be a number from 0 up", () => {
+Deno.test("seconds are read into milliseconds, and must be a number from 0 up to what a timer can wait", () => {
   assert.equal(parseSeconds("2.5", "--reply-timeout"), 2500);
   assert.throws(() => parseSeconds("soon", "--reply-timeout"), UsageError);
+  // A timer cannot wait longer: it would fire at once.
+  assert.equal(parseSeconds("2147483", "--reply-timeout"), 2_147_483_000);
+  assert.throws(
+    () => parseSeconds("3000000", "--connect-timeout"),
+    (error: unknown) =>
+      error instanceof UsageError &&
+      error.message ===
+        '--connect-timeout takes at most 2147483 seconds (about 24 days; 0 for no limit): received "3000000"',
+  );
 });
 
 const OPTIONS = {
