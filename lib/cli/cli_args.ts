@@ -221,7 +221,7 @@ export function parseSeconds(text: string, flag: string): number {
 
 /** The longest time limit: a timer waits at most 2^31 - 1 ms, and a longer
  * one fires at once. */
-export const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+export const MAX_SECONDS: number = Math.floor((2 ** 31 - 1) / 1000);
 
 /**
  * How many positional arguments were given, in words for a usage message.
