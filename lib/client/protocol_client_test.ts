@@ -6,20 +6,27 @@ import { FakeServer } from "../../tests/_support/fake_server.ts";
 import { fetchRange, requestBlockDigests } from "./protocol_client.ts";
 import { ConnectionLostError, DEFAULT_TIMEOUTS } from "./request_exchange.ts";
 
-Deno.test("a server that closes the connection during a transfer is said to have done so, after how many bytes", async () => {
-  await using server = new FakeServer(async (conn) => {
+/** A server that reads one request and answers OK with this header (and
+ * the payload bytes given, if any). */
+function answering(
+  header: { fileSize: number; payloadLength: number },
+  payload?: Uint8Array,
+): FakeServer {
+  return new FakeServer(async (conn) => {
     await readRequest(conn);
     await writeAll(
       conn,
-      encodeResponse({
-        status: Status.OK,
-        message: "",
-        fileSize: 100,
-        payloadLength: 100,
-      }),
+      encodeResponse({ status: Status.OK, message: "", ...header }),
     );
-    await writeAll(conn, new Uint8Array(10));
+    if (payload !== undefined) await writeAll(conn, payload);
   });
+}
+
+Deno.test("a server that closes the connection during a transfer is said to have done so, after how many bytes", async () => {
+  await using server = answering(
+    { fileSize: 100, payloadLength: 100 },
+    new Uint8Array(10),
+  );
   const port = server.port;
   await assert.rejects(
     fetchRange(
@@ -45,18 +52,7 @@ Deno.test("a server that closes the connection during a transfer is said to have
 
 Deno.test("a digest list for a file too large for any list is refused in words, not as undefined bytes", async () => {
   const size = 2 ** 52;
-  await using server = new FakeServer(async (conn) => {
-    await readRequest(conn);
-    await writeAll(
-      conn,
-      encodeResponse({
-        status: Status.OK,
-        message: "",
-        fileSize: size,
-        payloadLength: 32,
-      }),
-    );
-  });
+  await using server = answering({ fileSize: size, payloadLength: 32 });
   await assert.rejects(
     requestBlockDigests(
       {
