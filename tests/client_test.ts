@@ -77,7 +77,7 @@ Deno.test("a digest list longer than one read arrives whole and checks every blo
   assert.ok(sameBytes(await Deno.readFile(`${work.path}/f.bin`), bytes));
 });
 
-Deno.test("client fails over from servers that are down or lack the file", async () => {
+Deno.test("servers that are down or lack the file start no chunk: no failover, and one without the file is left out", async () => {
   await using served = await tempDir();
   await using other = await tempDir();
   await using work = await tempDir();
@@ -93,7 +93,7 @@ Deno.test("client fails over from servers that are down or lack the file", async
   ]);
   const run = await runClient({
     cwd: work.path,
-    args: ["servers.txt", "6", "data.bin"],
+    args: ["--json", "servers.txt", "6", "data.bin"],
   });
   assert.equal(run.code, 0, run.stderr);
   assert.ok(sameBytes(await Deno.readFile(`${work.path}/data.bin`), bytes));
@@ -101,6 +101,19 @@ Deno.test("client fails over from servers that are down or lack the file", async
   assert.match(
     run.stderr,
     /^warning: no size from 127\.0\.0\.1:\d+: not found$/m,
+  );
+  // Neither starts a chunk: all six come from the one that has the file.
+  assert.doesNotMatch(run.stderr, /warning: chunk/);
+  const summary = JSON.parse(run.stdout);
+  assert.equal(summary.failovers, 0);
+  assert.deepEqual(summary.unusable, [`127.0.0.1:${withoutFile[0]!.port}`]);
+  assert.match(
+    run.stderr,
+    new RegExp(
+      `\\n  left out \\(could not serve the file\\): 127\\.0\\.0\\.1:${
+        withoutFile[0]!.port
+      }\\n`,
+    ),
   );
 });
 

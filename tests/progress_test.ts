@@ -17,6 +17,7 @@ import {
   writeServerList,
 } from "./_support/harness.ts";
 import { namesIn } from "./_support/file_system.ts";
+import { FaultProxy } from "./_support/fault_proxy.ts";
 
 const MIB = 1024 * 1024;
 const COLUMNS = 72;
@@ -71,10 +72,16 @@ function frameLines(output: string): string[] {
 
 Deno.test("on a terminal the client redraws its progress in place, prints warnings above it and ends with the summary", async () => {
   await using setup = await slowSetup();
-  // Chunk 1 starts at a server that is down: a warning while the display
-  // is up, and a failover to show.
-  const down = closedPort();
+  // Chunk 1 starts at a server that answers the size, then closes every
+  // later connection before replying: a warning while the display is up,
+  // and a failover to show.
   const [first, ...rest] = setup.ports;
+  await using closing = FaultProxy.start({
+    upstreamPort: first!,
+    fault: (connection) =>
+      connection === 0 ? undefined : { kind: "cut", after: 0 },
+  });
+  const down = closing.port;
   await Deno.writeTextFile(
     `${setup.work}/with-down.txt`,
     serverInfo([first!, down, ...rest]),
@@ -109,7 +116,7 @@ Deno.test("on a terminal the client redraws its progress in place, prints warnin
   assert.match(screen.lines[0]!, /^127\.0\.0\.1:\d+ reports 12582912 bytes$/);
   assert.equal(
     screen.lines[1],
-    `warning: chunk 1 (bytes 3145728-6291455) stopped at byte 3145728: 127.0.0.1:${down}: connection refused`,
+    `warning: chunk 1 (bytes 3145728-6291455) stopped at byte 3145728: 127.0.0.1:${down}: the server closed the connection before replying`,
   );
   assert.match(
     screen.lines[2]!,

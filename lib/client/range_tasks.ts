@@ -159,12 +159,10 @@ export class RangeTasks implements Disposable {
     // done. Servers without a range of their own stand by to take over
     // what gets stuck.
     const { slots } = this.#options;
-    const planned = new Set(
-      this.#tasks.map((t) => t.range.index % slots.length),
-    );
-    const standBy = slots.filter((s) => !planned.has(s.index));
+    const firsts = this.#tasks.map((t) => this.#firstServer(t));
+    const standBy = slots.filter((s) => !firsts.includes(s));
     const settled = await Promise.allSettled([
-      ...this.#tasks.map((task) => this.#runTask(task)),
+      ...this.#tasks.map((task, i) => this.#runTask(task, firsts[i]!)),
       ...standBy.map((slot) => this.#steal(slot, undefined)),
     ]);
     // The last blocks are compared as the list arrives; one that fails
@@ -185,6 +183,21 @@ export class RangeTasks implements Disposable {
     return newTask(range, this.#options);
   }
 
+  /** The server a planned range starts at: the ranges go round the
+   * servers not left out that did not refuse the size request, in list
+   * order (round all of them if none is left so). */
+  #firstServer(task: Task): ServerSlot {
+    const { slots } = this.#options;
+    const usable = slots.filter((s) => !s.excluded);
+    const willing = usable.filter((s) => !s.refusedSize);
+    const starters = willing.length > 0
+      ? willing
+      : usable.length > 0
+      ? usable
+      : slots;
+    return starters[task.range.index % starters.length]!;
+  }
+
   /** Servers for a range: its own first, then the others in list order;
    * those that failed in this run after those that did not, and those
    * found stuck last. */
@@ -201,15 +214,12 @@ export class RangeTasks implements Disposable {
     ];
   }
 
-  /** Runs a task, then keeps stealing the tail of the task expected to
-   * finish last, on the server that just proved free. */
-  async #runTask(task: Task): Promise<void> {
-    const { slots } = this.#options;
+  /** Runs a task from its first server on, then keeps stealing the tail
+   * of the task expected to finish last, on the server that just proved
+   * free. */
+  async #runTask(task: Task, first: ServerSlot): Promise<void> {
     try {
-      const done = await this.#fetched(
-        task,
-        slots[task.range.index % slots.length]!,
-      );
+      const done = await this.#fetched(task, first);
       this.#endTask();
       if (done !== undefined) await this.#steal(done, task);
     } finally {

@@ -37,11 +37,14 @@ async function download(
     list?: ReferenceDigests;
     /** Told once the tasks run, with them. */
     whileRunning?: (tasks: RangeTasks) => Promise<void>;
+    /** The sources that refused the size request, by index. */
+    refusedSize?: number[];
   } = {},
 ) {
   const slots = sources.map((source, i) => {
     const slot = new ServerSlot(i, source, options.connections);
-    slot.answeredSize = true;
+    slot.refusedSize = options.refusedSize?.includes(i) ?? false;
+    slot.answeredSize = !slot.refusedSize;
     return slot;
   });
   const received = new Uint8Array(file.length);
@@ -369,4 +372,26 @@ Deno.test("pieces are written on the receiving thread only when no source's byte
   const mixed = await download(file, [new FakeSource("a", file), background]);
   assert.deepEqual(mixed.received, file);
   assert.deepEqual([...mixed.onThisThread], [false]);
+});
+
+Deno.test("a server that refused the size request starts no range, and is asked only when the others fail", async () => {
+  const file = pattern(512 * 1024);
+  const refused = new FakeSource("refused", file);
+  const good = new FakeSource("good", file);
+  const { received, events } = await download(file, [refused, good], {
+    chunks: 4,
+    refusedSize: [0],
+  });
+  assert.deepEqual(received, file);
+  assert.deepEqual(refused.fetched, []);
+  assert.equal(events.filter((e) => e.type === "range-failed").length, 0);
+  // With the others failing, it is asked after all.
+  const failing = new FakeSource("failing", file, {
+    fail: new Error("connection reset"),
+  });
+  const second = await download(file, [new FakeSource("r", file), failing], {
+    chunks: 2,
+    refusedSize: [0],
+  });
+  assert.deepEqual(second.received, file);
 });

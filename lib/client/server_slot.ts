@@ -44,6 +44,9 @@ export class ServerSlot implements Disposable {
   answeredSize = false;
   /** Whether it answered in this pass: the size, or a range. */
   responsive = false;
+  /** Whether it refused the size request (its connection, say): it starts
+   * no range, and is asked only after the others. */
+  refusedSize = false;
   /** Whether it failed in this pass: asked after the others. */
   failed = false;
   /** Until when (`performance.now()`) it was last said to be busy: every

@@ -11,7 +11,9 @@ import type { DownloadEventSink } from "./download_events.ts";
 import { HttpSource } from "./http_source.ts";
 import { MsfdSource } from "./msfd_source.ts";
 import { entryLabel, mirrorFileUrl, type ServerEntry } from "./server_entry.ts";
-import type { Timeouts } from "./request_exchange.ts";
+import { ServerReplyError, type Timeouts } from "./request_exchange.ts";
+import { SourceLeftOutError } from "./source.ts";
+import { ProtocolError, Status } from "../wire/protocol.ts";
 import { DEFAULT_RETRY_POLICY } from "./retry_policy.ts";
 import { ServerSlot } from "./server_slot.ts";
 import { findFileSize, type SizeFound } from "./size_lookup.ts";
@@ -95,6 +97,20 @@ export async function learnSize(
   for (const slot of slots) slot.answeredSize = found.responsive[slot.index]!;
   // A server that reported another size holds another file.
   const exclude = slotExcluder(slots, options.servers, options.onEvent);
+  // One that cannot serve the file is left out; one that refused the
+  // connection starts no range, and is asked only after the others.
+  found.refusals.forEach((error, i) => {
+    if (error === undefined) return;
+    const slot = slots[i]!;
+    if (cannotServeFile(error)) {
+      const reason = withoutLabel(slot, slot.source.describeSizeFailure(error));
+      // Those listed before the one settled on were told of already.
+      if (i < found.serverIndex) slot.exclude(reason, false);
+      else exclude(i, reason, false);
+    } else {
+      slot.refusedSize = true;
+    }
+  });
   found.sizes.forEach((size, i) => {
     if (size === undefined || size === found.size) return;
     exclude(
@@ -105,6 +121,22 @@ export async function learnSize(
     );
   });
   return found;
+}
+
+/** Whether a size request's failure says the server cannot serve the
+ * file at all: it has no such file, refuses it, or speaks another
+ * protocol (a mirror's own verdicts are {@linkcode SourceLeftOutError}s). */
+function cannotServeFile(error: unknown): boolean {
+  if (error instanceof SourceLeftOutError) return true;
+  if (error instanceof ProtocolError) return true;
+  return error instanceof ServerReplyError &&
+    (error.status === Status.NOT_FOUND || error.status === Status.FORBIDDEN);
+}
+
+/** A failure's line without the `<label>: ` it starts with. */
+function withoutLabel(slot: ServerSlot, line: string): string {
+  const prefix = `${slot.source.label}: `;
+  return line.startsWith(prefix) ? line.slice(prefix.length) : line;
 }
 
 /**

@@ -51,6 +51,10 @@ export interface SizeFound {
   /** The size each server reported by then, by index; `undefined` for
    * those that did not. */
   sizes: (number | undefined)[];
+  /** Why each server that answered without a size did so (it refused the
+   * connection, or has no such file), by index; `undefined` for those
+   * that reported a size, ran out of time, or were given up. */
+  refusals: unknown[];
 }
 
 /** The size a server reported, or why it did not. */
@@ -75,6 +79,7 @@ export async function findFileSize(
 ): Promise<SizeFound> {
   const { servers, sources, name } = options;
   const answers: (SizeAnswer | undefined)[] = sources.map(() => undefined);
+  const givenUp = sources.map(() => false);
   const giveUp = new AbortController();
   let changed = Promise.withResolvers<void>();
   const asked = sources.map((source, i) =>
@@ -83,8 +88,9 @@ export async function findFileSize(
       (error) => ({ error }),
     ).then((answer: SizeAnswer) => {
       // Given up, unless a deadline of its own passed first.
-      answers[i] = "error" in answer && giveUp.signal.aborted &&
-          !(answer.error instanceof TimeoutError)
+      givenUp[i] = "error" in answer && giveUp.signal.aborted &&
+        !(answer.error instanceof TimeoutError);
+      answers[i] = givenUp[i]
         ? {
           error: new Error(
             `no answer within ${
@@ -164,7 +170,13 @@ export async function findFileSize(
   const sizes = answers.map((a) =>
     a !== undefined && "size" in a ? a.size : undefined
   );
-  return { size, serverIndex: chosen, responsive, sizes };
+  const refusals = answers.map((a, i) =>
+    a !== undefined && "error" in a && !givenUp[i] &&
+      !(a.error instanceof TimeoutError)
+      ? a.error
+      : undefined
+  );
+  return { size, serverIndex: chosen, responsive, sizes, refusals };
 }
 
 function answersSize(

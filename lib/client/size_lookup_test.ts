@@ -48,11 +48,12 @@ function answers(table: Record<number, Answer>) {
 
 Deno.test("the first server in list order that reports a size is taken, and those before it are told of", async () => {
   const events: DownloadEvent[] = [];
+  const boom = new Error("boom");
   const found = await findFileSize({
     name: "a.bin",
     onEvent: (event) => events.push(event),
     ...answers({
-      1: { error: new Error("boom") },
+      1: { error: boom },
       2: { size: 100, delayMs: 20 },
       3: { size: 100 },
     }),
@@ -62,6 +63,7 @@ Deno.test("the first server in list order that reports a size is taken, and thos
     serverIndex: 1,
     responsive: [false, true, true],
     sizes: [undefined, 100, 100],
+    refusals: [boom, undefined, undefined],
   });
   assert.deepEqual(events.map((e) => e.type), ["size-failed", "size"]);
 });
@@ -78,6 +80,8 @@ Deno.test("a server before the first to answer is given up after the grace", asy
   });
   assert.equal(found.serverIndex, 1);
   assert.ok(performance.now() - started >= SIZE_GRACE_MS - 50);
+  // Given up is not a refusal: it may only have been busy.
+  assert.deepEqual(found.refusals, [undefined, undefined, undefined]);
 });
 
 Deno.test("no size from any server is a CannotTransferError naming each", async () => {
@@ -108,6 +112,7 @@ Deno.test("the size most servers report is taken, not the first in list order", 
     size: 7,
     serverIndex: 1,
     responsive: [false, true, true],
+    refusals: [undefined, undefined, undefined],
     sizes: [5, 7, 7],
   });
   // All answered at once: no grace waited for.
