@@ -151,26 +151,8 @@ export function parseConfig(
   const { values, positionals } = parseCommandLine(args, OPTIONS);
   if (values.help) return "help";
   if (values.version) return "version";
-  const mirrors = parseMirrors(values.mirror ?? []);
-  if (mirrors.length > 0) checkMirrorPositionals(positionals);
-  else if (positionals.length < 2 || positionals.length > 3) {
-    throw new UsageError(
-      `Expected <server-info> <numchunks> [filename]: received ${
-        countArguments(positionals.length)
-      }`,
-    );
-  }
-  const [serverInfo, chunksText, filename] = mirrors.length > 0
-    ? [undefined, ...positionals as [string, string | undefined]]
-    : positionals as [string, string, string | undefined];
-  const numChunks = /^\d+$/.test(chunksText) ? Number(chunksText) : NaN;
-  if (!(numChunks >= 1 && numChunks <= MAX_CHUNKS)) {
-    throw new UsageError(
-      `numchunks must be a whole number from 1 to ${MAX_CHUNKS}: received ${
-        quoteName(chunksText)
-      }`,
-    );
-  }
+  // The options' values first: an option given without its value took the
+  // next argument, and its message says so better than the positionals'.
   const seconds = (flag: keyof typeof OPTIONS, fallback: number) => {
     const text = values[flag];
     return typeof text === "string"
@@ -196,10 +178,38 @@ export function parseConfig(
       }`,
     );
   }
+  const timeouts = {
+    connectMs: seconds("connect-timeout", DEFAULT_TIMEOUTS.connectMs),
+    replyMs: seconds("reply-timeout", DEFAULT_TIMEOUTS.replyMs),
+    stallMs: seconds("stall-timeout", DEFAULT_TIMEOUTS.stallMs),
+  };
+  const connectionsPerMirror = parseConnections(
+    values["connections-per-mirror"],
+  );
+  const mirrors = parseMirrors(values.mirror ?? []);
+  if (mirrors.length > 0) checkMirrorPositionals(positionals);
+  else if (positionals.length < 2 || positionals.length > 3) {
+    throw new UsageError(
+      `Expected <server-info> <numchunks> [filename]: received ${
+        countArguments(positionals.length)
+      }`,
+    );
+  }
+  const [serverInfo, chunksText, filename] = mirrors.length > 0
+    ? [undefined, ...positionals as [string, string | undefined]]
+    : positionals as [string, string, string | undefined];
+  const numChunks = /^\d+$/.test(chunksText) ? Number(chunksText) : NaN;
+  if (!(numChunks >= 1 && numChunks <= MAX_CHUNKS)) {
+    throw new UsageError(
+      `numchunks must be a whole number from 1 to ${MAX_CHUNKS}: received ${
+        quoteName(chunksText)
+      }`,
+    );
+  }
   return {
     serverInfo,
     mirrors,
-    connectionsPerMirror: parseConnections(values["connections-per-mirror"]),
+    connectionsPerMirror,
     numChunks,
     filename,
     retries,
@@ -209,11 +219,7 @@ export function parseConfig(
     output: values.output,
     json: values.json,
     quiet: values.quiet,
-    timeouts: {
-      connectMs: seconds("connect-timeout", DEFAULT_TIMEOUTS.connectMs),
-      replyMs: seconds("reply-timeout", DEFAULT_TIMEOUTS.replyMs),
-      stallMs: seconds("stall-timeout", DEFAULT_TIMEOUTS.stallMs),
-    },
+    timeouts,
   };
 }
 

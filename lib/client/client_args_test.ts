@@ -119,3 +119,19 @@ Deno.test("--connections-per-mirror takes 1 to 16, and nothing else", () => {
     );
   }
 });
+
+Deno.test("an option given without its value is blamed, not the positional arguments it shifted", () => {
+  assert.throws(
+    () => parseConfig(["--retries", "servers.txt", "4", "f.bin"]),
+    (error: unknown) =>
+      error instanceof UsageError &&
+      error.message ===
+        '--retries takes a whole number from 0 to 999: received "servers.txt"',
+  );
+  assert.throws(
+    () => parseConfig(["--stall-timeout", "servers.txt", "4", "f.bin"]),
+    (error: unknown) =>
+      error instanceof UsageError &&
+      error.message.startsWith("--stall-timeout takes a number of seconds"),
+  );
+});
