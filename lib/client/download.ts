@@ -250,6 +250,7 @@ export async function download(
     validated,
     blockSize,
     size,
+    name: options.name,
     onEvent,
   });
   const { output, resumed, hasher } = await openOutput({

@@ -103,6 +103,8 @@ export interface CandidateOptions {
   blockSize: number;
   /** The file's size. */
   size: number;
+  /** The file's name, as asked of the servers. */
+  name?: string | undefined;
   /** Told why the kept bytes are not used, if they are not. */
   onEvent?: DownloadEventSink | undefined;
 }
@@ -123,7 +125,9 @@ export function keptCandidates(options: CandidateOptions): Interval[] {
   if (!options.sameFile) {
     onEvent?.({
       type: "restarted",
-      reason: "the partial download is of another file",
+      reason: saved.size !== options.size && saved.name === options.name
+        ? `the file is ${options.size} bytes on the servers now, the partial download is of ${saved.size}`
+        : "the partial download is of another file",
     });
     return [];
   }

@@ -45,3 +45,24 @@ Deno.test("the kept bytes are candidates only for the same file, and only when t
     },
   ]);
 });
+
+Deno.test("a state of the same name and another size says the file's size changed, and keeps nothing", () => {
+  const events: DownloadEvent[] = [];
+  const kept = keptCandidates({
+    saved: STATE,
+    sameFile: false,
+    verify: true,
+    listed: true,
+    blockSize: 10,
+    size: STATE.size + 20,
+    name: STATE.name,
+    onEvent: (event: DownloadEvent) => events.push(event),
+  });
+  assert.deepEqual(kept, []);
+  assert.deepEqual(events, [{
+    type: "restarted",
+    reason: `the file is ${
+      STATE.size + 20
+    } bytes on the servers now, the partial download is of ${STATE.size}`,
+  }]);
+});
