@@ -125,7 +125,9 @@ Deno.test("two mirrors that disagree stop the download with exit code 7, writing
     run.stderr.endsWith(
       `error: The mirrors hold different files named "f.bin", and no majority agrees on one (their bytes in 4 spot-checked windows differ):\n  file 1: ${
         urls[0]
-      }\n  file 2: ${urls[1]}\n`,
+      }\n  file 2: ${
+        urls[1]
+      }\nnothing was written: list another mirror of the file (a majority decides), or a server.ts that has it (its digest list decides)\n`,
     ),
     run.stderr,
   );

@@ -158,7 +158,7 @@ const ROWS: ((error: unknown, context: ExitContext) =>
           code: ExitCode.MIRRORS_DISAGREE,
           message: `error: ${error.message}${
             error.partial === undefined
-              ? ""
+              ? "\nnothing was written: list another mirror of the file (a majority decides), or a server.ts that has it (its digest list decides)"
               : `\nthe download is kept as ${
                 quoteName(error.partial.path)
               }, with its state, less the ${

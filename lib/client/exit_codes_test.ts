@@ -89,7 +89,7 @@ Deno.test("each error a run can end in maps to one message and exit code", async
         groups: [["http://h/a"], ["http://i/a"]],
       }),
       ExitCode.MIRRORS_DISAGREE,
-      'error: The mirrors hold different files named "a", and no majority agrees on one (spot checks of 4 windows differ):\n  file 1: http://h/a\n  file 2: http://i/a',
+      'error: The mirrors hold different files named "a", and no majority agrees on one (spot checks of 4 windows differ):\n  file 1: http://h/a\n  file 2: http://i/a\nnothing was written: list another mirror of the file (a majority decides), or a server.ts that has it (its digest list decides)',
     ],
     [
       new OutputError("No space left"),

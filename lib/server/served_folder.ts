@@ -60,7 +60,7 @@ export class ServedFolder {
     const root = await Deno.realPath(path);
     if (!(await Deno.stat(root)).isDirectory) {
       throw new TypeError(
-        `Cannot serve ${quoteName(path)}: it is not a folder`,
+        `${quoteName(path)} is not a folder`,
       );
     }
     return new ServedFolder(root);

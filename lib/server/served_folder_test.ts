@@ -90,7 +90,7 @@ Deno.test("a served folder must be an existing folder", async () => {
       ServedFolder.open(`${root}/a.txt`),
       {
         name: "TypeError",
-        message: `Cannot serve "${root}/a.txt": it is not a folder`,
+        message: `"${root}/a.txt" is not a folder`,
       },
     );
     await assert.rejects(
