@@ -120,6 +120,12 @@ Deno.test("errors that are not about the command line's form do not suggest --he
       "enter filename: error: No file name given",
       "\n",
     ],
+    [
+      "standard input ends before a file name",
+      ["servers.txt", "4"],
+      "enter filename: \nerror: No file name given",
+      "",
+    ],
   ];
   for (const [what, args, message, stdin] of cases) {
     await t.step(what, async () => {
@@ -129,7 +135,7 @@ Deno.test("errors that are not about the command line's form do not suggest --he
         ...(stdin === undefined ? {} : { stdin }),
       });
       assert.equal(run.code, 2, run.stderr);
-      assert.deepEqual(lines(run.stderr), [message]);
+      assert.deepEqual(lines(run.stderr), message.split("\n"));
     });
   }
   await t.step("another download to the same output is running", async () => {

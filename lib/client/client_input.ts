@@ -145,6 +145,11 @@ export async function askFilename(
   }
   await Deno.stderr.write(new TextEncoder().encode("enter filename: "));
   const line = await readLine();
+  // Input that ended without a line (Ctrl-D): nothing moved past the
+  // prompt, so the message starts a line of its own.
+  if (line === undefined) {
+    await Deno.stderr.write(new TextEncoder().encode("\n"));
+  }
   // Blanks around the name go, but not a U+FEFF, which names can hold.
   const name = line?.replace(/^[^\S\uFEFF]+|[^\S\uFEFF]+$/g, "");
   if (name === undefined || name === "") {
