@@ -95,8 +95,10 @@ export function summarizeDownload(options: {
     failovers: result.failovers,
     retryRounds: result.retryRounds,
     resumedBytes: result.resumedBytes,
-    resumedCheck: result.resumedCheck ??
-      (options.verified ? "digests" : "none"),
+    // Nothing resumed: nothing was vouched for.
+    resumedCheck: result.resumedBytes === 0
+      ? "none"
+      : result.resumedCheck ?? (options.verified ? "digests" : "none"),
     fetchedBytes: result.size - result.resumedBytes,
     refetchedBytes: result.refetchedBytes,
     excluded: [...options.excluded],

@@ -216,3 +216,16 @@ Deno.test("the summary says what the cross-checks after the transfer did, in JSO
   );
   assert.equal("crossChecks" in summarize(undefined), false);
 });
+
+Deno.test("with nothing resumed, nothing is said to have vouched for resumed bytes", () => {
+  const summary = summarizeDownload({
+    file: "f.bin",
+    path: "f.bin",
+    result: { ...RESULT, resumedBytes: 0, resumedCheck: "digests" },
+    servers: SERVERS,
+    excluded: [],
+    seconds: 2,
+    verified: true,
+  });
+  assert.equal(summary.resumedCheck, "none");
+});
