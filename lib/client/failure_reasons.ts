@@ -129,3 +129,16 @@ function mirrorReason(error: unknown): string {
   }
   return escapeUnseen(detail);
 }
+
+/**
+ * A failure's line without the `<label>: ` a source's descriptions start
+ * with, for messages that name the source already.
+ *
+ * @param label The source's label.
+ * @param line The line, such as `127.0.0.1:9000: not found`.
+ * @returns The reason alone: `not found`.
+ */
+export function withoutLabel(label: string, line: string): string {
+  const prefix = `${label}: `;
+  return line.startsWith(prefix) ? line.slice(prefix.length) : line;
+}

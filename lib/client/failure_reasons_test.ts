@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { ProtocolError, Status } from "../wire/protocol.ts";
 import { TimeoutError } from "../wire/watchdog.ts";
-import { describeFailure, sizeFailureReason } from "./failure_reasons.ts";
+import {
+  describeFailure,
+  sizeFailureReason,
+  withoutLabel,
+} from "./failure_reasons.ts";
 import { ServerReplyError } from "./request_exchange.ts";
 
 const SERVER = { hostname: "127.0.0.1", port: 1 };
@@ -80,4 +84,9 @@ Deno.test("why a server did not report a size is said in a few words", () => {
   for (const [error, reason] of cases) {
     assert.equal(sizeFailureReason(error), reason);
   }
+});
+
+Deno.test("a failure's line loses its source's label, and only that", () => {
+  assert.equal(withoutLabel("h:1", "h:1: not found"), "not found");
+  assert.equal(withoutLabel("h:1", "h:2: not found"), "h:2: not found");
 });

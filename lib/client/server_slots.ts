@@ -7,6 +7,7 @@
  * @module
  */
 
+import { withoutLabel } from "./failure_reasons.ts";
 import type { DownloadEventSink } from "./download_events.ts";
 import { HttpSource } from "./http_source.ts";
 import { MsfdSource } from "./msfd_source.ts";
@@ -103,7 +104,10 @@ export async function learnSize(
     if (error === undefined) return;
     const slot = slots[i]!;
     if (cannotServeFile(error)) {
-      const reason = withoutLabel(slot, slot.source.describeSizeFailure(error));
+      const reason = withoutLabel(
+        slot.source.label,
+        slot.source.describeSizeFailure(error),
+      );
       // Those listed before the one settled on were told of already.
       if (i < found.serverIndex) slot.exclude(reason, false);
       else exclude(i, reason, false);
@@ -131,12 +135,6 @@ function cannotServeFile(error: unknown): boolean {
   if (error instanceof ProtocolError) return true;
   return error instanceof ServerReplyError &&
     (error.status === Status.NOT_FOUND || error.status === Status.FORBIDDEN);
-}
-
-/** A failure's line without the `<label>: ` it starts with. */
-function withoutLabel(slot: ServerSlot, line: string): string {
-  const prefix = `${slot.source.label}: `;
-  return line.startsWith(prefix) ? line.slice(prefix.length) : line;
 }
 
 /**

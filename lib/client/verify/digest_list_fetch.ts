@@ -6,6 +6,7 @@
  * @module
  */
 
+import { withoutLabel } from "../failure_reasons.ts";
 import { DIGEST_BYTES } from "../../wire/protocol.ts";
 import type { DownloadEventSink } from "../download_events.ts";
 import type { ServerSlot } from "../server_slot.ts";
@@ -378,9 +379,7 @@ export function joinReasons(
 ): string {
   const byReason = new Map<string, string[]>();
   for (const { label, line } of reasons) {
-    const reason = line.startsWith(`${label}: `)
-      ? line.slice(label.length + 2)
-      : line;
+    const reason = withoutLabel(label, line);
     const labels = byReason.get(reason);
     if (labels === undefined) byReason.set(reason, [label]);
     else labels.push(label);

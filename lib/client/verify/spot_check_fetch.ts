@@ -8,6 +8,7 @@
  * @module
  */
 
+import { withoutLabel } from "../failure_reasons.ts";
 import { formatByteSize } from "../../cli/byte_size.ts";
 import { notCapableIn } from "../../cli/permission_error.ts";
 import { sha256, toHex } from "../../wire/sha256.ts";
@@ -248,7 +249,5 @@ export async function windowDigests(
  * mirror's `connection refused`, not `fetch`'s whole text), without its
  * label: the message names the source already. */
 function reasonOf(source: ServerSlot["source"], error: unknown): string {
-  const line = source.describeFailure(error);
-  const prefix = `${source.label}: `;
-  return line.startsWith(prefix) ? line.slice(prefix.length) : line;
+  return withoutLabel(source.label, source.describeFailure(error));
 }
