@@ -58,17 +58,18 @@ const SMOKE_TIMEOUT_MS = 30_000;
 export function defaultScenarios(smoke: boolean): Scenario[] {
   const size = (bytes: number) => smoke ? SMOKE_SIZE : bytes;
   const timeout = (ms: number) => smoke ? SMOKE_TIMEOUT_MS : ms;
+  const uniform: Scenario = {
+    name: "uniform",
+    sizeBytes: size(512 * MIB),
+    servers: 4,
+    chunks: 4,
+    rates: [],
+    timeoutMs: timeout(60_000),
+    measureMemory: false,
+    perByteReference: undefined,
+  };
   return [
-    {
-      name: "uniform",
-      sizeBytes: size(512 * MIB),
-      servers: 4,
-      chunks: 4,
-      rates: [],
-      timeoutMs: timeout(60_000),
-      measureMemory: false,
-      perByteReference: undefined,
-    },
+    uniform,
     {
       name: "unequal",
       sizeBytes: size(256 * MIB),
@@ -100,16 +101,11 @@ export function defaultScenarios(smoke: boolean): Scenario[] {
       measureMemory: true,
       perByteReference: undefined,
     },
+    // The uniform download from servers that never saw the file: they
+    // hash it for the digest list while the ranges arrive.
     {
-      // The uniform download from servers that never saw the file: they
-      // hash it for the digest list while the ranges arrive.
+      ...uniform,
       name: "first",
-      sizeBytes: size(512 * MIB),
-      servers: 4,
-      chunks: 4,
-      rates: [],
-      timeoutMs: timeout(60_000),
-      measureMemory: false,
       perByteReference: "uniform",
       freshServers: true,
     },
