@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
 import { HttpSource } from "./http_source.ts";
+import {
+  FaultMirror,
+  type MirrorBehaviour,
+} from "../../tests/_support/fault_mirror.ts";
 
 const TIMEOUTS = { connectMs: 5_000, replyMs: 10_000, stallMs: 10_000 };
 
@@ -38,32 +42,10 @@ function serveRanges(file: Uint8Array<ArrayBuffer>, writeBytes: number) {
   );
 }
 
-/** A raw HTTP server on 127.0.0.1 that answers one request for the whole
- * of `file` with a `206` promising all of it, sends `cutAfter` bytes and
- * closes the connection. */
-function serveCutBody(file: Uint8Array, cutAfter: number) {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const served = (async () => {
-    using conn = await listener.accept();
-    await conn.read(new Uint8Array(64 * 1024));
-    const head = `HTTP/1.1 206 Partial Content\r\n` +
-      `Content-Range: bytes 0-${file.length - 1}/${file.length}\r\n` +
-      `Content-Length: ${file.length}\r\n\r\n`;
-    const reply = new Uint8Array([
-      ...new TextEncoder().encode(head),
-      ...file.subarray(0, cutAfter),
-    ]);
-    for (let at = 0; at < reply.length;) {
-      at += await conn.write(reply.subarray(at));
-    }
-  })();
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    async [Symbol.asyncDispose]() {
-      await served;
-      listener.close();
-    },
-  };
+/** A mirror whose reply to every request is `file`'s, cut or stalled as
+ * `behaviour` says. */
+function shortBody(file: Uint8Array, behaviour: MirrorBehaviour) {
+  return FaultMirror.start({ files: { "f.bin": file }, hook: () => behaviour });
 }
 
 function source(port: number): HttpSource {
@@ -108,7 +90,7 @@ Deno.test("a range sent in odd-sized writes arrives whole, in pieces ending on m
 
 Deno.test("a body cut short hands over the bytes that arrived before the cut, none after it, and fails the fetch", async () => {
   const file = fileBytes(1024 * 1024);
-  await using server = serveCutBody(file, 300_000);
+  await using server = shortBody(file, { cutAfter: 300_000 });
   let at = 0;
   const received = new Uint8Array(file.length);
   await assert.rejects(
@@ -134,37 +116,6 @@ Deno.test("a body cut short hands over the bytes that arrived before the cut, no
   assert.deepEqual(received.subarray(0, at), file.subarray(0, at));
 });
 
-/** A raw HTTP server on 127.0.0.1 that answers one request for the whole
- * of `file` with a `206` promising all of it, sends `sendFirst` bytes and
- * then nothing, holding the connection open until disposed. */
-function serveStalledBody(file: Uint8Array, sendFirst: number) {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const closed = Promise.withResolvers<void>();
-  const served = (async () => {
-    using conn = await listener.accept();
-    await conn.read(new Uint8Array(64 * 1024));
-    const head = `HTTP/1.1 206 Partial Content\r\n` +
-      `Content-Range: bytes 0-${file.length - 1}/${file.length}\r\n` +
-      `Content-Length: ${file.length}\r\n\r\n`;
-    const reply = new Uint8Array([
-      ...new TextEncoder().encode(head),
-      ...file.subarray(0, sendFirst),
-    ]);
-    for (let at = 0; at < reply.length;) {
-      at += await conn.write(reply.subarray(at));
-    }
-    await closed.promise;
-  })();
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    async [Symbol.asyncDispose]() {
-      closed.resolve();
-      await served;
-      listener.close();
-    },
-  };
-}
-
 /** A sink collecting what it is handed, for a file of `size` bytes. */
 function collector(size: number, pieceBytes: number) {
   const received = new Uint8Array(size);
@@ -183,7 +134,7 @@ function collector(size: number, pieceBytes: number) {
 
 Deno.test("a fetch given up while its read waits for a silent mirror ends at once, the bytes before handed over", async () => {
   const file = fileBytes(1024 * 1024);
-  await using server = serveStalledBody(file, 100_000);
+  await using server = shortBody(file, { stallAfter: 100_000 });
   const { received, state, sink } = collector(file.length, 64 * 1024);
   const giveUp = new AbortController();
   const fetching = source(server.port).fetch({
@@ -212,7 +163,7 @@ Deno.test("a fetch given up while its read waits for a silent mirror ends at onc
 
 Deno.test("a range whose end a thief moves down ends there, without waiting for the rest of the body", async () => {
   const file = fileBytes(1024 * 1024);
-  await using server = serveStalledBody(file, 300_000);
+  await using server = shortBody(file, { stallAfter: 300_000 });
   const { received, state, sink } = collector(file.length, 64 * 1024);
   let end = file.length;
   const started = performance.now();
@@ -244,7 +195,7 @@ Deno.test("a range whose end a thief moves down ends there, without waiting for 
 
 Deno.test("a mirror that goes silent in the middle of a body times out after the stall deadline", async () => {
   const file = fileBytes(1024 * 1024);
-  await using server = serveStalledBody(file, 300_000);
+  await using server = shortBody(file, { stallAfter: 300_000 });
   const { received, state, sink } = collector(file.length, 64 * 1024);
   const mirror = new HttpSource({
     url: new URL(`http://127.0.0.1:${server.port}/f.bin`),
