@@ -12,6 +12,7 @@ import {
   formatRatio,
   formatSeconds,
   formatTable,
+  GIB,
   median,
   mibPerSecond,
   ratio,
@@ -96,32 +97,51 @@ function spreadCell(outcomes: readonly RunOutcome[]): string {
   }`;
 }
 
+/**
+ * The median of a measure over a row's runs that went well.
+ *
+ * @param outcomes The row's runs.
+ * @param field The measure: the tool's CPU time, or its servers'.
+ * @returns The median, or `undefined` when no run measured it.
+ */
+export function medianOf(
+  outcomes: readonly RunOutcome[],
+  field: "cpuSeconds" | "serverCpuSeconds",
+): number | undefined {
+  const values = outcomes.flatMap((run) => {
+    const value = run.kind === "ok" ? run[field] : undefined;
+    return value === undefined ? [] : [value];
+  });
+  return values.length === 0 ? undefined : median(values);
+}
+
+/**
+ * The largest peak resident set of a row's runs that went well.
+ *
+ * @param outcomes The row's runs.
+ * @returns MiB, or `undefined` when no run measured it.
+ */
+export function peakMiB(outcomes: readonly RunOutcome[]): number | undefined {
+  const peaks = outcomes.flatMap((run) =>
+    run.kind === "ok" && run.peakRssKiB !== undefined ? [run.peakRssKiB] : []
+  );
+  return peaks.length === 0 ? undefined : Math.max(...peaks) / 1024;
+}
+
 function cpuCell(
   outcomes: readonly RunOutcome[],
   field: "cpuSeconds" | "serverCpuSeconds",
 ): string {
-  const times = outcomes.flatMap((run) => {
-    const value = run.kind === "ok" ? run[field] : undefined;
-    return value === undefined ? [] : [value];
-  });
-  return times.length === 0 ? "-" : median(times).toFixed(2);
+  return medianOf(outcomes, field)?.toFixed(2) ?? "-";
 }
-
-/** GiB, for CPU time per GiB downloaded. */
-const GIB_BYTES = 1024 * 1024 * 1024;
 
 function perGibCell(
   outcomes: readonly RunOutcome[],
   field: "cpuSeconds" | "serverCpuSeconds",
   sizeBytes: number,
 ): string {
-  const times = outcomes.flatMap((run) => {
-    const value = run.kind === "ok" ? run[field] : undefined;
-    return value === undefined ? [] : [value];
-  });
-  return times.length === 0
-    ? "-"
-    : (median(times) / (sizeBytes / GIB_BYTES)).toFixed(2);
+  const seconds = medianOf(outcomes, field);
+  return seconds === undefined ? "-" : (seconds / (sizeBytes / GIB)).toFixed(2);
 }
 
 function anyOk(
@@ -134,10 +154,7 @@ function anyOk(
 }
 
 function peakCell(outcomes: readonly RunOutcome[]): string {
-  const peaks = outcomes.flatMap((run) =>
-    run.kind === "ok" && run.peakRssKiB !== undefined ? [run.peakRssKiB] : []
-  );
-  return peaks.length === 0 ? "-" : (Math.max(...peaks) / 1024).toFixed(1);
+  return peakMiB(outcomes)?.toFixed(1) ?? "-";
 }
 
 function notesCell(outcomes: readonly RunOutcome[]): string {

@@ -7,6 +7,8 @@
 
 /** Bytes in a mebibyte. */
 export const MIB = 1024 * 1024;
+/** Bytes in a GiB. */
+export const GIB = 1024 * MIB;
 
 /**
  * The median of some numbers: the middle one, or the mean of the two middle

@@ -5,12 +5,14 @@
  * @module
  */
 
-import type { ScenarioResults } from "./report.ts";
-import { mediansByTool } from "./report.ts";
+import {
+  medianOf,
+  mediansByTool,
+  peakMiB,
+  type ScenarioResults,
+} from "./report.ts";
 import { idealSeconds, type ScenarioName } from "./scenarios.ts";
-import { formatSeconds, median, MIB, ratio } from "./stats.ts";
-
-const GIB = 1024 * MIB;
+import { formatSeconds, GIB, ratio } from "./stats.ts";
 import { CLIENT, CLIENT_MIXED, CLIENT_NGINX } from "./tools.ts";
 
 /** One target: a bound on a row's median time or peak memory. */
@@ -95,28 +97,25 @@ function bounded(
   };
 }
 
-function peakRssMiB(results: ScenarioResults, tool: string) {
-  const peaks = results.tools.find((row) => row.name === tool)?.outcomes
-    .flatMap((run) =>
-      run.kind === "ok" && run.peakRssKiB !== undefined ? [run.peakRssKiB] : []
-    ) ?? [];
-  return peaks.length === 0 ? undefined : Math.max(...peaks) / 1024;
+/** A row's runs; none if it did not run. */
+function outcomesOf(results: ScenarioResults, tool: string) {
+  return results.tools.find((row) => row.name === tool)?.outcomes ?? [];
 }
 
 /** A row's median CPU time (its own, or its servers') per GiB
  * downloaded; `undefined` when not measured. */
-export function cpuPerGib(
+function cpuPerGib(
   results: ScenarioResults,
   tool: string,
   of: "client" | "servers",
 ): number | undefined {
-  const field = of === "client" ? "cpuSeconds" : "serverCpuSeconds";
-  const times = results.tools.find((row) => row.name === tool)?.outcomes
-    .flatMap((run) =>
-      run.kind === "ok" && run[field] !== undefined ? [run[field]] : []
-    ) ?? [];
-  if (times.length === 0) return undefined;
-  return median(times) / (results.scenario.sizeBytes / GIB);
+  const seconds = medianOf(
+    outcomesOf(results, tool),
+    of === "client" ? "cpuSeconds" : "serverCpuSeconds",
+  );
+  return seconds === undefined
+    ? undefined
+    : seconds / (results.scenario.sizeBytes / GIB);
 }
 
 function check(target: Target, results: ScenarioResults): TargetCheck {
@@ -179,7 +178,7 @@ function check(target: Target, results: ScenarioResults): TargetCheck {
     }
     case "peak-rss": {
       const text = `${target.tool} peak RSS ≤ ${target.limitMiB} MiB`;
-      const peak = peakRssMiB(results, target.tool);
+      const peak = peakMiB(outcomesOf(results, target.tool));
       return peak === undefined
         ? { text: `${text}: not measured`, met: undefined }
         : {
