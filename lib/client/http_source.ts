@@ -220,9 +220,10 @@ export class HttpSource implements Source {
     // deadline counts from the request, and 0 (none) leaves no deadline.
     const deadlineMs = replyMs > 0 ? connectMs + replyMs : 0;
     const deadline = new AbortController();
-    const timer = deadlineMs > 0
-      ? setTimeout(() => deadline.abort(), deadlineMs)
-      : undefined;
+    // A watchdog, not a bare timer: the two timeouts together may pass the
+    // longest delay a timer takes, and a longer one fires at once.
+    using watchdog = new Watchdog(() => deadline.abort());
+    watchdog.arm(deadlineMs, "waiting for the mirror's reply");
     const { signal } = init;
     try {
       return await fetch(url, {
@@ -247,8 +248,6 @@ export class HttpSource implements Source {
         throw new MirrorRequestError(error);
       }
       throw error;
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -753,3 +753,13 @@ Deno.test("a redirect to plain http with credentials, or that would send credent
     globalThis.fetch = realFetch;
   }
 });
+
+Deno.test("reply deadlines that add up past a timer's longest delay do not fire at once", async () => {
+  await using mirror = FaultMirror.start({ files: { [NAME]: FILE } });
+  const longest = 2_147_483_000;
+  const http = source(mirror.fileUrl(NAME), {
+    timeouts: { connectMs: longest, replyMs: longest, stallMs: longest },
+  });
+  assert.equal(await http.size(), FILE.length);
+  assert.deepEqual(await fetchRange(http, 10, 1000), FILE.subarray(10, 1010));
+});
