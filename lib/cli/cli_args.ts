@@ -7,6 +7,7 @@
 
 import { KEEP_OPEN_VERSION } from "../wire/protocol.ts";
 import { quoteName } from "../wire/quoted_name.ts";
+import { MAX_TIMER_MS } from "../wire/watchdog.ts";
 
 /** The version both programs report. */
 export const PROGRAM_VERSION = "0.1.0";
@@ -219,9 +220,9 @@ export function parseSeconds(text: string, flag: string): number {
   return Math.round(seconds * 1000);
 }
 
-/** The longest time limit: a timer waits at most 2^31 - 1 ms, and a longer
- * one fires at once. */
-export const MAX_SECONDS: number = Math.floor((2 ** 31 - 1) / 1000);
+/** The longest time limit: what a timer waits at most (a longer one fires
+ * at once), in whole seconds. */
+export const MAX_SECONDS: number = Math.floor(MAX_TIMER_MS / 1000);
 
 /**
  * How many positional arguments were given, in words for a usage message.

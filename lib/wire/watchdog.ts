@@ -8,7 +8,7 @@
  */
 
 /** The longest delay a timer takes (a longer one fires at once). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** An operation made no progress within its deadline. */
 export class TimeoutError extends Error {
