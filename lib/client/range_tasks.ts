@@ -276,7 +276,7 @@ export class RangeTasks implements Disposable {
    * of it), and the range fetched again from there, from another server
    * first. */
   async #verifyBehind(task: Task): Promise<void> {
-    const { abort, onEvent } = this.#options;
+    const { abort } = this.#options;
     const verifier = task.verifier!;
     while (!abort.signal.aborted) {
       try {
@@ -285,22 +285,9 @@ export class RangeTasks implements Disposable {
       } catch (error) {
         // The list stopped: so does the download.
         if (!(error instanceof IntegrityError)) return;
-        task.position = verifier.position;
-        const range = { ...task.range };
-        const sources = task.blockSources;
-        task.blockSources = new Set();
-        // A block without a digest from a server left out: nobody to judge.
-        for (const source of error.unlisted ? [] : sources) {
-          await this.#receiver.judgeCorruption(error, source, abort.signal);
-        }
+        // Judged and told as a block that fails on arrival is.
         const slot = task.server!;
-        slot.failed = true;
-        onEvent?.({
-          type: "range-failed",
-          range,
-          position: task.position,
-          detail: slot.source.describeFailure(error),
-        });
+        await this.#failed(task, slot, error);
         if (await this.#fetchTask(task, slot) === undefined) return;
       }
     }
@@ -490,11 +477,11 @@ export class RangeTasks implements Disposable {
     if (error instanceof SourceLeftOutError) {
       exclude(slot, error.message, error instanceof OtherVersionError);
     }
-    // A block without a digest from a server left out: nobody to judge.
-    if (error instanceof IntegrityError && !error.unlisted) {
+    if (error instanceof IntegrityError) {
       const sources = task.blockSources;
       task.blockSources = new Set();
-      for (const source of sources) {
+      // A block without a digest from a server left out: nobody to judge.
+      for (const source of error.unlisted ? [] : sources) {
         await this.#receiver.judgeCorruption(error, source, abort.signal);
       }
     }
