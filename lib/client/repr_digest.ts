@@ -6,8 +6,7 @@
  * @module
  */
 
-/** Bytes in a SHA-256 digest. */
-const SHA256_BYTES = 32;
+import { DIGEST_BYTES } from "../wire/protocol.ts";
 
 /**
  * Reads the SHA-256 from a `Repr-Digest` header (RFC 9530): a dictionary
@@ -75,6 +74,6 @@ function sha256Bytes(base64: string): Uint8Array | undefined {
   } catch {
     return undefined;
   }
-  if (text.length !== SHA256_BYTES) return undefined;
+  if (text.length !== DIGEST_BYTES) return undefined;
   return Uint8Array.from(text, (c) => c.charCodeAt(0));
 }
