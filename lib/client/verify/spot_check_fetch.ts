@@ -31,7 +31,7 @@ export interface SpotCheckOptions {
    * compared. */
   slots: readonly Pick<
     ServerSlot,
-    "index" | "source" | "lock" | "excluded" | "answeredSize"
+    "index" | "source" | "lock" | "excluded"
   >[];
   /** The file's size. */
   size: number;
