@@ -96,6 +96,8 @@ export class RangeReceiver {
   /** Whether pieces are written on this thread: only when no source's
    * bytes are received in the background, which needs the event loop. */
   #writeOnThisThread: boolean;
+  /** Connections of all the servers: they share the receive memory. */
+  #connections: number;
 
   /**
    * Creates the receive path.
@@ -106,6 +108,10 @@ export class RangeReceiver {
     this.#options = options;
     this.#writeOnThisThread = options.slots.every((slot) =>
       !slot.source.receivesInBackground
+    );
+    this.#connections = options.slots.reduce(
+      (sum, slot) => sum + slot.connections,
+      0,
     );
   }
 
@@ -134,10 +140,7 @@ export class RangeReceiver {
       end: () => task.range.end,
       pieceBytes: pieceSizeFor({
         blockSize: this.#options.blockSize,
-        servers: this.#options.slots.reduce(
-          (sum, s) => sum + s.connections,
-          0,
-        ),
+        servers: this.#connections,
         length: options.length,
       }),
       // Each connection of a server has its buffers: they serve every range
