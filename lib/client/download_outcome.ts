@@ -48,7 +48,8 @@ export function unfinishedError(
   const { slots, first, missing, partialPath, interrupted } = options;
   const settled = slots[first]!;
   if (settled.excluded && settled.excludedAsOtherVersion && !interrupted) {
-    const everyOther = slots.length > 1 && slots.every((slot) => slot.excluded)
+    const everyOther = slots.length > 1 &&
+        slots.every((slot) => slot.excluded && slot.excludedAsOtherVersion)
       ? "; every other server has another version too"
       : "";
     return new FileChangedError({

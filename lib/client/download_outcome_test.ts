@@ -54,6 +54,13 @@ Deno.test("with every server left out, the message says the others have another 
   );
 });
 
+Deno.test("others left out because they cannot serve the file are not said to have another version", () => {
+  const all = slots(2);
+  all[0]!.exclude("another size");
+  all[1]!.exclude("not found (404 Not Found)", false);
+  assert.equal(changedHow(all, 0), "s0: another size");
+});
+
 Deno.test("a lone server left out is not said to have others", () => {
   const all = slots(1);
   all[0]!.exclude("another size");
