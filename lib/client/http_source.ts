@@ -18,7 +18,7 @@
 
 import { TimeoutError, Watchdog } from "../wire/watchdog.ts";
 import { notCapableIn } from "../cli/permission_error.ts";
-import { ConnectionLostError, type Timeouts } from "./request_exchange.ts";
+import type { Timeouts } from "./request_exchange.ts";
 import { announcedSha256 } from "./repr_digest.ts";
 import { streamPieces } from "./http_body.ts";
 import {
@@ -42,8 +42,10 @@ import { mirrorFailureReason } from "./failure_reasons.ts";
 import { delay } from "./retry_policy.ts";
 import { nextTurn } from "../wire/event_loop_turn.ts";
 import { urlLabel } from "./server_entry.ts";
+import { sha256 } from "../wire/sha256.ts";
 import {
   type DigestListener,
+  fetchWhole,
   NoDigestListError,
   OtherVersionError,
   type Source,
@@ -505,24 +507,7 @@ export class HttpSource implements Source {
       signal?: AbortSignal;
     },
   ): Promise<Uint8Array> {
-    const bytes = new Uint8Array(request.length);
-    let at = 0;
-    await this.fetch({
-      ...request,
-      sink: {
-        onData: (piece) => {
-          bytes.set(piece, at);
-          at += piece.length;
-          return Promise.resolve();
-        },
-      },
-    });
-    if (at !== request.length) {
-      throw new ConnectionLostError(
-        `the mirror sent ${at} of ${request.length} bytes`,
-      );
-    }
-    return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    return await sha256(await fetchWhole(this, request));
   }
 
   /**

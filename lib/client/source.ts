@@ -215,3 +215,39 @@ export interface Source {
    * no request follows soon. */
   release(): void;
 }
+
+/**
+ * Fetches a range of a source's copy whole, into memory: for a few
+ * windows or a block, never for the bulk of a download.
+ *
+ * @param source The source.
+ * @param request The range, the size the file must have, and a signal.
+ * @returns The range's bytes.
+ * @throws What the source's fetch threw, or an error if it ended short.
+ */
+export async function fetchWhole(
+  source: Pick<Source, "fetch">,
+  request: {
+    offset: number;
+    length: number;
+    fileSize: number;
+    signal?: AbortSignal | undefined;
+  },
+): Promise<Uint8Array<ArrayBuffer>> {
+  const bytes = new Uint8Array(request.length);
+  let at = 0;
+  await source.fetch({
+    ...request,
+    sink: {
+      onData: (piece) => {
+        bytes.set(piece, at);
+        at += piece.length;
+        return Promise.resolve();
+      },
+    },
+  });
+  if (at !== request.length) {
+    throw new Error(`it sent ${at} of the ${request.length} bytes asked for`);
+  }
+  return bytes;
+}

@@ -15,6 +15,7 @@ import { sha256, toHex } from "../../wire/sha256.ts";
 import { MirrorsDisagreeError } from "../download_errors.ts";
 import type { ServerSlot } from "../server_slot.ts";
 import { placeOf } from "../source_place.ts";
+import { fetchWhole } from "../source.ts";
 import { type SpotWindow, spotWindows, tallyPlaces } from "./spot_checks.ts";
 
 /** Once a source sent all its spot-check windows, how long the others
@@ -222,24 +223,12 @@ export async function windowDigests(
 ): Promise<string[]> {
   const digests: string[] = [];
   for (const { offset, length } of options.windows) {
-    const bytes = new Uint8Array(length);
-    let at = 0;
-    await source.fetch({
+    const bytes = await fetchWhole(source, {
       offset,
       length,
       fileSize: options.size,
       signal: options.signal,
-      sink: {
-        onData: (piece) => {
-          bytes.set(piece, at);
-          at += piece.length;
-          return Promise.resolve();
-        },
-      },
     });
-    if (at !== length) {
-      throw new Error(`it sent ${at} of the ${length} bytes asked for`);
-    }
     digests.push(toHex(await sha256(bytes)));
   }
   return digests;
