@@ -33,8 +33,8 @@ import { type FileIdentity, sideFilePaths } from "./output/side_files.ts";
 import type { DownloadEvent } from "./download_events.ts";
 import {
   keptCandidates,
+  rangesToFetchAgain,
   readState,
-  secondPassRanges,
   startKeptCheck,
 } from "./resume.ts";
 import { Checkpoints, firstSave, snapshotOf } from "./checkpoint.ts";
@@ -440,10 +440,13 @@ async function fetchAgain(run: {
   const { options, passes, checkpoints, size } = run;
   // Numbered after the ranges so far; each in the user's chunk it lies in.
   const firstIndex = passes.all.reduce((n, p) => n + p.progress().length, 0);
-  const ranges = planRanges(size, options.numChunks, {
+  const ranges = rangesToFetchAgain({
+    bytes: run.bytes,
+    size,
+    numChunks: options.numChunks,
     blockSize: run.blockSize,
-    done: new IntervalSet(run.bytes).gaps(size),
-  }).map((range) => ({ ...range, index: firstIndex + range.index }));
+    firstIndex,
+  });
   passes.all.at(-1)![Symbol.dispose]();
   const pass = run.newPass(ranges);
   passes.add(pass);
@@ -517,8 +520,8 @@ async function fetchAll(run: {
     abort: run.abort,
     onEvent: options.onEvent,
     secondPass: (firstIndex) => {
-      againRanges = secondPassRanges({
-        kept: kept!,
+      againRanges = rangesToFetchAgain({
+        bytes: [...kept!.failed(), ...kept!.unchecked()],
         size,
         numChunks: options.numChunks,
         blockSize,

@@ -251,24 +251,25 @@ export function startKeptCheck(options: KeptCheckOptions): KeptSetup {
 }
 
 /**
- * The ranges of the second pass: the kept bytes that failed their check
- * or could not be checked, split as the user's chunks split the file.
+ * The ranges of a later pass: bytes to fetch again (kept bytes that failed
+ * their check or could not be checked, or those of a source outvoted),
+ * split as the user's chunks split the file.
  *
- * @param options The check, the file, and `firstIndex`: the number of the
- * first pass's ranges, stolen tails included, after which these are
+ * @param options The bytes, the file, and `firstIndex`: the number of the
+ * earlier passes' ranges, stolen tails included, after which these are
  * numbered.
  * @returns The ranges, each in the user's chunk it lies in.
  */
-export function secondPassRanges(options: {
-  kept: KeptBytes;
+export function rangesToFetchAgain(options: {
+  bytes: readonly Interval[];
   size: number;
   numChunks: number;
   blockSize: number;
   firstIndex: number;
 }): ByteRange[] {
-  const { kept, size } = options;
+  const { size } = options;
   return planRanges(size, options.numChunks, {
     blockSize: options.blockSize,
-    done: new IntervalSet([...kept.failed(), ...kept.unchecked()]).gaps(size),
+    done: new IntervalSet(options.bytes).gaps(size),
   }).map((range) => ({ ...range, index: options.firstIndex + range.index }));
 }
