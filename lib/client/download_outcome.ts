@@ -12,7 +12,6 @@ import {
   IncompleteDownloadError,
 } from "./download_errors.ts";
 import type { ServerSlot } from "./server_slot.ts";
-import { IGNORES_RANGES } from "./http_replies.ts";
 
 /** What {@linkcode unfinishedError} weighs. */
 export interface UnfinishedOptions {
@@ -60,7 +59,7 @@ export function unfinishedError(
   }
   const noServerLeft = interrupted || !slots.every((slot) => slot.excluded)
     ? undefined
-    : slots.every((slot) => slot.excludedWhy?.includes(IGNORES_RANGES))
+    : slots.every((slot) => slot.source.servesWholeFileOnly)
     ? "ranges"
     : "other";
   return new IncompleteDownloadError({

@@ -81,21 +81,25 @@ Deno.test("a download stopped, or with its server still in, is incomplete", () =
 });
 
 Deno.test("with every server left out for good and the download not stopped, no server is left: for ranges ignored, or other reasons", () => {
-  const reasonOf = (whys: string[], interrupted = false) => {
-    const all = slots(whys.length);
-    whys.forEach((why, i) => all[i]!.exclude(why, false));
-    const error = outcome(all, { first: 0, interrupted });
+  /** Slots left out, each serving the file only whole or not. */
+  const leftOut = (wholeOnly: boolean[]) => {
+    const all = slots(wholeOnly.length);
+    all.forEach((slot, i) => {
+      (slot.source as FakeSource).servesWholeFileOnly = wholeOnly[i]!;
+      slot.exclude(wholeOnly[i] ? IGNORES_RANGES : "refused (403)", false);
+    });
+    return all;
+  };
+  const reasonOf = (wholeOnly: boolean[], interrupted = false) => {
+    const error = outcome(leftOut(wholeOnly), { first: 0, interrupted });
     assert.ok(!(error instanceof FileChangedError));
     return error.noServerLeft;
   };
-  const ignores = IGNORES_RANGES;
-  assert.equal(
-    reasonOf([ignores, `its spot checks failed: ${ignores}`]),
-    "ranges",
-  );
-  assert.equal(reasonOf([ignores, "it refused the request (403)"]), "other");
-  assert.equal(reasonOf([ignores], true), undefined);
+  assert.equal(reasonOf([true, true]), "ranges");
+  assert.equal(reasonOf([true, false]), "other");
+  assert.equal(reasonOf([true], true), undefined);
   const one = slots(2);
-  one[0]!.exclude(ignores, false);
+  (one[0]!.source as FakeSource).servesWholeFileOnly = true;
+  one[0]!.exclude(IGNORES_RANGES, false);
   assert.equal(outcome(one, { first: 1 }).noServerLeft, undefined);
 });

@@ -113,6 +113,9 @@ export class HttpSource implements Source {
   #notBefore = 0;
   /** It answered a range request with the whole file. */
   #ignoresRanges = false;
+  /** It answered a request with the whole file, its length given: it can
+   * serve a download in one chunk, and nothing else. */
+  #sendsWholeFile = false;
   /** It answered a range request with a `206`. */
   #servesRanges = false;
   #identity: MirrorIdentity = {};
@@ -129,6 +132,12 @@ export class HttpSource implements Source {
     this.#timeouts = options.timeouts;
     this.#retryAfterCapMs = options.retryAfterCapMs ??
       DEFAULT_RETRY_AFTER_CAP_MS;
+  }
+
+  /** Whether it serves the file only whole: it ignores Range requests
+   * and sends the whole file with its length. */
+  get servesWholeFileOnly(): boolean {
+    return this.#sendsWholeFile;
   }
 
   /**
@@ -458,6 +467,7 @@ export class HttpSource implements Source {
       this.#learn(response);
       this.#ignoresRanges = true;
       const length = contentLength(response);
+      this.#sendsWholeFile ||= length !== undefined;
       if (length !== undefined && length !== asked.fileSize) {
         throw new OtherVersionError(
           `its file is ${length} bytes, expected ${asked.fileSize}`,

@@ -211,6 +211,12 @@ export interface Source {
    * Optional: `false` when not given.
    */
   readonly receivesInBackground?: boolean;
+  /**
+   * Whether it was found to serve the file only whole (a mirror that
+   * ignores Range requests): only a download in one chunk can use it.
+   * Optional: `false` when not given.
+   */
+  readonly servesWholeFileOnly?: boolean;
   /** Lets go of what it keeps between requests (an open connection):
    * no request follows soon. */
   release(): void;

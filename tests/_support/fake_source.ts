@@ -51,6 +51,9 @@ export class FakeSource implements Source {
   released = 0;
   /** Whether its bytes count as received in the background (a mirror's). */
   receivesInBackground = false;
+  /** Whether it counts as serving the file only whole (a mirror that
+   * ignores Range requests). */
+  servesWholeFileOnly = false;
 
   constructor(
     label: string,
