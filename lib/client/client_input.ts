@@ -7,7 +7,6 @@
 
 import { UsageError } from "../cli/cli_args.ts";
 import {
-  entryKey,
   entryLabel,
   isFolderUrl,
   type MirrorEntry,
@@ -21,6 +20,7 @@ import { escapeUnseen, quoteName } from "../wire/quoted_name.ts";
 import { localName } from "./output/output_file.ts";
 import { UnusableOutputError } from "./output/side_files.ts";
 import {
+  dropRepeats,
   MAX_SERVERS,
   parseServerList,
   ServerListError,
@@ -182,20 +182,15 @@ export function onlyFileUrls(servers: readonly ServerEntry[]): boolean {
  * @returns The distinct ones, the first {@linkcode MAX_SERVERS}.
  */
 export function mirrorsToUse(mirrors: readonly MirrorEntry[]): MirrorEntry[] {
-  const seen = new Map<string, number>();
-  const distinct: MirrorEntry[] = [];
-  for (const [i, mirror] of mirrors.entries()) {
-    const first = seen.get(entryKey(mirror));
-    if (first !== undefined) {
-      console.error(
-        `warning: --mirror ${i + 1} repeats --mirror ${first} (${
-          entryLabel(mirror)
-        }); it is used once`,
-      );
-      continue;
-    }
-    seen.set(entryKey(mirror), i + 1);
-    distinct.push(mirror);
+  const { distinct, repeated } = dropRepeats(
+    mirrors.map((entry, i) => ({ at: i + 1, entry })),
+  );
+  for (const { at, first, entry } of repeated) {
+    console.error(
+      `warning: --mirror ${at} repeats --mirror ${first} (${
+        entryLabel(entry)
+      }); it is used once`,
+    );
   }
   if (distinct.length > MAX_SERVERS) {
     console.error(

@@ -157,21 +157,8 @@ function onLine<T>(lineNumber: number, parse: () => T): T {
  * the list holds no server.
  */
 export function parseServerList(text: string): ServerList {
-  const all: ServerEntry[] = [];
-  const seen = new Map<string, number>();
-  const repeated: ServerList["repeated"] = [];
-  /** Adds an entry unless an earlier line gave the same one. */
-  const add = (lineNumber: number, entry: ServerEntry) => {
-    const label = entryLabel(entry);
-    const key = entryKey(entry);
-    const first = seen.get(key);
-    if (first !== undefined) {
-      repeated.push({ line: lineNumber, first, label });
-      return;
-    }
-    seen.set(key, lineNumber);
-    all.push(entry);
-  };
+  const listed: { at: number; entry: ServerEntry }[] = [];
+  const add = (at: number, entry: ServerEntry) => listed.push({ at, entry });
   const lines = text.split(/\r\n|\r|\n/);
   for (const [index, raw] of lines.entries()) {
     const line = raw.replace(/#.*$/, "").trim();
@@ -205,12 +192,45 @@ export function parseServerList(text: string): ServerList {
     const port = onLine(lineNumber, () => parsePort(portText));
     add(lineNumber, protocolServer({ hostname, port }));
   }
-  if (all.length === 0) {
+  if (listed.length === 0) {
     throw new ServerListError("Cannot parse server list: it names no server");
   }
+  const { distinct, repeated } = dropRepeats(listed);
   return {
-    servers: all.slice(0, MAX_SERVERS),
-    ignored: Math.max(0, all.length - MAX_SERVERS),
-    repeated,
+    servers: distinct.slice(0, MAX_SERVERS),
+    ignored: Math.max(0, distinct.length - MAX_SERVERS),
+    repeated: repeated.map(({ at, first, entry }) => ({
+      line: at,
+      first,
+      label: entryLabel(entry),
+    })),
   };
+}
+
+/**
+ * Servers and mirrors without repeats: an entry with the key of an earlier
+ * one (see {@linkcode entryKey}) is dropped, so one server listed twice
+ * counts once.
+ *
+ * @param listed The entries, each with where it was given (a line, or the
+ * number of a `--mirror`).
+ * @returns The distinct entries in order, and each one dropped with where
+ * it was given and where the one it repeats was.
+ */
+export function dropRepeats<T extends ServerEntry>(
+  listed: readonly { at: number; entry: T }[],
+): { distinct: T[]; repeated: { at: number; first: number; entry: T }[] } {
+  const seen = new Map<string, number>();
+  const distinct: T[] = [];
+  const repeated: { at: number; first: number; entry: T }[] = [];
+  for (const { at, entry } of listed) {
+    const first = seen.get(entryKey(entry));
+    if (first === undefined) {
+      seen.set(entryKey(entry), at);
+      distinct.push(entry);
+    } else {
+      repeated.push({ at, first, entry });
+    }
+  }
+  return { distinct, repeated };
 }

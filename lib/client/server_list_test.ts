@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  dropRepeats,
   MAX_SERVERS,
   parsePort,
   parseServerList,
@@ -312,4 +313,16 @@ Deno.test("a line that only looks like a URL is not a host port line either", ()
       line: 1,
     });
   }
+});
+
+Deno.test("a repeated entry is dropped, with where it and the one it repeats were given", () => {
+  const a = server("127.0.0.1", 1);
+  const b = server("127.0.0.1", 2);
+  const { distinct, repeated } = dropRepeats([
+    { at: 1, entry: a },
+    { at: 2, entry: b },
+    { at: 3, entry: server("127.0.0.1", 1) },
+  ]);
+  assert.deepEqual(distinct, [a, b]);
+  assert.deepEqual(repeated, [{ at: 3, first: 1, entry: a }]);
 });
