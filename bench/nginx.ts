@@ -267,25 +267,6 @@ export class Nginx implements AsyncDisposable {
 
   /**
    * Writes a config and starts nginx, then waits until every port accepts
-   * connections.
-   *
-   * @param root The folder to serve.
-   * @param rates Rate limits in list order; mirrors past its end have none.
-   * @param count How many mirrors.
-   * @returns The running nginx.
-   * @throws {Error} If nginx exits or does not listen in time; with its
-   * error log.
-   */
-  static start(
-    root: string,
-    rates: readonly number[],
-    count: number,
-  ): Promise<Nginx> {
-    return Nginx.serve({ root, rates, count });
-  }
-
-  /**
-   * Writes a config and starts nginx, then waits until every port accepts
    * connections. A port taken by another program between its choice and
    * nginx's start is chosen again, up to 3 times.
    *

@@ -125,7 +125,11 @@ export async function runScenario(
     );
     const needsNginx = options.tools.some((tool) => tool.needsNginx);
     await using nginx = needsNginx
-      ? await Nginx.start(dataDir, scenario.rates, scenario.servers)
+      ? await Nginx.serve({
+        root: dataDir,
+        rates: scenario.rates,
+        count: scenario.servers,
+      })
       : undefined;
     log(
       `server.ts on ports ${servers.ports.join(", ")}${
