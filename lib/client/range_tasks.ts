@@ -159,7 +159,10 @@ export class RangeTasks implements Disposable {
     // done. Servers without a range of their own stand by to take over
     // what gets stuck.
     const { slots } = this.#options;
-    const firsts = this.#tasks.map((t) => this.#firstServer(t));
+    const starters = this.#starters();
+    const firsts = this.#tasks.map((t) =>
+      starters[t.range.index % starters.length]!
+    );
     const standBy = slots.filter((s) => !firsts.includes(s));
     const settled = await Promise.allSettled([
       ...this.#tasks.map((task, i) => this.#runTask(task, firsts[i]!)),
@@ -183,19 +186,14 @@ export class RangeTasks implements Disposable {
     return newTask(range, this.#options);
   }
 
-  /** The server a planned range starts at: the ranges go round the
-   * servers not left out that did not refuse the size request, in list
-   * order (round all of them if none is left so). */
-  #firstServer(task: Task): ServerSlot {
+  /** The servers the planned ranges start at, in turn: those not left out
+   * that did not refuse the size request, in list order (all of them if
+   * none is left so). */
+  #starters(): readonly ServerSlot[] {
     const { slots } = this.#options;
     const usable = slots.filter((s) => !s.excluded);
     const willing = usable.filter((s) => !s.refusedSize);
-    const starters = willing.length > 0
-      ? willing
-      : usable.length > 0
-      ? usable
-      : slots;
-    return starters[task.range.index % starters.length]!;
+    return willing.length > 0 ? willing : usable.length > 0 ? usable : slots;
   }
 
   /** Servers for a range: its own first, then the others in list order;
